@@ -1,0 +1,141 @@
+//! What users store: chunks of documents, and the rows they become.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::error::{Error, Result};
+use crate::metric::Metric;
+use crate::seq::SeqNo;
+
+/// String metadata of a chunk (for example its source file or heading). Ordered, so equal maps
+/// compare and serialize identically.
+pub type Metadata = BTreeMap<String, String>;
+
+/// One embedded piece of a document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chunk {
+    /// Unique across the whole index.
+    pub chunk_id: String,
+    /// The document this chunk belongs to.
+    pub doc_id: String,
+    /// The embedding; its length must equal the index's dimension.
+    pub vector: Vec<f32>,
+    /// The chunk's text, returned by [`get_chunk`](crate::Index::get_chunk).
+    pub text: String,
+    /// Free-form metadata, usable in search filters.
+    pub metadata: Metadata,
+}
+
+impl Chunk {
+    /// A chunk with empty text and no metadata.
+    pub fn new(chunk_id: impl Into<String>, doc_id: impl Into<String>, vector: Vec<f32>) -> Self {
+        Self {
+            chunk_id: chunk_id.into(),
+            doc_id: doc_id.into(),
+            vector,
+            text: String::new(),
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// Sets the text.
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.text = text.into();
+        self
+    }
+
+    /// Adds one metadata entry.
+    pub fn with_meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// Everything of a stored chunk except its vector. Shared (`Arc`) between the head that wrote it,
+/// the segment it is sealed into, and search hits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowMeta {
+    pub chunk_id: String,
+    pub doc_id: String,
+    pub text: String,
+    pub metadata: Metadata,
+    /// The seq of the call that added this row.
+    pub add_seq: SeqNo,
+}
+
+impl RowMeta {
+    /// Splits a chunk into its row metadata (stamped `add_seq`) and its vector.
+    pub(crate) fn from_chunk(chunk: Chunk, add_seq: SeqNo) -> (Self, Vec<f32>) {
+        let Chunk {
+            chunk_id,
+            doc_id,
+            vector,
+            text,
+            metadata,
+        } = chunk;
+        (
+            Self {
+                chunk_id,
+                doc_id,
+                text,
+                metadata,
+                add_seq,
+            },
+            vector,
+        )
+    }
+
+    /// The chunk again, with the vector as stored (normalized for cosine).
+    pub(crate) fn to_chunk(&self, vector: &[f32]) -> Chunk {
+        Chunk {
+            chunk_id: self.chunk_id.clone(),
+            doc_id: self.doc_id.clone(),
+            vector: vector.to_vec(),
+            text: self.text.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
+}
+
+/// Checks a document id.
+pub(crate) fn validate_doc_id(doc_id: &str) -> Result<()> {
+    if doc_id.is_empty() {
+        return Err(Error::EmptyId { what: "doc_id" });
+    }
+    Ok(())
+}
+
+/// Checks and prepares (normalizes, for cosine) every chunk of one call before anything is
+/// applied, so a bad chunk leaves the index unchanged.
+pub(crate) fn prepare_chunks(metric: Metric, dim: usize, chunks: &mut [Chunk]) -> Result<()> {
+    let mut seen = HashSet::with_capacity(chunks.len());
+    for chunk in chunks.iter_mut() {
+        if chunk.chunk_id.is_empty() {
+            return Err(Error::EmptyId { what: "chunk_id" });
+        }
+        validate_doc_id(&chunk.doc_id)?;
+        if !seen.insert(chunk.chunk_id.as_str()) {
+            return Err(Error::DuplicateChunkId {
+                chunk_id: chunk.chunk_id.clone(),
+            });
+        }
+        metric.prepare(dim, &mut chunk.vector)?;
+    }
+    Ok(())
+}
+
+/// Groups chunks by document, keeping first-appearance order of documents and chunk order within
+/// each document. `add_chunks` applies one group per seq.
+pub(crate) fn group_by_doc(chunks: Vec<Chunk>) -> Vec<(String, Vec<Chunk>)> {
+    let mut groups: Vec<(String, Vec<Chunk>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for chunk in chunks {
+        match index.get(&chunk.doc_id) {
+            Some(&i) => groups[i].1.push(chunk),
+            None => {
+                index.insert(chunk.doc_id.clone(), groups.len());
+                groups.push((chunk.doc_id.clone(), vec![chunk]));
+            }
+        }
+    }
+    groups
+}

@@ -1,0 +1,74 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in vecindex. Bad input never panics: it returns one of these and
+/// leaves the index unchanged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A vector's length is not the index's dimension.
+    #[error("vector has dimension {got}, the index has dimension {expected}")]
+    DimensionMismatch { expected: usize, got: usize },
+    /// A vector holds NaN or an infinity.
+    #[error("vector component {position} is {value}, not a finite number")]
+    NonFiniteValue { position: usize, value: f32 },
+    /// A zero vector cannot be normalized for the cosine metric.
+    #[error("vector is all zeros, which has no direction for the cosine metric")]
+    ZeroVector,
+    /// An id (chunk or document) is empty.
+    #[error("{what} must not be empty")]
+    EmptyId { what: &'static str },
+    /// `k` must be at least 1.
+    #[error("k must be at least 1")]
+    ZeroK,
+    /// One call names the same chunk id twice.
+    #[error("chunk id {chunk_id:?} appears more than once in one call")]
+    DuplicateChunkId { chunk_id: String },
+    /// A chunk id already belongs to another document; chunk ids are unique across documents.
+    #[error("chunk id {chunk_id:?} belongs to document {owner:?}, not {requested:?}")]
+    ChunkInOtherDocument {
+        chunk_id: String,
+        owner: String,
+        requested: String,
+    },
+    /// A dimension of zero, or another unusable configuration.
+    #[error("invalid configuration: {reason}")]
+    InvalidConfig { reason: String },
+    /// An I/O operation on `path` failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not a valid vecindex file or fails its checksum.
+    #[error("{path} is corrupt: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    /// A snapshot's dimension or metric differs from what the caller asked for.
+    #[error("snapshot at {path} has {found}, expected {expected}")]
+    Incompatible {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

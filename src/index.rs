@@ -1,0 +1,718 @@
+//! [`VectorIndex`], and the [`Index`] trait it shares with the baseline
+//! [`MutexIndex`](crate::MutexIndex).
+//!
+//! # How a mutation runs
+//!
+//! 1. Validate and prepare every vector (normalize for cosine). Bad input returns here, with
+//!    nothing changed.
+//! 2. Take the document's entry in the `docs` map (serializes mutations of one document), claim
+//!    new chunk ids in the `chunks` map (a conflict with another document returns here, undone).
+//! 3. Take one seq from the [`Sequencer`]; tombstone replaced rows and append new rows to the
+//!    head with that seq; point the chunk map at the new rows.
+//! 4. Drop the in-flight guard (the operation is complete), update the document's chunk list,
+//!    release the entry, then register terms in the vocabulary and wake the sealer if a head
+//!    filled up.
+//!
+//! Nothing in 1-4 waits for a search or a persist. A search takes a [`ReadView`] without waiting
+//! and loads the epoch once; a persist waits only for operations already in flight.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use dashmap::mapref::entry::Entry;
+
+use crate::chunk::{self, Chunk, RowMeta};
+use crate::config::IndexConfig;
+use crate::epoch::{Epoch, Epochs};
+use crate::error::{Error, Result};
+use crate::maps::{self, ChunkEntry, Maps};
+use crate::metric::Metric;
+use crate::persist::{self, PersistReport};
+use crate::search::{SearchHit, SearchOptions, TopK};
+use crate::segment::{ExactSegment, RowLoc, SegmentId, Source};
+use crate::seq::{ReadView, SeqNo};
+use crate::snapshot::Sequencer;
+use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
+use crate::tombstones::Tombstones;
+use crate::vocabulary::Vocabulary;
+use crate::worker::Worker;
+
+/// The operations every index offers. Implemented by [`VectorIndex`] and by the baseline
+/// [`MutexIndex`](crate::MutexIndex), so tests and benchmarks run the same code on both.
+pub trait Index: Send + Sync {
+    /// Adds one chunk. A chunk id that already exists in the same document is replaced.
+    ///
+    /// # Errors
+    /// Bad vectors or ids, or a chunk id owned by another document; the index is then unchanged.
+    fn add_chunk(&self, chunk: Chunk) -> Result<()>;
+    /// Adds chunks of any documents. All are validated first (a bad one rejects the whole call);
+    /// then each document's chunks are applied as one atomic step.
+    fn add_chunks(&self, chunks: Vec<Chunk>) -> Result<()>;
+    /// Replaces all chunks of `doc_id` with `chunks` in one atomic step (their `doc_id` fields
+    /// are set to `doc_id`). A snapshot or search sees the old document or the new one, never a mix.
+    fn add_document(&self, doc_id: &str, chunks: Vec<Chunk>) -> Result<()>;
+    /// Removes every chunk of `doc_id` in one atomic step; returns how many there were.
+    fn remove_document(&self, doc_id: &str) -> Result<usize>;
+    /// Removes one chunk; returns whether it existed.
+    fn remove_chunk(&self, chunk_id: &str) -> Result<bool>;
+    /// The `options.k` nearest live chunks that pass the filters, best first, from one
+    /// consistent point-in-time view.
+    fn search(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<SearchHit>>;
+    /// A copy of a live chunk (its vector as stored: normalized for cosine).
+    fn get_chunk(&self, chunk_id: &str) -> Option<Chunk>;
+    /// The ids of all documents, sorted (an owned copy).
+    fn get_document_ids(&self) -> Vec<String>;
+    /// The chunk ids of a document in the order their rows were added (an owned copy).
+    fn get_chunk_ids_for_document(&self, doc_id: &str) -> Vec<String>;
+    /// Re-derives the id maps from the stored rows, repairs them, and returns how many stale
+    /// entries it removed.
+    fn reconcile_mappings(&self) -> usize;
+    /// Writes a snapshot of every operation that started before this call into the directory
+    /// `path`, atomically.
+    fn persist(&self, path: &Path) -> Result<PersistReport>;
+    fn stats(&self) -> Stats;
+    /// Live chunks.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Opens the index persisted in `path`, with `config`'s settings. `config.dim` and
+    /// `config.metric` must match the snapshot's.
+    fn open_with(path: &Path, config: IndexConfig) -> Result<Self>
+    where
+        Self: Sized;
+    /// Opens the index persisted in `path`, with the snapshot's dimension and metric and default
+    /// settings otherwise.
+    fn open(path: &Path) -> Result<Self>
+    where
+        Self: Sized,
+    {
+        let snapshot = persist::read_snapshot(path)?;
+        let config = IndexConfig::new(snapshot.dim).metric(snapshot.metric);
+        Self::from_snapshot(snapshot, config)
+    }
+    /// Builds an index from a snapshot already read. Used by `open` and `open_with`.
+    #[doc(hidden)]
+    fn from_snapshot(snapshot: persist::Snapshot, config: IndexConfig) -> Result<Self>
+    where
+        Self: Sized;
+}
+
+/// Reads `path` and checks it against `config`.
+pub(crate) fn read_compatible(path: &Path, config: &IndexConfig) -> Result<persist::Snapshot> {
+    config.validate()?;
+    let snapshot = persist::read_snapshot(path)?;
+    if (snapshot.dim, snapshot.metric) != (config.dim, config.metric) {
+        return Err(Error::Incompatible {
+            path: path.to_owned(),
+            expected: format!("dim {} {:?}", config.dim, config.metric),
+            found: format!("dim {} {:?}", snapshot.dim, snapshot.metric),
+        });
+    }
+    Ok(snapshot)
+}
+
+/// A point-in-time summary of an index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    pub dim: usize,
+    pub metric: Metric,
+    /// Live chunks.
+    pub chunks: usize,
+    pub documents: usize,
+    /// The seq the next mutation will get.
+    pub next_seq: SeqNo,
+    /// How many epochs have been published since open.
+    pub generation: u64,
+    pub segments: Vec<SegmentStats>,
+    /// Distinct terms in the concept vocabulary.
+    pub vocabulary_terms: usize,
+}
+
+/// One head or segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentStats {
+    pub id: u64,
+    /// "head" (receiving rows), "frozen" (full, waiting to be sealed) or "exact" (sealed).
+    pub kind: &'static str,
+    pub rows: usize,
+    pub live_rows: usize,
+    pub bytes: usize,
+}
+
+/// The lock-free concurrent vector index. Share it with `Arc`; every method takes `&self`.
+///
+/// ```
+/// use vecindex::{Chunk, Index, IndexConfig, SearchOptions, VectorIndex};
+///
+/// let index = VectorIndex::new(IndexConfig::new(3))?;
+/// index.add_document("guide", vec![
+///     Chunk::new("guide#0", "guide", vec![1.0, 0.0, 0.0]).with_text("install"),
+///     Chunk::new("guide#1", "guide", vec![0.0, 1.0, 0.0]).with_text("usage"),
+/// ])?;
+/// let hits = index.search(&[0.9, 0.1, 0.0], &SearchOptions::k(1))?;
+/// assert_eq!(hits[0].chunk_id, "guide#0");
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// index.persist(dir.path())?;
+/// let reopened = VectorIndex::open(dir.path())?;
+/// assert_eq!(reopened.get_chunk_ids_for_document("guide"), ["guide#0", "guide#1"]);
+/// # Ok::<(), vecindex::Error>(())
+/// ```
+pub struct VectorIndex {
+    shared: Arc<Shared>,
+    worker: Option<Worker>,
+}
+
+/// Everything the background worker shares with the index.
+pub(crate) struct Shared {
+    config: IndexConfig,
+    seq: Sequencer,
+    epochs: Epochs,
+    maps: Maps,
+    vocabulary: Vocabulary,
+    live: AtomicUsize,
+    /// Serializes persists (only persists: writers never touch it).
+    persist_lock: Mutex<()>,
+}
+
+impl Shared {
+    /// Seals settled frozen heads; returns how many remain frozen.
+    pub(crate) fn maintain(&self) -> usize {
+        self.epochs.seal_settled()
+    }
+}
+
+impl VectorIndex {
+    /// An empty index.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a zero dimension or capacity.
+    pub fn new(config: IndexConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self::assemble(config, 1, Vec::new()))
+    }
+
+    fn assemble(config: IndexConfig, first_seq: SeqNo, sealed: Vec<Arc<ExactSegment>>) -> Self {
+        let seq = Sequencer::new(first_seq, config.writer_slots);
+        let shared = Arc::new(Shared {
+            epochs: Epochs::new(config.dim, config.head_capacity, sealed),
+            vocabulary: Vocabulary::new(config.vocabulary_limit),
+            maps: Maps::new(),
+            live: AtomicUsize::new(0),
+            persist_lock: Mutex::new(()),
+            seq,
+            config,
+        });
+        let worker = if shared.config.background {
+            Worker::start(shared.clone())
+        } else {
+            None
+        };
+        Self { shared, worker }
+    }
+
+    pub fn config(&self) -> &IndexConfig {
+        &self.shared.config
+    }
+
+    /// Runs the background step inline: seals every settled frozen head. Returns how many frozen
+    /// heads remain (a head whose last writer is still publishing is sealed on a later call).
+    pub fn maintain(&self) -> usize {
+        self.shared.maintain()
+    }
+
+    /// The most frequent terms of indexed text.
+    pub fn top_terms(&self, n: usize) -> Vec<(String, u64)> {
+        self.shared.vocabulary.top(n)
+    }
+
+    /// Applies one document's chunks under one seq. `replace`: the document's other chunks are
+    /// removed in the same step (add_document); otherwise they stay (add_chunk/add_chunks).
+    /// The chunks must already be prepared.
+    fn write_document(&self, doc_id: &str, chunks: Vec<Chunk>, replace: bool) -> Result<()> {
+        let s = &*self.shared;
+        let new_ids: HashSet<&str> = chunks.iter().map(|c| c.chunk_id.as_str()).collect();
+        let froze;
+        {
+            let entry = s.maps.docs.entry(doc_id.to_owned());
+            let old_list: Vec<String> = match &entry {
+                Entry::Occupied(o) => o.get().clone(),
+                Entry::Vacant(_) => Vec::new(),
+            };
+            // Claim chunk ids; a conflict undoes the claims made so far.
+            let mut claimed: Vec<&str> = Vec::new();
+            let mut replaced: Vec<RowLoc> = Vec::new();
+            for chunk in &chunks {
+                match s.maps.chunks.entry(chunk.chunk_id.clone()) {
+                    Entry::Occupied(o) if o.get().doc_id != doc_id => {
+                        let owner = o.get().doc_id.clone();
+                        drop(o);
+                        for id in claimed {
+                            s.maps.chunks.remove(id);
+                        }
+                        return Err(Error::ChunkInOtherDocument {
+                            chunk_id: chunk.chunk_id.clone(),
+                            owner,
+                            requested: doc_id.to_owned(),
+                        });
+                    }
+                    Entry::Occupied(o) => replaced.extend(o.get().loc),
+                    Entry::Vacant(v) => {
+                        v.insert(ChunkEntry {
+                            doc_id: doc_id.to_owned(),
+                            loc: None,
+                        });
+                        claimed.push(&chunk.chunk_id);
+                    }
+                }
+            }
+            let dropped: Vec<&String> = if replace {
+                old_list
+                    .iter()
+                    .filter(|id| !new_ids.contains(id.as_str()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+
+            let op = s.seq.begin();
+            let seq = op.seq();
+            let epoch = s.epochs.load();
+            for id in &dropped {
+                if let Some((_, entry)) = s.maps.chunks.remove(id.as_str()) {
+                    replaced.extend(entry.loc);
+                }
+            }
+            let mut removed = 0;
+            for loc in &replaced {
+                removed += usize::from(tombstone(&epoch, *loc, seq));
+            }
+            drop(epoch);
+            let added = chunks.len();
+            let mut any_froze = false;
+            let mut texts = Vec::with_capacity(chunks.len());
+            for chunk in chunks {
+                let (meta, vector) = RowMeta::from_chunk(chunk, seq);
+                let id = meta.chunk_id.clone();
+                let meta = Arc::new(meta);
+                texts.push(meta.clone());
+                let (loc, froze_head) = s.epochs.append(meta, vector.into_boxed_slice());
+                any_froze |= froze_head;
+                if let Some(mut entry) = s.maps.chunks.get_mut(&id) {
+                    entry.loc = Some(loc);
+                }
+            }
+            // Relaxed: a counter for len(); exact whenever writers are quiescent.
+            s.live.fetch_add(added, Ordering::Relaxed);
+            s.live.fetch_sub(removed, Ordering::Relaxed);
+            drop(op); // the operation is complete: views from now on include it
+
+            let written: Vec<String> = texts.iter().map(|m| m.chunk_id.clone()).collect();
+            let list = maps::updated_chunk_list(old_list, replace, &written);
+            match entry {
+                Entry::Occupied(o) if list.is_empty() => drop(o.remove()),
+                Entry::Occupied(mut o) => *o.get_mut() = list,
+                Entry::Vacant(v) if !list.is_empty() => drop(v.insert(list)),
+                Entry::Vacant(_) => {}
+            }
+            froze = any_froze;
+            // Outside every critical section (the entry was consumed above).
+            for meta in texts {
+                s.vocabulary.register(&meta.text);
+            }
+        }
+        if froze {
+            self.wake_sealer();
+        }
+        Ok(())
+    }
+
+    fn wake_sealer(&self) {
+        if let Some(worker) = &self.worker {
+            worker.wake();
+        }
+    }
+
+    /// Copies of the rows of `epoch` visible and live in `view`, in the order they were added.
+    fn visible_rows(epoch: &Epoch, view: &ReadView) -> Vec<(Arc<RowMeta>, Vec<f32>)> {
+        let mut rows: Vec<(Arc<RowMeta>, Vec<f32>)> = Vec::new();
+        for source in epoch.sources() {
+            source.for_each_visible(view, |_, meta, vector| {
+                rows.push((meta.clone(), vector.to_vec()))
+            });
+        }
+        // Stable: rows of one call keep their order.
+        rows.sort_by_key(|(meta, _)| meta.add_seq);
+        rows
+    }
+}
+
+/// Marks the row at `loc` deleted by `seq`. False if it was already deleted or is unknown.
+fn tombstone(epoch: &Epoch, loc: RowLoc, seq: SeqNo) -> bool {
+    epoch
+        .find(loc.segment)
+        .is_some_and(|source| source.tombstones().delete(loc.row as usize, seq))
+}
+
+/// Whether `loc` holds a live row of chunk `chunk_id` in document `doc_id`.
+fn row_matches(epoch: &Epoch, loc: RowLoc, chunk_id: &str, doc_id: &str) -> bool {
+    let Some(source) = epoch.find(loc.segment) else {
+        return false;
+    };
+    let row = loc.row as usize;
+    source.tombstones().deleted_at(row).is_none()
+        && source
+            .with_row(row, |meta, _| {
+                meta.chunk_id == chunk_id && meta.doc_id == doc_id
+            })
+            .unwrap_or(false)
+}
+
+impl Index for VectorIndex {
+    fn add_chunk(&self, chunk: Chunk) -> Result<()> {
+        let mut chunks = [chunk];
+        chunk::prepare_chunks(
+            self.shared.config.metric,
+            self.shared.config.dim,
+            &mut chunks,
+        )?;
+        let [chunk] = chunks;
+        let doc_id = chunk.doc_id.clone();
+        self.write_document(&doc_id, vec![chunk], false)
+    }
+
+    fn add_chunks(&self, mut chunks: Vec<Chunk>) -> Result<()> {
+        chunk::prepare_chunks(
+            self.shared.config.metric,
+            self.shared.config.dim,
+            &mut chunks,
+        )?;
+        for (doc_id, group) in chunk::group_by_doc(chunks) {
+            self.write_document(&doc_id, group, false)?;
+        }
+        Ok(())
+    }
+
+    fn add_document(&self, doc_id: &str, mut chunks: Vec<Chunk>) -> Result<()> {
+        chunk::validate_doc_id(doc_id)?;
+        chunks.iter_mut().for_each(|c| c.doc_id = doc_id.to_owned());
+        chunk::prepare_chunks(
+            self.shared.config.metric,
+            self.shared.config.dim,
+            &mut chunks,
+        )?;
+        self.write_document(doc_id, chunks, true)
+    }
+
+    fn remove_document(&self, doc_id: &str) -> Result<usize> {
+        chunk::validate_doc_id(doc_id)?;
+        let s = &*self.shared;
+        let Entry::Occupied(doc) = s.maps.docs.entry(doc_id.to_owned()) else {
+            return Ok(0);
+        };
+        let op = s.seq.begin();
+        let epoch = s.epochs.load();
+        let mut removed = 0;
+        for id in doc.get() {
+            if let Some((_, ChunkEntry { loc: Some(loc), .. })) = s.maps.chunks.remove(id) {
+                removed += usize::from(tombstone(&epoch, loc, op.seq()));
+            }
+        }
+        s.live.fetch_sub(removed, Ordering::Relaxed);
+        drop(op);
+        doc.remove();
+        Ok(removed)
+    }
+
+    fn remove_chunk(&self, chunk_id: &str) -> Result<bool> {
+        if chunk_id.is_empty() {
+            return Err(Error::EmptyId { what: "chunk_id" });
+        }
+        let s = &*self.shared;
+        loop {
+            let Some(owner) = s.maps.chunks.get(chunk_id).map(|e| e.doc_id.clone()) else {
+                return Ok(false);
+            };
+            let doc = s.maps.docs.entry(owner.clone());
+            // Under the owner's entry nothing else changes this chunk: check it is still owner's.
+            match s.maps.chunks.get(chunk_id).map(|e| e.doc_id.clone()) {
+                None => return Ok(false),
+                Some(now) if now != owner => continue, // re-owned meanwhile: lock the new owner
+                Some(_) => {}
+            }
+            let op = s.seq.begin();
+            let removed = match s.maps.chunks.remove(chunk_id) {
+                Some((_, ChunkEntry { loc: Some(loc), .. })) => {
+                    tombstone(&s.epochs.load(), loc, op.seq())
+                }
+                _ => false,
+            };
+            s.live.fetch_sub(usize::from(removed), Ordering::Relaxed);
+            drop(op);
+            if let Entry::Occupied(mut doc) = doc {
+                doc.get_mut().retain(|id| id != chunk_id);
+                if doc.get().is_empty() {
+                    doc.remove();
+                }
+            }
+            return Ok(removed);
+        }
+    }
+
+    fn search(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<SearchHit>> {
+        options.validate()?;
+        let config = &self.shared.config;
+        let mut query = query.to_vec();
+        config.metric.prepare(config.dim, &mut query)?;
+        // View first, then the epoch: every operation the view includes appended its rows to
+        // a head reachable from this or any later epoch (E1 in `epoch`).
+        let view = self.shared.seq.view();
+        let epoch = self.shared.epochs.load();
+        let mut top = TopK::new(options.k, config.metric);
+        for source in epoch.sources() {
+            source.for_each_visible(&view, |_, meta, vector| {
+                if options.accepts(meta) {
+                    top.offer(&query, meta, vector);
+                }
+            });
+        }
+        Ok(top.into_hits())
+    }
+
+    fn get_chunk(&self, chunk_id: &str) -> Option<Chunk> {
+        let loc = self.shared.maps.chunks.get(chunk_id)?.loc?;
+        let epoch = self.shared.epochs.load();
+        let source = epoch.find(loc.segment)?;
+        let row = loc.row as usize;
+        if source.tombstones().deleted_at(row).is_some() {
+            return None;
+        }
+        source.with_row(row, |meta, vector| meta.to_chunk(vector))
+    }
+
+    fn get_document_ids(&self) -> Vec<String> {
+        self.shared.maps.document_ids()
+    }
+
+    fn get_chunk_ids_for_document(&self, doc_id: &str) -> Vec<String> {
+        self.shared.maps.chunk_ids(doc_id)
+    }
+
+    fn reconcile_mappings(&self) -> usize {
+        let s = &*self.shared;
+        let mut removed = 0;
+        // 1. Chunk entries whose row is gone, dead, or not theirs.
+        let ids: Vec<String> = s.maps.chunks.iter().map(|e| e.key().clone()).collect();
+        for id in ids {
+            let Some(owner) = s.maps.chunks.get(&id).map(|e| e.doc_id.clone()) else {
+                continue;
+            };
+            let mut doc = s.maps.docs.entry(owner.clone());
+            let Some(entry) = s.maps.chunks.get(&id).map(|e| e.clone()) else {
+                continue;
+            };
+            if entry.doc_id != owner {
+                continue; // changed hands meanwhile; that writer kept it consistent
+            }
+            let listed = match &doc {
+                Entry::Occupied(o) => o.get().contains(&id),
+                Entry::Vacant(_) => false,
+            };
+            if entry
+                .loc
+                .is_some_and(|loc| row_matches(&s.epochs.load(), loc, &id, &owner))
+            {
+                if !listed {
+                    doc = match doc {
+                        Entry::Occupied(mut o) => {
+                            o.get_mut().push(id.clone());
+                            Entry::Occupied(o)
+                        }
+                        Entry::Vacant(v) => Entry::Occupied(v.insert_entry(vec![id.clone()])),
+                    };
+                }
+            } else {
+                s.maps.chunks.remove(&id);
+                removed += 1;
+                if let Entry::Occupied(o) = &mut doc {
+                    o.get_mut().retain(|c| c != &id);
+                }
+            }
+            if let Entry::Occupied(o) = doc {
+                if o.get().is_empty() {
+                    o.remove();
+                }
+            }
+        }
+        // 2. Document lists naming chunks the chunk map does not give them.
+        for doc_id in s.maps.document_ids() {
+            if let Entry::Occupied(mut doc) = s.maps.docs.entry(doc_id.clone()) {
+                let before = doc.get().len();
+                doc.get_mut()
+                    .retain(|id| s.maps.chunks.get(id).is_some_and(|e| e.doc_id == doc_id));
+                removed += before - doc.get().len();
+                if doc.get().is_empty() {
+                    doc.remove();
+                }
+            }
+        }
+        // 3. Live rows the chunk map lost: put them back.
+        let epoch = s.epochs.load_full();
+        let view = s.seq.view();
+        for source in epoch.sources() {
+            let mut lost: Vec<(usize, Arc<RowMeta>)> = Vec::new();
+            source.for_each_visible(&view, |row, meta, _| {
+                if !s.maps.chunks.contains_key(&meta.chunk_id) {
+                    lost.push((row, meta.clone()));
+                }
+            });
+            for (row, meta) in lost {
+                let mut doc = s.maps.docs.entry(meta.doc_id.clone()).or_default();
+                let still_lost = !s.maps.chunks.contains_key(&meta.chunk_id);
+                if still_lost && source.tombstones().deleted_at(row).is_none() {
+                    let loc = RowLoc {
+                        segment: source.id(),
+                        row: row as u32,
+                    };
+                    s.maps.chunks.insert(
+                        meta.chunk_id.clone(),
+                        ChunkEntry {
+                            doc_id: meta.doc_id.clone(),
+                            loc: Some(loc),
+                        },
+                    );
+                    doc.push(meta.chunk_id.clone());
+                }
+                let empty = doc.is_empty();
+                drop(doc);
+                if empty {
+                    s.maps
+                        .docs
+                        .remove_if(&meta.doc_id, |_, list| list.is_empty());
+                }
+            }
+        }
+        removed
+    }
+
+    fn persist(&self, path: &Path) -> Result<PersistReport> {
+        let s = &*self.shared;
+        let _one_at_a_time = s
+            .persist_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let started = std::time::Instant::now();
+        let view = s.seq.snapshot();
+        let epoch = s.epochs.load_full();
+        let rows = Self::visible_rows(&epoch, &view);
+        drop(epoch);
+        let report =
+            persist::write_snapshot(path, s.config.dim, s.config.metric, view.upper(), rows)?;
+        tracing::info!(
+            seq = report.seq,
+            rows = report.rows,
+            bytes = report.bytes,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            path = %report.path.display(),
+            "persisted snapshot"
+        );
+        Ok(report)
+    }
+
+    fn stats(&self) -> Stats {
+        let s = &*self.shared;
+        let epoch = s.epochs.load_full();
+        let dim = s.config.dim;
+        let segments = epoch
+            .sources()
+            .map(|source| {
+                let (kind, bytes) = match source {
+                    Source::Sealed(seg) => ("exact", seg.bytes()),
+                    Source::Head(h) if std::ptr::eq(h, &*epoch.head) => ("head", h.len() * dim * 4),
+                    Source::Head(h) => ("frozen", h.len() * dim * 4),
+                };
+                let rows = source.len();
+                let live_rows = rows.saturating_sub(source.tombstones().dead_count());
+                SegmentStats {
+                    id: source.id().0,
+                    kind,
+                    rows,
+                    live_rows,
+                    bytes,
+                }
+            })
+            .collect();
+        Stats {
+            dim,
+            metric: s.config.metric,
+            chunks: self.len(),
+            documents: s.maps.docs.len(),
+            next_seq: s.seq.next_seq(),
+            generation: epoch.generation,
+            segments,
+            vocabulary_terms: s.vocabulary.len(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shared.live.load(Ordering::Relaxed)
+    }
+
+    fn open_with(path: &Path, config: IndexConfig) -> Result<Self> {
+        let snapshot = read_compatible(path, &config)?;
+        Self::from_snapshot(snapshot, config)
+    }
+
+    fn from_snapshot(snapshot: persist::Snapshot, config: IndexConfig) -> Result<Self> {
+        config.validate()?;
+        let mut sealed = Vec::new();
+        let mut rows = snapshot.rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut metas = Vec::new();
+            let mut vectors = Vec::new();
+            for (meta, vector) in rows.by_ref().take(config.head_capacity) {
+                metas.push(Arc::new(meta));
+                vectors.extend_from_slice(&vector);
+            }
+            let id = SegmentId(sealed.len() as u64);
+            let n = metas.len();
+            sealed.push(Arc::new(ExactSegment::from_parts(
+                id,
+                config.dim,
+                metas,
+                vectors,
+                Tombstones::new(n),
+            )));
+        }
+        let index = Self::assemble(config, snapshot.seq.max(1), sealed);
+        let s = &*index.shared;
+        let epoch = s.epochs.load_full();
+        let mut count = 0;
+        for source in epoch.sources() {
+            // Chunk ids are unique in a snapshot (`format::decode` checks it).
+            source.for_each_visible(&ReadView::up_to(SeqNo::MAX), |row, meta, _| {
+                let loc = RowLoc {
+                    segment: source.id(),
+                    row: row as u32,
+                };
+                let entry = ChunkEntry {
+                    doc_id: meta.doc_id.clone(),
+                    loc: Some(loc),
+                };
+                s.maps.chunks.insert(meta.chunk_id.clone(), entry);
+                s.maps
+                    .docs
+                    .entry(meta.doc_id.clone())
+                    .or_default()
+                    .push(meta.chunk_id.clone());
+                s.vocabulary.register(&meta.text);
+                count += 1;
+            });
+        }
+        s.live.store(count, Ordering::Relaxed);
+        drop(epoch);
+        tracing::info!(chunks = count, terms = s.vocabulary.len(), "opened index");
+        Ok(index)
+    }
+}

@@ -1,0 +1,75 @@
+//! The id maps: doc_id -> chunk ids and chunk_id -> (owner, row location), in DashMap shards.
+//!
+//! They are caches: everything in them can be derived from the rows of an epoch, and
+//! [`reconcile_mappings`](crate::Index::reconcile_mappings) re-derives and repairs them.
+//! They are also where mutations of one document are serialized: every mutation of document `d`
+//! holds `d`'s entry in `docs` (a shard write lock) for its short critical section.
+//!
+//! # Lock order
+//!
+//! `docs` entry first, then `chunks` entries one at a time; never the reverse, and never two
+//! `docs` entries at once. Nothing holds a map lock while waiting for a persist or a search.
+
+use dashmap::DashMap;
+
+use crate::segment::RowLoc;
+
+/// What the chunk map knows of a chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkEntry {
+    /// The owning document.
+    pub doc_id: String,
+    /// Where its row is; `None` while the adding call is in flight.
+    pub loc: Option<RowLoc>,
+}
+
+/// See the module docs.
+pub struct Maps {
+    pub docs: DashMap<String, Vec<String>>,
+    pub chunks: DashMap<String, ChunkEntry>,
+}
+
+impl Maps {
+    pub fn new() -> Self {
+        // More shards than the default (4 x cores) makes two writers of different documents
+        // rarely share a shard on small machines.
+        Self {
+            docs: DashMap::with_shard_amount(64),
+            chunks: DashMap::with_shard_amount(64),
+        }
+    }
+
+    /// Sorted document ids.
+    pub fn document_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.docs.iter().map(|e| e.key().clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn chunk_ids(&self, doc_id: &str) -> Vec<String> {
+        self.docs
+            .get(doc_id)
+            .map(|e| e.value().clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Default for Maps {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A document's chunk list after a write of `written` (chunk ids in call order): with `replace`
+/// the list is exactly `written`; otherwise old ids that were not rewritten keep their place and
+/// the written ids follow. Either way the list is the order in which current rows were added.
+pub fn updated_chunk_list(old: Vec<String>, replace: bool, written: &[String]) -> Vec<String> {
+    if replace {
+        return written.to_vec();
+    }
+    let rewritten: std::collections::HashSet<&str> = written.iter().map(String::as_str).collect();
+    old.into_iter()
+        .filter(|id| !rewritten.contains(id.as_str()))
+        .chain(written.iter().cloned())
+        .collect()
+}

@@ -1,0 +1,304 @@
+//! The baseline: the design vecindex replaces, with the same API.
+//!
+//! One `std::sync::Mutex` around all state (rows, vectors, id maps), held for the whole of every
+//! call, including a search's scan and a persist's serialization *and file I/O*, as the Python
+//! system held its lock while persisting. Benchmarks and the differential tests run it side by
+//! side with [`VectorIndex`](crate::VectorIndex).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::chunk::{self, Chunk, RowMeta};
+use crate::config::IndexConfig;
+use crate::error::{Error, Result};
+use crate::index::{Index, SegmentStats, Stats, read_compatible};
+use crate::maps::updated_chunk_list;
+use crate::persist::{self, PersistReport};
+use crate::search::{SearchHit, SearchOptions, TopK};
+use crate::seq::SeqNo;
+use crate::sync::Arc;
+use crate::vocabulary::Vocabulary;
+
+/// The Mutex-based baseline index. See the module docs.
+pub struct MutexIndex {
+    config: IndexConfig,
+    state: Mutex<State>,
+    vocabulary: Vocabulary,
+}
+
+/// Rows in add order are not kept: deletes swap the last row into the hole (O(1), like a
+/// compacting flat index), and `added` remembers the order for persist.
+struct State {
+    next_seq: SeqNo,
+    next_ordinal: u64,
+    rows: Vec<(Arc<RowMeta>, u64)>,
+    vectors: Vec<f32>,
+    by_chunk: HashMap<String, usize>,
+    docs: HashMap<String, Vec<String>>,
+}
+
+impl State {
+    fn vector(&self, dim: usize, row: usize) -> &[f32] {
+        &self.vectors[row * dim..(row + 1) * dim]
+    }
+
+    fn push(&mut self, meta: RowMeta, vector: &[f32]) {
+        self.by_chunk.insert(meta.chunk_id.clone(), self.rows.len());
+        self.rows.push((Arc::new(meta), self.next_ordinal));
+        self.next_ordinal += 1;
+        self.vectors.extend_from_slice(vector);
+    }
+
+    fn remove_row(&mut self, dim: usize, chunk_id: &str) -> bool {
+        let Some(row) = self.by_chunk.remove(chunk_id) else {
+            return false;
+        };
+        let last = self.rows.len() - 1;
+        if row != last {
+            self.vectors
+                .copy_within(last * dim..(last + 1) * dim, row * dim);
+            self.by_chunk
+                .insert(self.rows[last].0.chunk_id.clone(), row);
+        }
+        self.rows.swap_remove(row);
+        self.vectors.truncate(last * dim);
+        true
+    }
+}
+
+impl MutexIndex {
+    /// An empty index.
+    pub fn new(config: IndexConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            vocabulary: Vocabulary::new(config.vocabulary_limit),
+            config,
+            state: Mutex::new(State {
+                next_seq: 1,
+                next_ordinal: 0,
+                rows: Vec::new(),
+                vectors: Vec::new(),
+                by_chunk: HashMap::new(),
+                docs: HashMap::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave State half-updated in a way later calls
+        // trip over (every call re-derives what it needs), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_document(&self, doc_id: &str, chunks: Vec<Chunk>, replace: bool) -> Result<()> {
+        let dim = self.config.dim;
+        let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+        {
+            let mut state = self.lock();
+            for chunk in &chunks {
+                if let Some(&row) = state.by_chunk.get(&chunk.chunk_id) {
+                    let owner = &state.rows[row].0.doc_id;
+                    if owner != doc_id {
+                        return Err(Error::ChunkInOtherDocument {
+                            chunk_id: chunk.chunk_id.clone(),
+                            owner: owner.clone(),
+                            requested: doc_id.to_owned(),
+                        });
+                    }
+                }
+            }
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            let old = state.docs.remove(doc_id).unwrap_or_default();
+            if replace {
+                for id in &old {
+                    state.remove_row(dim, id);
+                }
+            }
+            let written: Vec<String> = chunks.iter().map(|c| c.chunk_id.clone()).collect();
+            for chunk in chunks {
+                state.remove_row(dim, &chunk.chunk_id);
+                let (meta, vector) = RowMeta::from_chunk(chunk, seq);
+                state.push(meta, &vector);
+            }
+            let list = updated_chunk_list(old, replace, &written);
+            if !list.is_empty() {
+                state.docs.insert(doc_id.to_owned(), list);
+            }
+        }
+        for text in texts {
+            self.vocabulary.register(&text);
+        }
+        Ok(())
+    }
+}
+
+impl Index for MutexIndex {
+    fn add_chunk(&self, chunk: Chunk) -> Result<()> {
+        self.add_chunks(vec![chunk])
+    }
+
+    fn add_chunks(&self, mut chunks: Vec<Chunk>) -> Result<()> {
+        chunk::prepare_chunks(self.config.metric, self.config.dim, &mut chunks)?;
+        for (doc_id, group) in chunk::group_by_doc(chunks) {
+            self.write_document(&doc_id, group, false)?;
+        }
+        Ok(())
+    }
+
+    fn add_document(&self, doc_id: &str, mut chunks: Vec<Chunk>) -> Result<()> {
+        chunk::validate_doc_id(doc_id)?;
+        chunks.iter_mut().for_each(|c| c.doc_id = doc_id.to_owned());
+        chunk::prepare_chunks(self.config.metric, self.config.dim, &mut chunks)?;
+        self.write_document(doc_id, chunks, true)
+    }
+
+    fn remove_document(&self, doc_id: &str) -> Result<usize> {
+        chunk::validate_doc_id(doc_id)?;
+        let mut state = self.lock();
+        let Some(ids) = state.docs.remove(doc_id) else {
+            return Ok(0);
+        };
+        state.next_seq += 1;
+        Ok(ids
+            .iter()
+            .filter(|id| state.remove_row(self.config.dim, id))
+            .count())
+    }
+
+    fn remove_chunk(&self, chunk_id: &str) -> Result<bool> {
+        if chunk_id.is_empty() {
+            return Err(Error::EmptyId { what: "chunk_id" });
+        }
+        let mut state = self.lock();
+        let Some(&row) = state.by_chunk.get(chunk_id) else {
+            return Ok(false);
+        };
+        let doc_id = state.rows[row].0.doc_id.clone();
+        state.next_seq += 1;
+        state.remove_row(self.config.dim, chunk_id);
+        if let Some(list) = state.docs.get_mut(&doc_id) {
+            list.retain(|id| id != chunk_id);
+            if list.is_empty() {
+                state.docs.remove(&doc_id);
+            }
+        }
+        Ok(true)
+    }
+
+    fn search(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<SearchHit>> {
+        options.validate()?;
+        let mut query = query.to_vec();
+        self.config.metric.prepare(self.config.dim, &mut query)?;
+        let state = self.lock();
+        let mut top = TopK::new(options.k, self.config.metric);
+        for (row, (meta, _)) in state.rows.iter().enumerate() {
+            if options.accepts(meta) {
+                top.offer(&query, meta, state.vector(self.config.dim, row));
+            }
+        }
+        Ok(top.into_hits())
+    }
+
+    fn get_chunk(&self, chunk_id: &str) -> Option<Chunk> {
+        let state = self.lock();
+        let row = *state.by_chunk.get(chunk_id)?;
+        Some(
+            state.rows[row]
+                .0
+                .to_chunk(state.vector(self.config.dim, row)),
+        )
+    }
+
+    fn get_document_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lock().docs.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    fn get_chunk_ids_for_document(&self, doc_id: &str) -> Vec<String> {
+        self.lock().docs.get(doc_id).cloned().unwrap_or_default()
+    }
+
+    fn reconcile_mappings(&self) -> usize {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let before = state.by_chunk.len() + state.docs.values().map(Vec::len).sum::<usize>();
+        let rows = &state.rows;
+        state
+            .by_chunk
+            .retain(|id, row| rows.get(*row).is_some_and(|(m, _)| &m.chunk_id == id));
+        let by_chunk = &state.by_chunk;
+        for (doc_id, list) in state.docs.iter_mut() {
+            list.retain(|id| {
+                by_chunk
+                    .get(id)
+                    .is_some_and(|&row| &rows[row].0.doc_id == doc_id)
+            });
+        }
+        state.docs.retain(|_, list| !list.is_empty());
+        let after = state.by_chunk.len() + state.docs.values().map(Vec::len).sum::<usize>();
+        before - after
+    }
+
+    fn persist(&self, path: &Path) -> Result<PersistReport> {
+        let dim = self.config.dim;
+        let state = self.lock(); // held through serialization and I/O: the design we replace
+        let mut order: Vec<usize> = (0..state.rows.len()).collect();
+        order.sort_by_key(|&row| state.rows[row].1);
+        let rows = order
+            .into_iter()
+            .map(|row| (state.rows[row].0.clone(), state.vector(dim, row).to_vec()))
+            .collect();
+        persist::write_snapshot(path, dim, self.config.metric, state.next_seq, rows)
+    }
+
+    fn stats(&self) -> Stats {
+        let state = self.lock();
+        let rows = state.rows.len();
+        Stats {
+            dim: self.config.dim,
+            metric: self.config.metric,
+            chunks: rows,
+            documents: state.docs.len(),
+            next_seq: state.next_seq,
+            generation: 0,
+            segments: vec![SegmentStats {
+                id: 0,
+                kind: "plain",
+                rows,
+                live_rows: rows,
+                bytes: state.vectors.len() * std::mem::size_of::<f32>(),
+            }],
+            vocabulary_terms: self.vocabulary.len(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lock().rows.len()
+    }
+
+    fn open_with(path: &Path, config: IndexConfig) -> Result<Self> {
+        let snapshot = read_compatible(path, &config)?;
+        Self::from_snapshot(snapshot, config)
+    }
+
+    fn from_snapshot(snapshot: persist::Snapshot, config: IndexConfig) -> Result<Self> {
+        let index = Self::new(config)?;
+        {
+            let mut state = index.lock();
+            state.next_seq = snapshot.seq.max(1);
+            for (meta, vector) in snapshot.rows {
+                index.vocabulary.register(&meta.text);
+                state
+                    .docs
+                    .entry(meta.doc_id.clone())
+                    .or_default()
+                    .push(meta.chunk_id.clone());
+                state.push(meta, &vector);
+            }
+        }
+        Ok(index)
+    }
+}

@@ -1,0 +1,196 @@
+//! Search options, hits, and the top-k selection shared by every index.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, HashSet};
+
+use crate::chunk::{Metadata, RowMeta};
+use crate::error::{Error, Result};
+use crate::metric::Metric;
+use crate::sync::Arc;
+
+/// What a search returns and which chunks it may return.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchOptions {
+    /// How many hits to return (at most). Must be at least 1.
+    pub k: usize,
+    /// Chunks of these documents are skipped.
+    pub exclude_docs: HashSet<String>,
+    /// Only chunks whose metadata holds every one of these key/value pairs are returned.
+    pub filter: Metadata,
+}
+
+impl SearchOptions {
+    /// The `k` nearest chunks, unfiltered.
+    pub fn k(k: usize) -> Self {
+        Self {
+            k,
+            exclude_docs: HashSet::new(),
+            filter: Metadata::new(),
+        }
+    }
+
+    /// Skips the chunks of `doc_id`.
+    pub fn exclude_doc(mut self, doc_id: impl Into<String>) -> Self {
+        self.exclude_docs.insert(doc_id.into());
+        self
+    }
+
+    /// Requires `metadata[key] == value`.
+    pub fn filter(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.filter.insert(key.into(), value.into());
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.k == 0 {
+            return Err(Error::ZeroK);
+        }
+        Ok(())
+    }
+
+    /// Whether a row passes the document exclusion and the metadata filter.
+    #[inline]
+    pub(crate) fn accepts(&self, row: &RowMeta) -> bool {
+        (self.exclude_docs.is_empty() || !self.exclude_docs.contains(&row.doc_id))
+            && self
+                .filter
+                .iter()
+                .all(|(k, v)| row.metadata.get(k) == Some(v))
+    }
+}
+
+/// One search result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchHit {
+    pub chunk_id: String,
+    pub doc_id: String,
+    /// Similarity for cosine and inner product (higher is closer), squared distance for L2
+    /// (lower is closer). Hits are always ordered best first.
+    pub score: f32,
+    pub metadata: Metadata,
+}
+
+struct Candidate {
+    key: f32,
+    score: f32,
+    row: Arc<RowMeta>,
+}
+
+impl Candidate {
+    /// `Greater` means worse: a lower key, or an equal key and a larger chunk id. Ties are
+    /// broken by chunk id so that every index returns the same hits in the same order.
+    fn worse_cmp(&self, other: &Self) -> CmpOrdering {
+        other
+            .key
+            .total_cmp(&self.key)
+            .then_with(|| self.row.chunk_id.cmp(&other.row.chunk_id))
+    }
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.worse_cmp(other) == CmpOrdering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.worse_cmp(other)
+    }
+}
+
+/// Keeps the `k` best rows offered to it; the heap's top is the worst one kept.
+pub(crate) struct TopK {
+    k: usize,
+    metric: Metric,
+    heap: BinaryHeap<Candidate>,
+}
+
+impl TopK {
+    pub(crate) fn new(k: usize, metric: Metric) -> Self {
+        Self {
+            k,
+            metric,
+            heap: BinaryHeap::with_capacity(k.min(4096) + 1),
+        }
+    }
+
+    /// Scores `vector` against `query` and keeps the row if it is among the best so far.
+    #[inline]
+    pub(crate) fn offer(&mut self, query: &[f32], row: &Arc<RowMeta>, vector: &[f32]) {
+        let score = self.metric.score(query, vector);
+        let key = self.metric.rank_key(score);
+        if self.heap.len() == self.k {
+            let worst = self.heap.peek().expect("k >= 1");
+            let beats = key > worst.key || (key == worst.key && row.chunk_id < worst.row.chunk_id);
+            if !beats {
+                return;
+            }
+            self.heap.pop();
+        }
+        self.heap.push(Candidate {
+            key,
+            score,
+            row: row.clone(),
+        });
+    }
+
+    /// The kept rows, best first.
+    pub(crate) fn into_hits(self) -> Vec<SearchHit> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|c| SearchHit {
+                chunk_id: c.row.chunk_id.clone(),
+                doc_id: c.row.doc_id.clone(),
+                score: c.score,
+                metadata: c.row.metadata.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(all(test, not(vecindex_loom)))]
+mod tests {
+    use super::*;
+
+    fn row(id: &str) -> Arc<RowMeta> {
+        Arc::new(RowMeta {
+            chunk_id: id.into(),
+            doc_id: "d".into(),
+            text: String::new(),
+            metadata: Metadata::new(),
+            add_seq: 1,
+        })
+    }
+
+    #[test]
+    fn keeps_best_k_with_deterministic_ties() {
+        let mut top = TopK::new(2, Metric::InnerProduct);
+        let q = [1.0];
+        top.offer(&q, &row("c"), &[0.5]);
+        top.offer(&q, &row("b"), &[0.5]);
+        top.offer(&q, &row("a"), &[0.1]);
+        top.offer(&q, &row("z"), &[0.9]);
+        let ids: Vec<_> = top.into_hits().into_iter().map(|h| h.chunk_id).collect();
+        assert_eq!(ids, ["z", "b"]);
+    }
+
+    #[test]
+    fn l2_ranks_smallest_distance_first() {
+        let mut top = TopK::new(2, Metric::L2);
+        let q = [0.0];
+        top.offer(&q, &row("far"), &[3.0]);
+        top.offer(&q, &row("near"), &[1.0]);
+        top.offer(&q, &row("mid"), &[2.0]);
+        let hits = top.into_hits();
+        assert_eq!(hits[0].chunk_id, "near");
+        assert_eq!(hits[0].score, 1.0);
+        assert_eq!(hits[1].chunk_id, "mid");
+    }
+}

@@ -1,0 +1,47 @@
+//! Sequence numbers: the order of every mutation.
+//!
+//! Every mutating call (add_chunk, add_document, remove_document, remove_chunk, and each
+//! document's group in add_chunks) takes exactly one [`SeqNo`] from the
+//! [`Sequencer`](crate::snapshot::Sequencer). Rows carry the seq of the call that added them,
+//! tombstones the seq of the call that deleted them. A [`ReadView`] decides what a search or a
+//! persist sees by comparing those stamps, which is what makes a multi-chunk call all-or-nothing:
+//! all of its rows and tombstones share one seq.
+
+/// The position of a mutation in the index's history. Starts at 1; 0 is "before everything".
+pub type SeqNo = u64;
+
+/// The set of operations a reader sees: every operation with a seq below `upper`, except those
+/// still in flight when the view was taken.
+///
+/// A search takes a view without waiting ([`Sequencer::view`](crate::snapshot::Sequencer::view)):
+/// in-flight operations are left out as a whole. A persist takes a view after waiting for the
+/// operations in flight below its seq ([`Sequencer::snapshot`](crate::snapshot::Sequencer::snapshot)),
+/// so `in_flight` is empty and the view is exactly "every operation before `upper`".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadView {
+    upper: SeqNo,
+    in_flight: Vec<SeqNo>,
+}
+
+impl ReadView {
+    pub(crate) fn new(upper: SeqNo, in_flight: Vec<SeqNo>) -> Self {
+        Self { upper, in_flight }
+    }
+
+    /// A view of every operation before `upper`, for data that is known complete.
+    pub fn up_to(upper: SeqNo) -> Self {
+        Self::new(upper, Vec::new())
+    }
+
+    /// The first seq this view does not include.
+    pub fn upper(&self) -> SeqNo {
+        self.upper
+    }
+
+    /// Whether the operation stamped `seq` is visible in this view.
+    #[inline]
+    pub fn includes(&self, seq: SeqNo) -> bool {
+        // `in_flight` is almost always empty; when not, it has at most one entry per writer.
+        seq < self.upper && !self.in_flight.contains(&seq)
+    }
+}
