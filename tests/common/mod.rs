@@ -1,0 +1,275 @@
+//! Helpers shared by the integration tests: deterministic vectors, scripted writers, and the
+//! expected state after every prefix of a writer's script.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use vecindex::{Chunk, Index, SearchOptions};
+
+pub const DIM: usize = 8;
+
+/// A deterministic pseudo-random vector (splitmix64), never all zeros.
+pub fn vector(seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    (0..DIM)
+        .map(|i| {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z % 2001) as f32 / 1000.0 - 1.0 + if i == 0 { 2.5 } else { 0.0 }
+        })
+        .collect()
+}
+
+/// One operation of a scripted writer.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// add_document(doc, chunks of version `version`)
+    Put {
+        doc: String,
+        version: u32,
+        chunks: usize,
+    },
+    /// add_chunk of one extra chunk into an existing or new document
+    AddChunk {
+        doc: String,
+        chunk: String,
+    },
+    RemoveDocument {
+        doc: String,
+    },
+    RemoveChunk {
+        chunk: String,
+    },
+}
+
+/// The state a writer's namespace is in: doc -> chunk id -> version tag.
+pub type State = BTreeMap<String, BTreeMap<String, String>>;
+
+/// A writer's operations and the state after each prefix (`states[k]` = after k operations).
+pub struct Script {
+    pub ops: Vec<Op>,
+    pub states: Vec<State>,
+}
+
+impl Script {
+    /// `n` operations in namespace `w{writer}-`: mostly new documents, with replacements,
+    /// single-chunk adds, document removals and chunk removals mixed in.
+    pub fn new(writer: usize, n: usize) -> Self {
+        let mut ops = Vec::with_capacity(n);
+        let mut state = State::new();
+        let mut states = vec![state.clone()];
+        for i in 0..n {
+            let doc = |j: usize| format!("w{writer}-d{j}");
+            let op = match i % 10 {
+                3 if i >= 5 => Op::Put {
+                    doc: doc(i - 5),
+                    version: i as u32,
+                    chunks: 1 + i % 4,
+                },
+                6 if i >= 4 => Op::RemoveDocument { doc: doc(i - 4) },
+                8 if i >= 2 => Op::AddChunk {
+                    doc: doc(i - 2),
+                    chunk: format!("w{writer}-x{i}"),
+                },
+                9 => match state.values().flat_map(|d| d.keys()).nth(i % 7) {
+                    Some(chunk) => Op::RemoveChunk {
+                        chunk: chunk.clone(),
+                    },
+                    None => Op::Put {
+                        doc: doc(i),
+                        version: i as u32,
+                        chunks: 3,
+                    },
+                },
+                _ => Op::Put {
+                    doc: doc(i),
+                    version: i as u32,
+                    chunks: 2 + i % 3,
+                },
+            };
+            apply_to_state(&mut state, &op);
+            states.push(state.clone());
+            ops.push(op);
+        }
+        Self { ops, states }
+    }
+
+    /// Runs operation `i` against `index`.
+    pub fn run(&self, index: &dyn Index, i: usize) {
+        match &self.ops[i] {
+            Op::Put {
+                doc,
+                version,
+                chunks,
+            } => index
+                .add_document(doc, doc_chunks(doc, *version, *chunks))
+                .unwrap(),
+            Op::AddChunk { doc, chunk } => {
+                index
+                    .add_chunk(tagged(chunk, doc, "single", i as u64))
+                    .unwrap();
+            }
+            Op::RemoveDocument { doc } => drop(index.remove_document(doc).unwrap()),
+            Op::RemoveChunk { chunk } => {
+                assert!(index.remove_chunk(chunk).unwrap(), "{chunk} must exist")
+            }
+        }
+    }
+
+    /// Checks that `observed` equals the state after some prefix `k` with `lo <= k <= acked + 1`,
+    /// where `lo` is what had been acknowledged before the observation began and `acked` what had
+    /// been acknowledged when it ended (one more operation may have completed but not yet been
+    /// acknowledged). Returns that k.
+    pub fn find_prefix(&self, observed: &State, lo: usize, acked: usize) -> Result<usize, String> {
+        let hi = acked + 1;
+        (lo..=hi.min(self.ops.len())).find(|&k| &self.states[k] == observed).ok_or_else(|| {
+            let near = (lo..=hi.min(self.ops.len())).min_by_key(|&k| diff_size(&self.states[k], observed));
+            format!(
+                "observed state matches no prefix in {lo}..={hi}; nearest prefix {near:?}; observed {observed:?}; \
+                 expected at nearest {:?}",
+                near.map(|k| &self.states[k])
+            )
+        })
+    }
+}
+
+fn diff_size(a: &State, b: &State) -> usize {
+    let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
+    keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).count()
+}
+
+fn apply_to_state(state: &mut State, op: &Op) {
+    match op {
+        Op::Put {
+            doc,
+            version,
+            chunks,
+        } => {
+            let chunks = (0..*chunks)
+                .map(|c| (format!("{doc}-c{c}"), format!("v{version}")))
+                .collect();
+            state.insert(doc.clone(), chunks);
+        }
+        Op::AddChunk { doc, chunk } => {
+            state
+                .entry(doc.clone())
+                .or_default()
+                .insert(chunk.clone(), "single".into());
+        }
+        Op::RemoveDocument { doc } => drop(state.remove(doc)),
+        Op::RemoveChunk { chunk } => {
+            let doc = state
+                .iter()
+                .find(|(_, c)| c.contains_key(chunk))
+                .map(|(d, _)| d.clone())
+                .unwrap();
+            let chunks = state.get_mut(&doc).unwrap();
+            chunks.remove(chunk);
+            if chunks.is_empty() {
+                state.remove(&doc);
+            }
+        }
+    }
+}
+
+/// A chunk whose metadata carries a version tag, so any observer can tell versions apart.
+pub fn tagged(chunk_id: &str, doc: &str, version: &str, seed: u64) -> Chunk {
+    let mut seed_bytes = seed;
+    for b in chunk_id.bytes() {
+        seed_bytes = seed_bytes.wrapping_mul(31).wrapping_add(b as u64);
+    }
+    Chunk::new(chunk_id, doc, vector(seed_bytes))
+        .with_text(format!("{chunk_id} of {doc} version {version}"))
+        .with_meta("version", version)
+}
+
+pub fn doc_chunks(doc: &str, version: u32, n: usize) -> Vec<Chunk> {
+    (0..n)
+        .map(|c| {
+            tagged(
+                &format!("{doc}-c{c}"),
+                doc,
+                &format!("v{version}"),
+                version as u64,
+            )
+        })
+        .collect()
+}
+
+/// The state of namespace `w{writer}-` as the maps and get_chunk report it.
+pub fn observe_maps(index: &dyn Index, writer: usize) -> State {
+    let prefix = format!("w{writer}-");
+    let mut state = State::new();
+    for doc in index
+        .get_document_ids()
+        .into_iter()
+        .filter(|d| d.starts_with(&prefix))
+    {
+        let mut chunks = BTreeMap::new();
+        for id in index.get_chunk_ids_for_document(&doc) {
+            let chunk = index
+                .get_chunk(&id)
+                .unwrap_or_else(|| panic!("{id} listed but not found"));
+            assert_eq!(chunk.doc_id, doc);
+            chunks.insert(id, chunk.metadata["version"].clone());
+        }
+        state.insert(doc, chunks);
+    }
+    state
+}
+
+/// The state of every namespace as one search (one point-in-time view) sees it.
+pub fn observe_search(index: &dyn Index, writers: usize) -> Vec<State> {
+    let hits = index
+        .search(&vector(7), &SearchOptions::k(1_000_000))
+        .unwrap();
+    let mut states = vec![State::new(); writers];
+    for hit in hits {
+        let writer: usize = hit.doc_id[1..hit.doc_id.find('-').unwrap()]
+            .parse()
+            .unwrap();
+        let previous = states[writer]
+            .entry(hit.doc_id.clone())
+            .or_default()
+            .insert(hit.chunk_id.clone(), hit.metadata["version"].clone());
+        assert!(previous.is_none(), "chunk {} returned twice", hit.chunk_id);
+    }
+    states
+}
+
+/// Runs `script` on `index`, publishing in `acked` how many operations have returned.
+pub fn run_script(index: &dyn Index, script: &Script, acked: &AtomicUsize) {
+    for i in 0..script.ops.len() {
+        script.run(index, i);
+        acked.store(i + 1, Ordering::SeqCst);
+    }
+}
+
+/// Opens the snapshot in `dir` and checks, for each writer, that it holds the state after a
+/// prefix of that writer's script no shorter than `acked_before[w]` (every operation
+/// acknowledged before the persist started) and no longer than `acked_after[w]`.
+pub fn check_snapshot<I: Index>(
+    dir: &Path,
+    scripts: &[Script],
+    acked_before: &[usize],
+    acked_after: &[usize],
+) -> I {
+    let reopened = I::open(dir).expect("snapshot opens");
+    for (w, script) in scripts.iter().enumerate() {
+        let observed = observe_maps(&reopened, w);
+        if let Err(e) = script.find_prefix(&observed, acked_before[w], acked_after[w]) {
+            panic!("writer {w}: {e}");
+        }
+        let searched = &observe_search(&reopened, scripts.len())[w];
+        assert_eq!(
+            searched, &observed,
+            "writer {w}: search and maps disagree after open"
+        );
+    }
+    reopened
+}
