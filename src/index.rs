@@ -716,3 +716,140 @@ impl Index for VectorIndex {
         Ok(index)
     }
 }
+
+#[cfg(all(test, not(vecindex_loom)))]
+mod tests {
+    use super::*;
+
+    fn v(x: f32) -> Vec<f32> {
+        vec![1.0, x]
+    }
+
+    #[test]
+    fn reconcile_repairs_stale_and_lost_entries() {
+        let index =
+            VectorIndex::new(IndexConfig::new(2).head_capacity(2).background(false)).unwrap();
+        for d in ["a", "b"] {
+            let chunks = (0..3)
+                .map(|i| Chunk::new(format!("{d}{i}"), d, v(i as f32)))
+                .collect();
+            index.add_document(d, chunks).unwrap();
+        }
+        let maps = &index.shared.maps;
+        // A stale entry pointing nowhere, a listed id nobody has, and a lost real entry.
+        let nowhere = RowLoc {
+            segment: SegmentId(999),
+            row: 0,
+        };
+        maps.chunks.insert(
+            "ghost".into(),
+            ChunkEntry {
+                doc_id: "a".into(),
+                loc: Some(nowhere),
+            },
+        );
+        maps.docs.get_mut("b").unwrap().push("phantom".into());
+        maps.chunks.remove("a1");
+        assert!(index.get_chunk("a1").is_none(), "lost from the map");
+
+        // ghost, phantom, and a1's list entry (re-added from its live row at the end).
+        assert_eq!(index.reconcile_mappings(), 3);
+        assert!(index.get_chunk("ghost").is_none());
+        assert_eq!(index.get_chunk("a1").unwrap().doc_id, "a");
+        assert_eq!(index.get_chunk_ids_for_document("a"), ["a0", "a2", "a1"]);
+        assert_eq!(index.get_chunk_ids_for_document("b"), ["b0", "b1", "b2"]);
+        assert_eq!(index.reconcile_mappings(), 0, "a second pass finds nothing");
+    }
+
+    #[test]
+    fn background_worker_seals_full_heads() {
+        let index = VectorIndex::new(IndexConfig::new(2).head_capacity(4)).unwrap();
+        for i in 0..40 {
+            index
+                .add_chunk(Chunk::new(format!("c{i}"), "d", v(i as f32)))
+                .unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let stats = index.stats();
+            let exact = stats.segments.iter().filter(|s| s.kind == "exact").count();
+            // The 10th head is full but stays current until an 11th append needs room.
+            if exact == 9 && stats.segments.iter().all(|s| s.kind != "frozen") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not sealed: {:?}",
+                stats.segments
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let hits = index.search(&v(39.0), &SearchOptions::k(40)).unwrap();
+        assert_eq!(hits.len(), 40, "sealing neither lost nor duplicated rows");
+        drop(index); // joins the worker
+    }
+
+    #[test]
+    fn deletes_survive_sealing() {
+        let index =
+            VectorIndex::new(IndexConfig::new(2).head_capacity(4).background(false)).unwrap();
+        for i in 0..8 {
+            index
+                .add_chunk(Chunk::new(format!("c{i}"), "d", v(i as f32)))
+                .unwrap();
+        }
+        assert!(index.remove_chunk("c1").unwrap()); // in a frozen head
+        assert_eq!(index.maintain(), 0);
+        assert!(index.remove_chunk("c2").unwrap()); // in the sealed segment
+        let hits = index.search(&v(1.0), &SearchOptions::k(10)).unwrap();
+        let ids: HashSet<String> = hits.into_iter().map(|h| h.chunk_id).collect();
+        assert_eq!(ids.len(), 6);
+        assert!(!ids.contains("c1") && !ids.contains("c2"));
+        assert_eq!(
+            index
+                .stats()
+                .segments
+                .iter()
+                .map(|s| s.live_rows)
+                .sum::<usize>(),
+            6
+        );
+    }
+
+    #[test]
+    fn two_documents_racing_for_one_chunk_id_leave_one_owner() {
+        let index = Arc::new(VectorIndex::new(IndexConfig::new(2).head_capacity(8)).unwrap());
+        let racers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|doc| {
+                let index = index.clone();
+                std::thread::spawn(move || {
+                    let mut owned = 0;
+                    for i in 0..2000 {
+                        match index.add_chunk(Chunk::new("shared", doc, v(i as f32))) {
+                            Ok(()) => owned += 1,
+                            Err(Error::ChunkInOtherDocument { .. }) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                        if i % 3 == 0 {
+                            index.remove_chunk("shared").unwrap();
+                        }
+                    }
+                    owned
+                })
+            })
+            .collect();
+        let owned: usize = racers.into_iter().map(|r| r.join().unwrap()).sum();
+        assert!(owned > 0);
+        assert_eq!(index.reconcile_mappings(), 0);
+        let hits = index.search(&v(0.0), &SearchOptions::k(10)).unwrap();
+        assert!(hits.len() <= 1, "one live row at most: {hits:?}");
+        assert_eq!(hits.len(), index.len());
+        let owners: Vec<String> = index.get_document_ids();
+        assert_eq!(owners.len(), hits.len());
+        if let Some(hit) = hits.first() {
+            assert_eq!(owners[0], hit.doc_id);
+            assert_eq!(index.get_chunk("shared").unwrap().doc_id, hit.doc_id);
+        }
+    }
+}
