@@ -2,6 +2,9 @@
 
 use vecindex::{Chunk, Error, Index, IndexConfig, Metric, MutexIndex, SearchOptions, VectorIndex};
 
+/// Recognizes the error a case expects.
+type IsExpected = fn(&Error) -> bool;
+
 fn indexes() -> Vec<Box<dyn Index>> {
     let config = IndexConfig::new(3).head_capacity(2);
     vec![
@@ -28,7 +31,7 @@ fn bad_chunks_are_rejected_and_change_nothing() {
             .unwrap();
         let before = state(index);
         let good = || Chunk::new("x", "b", vec![0.0, 1.0, 0.0]);
-        let cases: Vec<(Vec<Chunk>, fn(&Error) -> bool)> = vec![
+        let cases: Vec<(Vec<Chunk>, IsExpected)> = vec![
             (vec![good(), Chunk::new("y", "b", vec![1.0, 2.0])], |e| {
                 matches!(
                     e,

@@ -116,7 +116,7 @@ fn multiple_persists_during_indexing<I: Index + 'static>(index: I) {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let mut floor = vec![0; 2];
+    let mut floor = [0; 2];
     let mut persists = 0;
     let mut last_seq = 0;
     while persists < 20 || counters.iter().any(|c| c.load(Ordering::SeqCst) < 1500) {

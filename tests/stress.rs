@@ -51,7 +51,7 @@ fn stress<I: Index + 'static>(index: I) {
             let (index, scripts, acked, stop) =
                 (index.clone(), scripts.clone(), acked.clone(), stop.clone());
             std::thread::spawn(move || {
-                let mut floor = vec![0; WRITERS];
+                let mut floor = [0; WRITERS];
                 let mut searches = 0;
                 while !stop.load(Ordering::SeqCst) {
                     let before = snapshot_acked(&acked);
