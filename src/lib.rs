@@ -99,4 +99,5 @@ pub mod internals {
     pub use crate::head::{Head, HeadRow};
     pub use crate::segment::SegmentId;
     pub use crate::snapshot::Sequencer;
+    pub use crate::tombstones::Tombstones;
 }

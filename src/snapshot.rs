@@ -39,8 +39,9 @@
 //!   with it (fetch_adds continue each other's release sequences) and so sees the claim (I2).
 //! - The store of `s` and of `IDLE` are `Release`; slot loads are `Acquire`. Reading `IDLE` (or any
 //!   later value) therefore makes the finished operation's rows and tombstones visible (I3).
-//! - The initial `next.load` in step 1 is `Relaxed`: it only has to be `<= s`, which coherence of
-//!   the single counter guarantees for a later `fetch_add` in the same thread.
+//! - The read of `next` in step 1 is `Relaxed`: it only has to be `<= s`, which coherence of the
+//!   single counter guarantees for a later `fetch_add` in the same thread. (It is a `fetch_add(0)`
+//!   rather than a load so that loom explores it; see `begin`.)
 
 use crate::seq::{ReadView, SeqNo};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, spin_wait};
@@ -110,7 +111,12 @@ impl Sequencer {
             for i in 0..n {
                 let slot = &self.slots[(start + i) % n].0;
                 // Relaxed: only has to be <= the seq fetched below (coherence of `next`).
-                let entering = self.next.load(Ordering::Relaxed);
+                // An RMW rather than a load: loom's DPOR misses races where a thread loads an
+                // atomic and then RMWs it (it never schedules another thread's load after the
+                // RMW), which hid the `seq_relaxed` and `snapshot_no_wait` bugs from the models.
+                // The RMW reads the latest value, one of the values a load may read, so the
+                // argument above is unchanged; it costs one uncontended `lock xadd`.
+                let entering = self.next.fetch_add(0, Ordering::Relaxed);
                 // Acquire: see the module docs (orders us after the slot's previous operation).
                 if slot
                     .compare_exchange(

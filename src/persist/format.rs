@@ -179,7 +179,7 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Snapshot> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(vecindex_loom)))]
 mod tests {
     use super::*;
 
