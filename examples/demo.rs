@@ -156,11 +156,9 @@ fn run(index: Arc<dyn Index>, dir: &std::path::Path) -> RunReport {
                     }
                     if d % 25 == 24 {
                         timed(&mut || {
-                            drop(
-                                index
-                                    .remove_document(&format!("w{w}/doc{}", d - 20))
-                                    .expect("remove"),
-                            )
+                            index
+                                .remove_document(&format!("w{w}/doc{}", d - 20))
+                                .expect("remove");
                         });
                     }
                     done.fetch_add(1, Ordering::Relaxed);
