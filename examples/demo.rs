@@ -25,52 +25,12 @@ const DOCS_PER_WRITER: usize = 4000;
 const CHUNKS_PER_DOC: usize = 4;
 
 const TOPICS: [&[&str]; 6] = [
-    &[
-        "lock",
-        "mutex",
-        "thread",
-        "atomic",
-        "race",
-        "wait",
-        "contention",
-        "deadlock",
-    ],
-    &[
-        "vector",
-        "embedding",
-        "cosine",
-        "nearest",
-        "neighbor",
-        "similarity",
-        "dimension",
-        "index",
-    ],
-    &[
-        "disk", "fsync", "rename", "crash", "snapshot", "durable", "manifest", "checksum",
-    ],
-    &[
-        "python",
-        "asyncio",
-        "coroutine",
-        "event",
-        "loop",
-        "await",
-        "task",
-        "gather",
-    ],
-    &[
-        "http", "server", "request", "route", "json", "latency", "client", "socket",
-    ],
-    &[
-        "tokenizer",
-        "model",
-        "weights",
-        "bert",
-        "attention",
-        "layer",
-        "pooling",
-        "normalize",
-    ],
+    &["lock", "mutex", "thread", "atomic", "race", "wait", "contention", "deadlock"],
+    &["vector", "embedding", "cosine", "nearest", "neighbor", "similarity", "dimension", "index"],
+    &["disk", "fsync", "rename", "crash", "snapshot", "durable", "manifest", "checksum"],
+    &["python", "asyncio", "coroutine", "event", "loop", "await", "task", "gather"],
+    &["http", "server", "request", "route", "json", "latency", "client", "socket"],
+    &["tokenizer", "model", "weights", "bert", "attention", "layer", "pooling", "normalize"],
 ];
 
 /// Feature hashing of lower-cased words, L2-normalized by the index (cosine).
@@ -94,9 +54,7 @@ fn chunk_text(doc: usize, chunk: usize, version: usize) -> String {
     let mut seed = (doc * 31 + chunk * 7 + version * 131) as u64;
     (0..12)
         .map(|_| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             topic[(seed >> 33) as usize % topic.len()]
         })
         .collect::<Vec<_>>()
@@ -134,8 +92,7 @@ fn run(index: Arc<dyn Index>, dir: &std::path::Path) -> RunReport {
         .map(|w| {
             let (index, persisting, done) = (index.clone(), persisting.clone(), done.clone());
             std::thread::spawn(move || {
-                let (mut calls, mut slowest, mut slowest_in_persist) =
-                    (0, Duration::ZERO, Duration::ZERO);
+                let (mut calls, mut slowest, mut slowest_in_persist) = (0, Duration::ZERO, Duration::ZERO);
                 let mut timed = |f: &mut dyn FnMut()| {
                     let during = persisting.load(Ordering::Relaxed);
                     let t = Instant::now();
@@ -156,9 +113,7 @@ fn run(index: Arc<dyn Index>, dir: &std::path::Path) -> RunReport {
                     }
                     if d % 25 == 24 {
                         timed(&mut || {
-                            index
-                                .remove_document(&format!("w{w}/doc{}", d - 20))
-                                .expect("remove");
+                            index.remove_document(&format!("w{w}/doc{}", d - 20)).expect("remove");
                         });
                     }
                     done.fetch_add(1, Ordering::Relaxed);
@@ -199,37 +154,19 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() -> vecindex::Result<()> {
-    let dir: PathBuf = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/demo-index"));
+    let dir: PathBuf = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/demo-index"));
     let config = IndexConfig::new(DIM).head_capacity(1024);
-    println!(
-        "vecindex demo: {WRITERS} writers x {DOCS_PER_WRITER} documents x {CHUNKS_PER_DOC} chunks, dim {DIM}"
-    );
-    println!(
-        "persisting into {} again and again while they write\n",
-        dir.display()
-    );
+    println!("vecindex demo: {WRITERS} writers x {DOCS_PER_WRITER} documents x {CHUNKS_PER_DOC} chunks, dim {DIM}");
+    println!("persisting into {} again and again while they write\n", dir.display());
 
     let index = Arc::new(VectorIndex::new(config.clone())?);
     let lockfree = run(index.clone(), &dir.join("vector"));
-    let baseline = run(
-        Arc::new(MutexIndex::new(config.clone())?),
-        &dir.join("mutex"),
-    );
+    let baseline = run(Arc::new(MutexIndex::new(config.clone())?), &dir.join("mutex"));
 
-    for (name, r) in [
-        ("VectorIndex", &lockfree),
-        ("MutexIndex (baseline)", &baseline),
-    ] {
+    for (name, r) in [("VectorIndex", &lockfree), ("MutexIndex (baseline)", &baseline)] {
         println!("{name}:");
         for (i, (seq, rows, took)) in r.persists.iter().enumerate() {
-            println!(
-                "  persist {}: snapshot at seq {seq:>6}, {rows:>6} chunks, {}",
-                i + 1,
-                ms(*took)
-            );
+            println!("  persist {}: snapshot at seq {seq:>6}, {rows:>6} chunks, {}", i + 1, ms(*took));
         }
         println!(
             "  {} writer calls in {}; slowest call {}, slowest call while a persist ran {}",
@@ -252,29 +189,18 @@ fn main() -> vecindex::Result<()> {
         stats.segments.len(),
         stats.vocabulary_terms
     );
-    assert_eq!(
-        stats.chunks,
-        index.len(),
-        "the final snapshot holds every chunk"
-    );
+    assert_eq!(stats.chunks, index.len(), "the final snapshot holds every chunk");
     assert_eq!(reopened.get_document_ids(), index.get_document_ids());
 
     for query in ["fsync rename crash durable", "mutex contention deadlock"] {
         println!("\nquery {query:?}:");
         let hits = reopened.search(&embed(query), &SearchOptions::k(3))?;
         for hit in hits {
-            let text = reopened
-                .get_chunk(&hit.chunk_id)
-                .map(|c| c.text)
-                .unwrap_or_default();
+            let text = reopened.get_chunk(&hit.chunk_id).map(|c| c.text).unwrap_or_default();
             println!("  {:.3}  {:<18} {}", hit.score, hit.chunk_id, text);
         }
     }
-    let top: Vec<String> = reopened
-        .top_terms(5)
-        .into_iter()
-        .map(|(t, n)| format!("{t} ({n})"))
-        .collect();
+    let top: Vec<String> = reopened.top_terms(5).into_iter().map(|(t, n)| format!("{t} ({n})")).collect();
     println!("\nmost frequent terms: {}", top.join(", "));
     Ok(())
 }

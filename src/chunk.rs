@@ -60,28 +60,16 @@ pub struct RowMeta {
     pub metadata: Metadata,
     /// The seq of the call that added this row.
     pub add_seq: SeqNo,
+    /// The row's position among the rows of that call: `(add_seq, add_index)` orders all rows
+    /// the way they were added, wherever merges moved them.
+    pub add_index: u32,
 }
 
 impl RowMeta {
     /// Splits a chunk into its row metadata (stamped `add_seq`) and its vector.
-    pub(crate) fn from_chunk(chunk: Chunk, add_seq: SeqNo) -> (Self, Vec<f32>) {
-        let Chunk {
-            chunk_id,
-            doc_id,
-            vector,
-            text,
-            metadata,
-        } = chunk;
-        (
-            Self {
-                chunk_id,
-                doc_id,
-                text,
-                metadata,
-                add_seq,
-            },
-            vector,
-        )
+    pub(crate) fn from_chunk(chunk: Chunk, add_seq: SeqNo, add_index: u32) -> (Self, Vec<f32>) {
+        let Chunk { chunk_id, doc_id, vector, text, metadata } = chunk;
+        (Self { chunk_id, doc_id, text, metadata, add_seq, add_index }, vector)
     }
 
     /// The chunk again, with the vector as stored (normalized for cosine).
@@ -114,9 +102,7 @@ pub(crate) fn prepare_chunks(metric: Metric, dim: usize, chunks: &mut [Chunk]) -
         }
         validate_doc_id(&chunk.doc_id)?;
         if !seen.insert(chunk.chunk_id.as_str()) {
-            return Err(Error::DuplicateChunkId {
-                chunk_id: chunk.chunk_id.clone(),
-            });
+            return Err(Error::DuplicateChunkId { chunk_id: chunk.chunk_id.clone() });
         }
         metric.prepare(dim, &mut chunk.vector)?;
     }

@@ -18,6 +18,12 @@
 //! - E2: no id is in two lists of one epoch, so no row is searched twice.
 //! - E3: an epoch, and every head and segment it names, lives as long as any reader holds it
 //!   (`Arc`); old segments are freed when the last reader drops the last epoch naming them.
+//! - E4: a merge drops only rows deleted by operations below its `horizon`, and every epoch
+//!   carries the highest horizon of the merges it contains. A reader uses an epoch only with a
+//!   view that covers its horizon ([`ReadView::covers`](crate::seq::ReadView::covers)), so no
+//!   reader misses a row its view still considers live.
+//! - E5: segments merged away stay in `retired` (found by id, never searched) until every id-map
+//!   entry has moved to the merged segment, so a delete that read an old location still lands.
 //!
 //! # Orderings
 //!
@@ -27,33 +33,46 @@
 
 use crate::chunk::RowMeta;
 use crate::head::{Head, HeadRow};
-use crate::segment::{ExactSegment, RowLoc, SegmentId, Source};
+use crate::segment::{RowLoc, Segment, SegmentData, SegmentId, Source};
+use crate::seq::SeqNo;
 use crate::sync::{Arc, AtomicU64, EpochCell, EpochGuard, Ordering};
 
 /// One published state of the index's storage. See the module docs.
 pub struct Epoch {
     /// Bumped by every publish; for stats and debugging.
     pub generation: u64,
-    pub sealed: Vec<Arc<ExactSegment>>,
+    pub sealed: Vec<Arc<Segment>>,
     pub frozen: Vec<Arc<Head>>,
     pub head: Arc<Head>,
+    /// Merged away; reachable by id for deletes in flight, never searched (E5).
+    pub retired: Vec<Arc<Segment>>,
+    /// Views must cover this seq to read this epoch (E4).
+    pub horizon: SeqNo,
 }
 
 impl Epoch {
     /// Every head and segment of this epoch, oldest first.
     pub fn sources(&self) -> impl Iterator<Item = Source<'_>> {
         let sealed = self.sealed.iter().map(|s| Source::Sealed(s));
-        let heads = self
-            .frozen
-            .iter()
-            .chain(std::iter::once(&self.head))
-            .map(|h| Source::Head(h));
+        let heads = self.frozen.iter().chain(std::iter::once(&self.head)).map(|h| Source::Head(h));
         sealed.chain(heads)
     }
 
-    /// The head or segment with this id.
+    /// The head or segment with this id, including retired segments.
     pub fn find(&self, id: SegmentId) -> Option<Source<'_>> {
-        self.sources().find(|s| s.id() == id)
+        self.sources().chain(self.retired.iter().map(|s| Source::Sealed(s))).find(|s| s.id() == id)
+    }
+
+    /// A copy with a new generation, for the publish path to modify.
+    fn next(&self) -> Epoch {
+        Epoch {
+            generation: self.generation + 1,
+            sealed: self.sealed.clone(),
+            frozen: self.frozen.clone(),
+            head: self.head.clone(),
+            retired: self.retired.clone(),
+            horizon: self.horizon,
+        }
     }
 }
 
@@ -67,15 +86,10 @@ pub struct Epochs {
 
 impl Epochs {
     /// Starts with `sealed` (for example, loaded from disk) and an empty head.
-    pub fn new(dim: usize, head_capacity: usize, sealed: Vec<Arc<ExactSegment>>) -> Self {
+    pub fn new(dim: usize, head_capacity: usize, sealed: Vec<Arc<Segment>>) -> Self {
         let first_free = sealed.iter().map(|s| s.id().0 + 1).max().unwrap_or(0);
         let head = Arc::new(Head::new(SegmentId(first_free), head_capacity));
-        let epoch = Epoch {
-            generation: 0,
-            sealed,
-            frozen: Vec::new(),
-            head,
-        };
+        let epoch = Epoch { generation: 0, sealed, frozen: Vec::new(), head, retired: Vec::new(), horizon: 0 };
         Self {
             current: EpochCell::new(Arc::new(epoch)),
             next_segment: AtomicU64::new(first_free + 1),
@@ -102,10 +116,7 @@ impl Epochs {
             let head = self.current.load().head.clone();
             match head.try_append(row) {
                 Ok(index) => {
-                    let loc = RowLoc {
-                        segment: head.id(),
-                        row: index as u32,
-                    };
+                    let loc = RowLoc { segment: head.id(), row: index as u32 };
                     return (loc, froze);
                 }
                 Err(back) => {
@@ -122,25 +133,25 @@ impl Epochs {
         if !Arc::ptr_eq(&self.current.load().head, full) {
             return false; // somebody rotated already; don't allocate a head for nothing
         }
-        // Relaxed: ids only need to be unique.
-        let id = SegmentId(self.next_segment.fetch_add(1, Ordering::Relaxed));
-        let fresh = Arc::new(Head::new(id, self.head_capacity));
+        let fresh = Arc::new(Head::new(self.allocate_id(), self.head_capacity));
         let mut rotated = false;
         self.current.rcu(|cur| {
             rotated = Arc::ptr_eq(&cur.head, full);
             if !rotated {
                 return cur.clone();
             }
-            let mut frozen = cur.frozen.clone();
-            frozen.push(cur.head.clone());
-            Arc::new(Epoch {
-                generation: cur.generation + 1,
-                sealed: cur.sealed.clone(),
-                frozen,
-                head: fresh.clone(),
-            })
+            let mut next = cur.next();
+            next.frozen.push(cur.head.clone());
+            next.head = fresh.clone();
+            Arc::new(next)
         });
         rotated
+    }
+
+    /// A fresh segment id.
+    pub fn allocate_id(&self) -> SegmentId {
+        // Relaxed: ids only need to be unique.
+        SegmentId(self.next_segment.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Seals every settled frozen head into an exact segment and publishes the result.
@@ -148,40 +159,73 @@ impl Epochs {
     pub fn seal_settled(&self) -> usize {
         let epoch = self.load_full();
         // Build outside `rcu`: its closure may run more than once.
-        let built: Vec<Arc<ExactSegment>> = epoch
+        let built: Vec<Arc<Segment>> = epoch
             .frozen
             .iter()
-            .filter_map(|h| ExactSegment::seal(h, self.dim))
-            .map(Arc::new)
+            .filter_map(|h| SegmentData::seal(h, self.dim))
+            .map(|data| Arc::new(Segment::exact(data)))
             .collect();
-        if built.is_empty() {
-            return epoch.frozen.len();
+        if !built.is_empty() {
+            self.current.rcu(|cur| {
+                let (done, still): (Vec<_>, Vec<_>) =
+                    cur.frozen.iter().cloned().partition(|h| built.iter().any(|s| s.id() == h.id()));
+                if done.is_empty() {
+                    return cur.clone(); // another sealer got there first
+                }
+                let mut next = cur.next();
+                next.sealed.extend(built.iter().filter(|s| done.iter().any(|h| h.id() == s.id())).cloned());
+                next.sealed.sort_by_key(|s| s.id());
+                next.frozen = still;
+                Arc::new(next)
+            });
         }
-        let published = self.current.rcu(|cur| {
-            let (done, still): (Vec<_>, Vec<_>) = cur
-                .frozen
-                .iter()
-                .cloned()
-                .partition(|h| built.iter().any(|s| s.id() == h.id()));
-            if done.is_empty() {
-                return cur.clone(); // another sealer got there first
-            }
-            let mut sealed = cur.sealed.clone();
-            sealed.extend(
-                built
-                    .iter()
-                    .filter(|s| done.iter().any(|h| h.id() == s.id()))
-                    .cloned(),
-            );
-            sealed.sort_by_key(|s| s.id());
-            Arc::new(Epoch {
-                generation: cur.generation + 1,
-                sealed,
-                frozen: still,
-                head: cur.head.clone(),
-            })
-        });
-        drop(published);
         self.load().frozen.len()
+    }
+
+    /// Replaces the sealed segment `old` by `new` (the same rows, now indexed). Returns false,
+    /// publishing nothing, if `old` is no longer in the current epoch (it was merged away).
+    pub fn replace_sealed(&self, old: &Arc<Segment>, new: Arc<Segment>) -> bool {
+        let mut replaced = false;
+        self.current.rcu(|cur| {
+            let Some(at) = cur.sealed.iter().position(|s| Arc::ptr_eq(s, old)) else {
+                replaced = false;
+                return cur.clone();
+            };
+            replaced = true;
+            let mut next = cur.next();
+            next.sealed[at] = new.clone();
+            Arc::new(next)
+        });
+        replaced
+    }
+
+    /// Publishes the result of a merge: `sources` leave the searched list for `retired`, and
+    /// `merged` (if any row survived) joins it; the horizon rises to `horizon`. Returns false,
+    /// publishing nothing, if some source is no longer in the current epoch.
+    pub fn publish_merge(&self, sources: &[Arc<Segment>], merged: Option<Arc<Segment>>, horizon: SeqNo) -> bool {
+        let mut published = false;
+        self.current.rcu(|cur| {
+            published = sources.iter().all(|src| cur.sealed.iter().any(|s| Arc::ptr_eq(s, src)));
+            if !published {
+                return cur.clone();
+            }
+            let mut next = cur.next();
+            next.sealed.retain(|s| !sources.iter().any(|src| Arc::ptr_eq(s, src)));
+            next.sealed.extend(merged.clone());
+            next.sealed.sort_by_key(|s| s.id());
+            next.retired.extend(sources.iter().cloned());
+            next.horizon = next.horizon.max(horizon);
+            Arc::new(next)
+        });
+        published
+    }
+
+    /// Forgets retired segments once no id-map entry points at them (E5).
+    pub fn drop_retired(&self, sources: &[Arc<Segment>]) {
+        self.current.rcu(|cur| {
+            let mut next = cur.next();
+            next.retired.retain(|s| !sources.iter().any(|src| Arc::ptr_eq(s, src)));
+            Arc::new(next)
+        });
     }
 }

@@ -27,14 +27,13 @@ pub enum Error {
     DuplicateChunkId { chunk_id: String },
     /// A chunk id already belongs to another document; chunk ids are unique across documents.
     #[error("chunk id {chunk_id:?} belongs to document {owner:?}, not {requested:?}")]
-    ChunkInOtherDocument {
-        chunk_id: String,
-        owner: String,
-        requested: String,
-    },
+    ChunkInOtherDocument { chunk_id: String, owner: String, requested: String },
     /// A dimension of zero, or another unusable configuration.
     #[error("invalid configuration: {reason}")]
     InvalidConfig { reason: String },
+    /// FAISS rejected a factory string or failed to build or search an index.
+    #[error("FAISS: {reason}")]
+    Faiss { reason: String },
     /// An I/O operation on `path` failed.
     #[error("I/O error on {path}: {source}")]
     Io {
@@ -47,11 +46,7 @@ pub enum Error {
     Corrupt { path: PathBuf, reason: String },
     /// A snapshot's dimension or metric differs from what the caller asked for.
     #[error("snapshot at {path} has {found}, expected {expected}")]
-    Incompatible {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
+    Incompatible { path: PathBuf, expected: String, found: String },
 }
 
 /// `Result` with [`Error`].
@@ -59,16 +54,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Error::Corrupt {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        Error::Corrupt { path: path.into(), reason: reason.into() }
     }
 }

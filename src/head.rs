@@ -66,12 +66,7 @@ unsafe impl Send for Head {}
 impl Head {
     /// An empty head with room for `capacity` rows.
     pub fn new(id: SegmentId, capacity: usize) -> Self {
-        let slots = (0..capacity)
-            .map(|_| Slot {
-                ready: AtomicBool::new(false),
-                row: UnsafeCell::new(None),
-            })
-            .collect();
+        let slots = (0..capacity).map(|_| Slot { ready: AtomicBool::new(false), row: UnsafeCell::new(None) }).collect();
         Self {
             id,
             slots,
@@ -148,11 +143,7 @@ impl Head {
     }
 
     /// Calls `f` with each row that is visible and live in `view`.
-    pub fn for_each_visible(
-        &self,
-        view: &ReadView,
-        mut f: impl FnMut(usize, &Arc<RowMeta>, &[f32]),
-    ) {
+    pub fn for_each_visible(&self, view: &ReadView, mut f: impl FnMut(usize, &Arc<RowMeta>, &[f32])) {
         self.for_each(|index, meta, vector| {
             if view.includes(meta.add_seq) && !self.tombstones.is_dead_in(index, view) {
                 f(index, meta, vector);

@@ -8,13 +8,13 @@
 //! VectorIndex
 //!   seq:    Sequencer            seq numbers + in-flight table: views and snapshots  (snapshot.rs)
 //!   epochs: EpochCell<Epoch>     one pointer; readers load it, writers publish anew  (epoch.rs)
-//!     Epoch { sealed: [ExactSegment], frozen: [Head], head: Head }
+//!     Epoch { sealed: [Segment], frozen: [Head], head: Head, retired, horizon }
 //!       Head          fixed-capacity rows, reserve / write / publish, no locks       (head.rs)
-//!       ExactSegment  sealed, immutable rows + contiguous vectors                    (segment/)
+//!       Segment       sealed, immutable rows + contiguous vectors (+ FAISS index)    (segment/)
 //!       Tombstones    per-row delete seqs, shared by a head and its segment          (tombstones.rs)
 //!   maps:   DashMap doc -> chunks, chunk -> (doc, row)   caches; per-document order  (maps.rs)
 //!   vocabulary: bounded concurrent term counts                                        (vocabulary.rs)
-//!   worker: seals full heads off the write path                                       (worker.rs)
+//!   worker: seals full heads, merges and vacuums segments, off the write path      (worker.rs, merge.rs)
 //! ```
 //!
 //! Every mutation takes one sequence number; its rows and tombstones carry it. A search takes a
@@ -69,6 +69,7 @@ mod error;
 mod head;
 mod index;
 mod maps;
+mod merge;
 pub mod metric;
 mod mutex_index;
 pub mod persist;
@@ -82,9 +83,10 @@ mod vocabulary;
 mod worker;
 
 pub use chunk::{Chunk, Metadata};
-pub use config::IndexConfig;
+pub use config::{IndexConfig, SegmentIndex};
 pub use error::{Error, Result};
 pub use index::{Index, SegmentStats, Stats, VectorIndex};
+pub use merge::MergePolicy;
 pub use metric::Metric;
 pub use mutex_index::MutexIndex;
 pub use persist::PersistReport;

@@ -33,10 +33,7 @@ impl Maps {
     pub fn new() -> Self {
         // More shards than the default (4 x cores) makes two writers of different documents
         // rarely share a shard on small machines.
-        Self {
-            docs: DashMap::with_shard_amount(64),
-            chunks: DashMap::with_shard_amount(64),
-        }
+        Self { docs: DashMap::with_shard_amount(64), chunks: DashMap::with_shard_amount(64) }
     }
 
     /// Sorted document ids.
@@ -47,10 +44,7 @@ impl Maps {
     }
 
     pub fn chunk_ids(&self, doc_id: &str) -> Vec<String> {
-        self.docs
-            .get(doc_id)
-            .map(|e| e.value().clone())
-            .unwrap_or_default()
+        self.docs.get(doc_id).map(|e| e.value().clone()).unwrap_or_default()
     }
 }
 
@@ -68,8 +62,5 @@ pub fn updated_chunk_list(old: Vec<String>, replace: bool, written: &[String]) -
         return written.to_vec();
     }
     let rewritten: std::collections::HashSet<&str> = written.iter().map(String::as_str).collect();
-    old.into_iter()
-        .filter(|id| !rewritten.contains(id.as_str()))
-        .chain(written.iter().cloned())
-        .collect()
+    old.into_iter().filter(|id| !rewritten.contains(id.as_str())).chain(written.iter().cloned()).collect()
 }

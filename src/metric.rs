@@ -45,10 +45,7 @@ impl Metric {
     /// [`Error::DimensionMismatch`], [`Error::NonFiniteValue`], or [`Error::ZeroVector`] (cosine).
     pub fn prepare(self, dim: usize, vector: &mut [f32]) -> Result<()> {
         if vector.len() != dim {
-            return Err(Error::DimensionMismatch {
-                expected: dim,
-                got: vector.len(),
-            });
+            return Err(Error::DimensionMismatch { expected: dim, got: vector.len() });
         }
         if let Some((position, &value)) = vector.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(Error::NonFiniteValue { position, value });
@@ -164,31 +161,15 @@ mod tests {
         let naive_l2: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
         assert!((dot(&a, &b) - naive_dot).abs() < 1e-4);
         assert!((l2_squared(&a, &b) - naive_l2).abs() < 1e-4);
-        assert_eq!(
-            dot(&a, &b),
-            dot_portable(&a, &b),
-            "dispatch must not change results"
-        );
+        assert_eq!(dot(&a, &b), dot_portable(&a, &b), "dispatch must not change results");
     }
 
     #[test]
     fn prepare_rejects_bad_vectors() {
         let m = Metric::Cosine;
-        assert!(matches!(
-            m.prepare(3, &mut [1.0, 2.0]),
-            Err(Error::DimensionMismatch {
-                expected: 3,
-                got: 2
-            })
-        ));
-        assert!(matches!(
-            m.prepare(2, &mut [1.0, f32::NAN]),
-            Err(Error::NonFiniteValue { position: 1, .. })
-        ));
-        assert!(matches!(
-            m.prepare(2, &mut [0.0, 0.0]),
-            Err(Error::ZeroVector)
-        ));
+        assert!(matches!(m.prepare(3, &mut [1.0, 2.0]), Err(Error::DimensionMismatch { expected: 3, got: 2 })));
+        assert!(matches!(m.prepare(2, &mut [1.0, f32::NAN]), Err(Error::NonFiniteValue { position: 1, .. })));
+        assert!(matches!(m.prepare(2, &mut [0.0, 0.0]), Err(Error::ZeroVector)));
         let mut v = [3.0, 4.0];
         m.prepare(2, &mut v).unwrap();
         assert_eq!(v, [0.6, 0.8]);

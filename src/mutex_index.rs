@@ -56,10 +56,8 @@ impl State {
         };
         let last = self.rows.len() - 1;
         if row != last {
-            self.vectors
-                .copy_within(last * dim..(last + 1) * dim, row * dim);
-            self.by_chunk
-                .insert(self.rows[last].0.chunk_id.clone(), row);
+            self.vectors.copy_within(last * dim..(last + 1) * dim, row * dim);
+            self.by_chunk.insert(self.rows[last].0.chunk_id.clone(), row);
         }
         self.rows.swap_remove(row);
         self.vectors.truncate(last * dim);
@@ -117,9 +115,9 @@ impl MutexIndex {
                 }
             }
             let written: Vec<String> = chunks.iter().map(|c| c.chunk_id.clone()).collect();
-            for chunk in chunks {
+            for (add_index, chunk) in chunks.into_iter().enumerate() {
                 state.remove_row(dim, &chunk.chunk_id);
-                let (meta, vector) = RowMeta::from_chunk(chunk, seq);
+                let (meta, vector) = RowMeta::from_chunk(chunk, seq, add_index as u32);
                 state.push(meta, &vector);
             }
             let list = updated_chunk_list(old, replace, &written);
@@ -161,10 +159,7 @@ impl Index for MutexIndex {
             return Ok(0);
         };
         state.next_seq += 1;
-        Ok(ids
-            .iter()
-            .filter(|id| state.remove_row(self.config.dim, id))
-            .count())
+        Ok(ids.iter().filter(|id| state.remove_row(self.config.dim, id)).count())
     }
 
     fn remove_chunk(&self, chunk_id: &str) -> Result<bool> {
@@ -204,11 +199,7 @@ impl Index for MutexIndex {
     fn get_chunk(&self, chunk_id: &str) -> Option<Chunk> {
         let state = self.lock();
         let row = *state.by_chunk.get(chunk_id)?;
-        Some(
-            state.rows[row]
-                .0
-                .to_chunk(state.vector(self.config.dim, row)),
-        )
+        Some(state.rows[row].0.to_chunk(state.vector(self.config.dim, row)))
     }
 
     fn get_document_ids(&self) -> Vec<String> {
@@ -226,16 +217,10 @@ impl Index for MutexIndex {
         let state = &mut *state;
         let before = state.by_chunk.len() + state.docs.values().map(Vec::len).sum::<usize>();
         let rows = &state.rows;
-        state
-            .by_chunk
-            .retain(|id, row| rows.get(*row).is_some_and(|(m, _)| &m.chunk_id == id));
+        state.by_chunk.retain(|id, row| rows.get(*row).is_some_and(|(m, _)| &m.chunk_id == id));
         let by_chunk = &state.by_chunk;
         for (doc_id, list) in state.docs.iter_mut() {
-            list.retain(|id| {
-                by_chunk
-                    .get(id)
-                    .is_some_and(|&row| &rows[row].0.doc_id == doc_id)
-            });
+            list.retain(|id| by_chunk.get(id).is_some_and(|&row| &rows[row].0.doc_id == doc_id));
         }
         state.docs.retain(|_, list| !list.is_empty());
         let after = state.by_chunk.len() + state.docs.values().map(Vec::len).sum::<usize>();
@@ -247,10 +232,7 @@ impl Index for MutexIndex {
         let state = self.lock(); // held through serialization and I/O: the design we replace
         let mut order: Vec<usize> = (0..state.rows.len()).collect();
         order.sort_by_key(|&row| state.rows[row].1);
-        let rows = order
-            .into_iter()
-            .map(|row| (state.rows[row].0.clone(), state.vector(dim, row).to_vec()))
-            .collect();
+        let rows = order.into_iter().map(|row| (state.rows[row].0.clone(), state.vector(dim, row).to_vec())).collect();
         persist::write_snapshot(path, dim, self.config.metric, state.next_seq, rows)
     }
 
@@ -266,10 +248,11 @@ impl Index for MutexIndex {
             generation: 0,
             segments: vec![SegmentStats {
                 id: 0,
-                kind: "plain",
+                kind: "plain".to_owned(),
                 rows,
                 live_rows: rows,
                 bytes: state.vectors.len() * std::mem::size_of::<f32>(),
+                build_time: None,
             }],
             vocabulary_terms: self.vocabulary.len(),
         }
@@ -291,11 +274,7 @@ impl Index for MutexIndex {
             state.next_seq = snapshot.seq.max(1);
             for (meta, vector) in snapshot.rows {
                 index.vocabulary.register(&meta.text);
-                state
-                    .docs
-                    .entry(meta.doc_id.clone())
-                    .or_default()
-                    .push(meta.chunk_id.clone());
+                state.docs.entry(meta.doc_id.clone()).or_default().push(meta.chunk_id.clone());
                 state.push(meta, &vector);
             }
         }

@@ -17,16 +17,16 @@ pub struct SearchOptions {
     pub exclude_docs: HashSet<String>,
     /// Only chunks whose metadata holds every one of these key/value pairs are returned.
     pub filter: Metadata,
+    /// HNSW segments: the candidate list size for this query (default: the index's setting).
+    pub ef_search: Option<usize>,
+    /// IVF segments: how many lists this query probes (default: the index's setting).
+    pub nprobe: Option<usize>,
 }
 
 impl SearchOptions {
     /// The `k` nearest chunks, unfiltered.
     pub fn k(k: usize) -> Self {
-        Self {
-            k,
-            exclude_docs: HashSet::new(),
-            filter: Metadata::new(),
-        }
+        Self { k, exclude_docs: HashSet::new(), filter: Metadata::new(), ef_search: None, nprobe: None }
     }
 
     /// Skips the chunks of `doc_id`.
@@ -41,6 +41,24 @@ impl SearchOptions {
         self
     }
 
+    /// Sets the HNSW candidate list size for this query.
+    pub fn ef_search(mut self, ef: usize) -> Self {
+        self.ef_search = Some(ef);
+        self
+    }
+
+    /// Sets how many IVF lists this query probes.
+    pub fn nprobe(mut self, nprobe: usize) -> Self {
+        self.nprobe = Some(nprobe);
+        self
+    }
+
+    /// Whether some rows may be rejected by document or metadata.
+    #[cfg_attr(not(feature = "faiss"), allow(dead_code))]
+    pub(crate) fn has_filters(&self) -> bool {
+        !self.exclude_docs.is_empty() || !self.filter.is_empty()
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if self.k == 0 {
             return Err(Error::ZeroK);
@@ -52,10 +70,7 @@ impl SearchOptions {
     #[inline]
     pub(crate) fn accepts(&self, row: &RowMeta) -> bool {
         (self.exclude_docs.is_empty() || !self.exclude_docs.contains(&row.doc_id))
-            && self
-                .filter
-                .iter()
-                .all(|(k, v)| row.metadata.get(k) == Some(v))
+            && self.filter.iter().all(|(k, v)| row.metadata.get(k) == Some(v))
     }
 }
 
@@ -80,10 +95,7 @@ impl Candidate {
     /// `Greater` means worse: a lower key, or an equal key and a larger chunk id. Ties are
     /// broken by chunk id so that every index returns the same hits in the same order.
     fn worse_cmp(&self, other: &Self) -> CmpOrdering {
-        other
-            .key
-            .total_cmp(&self.key)
-            .then_with(|| self.row.chunk_id.cmp(&other.row.chunk_id))
+        other.key.total_cmp(&self.key).then_with(|| self.row.chunk_id.cmp(&other.row.chunk_id))
     }
 }
 
@@ -105,7 +117,7 @@ impl Ord for Candidate {
 }
 
 /// Keeps the `k` best rows offered to it; the heap's top is the worst one kept.
-pub(crate) struct TopK {
+pub struct TopK {
     k: usize,
     metric: Metric,
     heap: BinaryHeap<Candidate>,
@@ -113,11 +125,7 @@ pub(crate) struct TopK {
 
 impl TopK {
     pub(crate) fn new(k: usize, metric: Metric) -> Self {
-        Self {
-            k,
-            metric,
-            heap: BinaryHeap::with_capacity(k.min(4096) + 1),
-        }
+        Self { k, metric, heap: BinaryHeap::with_capacity(k.min(4096) + 1) }
     }
 
     /// Scores `vector` against `query` and keeps the row if it is among the best so far.
@@ -133,11 +141,7 @@ impl TopK {
             }
             self.heap.pop();
         }
-        self.heap.push(Candidate {
-            key,
-            score,
-            row: row.clone(),
-        });
+        self.heap.push(Candidate { key, score, row: row.clone() });
     }
 
     /// The kept rows, best first.
@@ -166,6 +170,7 @@ mod tests {
             text: String::new(),
             metadata: Metadata::new(),
             add_seq: 1,
+            add_index: 0,
         })
     }
 

@@ -38,6 +38,12 @@ impl ReadView {
         self.upper
     }
 
+    /// Whether this view sees every operation below `horizon`. An epoch published by a merge
+    /// has dropped rows deleted below its horizon; only views that cover it may read it.
+    pub fn covers(&self, horizon: SeqNo) -> bool {
+        self.upper >= horizon && self.in_flight.iter().all(|&seq| seq >= horizon)
+    }
+
     /// Whether the operation stamped `seq` is visible in this view.
     #[inline]
     pub fn includes(&self, seq: SeqNo) -> bool {

@@ -86,14 +86,8 @@ impl Sequencer {
     /// A sequencer whose first operation gets seq `first`, with room for `slots` writers at once
     /// (more writers than that wait for a slot to free up; they never wait for readers).
     pub fn new(first: SeqNo, slots: usize) -> Self {
-        let slots = (0..slots.max(1))
-            .map(|_| Slot(AtomicU64::new(IDLE)))
-            .collect();
-        Self {
-            next: AtomicU64::new(first),
-            slots,
-            hint: AtomicUsize::new(0),
-        }
+        let slots = (0..slots.max(1)).map(|_| Slot(AtomicU64::new(IDLE))).collect();
+        Self { next: AtomicU64::new(first), slots, hint: AtomicUsize::new(0) }
     }
 
     /// The seq the next operation will get (all operations so far are below it).
@@ -118,15 +112,7 @@ impl Sequencer {
                 // argument above is unchanged; it costs one uncontended `lock xadd`.
                 let entering = self.next.fetch_add(0, Ordering::Relaxed);
                 // Acquire: see the module docs (orders us after the slot's previous operation).
-                if slot
-                    .compare_exchange(
-                        IDLE,
-                        PENDING | entering,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
+                if slot.compare_exchange(IDLE, PENDING | entering, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                     #[cfg(not(vecindex_bug = "seq_relaxed"))]
                     let order = Ordering::Release;
                     #[cfg(vecindex_bug = "seq_relaxed")]

@@ -10,7 +10,8 @@
 
 #[cfg(not(vecindex_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::OnceLock;
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
     pub(crate) use std::sync::{Arc, Mutex};
 
     /// Mirrors loom's `UnsafeCell` API so protocol code is written once.
@@ -71,8 +72,10 @@ mod imp {
 #[cfg(vecindex_loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+    // Not modelled: set once by a merge before the fence that the forwarding protocol relies on.
     pub(crate) use loom::sync::{Arc, Mutex};
+    pub(crate) use std::sync::OnceLock;
 
     pub(crate) fn spin_wait(_round: u32) {
         loom::thread::yield_now();

@@ -14,10 +14,7 @@ pub struct Vocabulary {
 
 impl Vocabulary {
     pub fn new(limit: usize) -> Self {
-        Self {
-            counts: DashMap::new(),
-            limit,
-        }
+        Self { counts: DashMap::new(), limit }
     }
 
     /// Counts the terms of `text`: lower-cased alphanumeric words of 3 to 32 characters.
@@ -38,11 +35,7 @@ impl Vocabulary {
 
     /// The `n` most frequent terms, most frequent first (ties by term).
     pub fn top(&self, n: usize) -> Vec<(String, u64)> {
-        let mut all: Vec<(String, u64)> = self
-            .counts
-            .iter()
-            .map(|e| (e.key().clone(), *e.value()))
-            .collect();
+        let mut all: Vec<(String, u64)> = self.counts.iter().map(|e| (e.key().clone(), *e.value())).collect();
         all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         all.truncate(n);
         all
@@ -50,9 +43,7 @@ impl Vocabulary {
 }
 
 fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| (3..=32).contains(&w.chars().count()))
-        .map(str::to_lowercase)
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| (3..=32).contains(&w.chars().count())).map(str::to_lowercase)
 }
 
 #[cfg(test)]

@@ -7,18 +7,12 @@ type IsExpected = fn(&Error) -> bool;
 
 fn indexes() -> Vec<Box<dyn Index>> {
     let config = IndexConfig::new(3).head_capacity(2);
-    vec![
-        Box::new(VectorIndex::new(config.clone()).unwrap()),
-        Box::new(MutexIndex::new(config).unwrap()),
-    ]
+    vec![Box::new(VectorIndex::new(config.clone()).unwrap()), Box::new(MutexIndex::new(config).unwrap())]
 }
 
 fn state(index: &dyn Index) -> (usize, Vec<String>, Vec<Vec<String>>) {
     let docs = index.get_document_ids();
-    let chunks = docs
-        .iter()
-        .map(|d| index.get_chunk_ids_for_document(d))
-        .collect();
+    let chunks = docs.iter().map(|d| index.get_chunk_ids_for_document(d)).collect();
     (index.len(), docs, chunks)
 }
 
@@ -26,44 +20,22 @@ fn state(index: &dyn Index) -> (usize, Vec<String>, Vec<Vec<String>>) {
 fn bad_chunks_are_rejected_and_change_nothing() {
     for index in indexes() {
         let index = &*index;
-        index
-            .add_document("a", vec![Chunk::new("a0", "a", vec![1.0, 0.0, 0.0])])
-            .unwrap();
+        index.add_document("a", vec![Chunk::new("a0", "a", vec![1.0, 0.0, 0.0])]).unwrap();
         let before = state(index);
         let good = || Chunk::new("x", "b", vec![0.0, 1.0, 0.0]);
         let cases: Vec<(Vec<Chunk>, IsExpected)> = vec![
             (vec![good(), Chunk::new("y", "b", vec![1.0, 2.0])], |e| {
-                matches!(
-                    e,
-                    Error::DimensionMismatch {
-                        expected: 3,
-                        got: 2
-                    }
-                )
+                matches!(e, Error::DimensionMismatch { expected: 3, got: 2 })
             }),
-            (
-                vec![good(), Chunk::new("y", "b", vec![1.0, f32::NAN, 0.0])],
-                |e| matches!(e, Error::NonFiniteValue { position: 1, .. }),
-            ),
-            (
-                vec![Chunk::new("y", "b", vec![f32::INFINITY, 0.0, 0.0])],
-                |e| matches!(e, Error::NonFiniteValue { .. }),
-            ),
-            (vec![good(), Chunk::new("y", "b", vec![0.0; 3])], |e| {
-                matches!(e, Error::ZeroVector)
+            (vec![good(), Chunk::new("y", "b", vec![1.0, f32::NAN, 0.0])], |e| {
+                matches!(e, Error::NonFiniteValue { position: 1, .. })
             }),
-            (vec![good(), Chunk::new("", "b", vec![1.0; 3])], |e| {
-                matches!(e, Error::EmptyId { what: "chunk_id" })
-            }),
-            (vec![good(), Chunk::new("y", "", vec![1.0; 3])], |e| {
-                matches!(e, Error::EmptyId { what: "doc_id" })
-            }),
-            (vec![good(), good()], |e| {
-                matches!(e, Error::DuplicateChunkId { .. })
-            }),
-            (vec![Chunk::new("a0", "b", vec![1.0; 3])], |e| {
-                matches!(e, Error::ChunkInOtherDocument { .. })
-            }),
+            (vec![Chunk::new("y", "b", vec![f32::INFINITY, 0.0, 0.0])], |e| matches!(e, Error::NonFiniteValue { .. })),
+            (vec![good(), Chunk::new("y", "b", vec![0.0; 3])], |e| matches!(e, Error::ZeroVector)),
+            (vec![good(), Chunk::new("", "b", vec![1.0; 3])], |e| matches!(e, Error::EmptyId { what: "chunk_id" })),
+            (vec![good(), Chunk::new("y", "", vec![1.0; 3])], |e| matches!(e, Error::EmptyId { what: "doc_id" })),
+            (vec![good(), good()], |e| matches!(e, Error::DuplicateChunkId { .. })),
+            (vec![Chunk::new("a0", "b", vec![1.0; 3])], |e| matches!(e, Error::ChunkInOtherDocument { .. })),
         ];
         for (chunks, expected) in cases {
             let err = index.add_chunks(chunks.clone()).unwrap_err();
@@ -72,22 +44,14 @@ fn bad_chunks_are_rejected_and_change_nothing() {
                 let err = index.add_chunk(chunks[0].clone()).unwrap_err();
                 assert!(expected(&err), "add_chunk: {err}");
             }
-            if chunks.iter().all(|c| !c.doc_id.is_empty())
-                && !matches!(err, Error::ChunkInOtherDocument { .. })
-            {
+            if chunks.iter().all(|c| !c.doc_id.is_empty()) && !matches!(err, Error::ChunkInOtherDocument { .. }) {
                 let err = index.add_document("b", chunks).unwrap_err();
                 assert!(expected(&err), "add_document: {err}");
             }
             assert_eq!(state(index), before, "index unchanged after {err}");
         }
-        assert!(matches!(
-            index.add_document("", vec![]),
-            Err(Error::EmptyId { .. })
-        ));
-        assert!(matches!(
-            index.remove_document(""),
-            Err(Error::EmptyId { .. })
-        ));
+        assert!(matches!(index.add_document("", vec![]), Err(Error::EmptyId { .. })));
+        assert!(matches!(index.remove_document(""), Err(Error::EmptyId { .. })));
         assert!(matches!(index.remove_chunk(""), Err(Error::EmptyId { .. })));
         assert_eq!(index.remove_document("missing").unwrap(), 0);
         assert!(!index.remove_chunk("missing").unwrap());
@@ -98,71 +62,29 @@ fn bad_chunks_are_rejected_and_change_nothing() {
 #[test]
 fn bad_queries_are_rejected() {
     for index in indexes() {
-        index
-            .add_chunk(Chunk::new("a0", "a", vec![1.0, 0.0, 0.0]))
-            .unwrap();
+        index.add_chunk(Chunk::new("a0", "a", vec![1.0, 0.0, 0.0])).unwrap();
         let q = [1.0, 0.0, 0.0];
-        assert!(matches!(
-            index.search(&q, &SearchOptions::k(0)),
-            Err(Error::ZeroK)
-        ));
-        assert!(matches!(
-            index.search(&q[..2], &SearchOptions::k(1)),
-            Err(Error::DimensionMismatch { .. })
-        ));
-        assert!(matches!(
-            index.search(&[f32::NAN, 0.0, 0.0], &SearchOptions::k(1)),
-            Err(Error::NonFiniteValue { .. })
-        ));
-        assert!(matches!(
-            index.search(&[0.0; 3], &SearchOptions::k(1)),
-            Err(Error::ZeroVector)
-        ));
-        assert_eq!(
-            index
-                .search(&q, &SearchOptions::k(usize::MAX))
-                .unwrap()
-                .len(),
-            1,
-            "a huge k is fine"
-        );
+        assert!(matches!(index.search(&q, &SearchOptions::k(0)), Err(Error::ZeroK)));
+        assert!(matches!(index.search(&q[..2], &SearchOptions::k(1)), Err(Error::DimensionMismatch { .. })));
+        assert!(matches!(index.search(&[f32::NAN, 0.0, 0.0], &SearchOptions::k(1)), Err(Error::NonFiniteValue { .. })));
+        assert!(matches!(index.search(&[0.0; 3], &SearchOptions::k(1)), Err(Error::ZeroVector)));
+        assert_eq!(index.search(&q, &SearchOptions::k(usize::MAX)).unwrap().len(), 1, "a huge k is fine");
     }
 }
 
 #[test]
 fn bad_configs_and_paths_are_typed_errors() {
-    assert!(matches!(
-        VectorIndex::new(IndexConfig::new(0)),
-        Err(Error::InvalidConfig { .. })
-    ));
-    assert!(matches!(
-        MutexIndex::new(IndexConfig::new(4).head_capacity(0)),
-        Err(Error::InvalidConfig { .. })
-    ));
+    assert!(matches!(VectorIndex::new(IndexConfig::new(0)), Err(Error::InvalidConfig { .. })));
+    assert!(matches!(MutexIndex::new(IndexConfig::new(4).head_capacity(0)), Err(Error::InvalidConfig { .. })));
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(
-        VectorIndex::open(&dir.path().join("missing")),
-        Err(Error::Io { .. })
-    ));
-    std::fs::write(
-        dir.path().join(vecindex::persist::SNAPSHOT_FILE),
-        b"not an index at all",
-    )
-    .unwrap();
-    assert!(matches!(
-        VectorIndex::open(dir.path()),
-        Err(Error::Corrupt { .. })
-    ));
-    assert!(matches!(
-        MutexIndex::open(dir.path()),
-        Err(Error::Corrupt { .. })
-    ));
+    assert!(matches!(VectorIndex::open(&dir.path().join("missing")), Err(Error::Io { .. })));
+    std::fs::write(dir.path().join(vecindex::persist::SNAPSHOT_FILE), b"not an index at all").unwrap();
+    assert!(matches!(VectorIndex::open(dir.path()), Err(Error::Corrupt { .. })));
+    assert!(matches!(MutexIndex::open(dir.path()), Err(Error::Corrupt { .. })));
 
     let good = tempfile::tempdir().unwrap();
     let index = VectorIndex::new(IndexConfig::new(3)).unwrap();
-    index
-        .add_chunk(Chunk::new("a", "d", vec![1.0, 0.0, 0.0]))
-        .unwrap();
+    index.add_chunk(Chunk::new("a", "d", vec![1.0, 0.0, 0.0])).unwrap();
     index.persist(good.path()).unwrap();
     let wrong_dim = VectorIndex::open_with(good.path(), IndexConfig::new(4));
     assert!(matches!(wrong_dim, Err(Error::Incompatible { .. })));

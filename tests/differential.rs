@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use vecindex::{
-    Chunk, Index, IndexConfig, Metric, MutexIndex, SearchHit, SearchOptions, VectorIndex,
+    Chunk, Index, IndexConfig, MergePolicy, Metric, MutexIndex, SearchHit, SearchOptions, SegmentIndex, VectorIndex,
 };
 
 const DIM: usize = 3;
@@ -23,11 +23,7 @@ struct Model {
 
 impl Model {
     fn new(metric: Metric) -> Self {
-        Self {
-            metric,
-            chunks: BTreeMap::new(),
-            docs: BTreeMap::new(),
-        }
+        Self { metric, chunks: BTreeMap::new(), docs: BTreeMap::new() }
     }
 
     fn prepare(&self, chunks: &mut [Chunk]) -> vecindex::Result<()> {
@@ -40,9 +36,7 @@ impl Model {
                 return Err(vecindex::Error::EmptyId { what: "doc_id" });
             }
             if !seen.insert(c.chunk_id.clone()) {
-                return Err(vecindex::Error::DuplicateChunkId {
-                    chunk_id: c.chunk_id.clone(),
-                });
+                return Err(vecindex::Error::DuplicateChunkId { chunk_id: c.chunk_id.clone() });
             }
             self.metric.prepare(DIM, &mut c.vector)?;
         }
@@ -106,9 +100,7 @@ impl Model {
 
     fn remove_document(&mut self, doc: &str) -> usize {
         let ids = self.docs.remove(doc).unwrap_or_default();
-        ids.iter()
-            .filter(|id| self.chunks.remove(*id).is_some())
-            .count()
+        ids.iter().filter(|id| self.chunks.remove(*id).is_some()).count()
     }
 
     fn remove_chunk(&mut self, chunk_id: &str) -> bool {
@@ -133,11 +125,7 @@ impl Model {
             .chunks
             .values()
             .filter(|c| !opts.exclude_docs.contains(&c.doc_id))
-            .filter(|c| {
-                opts.filter
-                    .iter()
-                    .all(|(k, v)| c.metadata.get(k) == Some(v))
-            })
+            .filter(|c| opts.filter.iter().all(|(k, v)| c.metadata.get(k) == Some(v)))
             .map(|c| {
                 let score = self.metric.score(&q, &c.vector);
                 let hit = SearchHit {
@@ -149,10 +137,7 @@ impl Model {
                 (self.metric.rank_key(score), hit)
             })
             .collect();
-        hits.sort_by(|a, b| {
-            b.0.total_cmp(&a.0)
-                .then_with(|| a.1.chunk_id.cmp(&b.1.chunk_id))
-        });
+        hits.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.chunk_id.cmp(&b.1.chunk_id)));
         Ok(hits.into_iter().take(opts.k).map(|(_, h)| h).collect())
     }
 }
@@ -170,13 +155,7 @@ enum Op {
 }
 
 fn id(prefix: &'static str, n: u8) -> impl Strategy<Value = String> {
-    (0..n).prop_map(move |i| {
-        if i == 0 {
-            String::new()
-        } else {
-            format!("{prefix}{i}")
-        }
-    })
+    (0..n).prop_map(move |i| if i == 0 { String::new() } else { format!("{prefix}{i}") })
 }
 
 fn small_vector() -> impl Strategy<Value = Vec<f32>> {
@@ -190,9 +169,7 @@ fn small_vector() -> impl Strategy<Value = Vec<f32>> {
 
 fn chunk() -> impl Strategy<Value = Chunk> {
     (id("c", 12), id("d", 5), small_vector(), 0u8..3).prop_map(|(c, d, v, tag)| {
-        Chunk::new(c.clone(), d, v)
-            .with_text(format!("text of {c}"))
-            .with_meta("tag", format!("t{tag}"))
+        Chunk::new(c.clone(), d, v).with_text(format!("text of {c}")).with_meta("tag", format!("t{tag}"))
     })
 }
 
@@ -228,18 +205,25 @@ fn show<T: std::fmt::Debug>(r: &vecindex::Result<T>) -> String {
 }
 
 fn metric() -> impl Strategy<Value = Metric> {
-    prop_oneof![
-        Just(Metric::Cosine),
-        Just(Metric::InnerProduct),
-        Just(Metric::L2)
-    ]
+    prop_oneof![Just(Metric::Cosine), Just(Metric::InnerProduct), Just(Metric::L2)]
 }
 
-fn check(metric: Metric, ops: Vec<Op>) -> Result<(), TestCaseError> {
+/// Sealed segments: exact scans, or FAISS "Flat" indexes (which must give the same hits, scores
+/// and order), built for every segment however small, and merged (two at a time) and vacuumed
+/// (at 20% dead) at every `maintain()`.
+fn segment_index() -> impl Strategy<Value = SegmentIndex> {
+    let flat = SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("Flat") };
+    prop_oneof![Just(SegmentIndex::exact()), Just(flat)]
+}
+
+fn check(metric: Metric, segments: SegmentIndex, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let merge = MergePolicy { merge_factor: 2, ..MergePolicy::default() };
     let config = IndexConfig::new(DIM)
         .metric(metric)
         .head_capacity(3)
-        .background(false);
+        .background(false)
+        .segment_index(segments)
+        .merge_policy(merge);
     let mut vector = VectorIndex::new(config.clone()).unwrap();
     let mut mutex = MutexIndex::new(config.clone()).unwrap();
     let mut model = Model::new(metric);
@@ -248,27 +232,15 @@ fn check(metric: Metric, ops: Vec<Op>) -> Result<(), TestCaseError> {
         let results: [String; 3] = match &op {
             Op::AddChunk(c) => {
                 let m = model.add_chunks(vec![c.clone()]);
-                [
-                    show(&vector.add_chunk(c.clone())),
-                    show(&mutex.add_chunk(c.clone())),
-                    show(&m),
-                ]
+                [show(&vector.add_chunk(c.clone())), show(&mutex.add_chunk(c.clone())), show(&m)]
             }
             Op::AddChunks(cs) => {
                 let m = model.add_chunks(cs.clone());
-                [
-                    show(&vector.add_chunks(cs.clone())),
-                    show(&mutex.add_chunks(cs.clone())),
-                    show(&m),
-                ]
+                [show(&vector.add_chunks(cs.clone())), show(&mutex.add_chunks(cs.clone())), show(&m)]
             }
             Op::AddDocument(d, cs) => {
                 let m = model.add_document(d, cs.clone());
-                [
-                    show(&vector.add_document(d, cs.clone())),
-                    show(&mutex.add_document(d, cs.clone())),
-                    show(&m),
-                ]
+                [show(&vector.add_document(d, cs.clone())), show(&mutex.add_document(d, cs.clone())), show(&m)]
             }
             Op::RemoveDocument(d) => {
                 let m = if d.is_empty() {
@@ -276,11 +248,7 @@ fn check(metric: Metric, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 } else {
                     Ok(model.remove_document(d))
                 };
-                [
-                    show(&vector.remove_document(d)),
-                    show(&mutex.remove_document(d)),
-                    show(&m),
-                ]
+                [show(&vector.remove_document(d)), show(&mutex.remove_document(d)), show(&m)]
             }
             Op::RemoveChunk(c) => {
                 let m = if c.is_empty() {
@@ -288,17 +256,11 @@ fn check(metric: Metric, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 } else {
                     Ok(model.remove_chunk(c))
                 };
-                [
-                    show(&vector.remove_chunk(c)),
-                    show(&mutex.remove_chunk(c)),
-                    show(&m),
-                ]
+                [show(&vector.remove_chunk(c)), show(&mutex.remove_chunk(c)), show(&m)]
             }
-            Op::Search(q, opts) => [
-                show(&vector.search(q, opts)),
-                show(&mutex.search(q, opts)),
-                show(&model.search(q, opts)),
-            ],
+            Op::Search(q, opts) => {
+                [show(&vector.search(q, opts)), show(&mutex.search(q, opts)), show(&model.search(q, opts))]
+            }
             Op::Maintain => {
                 vector.maintain();
                 Default::default()
@@ -312,60 +274,21 @@ fn check(metric: Metric, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 Default::default()
             }
         };
-        prop_assert_eq!(
-            &results[0],
-            &results[2],
-            "step {}: VectorIndex vs model on {:?}",
-            step,
-            op
-        );
-        prop_assert_eq!(
-            &results[1],
-            &results[2],
-            "step {}: MutexIndex vs model on {:?}",
-            step,
-            op
-        );
+        prop_assert_eq!(&results[0], &results[2], "step {}: VectorIndex vs model on {:?}", step, op);
+        prop_assert_eq!(&results[1], &results[2], "step {}: MutexIndex vs model on {:?}", step, op);
         // Mappings and stored chunks agree after every step.
         let docs: Vec<String> = model.docs.keys().cloned().collect();
-        prop_assert_eq!(
-            &vector.get_document_ids(),
-            &docs,
-            "step {}: documents",
-            step
-        );
+        prop_assert_eq!(&vector.get_document_ids(), &docs, "step {}: documents", step);
         prop_assert_eq!(&mutex.get_document_ids(), &docs, "step {}: documents", step);
         for (doc, ids) in &model.docs {
-            prop_assert_eq!(
-                &vector.get_chunk_ids_for_document(doc),
-                ids,
-                "step {}: chunks of {}",
-                step,
-                doc
-            );
-            prop_assert_eq!(
-                &mutex.get_chunk_ids_for_document(doc),
-                ids,
-                "step {}: chunks of {}",
-                step,
-                doc
-            );
+            prop_assert_eq!(&vector.get_chunk_ids_for_document(doc), ids, "step {}: chunks of {}", step, doc);
+            prop_assert_eq!(&mutex.get_chunk_ids_for_document(doc), ids, "step {}: chunks of {}", step, doc);
         }
         for i in 0..12 {
             let chunk_id = format!("c{i}");
             let expected = model.chunks.get(&chunk_id).cloned();
-            prop_assert_eq!(
-                vector.get_chunk(&chunk_id),
-                expected.clone(),
-                "step {}: get_chunk",
-                step
-            );
-            prop_assert_eq!(
-                mutex.get_chunk(&chunk_id),
-                expected,
-                "step {}: get_chunk",
-                step
-            );
+            prop_assert_eq!(vector.get_chunk(&chunk_id), expected.clone(), "step {}: get_chunk", step);
+            prop_assert_eq!(mutex.get_chunk(&chunk_id), expected, "step {}: get_chunk", step);
         }
         prop_assert_eq!(vector.len(), model.chunks.len());
         prop_assert_eq!(mutex.len(), model.chunks.len());
@@ -376,10 +299,14 @@ fn check(metric: Metric, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn vector_index_mutex_index_and_model_agree(metric in metric(), ops in proptest::collection::vec(op(), 1..60)) {
-        check(metric, ops)?;
+    fn vector_index_mutex_index_and_model_agree(
+        metric in metric(),
+        segments in segment_index(),
+        ops in proptest::collection::vec(op(), 1..60),
+    ) {
+        check(metric, segments, ops)?;
     }
 }

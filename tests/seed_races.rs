@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{DIM, Script, check_snapshot, run_script};
+use common::{Script, check_snapshot, run_script};
 use vecindex::{Index, IndexConfig, MutexIndex, VectorIndex};
 
 /// A small head so that rotation and sealing happen many times during the test.
 fn config() -> IndexConfig {
-    IndexConfig::new(DIM).head_capacity(16)
+    common::exact_config().head_capacity(16)
 }
 
 fn acked(counters: &[Arc<AtomicUsize>]) -> Vec<usize> {
@@ -27,7 +27,7 @@ fn acked(counters: &[Arc<AtomicUsize>]) -> Vec<usize> {
 /// `test_concurrent_add_and_persist`: writers add while the main thread persists once.
 fn concurrent_add_and_persist<I: Index + 'static>(index: I) {
     let index = Arc::new(index);
-    let scripts: Arc<Vec<Script>> = Arc::new((0..2).map(|w| Script::new(w, 400)).collect());
+    let scripts: Arc<Vec<Script>> = Arc::new((0..2).map(|w| Script::new(w, 3000)).collect());
     let counters: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();
     let writers: Vec<_> = (0..2)
         .map(|w| {
@@ -40,9 +40,7 @@ fn concurrent_add_and_persist<I: Index + 'static>(index: I) {
     }
     let dir = tempfile::tempdir().unwrap();
     let before = acked(&counters);
-    index
-        .persist(dir.path())
-        .expect("persist while writers run");
+    index.persist(dir.path()).expect("persist while writers run");
     let after = acked(&counters);
     for w in writers {
         w.join().expect("writer panicked");
@@ -64,14 +62,12 @@ fn concurrent_add_and_persist_mutex_index() {
 /// through `spawn_blocking` (Python's `asyncio.to_thread`) and gathered.
 async fn concurrent_add_and_persist_async<I: Index + 'static>(index: I) {
     let index = Arc::new(index);
-    let scripts: Arc<Vec<Script>> = Arc::new((0..2).map(|w| Script::new(w, 300)).collect());
+    let scripts: Arc<Vec<Script>> = Arc::new((0..2).map(|w| Script::new(w, 3000)).collect());
     let counters: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();
     let mut writers = Vec::new();
     for w in 0..2 {
         let (index, scripts, acked) = (index.clone(), scripts.clone(), counters[w].clone());
-        writers.push(tokio::task::spawn_blocking(move || {
-            run_script(&*index, &scripts[w], &acked)
-        }));
+        writers.push(tokio::task::spawn_blocking(move || run_script(&*index, &scripts[w], &acked)));
     }
     while counters.iter().any(|c| c.load(Ordering::SeqCst) < 30) {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -107,7 +103,7 @@ async fn concurrent_add_and_persist_async_mutex_index() {
 /// is checked, and later snapshots never go back in any writer's history.
 fn multiple_persists_during_indexing<I: Index + 'static>(index: I) {
     let index = Arc::new(index);
-    let scripts: Arc<Vec<Script>> = Arc::new((0..2).map(|w| Script::new(w, 1500)).collect());
+    let scripts: Arc<Vec<Script>> = Arc::new((0..2).map(|w| Script::new(w, 6000)).collect());
     let counters: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();
     let writers: Vec<_> = (0..2)
         .map(|w| {
@@ -119,15 +115,13 @@ fn multiple_persists_during_indexing<I: Index + 'static>(index: I) {
     let mut floor = [0; 2];
     let mut persists = 0;
     let mut last_seq = 0;
-    while persists < 20 || counters.iter().any(|c| c.load(Ordering::SeqCst) < 1500) {
+    while persists < 20 || counters.iter().any(|c| c.load(Ordering::SeqCst) < 6000) {
         let before = acked(&counters);
-        let report = index
-            .persist(dir.path())
-            .expect("persist while writers run");
+        let report = index.persist(dir.path()).expect("persist while writers run");
         let after = acked(&counters);
         assert!(report.seq >= last_seq, "snapshot seqs go forward");
         last_seq = report.seq;
-        let reopened = I::open(dir.path()).unwrap();
+        let reopened = I::open_with(dir.path(), config()).unwrap();
         for (w, script) in scripts.iter().enumerate() {
             let observed = common::observe_maps(&reopened, w);
             let lo = before[w].max(floor[w]);

@@ -16,24 +16,21 @@ use common::{DIM, Script, observe_maps, observe_search};
 use vecindex::{Index, IndexConfig, MutexIndex, VectorIndex};
 
 const WRITERS: usize = 4;
-const OPS: usize = 3000;
+const OPS: usize = 6000;
 const TIME_LIMIT: Duration = Duration::from_secs(20);
 
 fn stress<I: Index + 'static>(index: I) {
     let index = Arc::new(index);
     let scripts: Arc<Vec<Script>> = Arc::new((0..WRITERS).map(|w| Script::new(w, OPS)).collect());
-    let acked: Arc<Vec<AtomicUsize>> =
-        Arc::new((0..WRITERS).map(|_| AtomicUsize::new(0)).collect());
+    let acked: Arc<Vec<AtomicUsize>> = Arc::new((0..WRITERS).map(|_| AtomicUsize::new(0)).collect());
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let snapshot_acked = |acked: &[AtomicUsize]| -> Vec<usize> {
-        acked.iter().map(|a| a.load(Ordering::SeqCst)).collect()
-    };
+    let snapshot_acked =
+        |acked: &[AtomicUsize]| -> Vec<usize> { acked.iter().map(|a| a.load(Ordering::SeqCst)).collect() };
 
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (index, scripts, acked, stop) =
-                (index.clone(), scripts.clone(), acked.clone(), stop.clone());
+            let (index, scripts, acked, stop) = (index.clone(), scripts.clone(), acked.clone(), stop.clone());
             std::thread::spawn(move || {
                 for i in 0..OPS {
                     if stop.load(Ordering::SeqCst) {
@@ -48,8 +45,7 @@ fn stress<I: Index + 'static>(index: I) {
 
     let searchers: Vec<_> = (0..2)
         .map(|_| {
-            let (index, scripts, acked, stop) =
-                (index.clone(), scripts.clone(), acked.clone(), stop.clone());
+            let (index, scripts, acked, stop) = (index.clone(), scripts.clone(), acked.clone(), stop.clone());
             std::thread::spawn(move || {
                 let mut floor = [0; WRITERS];
                 let mut searches = 0;
@@ -71,8 +67,7 @@ fn stress<I: Index + 'static>(index: I) {
         .collect();
 
     let persister = {
-        let (index, scripts, acked, stop) =
-            (index.clone(), scripts.clone(), acked.clone(), stop.clone());
+        let (index, scripts, acked, stop) = (index.clone(), scripts.clone(), acked.clone(), stop.clone());
         std::thread::spawn(move || {
             let dir = tempfile::tempdir().unwrap();
             let mut persists = 0;
@@ -80,7 +75,7 @@ fn stress<I: Index + 'static>(index: I) {
                 let before = snapshot_acked(&acked);
                 index.persist(dir.path()).expect("persist");
                 let after = snapshot_acked(&acked);
-                let reopened = I::open(dir.path()).expect("snapshot opens");
+                let reopened = I::open_with(dir.path(), common::exact_config()).expect("snapshot opens");
                 for w in 0..WRITERS {
                     let observed = observe_maps(&reopened, w);
                     scripts[w]
@@ -100,26 +95,17 @@ fn stress<I: Index + 'static>(index: I) {
     for w in writers {
         w.join().expect("writer panicked");
     }
-    let searches: usize = searchers
-        .into_iter()
-        .map(|s| s.join().expect("searcher panicked"))
-        .sum();
+    let searches: usize = searchers.into_iter().map(|s| s.join().expect("searcher panicked")).sum();
     let persists = persister.join().expect("persister panicked");
-    assert!(
-        searches > 0 && persists > 0,
-        "searches {searches}, persists {persists}"
-    );
+    assert!(searches > 0 && persists > 0, "searches {searches}, persists {persists}");
 
     let done = snapshot_acked(&acked);
-    assert!(
-        done.iter().all(|&d| d > 100),
-        "writers made progress: {done:?}"
-    );
+    assert!(done.iter().all(|&d| d > 100), "writers made progress: {done:?}");
     assert_eq!(index.reconcile_mappings(), 0, "nothing stale");
     let searched = observe_search(&*index, WRITERS);
     let mut live = 0;
     for w in 0..WRITERS {
-        let expected = &scripts[w].states[done[w]];
+        let expected = &scripts[w].state_at(done[w]);
         assert_eq!(&observe_maps(&*index, w), expected, "writer {w}: maps");
         assert_eq!(&searched[w], expected, "writer {w}: search");
         live += expected.values().map(|c| c.len()).sum::<usize>();
@@ -127,25 +113,20 @@ fn stress<I: Index + 'static>(index: I) {
     assert_eq!(index.len(), live);
     let stats = index.stats();
     assert_eq!(stats.chunks, live);
-    assert_eq!(
-        stats.segments.iter().map(|s| s.live_rows).sum::<usize>(),
-        live
-    );
-    eprintln!(
-        "ops {done:?}, searches {searches}, persists {persists}, segments {}",
-        stats.segments.len()
-    );
+    assert_eq!(stats.segments.iter().map(|s| s.live_rows).sum::<usize>(), live);
+    eprintln!("ops {done:?}, searches {searches}, persists {persists}, segments {}", stats.segments.len());
 }
 
 #[test]
 fn stress_vector_index() {
-    stress(VectorIndex::new(IndexConfig::new(DIM).head_capacity(64)).unwrap());
+    // Heads of 64 rows sealed, indexed (FAISS "Flat"), merged and vacuumed all the time.
+    stress(VectorIndex::new(common::exact_config().head_capacity(64)).unwrap());
 }
 
 #[test]
 fn stress_vector_index_inline_maintenance() {
     // No background worker: frozen heads pile up and are searched exactly; nothing is lost.
-    stress(VectorIndex::new(IndexConfig::new(DIM).head_capacity(64).background(false)).unwrap());
+    stress(VectorIndex::new(common::exact_config().head_capacity(64).background(false)).unwrap());
 }
 
 #[test]
@@ -153,31 +134,23 @@ fn stress_mutex_index() {
     stress(MutexIndex::new(IndexConfig::new(DIM)).unwrap());
 }
 
-/// The scripts' expected states are right: run sequentially, both indexes match them at every step.
+/// The scripts' expected states are right: run sequentially, both indexes match them at every
+/// step (the VectorIndex sealing, merging and vacuuming after every step).
 #[test]
 fn scripts_match_a_sequential_run() {
-    let indexes: Vec<Box<dyn Index>> = vec![
-        Box::new(
-            VectorIndex::new(IndexConfig::new(DIM).head_capacity(4).background(false)).unwrap(),
-        ),
-        Box::new(MutexIndex::new(IndexConfig::new(DIM)).unwrap()),
-    ];
     let script = Script::new(0, 300);
-    for index in &indexes {
+    let check = |index: &dyn Index, maintain: &dyn Fn()| {
         for i in 0..script.ops.len() {
-            script.run(&**index, i);
-            assert_eq!(
-                observe_maps(&**index, 0),
-                script.states[i + 1],
-                "maps after op {i}: {:?}",
-                script.ops[i]
-            );
-            assert_eq!(
-                observe_search(&**index, 1)[0],
-                script.states[i + 1],
-                "search after op {i}: {:?}",
-                script.ops[i]
-            );
+            script.run(index, i);
+            maintain();
+            assert_eq!(observe_maps(index, 0), script.state_at(i + 1), "maps after op {i}: {:?}", script.ops[i]);
+            assert_eq!(observe_search(index, 1)[0], script.state_at(i + 1), "search after op {i}: {:?}", script.ops[i]);
         }
-    }
+    };
+    let vector = VectorIndex::new(common::exact_config().head_capacity(4).background(false)).unwrap();
+    check(&vector, &|| {
+        vector.maintain();
+    });
+    let mutex = MutexIndex::new(IndexConfig::new(DIM)).unwrap();
+    check(&mutex, &|| {});
 }

@@ -15,11 +15,9 @@ fn row(id: &str, x: f32) -> HeadRow {
         text: String::new(),
         metadata: Default::default(),
         add_seq: 1,
+        add_index: 0,
     };
-    HeadRow {
-        meta: Arc::new(meta),
-        vector: vec![x, x].into_boxed_slice(),
-    }
+    HeadRow { meta: Arc::new(meta), vector: vec![x, x].into_boxed_slice() }
 }
 
 /// A reader scanning while a writer appends sees either no row or the complete row.
@@ -29,11 +27,7 @@ fn reader_never_sees_an_unpublished_or_torn_row() {
         let head = Arc::new(Head::new(SegmentId(0), 2));
         let writer = {
             let head = head.clone();
-            thread::spawn(move || {
-                head.try_append(row("a", 1.0))
-                    .ok()
-                    .expect("room for one row")
-            })
+            thread::spawn(move || head.try_append(row("a", 1.0)).ok().expect("room for one row"))
         };
         let mut seen = 0;
         head.for_each(|index, meta, vector| {
@@ -67,10 +61,7 @@ fn two_writers_one_slot_exactly_one_wins() {
             seen.push(meta.chunk_id.clone());
         });
         assert!(seen.len() <= 1);
-        let won: usize = writers
-            .into_iter()
-            .map(|w| usize::from(w.join().unwrap()))
-            .sum();
+        let won: usize = writers.into_iter().map(|w| usize::from(w.join().unwrap())).sum();
         assert_eq!(won, 1);
         assert!(head.is_settled());
         let mut after = 0;

@@ -25,10 +25,7 @@ fn view_includes_only_complete_operations() {
         };
         let view = seq.view();
         if view.includes(1) {
-            assert!(
-                tombstones.is_dead_in(0, &view) && tombstones.is_dead_in(1, &view),
-                "included but not visible"
-            );
+            assert!(tombstones.is_dead_in(0, &view) && tombstones.is_dead_in(1, &view), "included but not visible");
         } else {
             // Left out as a whole: even if some writes are visible, the view ignores them.
             assert!(!tombstones.is_dead_in(0, &view) && !tombstones.is_dead_in(1, &view));
@@ -56,17 +53,10 @@ fn snapshot_model(writers: usize) {
         .collect();
     let snapshot = seq.snapshot();
     // What the snapshot can see when it returns, before any writer is joined.
-    let seen: Vec<bool> = (0..writers)
-        .map(|row| tombstones.is_dead_in(row, &snapshot))
-        .collect();
+    let seen: Vec<bool> = (0..writers).map(|row| tombstones.is_dead_in(row, &snapshot)).collect();
     for (row, writer) in handles.into_iter().enumerate() {
         let op = writer.join().unwrap();
-        assert_eq!(
-            seen[row],
-            op < snapshot.upper(),
-            "row {row}, op {op}, upper {}",
-            snapshot.upper()
-        );
+        assert_eq!(seen[row], op < snapshot.upper(), "row {row}, op {op}, upper {}", snapshot.upper());
     }
 }
 

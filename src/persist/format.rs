@@ -41,6 +41,7 @@ struct StoredRow {
     text: String,
     metadata: Vec<(String, String)>,
     add_seq: u64,
+    add_index: u32,
     vector: Vec<f32>,
 }
 
@@ -50,12 +51,7 @@ struct Body {
 }
 
 /// Header followed by the archived rows.
-pub fn encode(
-    dim: usize,
-    metric: Metric,
-    seq: SeqNo,
-    rows: Vec<(Arc<RowMeta>, Vec<f32>)>,
-) -> Result<Vec<u8>> {
+pub fn encode(dim: usize, metric: Metric, seq: SeqNo, rows: Vec<(Arc<RowMeta>, Vec<f32>)>) -> Result<Vec<u8>> {
     let body = Body {
         rows: rows
             .into_iter()
@@ -63,19 +59,15 @@ pub fn encode(
                 chunk_id: meta.chunk_id.clone(),
                 doc_id: meta.doc_id.clone(),
                 text: meta.text.clone(),
-                metadata: meta
-                    .metadata
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                metadata: meta.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 add_seq: meta.add_seq,
+                add_index: meta.add_index,
                 vector,
             })
             .collect(),
     };
-    let archived = rkyv::to_bytes::<rancor::Error>(&body).map_err(|e| Error::InvalidConfig {
-        reason: format!("cannot archive snapshot: {e}"),
-    })?;
+    let archived = rkyv::to_bytes::<rancor::Error>(&body)
+        .map_err(|e| Error::InvalidConfig { reason: format!("cannot archive snapshot: {e}") })?;
     let mut out = Vec::with_capacity(HEADER_LEN + archived.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -104,9 +96,7 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 pub fn decode(path: &Path, bytes: &[u8]) -> Result<Snapshot> {
     let corrupt = |reason: String| Error::corrupt(path, reason);
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
-        return Err(corrupt(
-            "not a vecindex snapshot (bad magic or too short)".into(),
-        ));
+        return Err(corrupt("not a vecindex snapshot (bad magic or too short)".into()));
     }
     if xxhash_rust::xxh3::xxh3_64(&bytes[..48]) != u64_at(bytes, 48) {
         return Err(corrupt("header checksum mismatch".into()));
@@ -116,50 +106,34 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Snapshot> {
     }
     let version = u32_at(bytes, 8);
     if version != VERSION {
-        return Err(corrupt(format!(
-            "format version {version}, this build reads {VERSION}"
-        )));
+        return Err(corrupt(format!("format version {version}, this build reads {VERSION}")));
     }
     let dim = u32_at(bytes, 12) as usize;
-    let metric =
-        Metric::from_code(u32_at(bytes, 16)).ok_or_else(|| corrupt("unknown metric".into()))?;
+    let metric = Metric::from_code(u32_at(bytes, 16)).ok_or_else(|| corrupt("unknown metric".into()))?;
     let seq = u64_at(bytes, 24);
     let body_len = u64_at(bytes, 32);
     let body = &bytes[HEADER_LEN..];
     if body.len() as u64 != body_len {
-        return Err(corrupt(format!(
-            "body is {} bytes, header says {body_len}",
-            body.len()
-        )));
+        return Err(corrupt(format!("body is {} bytes, header says {body_len}", body.len())));
     }
     if xxhash_rust::xxh3::xxh3_64(body) != u64_at(bytes, 40) {
         return Err(corrupt("body checksum mismatch".into()));
     }
     let mut aligned = AlignedVec::<16>::with_capacity(body.len());
     aligned.extend_from_slice(body);
-    let decoded = rkyv::from_bytes::<Body, rancor::Error>(&aligned)
-        .map_err(|e| corrupt(format!("invalid archive: {e}")))?;
+    let decoded =
+        rkyv::from_bytes::<Body, rancor::Error>(&aligned).map_err(|e| corrupt(format!("invalid archive: {e}")))?;
     let mut rows = Vec::with_capacity(decoded.rows.len());
     let mut ids = std::collections::HashSet::with_capacity(decoded.rows.len());
     for row in decoded.rows {
         if row.chunk_id.is_empty() || row.doc_id.is_empty() || !ids.insert(row.chunk_id.clone()) {
-            return Err(corrupt(format!(
-                "chunk id {:?} is empty or appears twice",
-                row.chunk_id
-            )));
+            return Err(corrupt(format!("chunk id {:?} is empty or appears twice", row.chunk_id)));
         }
         if row.vector.len() != dim {
-            return Err(corrupt(format!(
-                "row {:?} has dimension {}",
-                row.chunk_id,
-                row.vector.len()
-            )));
+            return Err(corrupt(format!("row {:?} has dimension {}", row.chunk_id, row.vector.len())));
         }
         if row.add_seq >= seq {
-            return Err(corrupt(format!(
-                "row {:?} is newer than the snapshot",
-                row.chunk_id
-            )));
+            return Err(corrupt(format!("row {:?} is newer than the snapshot", row.chunk_id)));
         }
         let metadata: Metadata = row.metadata.into_iter().collect();
         let meta = RowMeta {
@@ -168,15 +142,11 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Snapshot> {
             text: row.text,
             metadata,
             add_seq: row.add_seq,
+            add_index: row.add_index,
         };
         rows.push((meta, row.vector));
     }
-    Ok(Snapshot {
-        dim,
-        metric,
-        seq,
-        rows,
-    })
+    Ok(Snapshot { dim, metric, seq, rows })
 }
 
 #[cfg(all(test, not(vecindex_loom)))]
@@ -190,6 +160,7 @@ mod tests {
             text: "t".into(),
             metadata: [("k".to_owned(), "v".to_owned())].into(),
             add_seq: 1,
+            add_index: 0,
         };
         encode(2, Metric::Cosine, 2, vec![(Arc::new(meta), vec![1.0, 0.0])]).unwrap()
     }
@@ -197,10 +168,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let snap = decode(Path::new("x"), &sample()).unwrap();
-        assert_eq!(
-            (snap.dim, snap.metric, snap.seq, snap.rows.len()),
-            (2, Metric::Cosine, 2, 1)
-        );
+        assert_eq!((snap.dim, snap.metric, snap.seq, snap.rows.len()), (2, Metric::Cosine, 2, 1));
         assert_eq!(snap.rows[0].0.metadata["k"], "v");
     }
 
@@ -210,16 +178,10 @@ mod tests {
         for at in 0..good.len() {
             let mut bad = good.clone();
             bad[at] ^= 0x5a;
-            assert!(
-                matches!(decode(Path::new("x"), &bad), Err(Error::Corrupt { .. })),
-                "byte {at}"
-            );
+            assert!(matches!(decode(Path::new("x"), &bad), Err(Error::Corrupt { .. })), "byte {at}");
         }
         for len in 0..good.len() {
-            assert!(
-                decode(Path::new("x"), &good[..len]).is_err(),
-                "truncated to {len}"
-            );
+            assert!(decode(Path::new("x"), &good[..len]).is_err(), "truncated to {len}");
         }
     }
 }

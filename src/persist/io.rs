@@ -29,9 +29,7 @@ pub fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
 
 /// Makes a directory's entries (renames, creations) durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
 }
 
 /// Reads a whole file.

@@ -48,12 +48,7 @@ pub fn write_snapshot(
     let count = rows.len();
     let bytes = format::encode(dim, metric, seq, rows)?;
     let path = io::atomic_write(dir, SNAPSHOT_FILE, &bytes)?;
-    Ok(PersistReport {
-        seq,
-        rows: count,
-        bytes: bytes.len() as u64,
-        path,
-    })
+    Ok(PersistReport { seq, rows: count, bytes: bytes.len() as u64, path })
 }
 
 /// Reads the snapshot of the index directory `dir`, validating header and checksum first.

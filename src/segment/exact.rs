@@ -1,24 +1,26 @@
-//! The exact (brute-force, "plain") sealed segment: rows plus one contiguous vector array.
+//! The rows of a sealed segment, and the exact (brute-force, "plain") scan over them.
 
 use crate::chunk::RowMeta;
 use crate::head::Head;
 use crate::segment::SegmentId;
-use crate::seq::ReadView;
+use crate::seq::{ReadView, SeqNo};
 use crate::sync::Arc;
 use crate::tombstones::Tombstones;
 
-/// An immutable block of rows searched by scanning. Its vectors are contiguous, so a scan streams
-/// through memory.
-pub struct ExactSegment {
+/// Immutable rows plus one contiguous vector array (a scan streams through memory), and the
+/// rows' tombstones. Shared by every version of one sealed segment (exact, then FAISS-indexed).
+pub struct SegmentData {
     id: SegmentId,
     dim: usize,
     rows: Vec<Arc<RowMeta>>,
     vectors: Vec<f32>,
     tombstones: Arc<Tombstones>,
+    /// The highest add seq of any row: a view that covers the next seq sees every row added.
+    max_add_seq: SeqNo,
 }
 
-impl ExactSegment {
-    /// Seals a settled head: same id, same row numbers, shared tombstones.
+impl SegmentData {
+    /// Copies a settled head: same id, same row numbers, shared tombstones.
     ///
     /// Returns `None` if some reserved row is not published yet (call again later).
     pub fn seal(head: &Head, dim: usize) -> Option<Self> {
@@ -35,16 +37,10 @@ impl ExactSegment {
             });
             complete &= copied.is_some();
         }
-        complete.then(|| Self {
-            id: head.id(),
-            dim,
-            rows,
-            vectors,
-            tombstones: head.tombstones().clone(),
-        })
+        complete.then(|| Self::assemble(head.id(), dim, rows, vectors, head.tombstones().clone()))
     }
 
-    /// A segment from loaded rows (`vectors` holds `rows.len() * dim` values).
+    /// Rows from elsewhere (a snapshot, a merge); `vectors` holds `rows.len() * dim` values.
     pub fn from_parts(
         id: SegmentId,
         dim: usize,
@@ -52,41 +48,57 @@ impl ExactSegment {
         vectors: Vec<f32>,
         tombstones: Tombstones,
     ) -> Self {
+        Self::assemble(id, dim, rows, vectors, Arc::new(tombstones))
+    }
+
+    fn assemble(
+        id: SegmentId,
+        dim: usize,
+        rows: Vec<Arc<RowMeta>>,
+        vectors: Vec<f32>,
+        tombstones: Arc<Tombstones>,
+    ) -> Self {
         debug_assert_eq!(rows.len() * dim, vectors.len());
-        Self {
-            id,
-            dim,
-            rows,
-            vectors,
-            tombstones: Arc::new(tombstones),
-        }
+        let max_add_seq = rows.iter().map(|r| r.add_seq).max().unwrap_or(0);
+        Self { id, dim, rows, vectors, tombstones, max_add_seq }
     }
 
     pub fn id(&self) -> SegmentId {
         self.id
     }
 
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    pub fn max_add_seq(&self) -> SeqNo {
+        self.max_add_seq
     }
 
     pub fn tombstones(&self) -> &Arc<Tombstones> {
         &self.tombstones
     }
 
-    /// Bytes held by vectors and row metadata (approximate for strings).
+    /// All vectors, row after row.
+    pub fn vectors(&self) -> &[f32] {
+        &self.vectors
+    }
+
+    /// Bytes held by vectors and row metadata (strings approximately).
     pub fn bytes(&self) -> usize {
         let meta: usize = self
             .rows
             .iter()
             .map(|r| {
-                r.chunk_id.len()
+                std::mem::size_of::<RowMeta>()
+                    + r.chunk_id.len()
                     + r.doc_id.len()
                     + r.text.len()
-                    + r.metadata
-                        .iter()
-                        .map(|(k, v)| k.len() + v.len())
-                        .sum::<usize>()
+                    + r.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
             })
             .sum();
         self.vectors.len() * std::mem::size_of::<f32>() + meta
@@ -94,17 +106,17 @@ impl ExactSegment {
 
     pub fn row(&self, index: usize) -> Option<(&Arc<RowMeta>, &[f32])> {
         let meta = self.rows.get(index)?;
-        Some((
-            meta,
-            &self.vectors[index * self.dim..(index + 1) * self.dim],
-        ))
+        Some((meta, &self.vectors[index * self.dim..(index + 1) * self.dim]))
     }
 
-    pub fn for_each_visible(
-        &self,
-        view: &ReadView,
-        mut f: impl FnMut(usize, &Arc<RowMeta>, &[f32]),
-    ) {
+    /// Whether row `index` is visible and live in `view`.
+    #[inline]
+    pub fn is_visible(&self, index: usize, view: &ReadView) -> bool {
+        self.rows.get(index).is_some_and(|meta| view.includes(meta.add_seq)) && !self.tombstones.is_dead_in(index, view)
+    }
+
+    /// Calls `f` with every row visible and live in `view`.
+    pub fn for_each_visible(&self, view: &ReadView, mut f: impl FnMut(usize, &Arc<RowMeta>, &[f32])) {
         let vectors = self.vectors.chunks_exact(self.dim.max(1));
         for (index, (meta, vector)) in self.rows.iter().zip(vectors).enumerate() {
             if view.includes(meta.add_seq) && !self.tombstones.is_dead_in(index, view) {

@@ -2,17 +2,25 @@
 //!
 //! A head, once full and settled, is sealed into a segment with the *same* [`SegmentId`], the
 //! same row numbers and the same [`Tombstones`](crate::tombstones::Tombstones), so a location
-//! `(segment, row)` stays valid across sealing and a delete can land on either.
+//! `(segment, row)` stays valid across sealing and a delete can land on either. A segment first
+//! exists as exact (its rows are scanned); with the `faiss` feature and a FAISS factory string
+//! configured, the background worker then builds a FAISS index over its vectors and publishes a
+//! new version of the segment that shares the same [`SegmentData`] and adds the index.
 
 pub mod exact;
+#[cfg(feature = "faiss")]
+pub mod faiss;
+
+use std::time::Duration;
 
 use crate::chunk::RowMeta;
 use crate::head::Head;
+use crate::search::{SearchOptions, TopK};
 use crate::seq::ReadView;
 use crate::sync::Arc;
 use crate::tombstones::Tombstones;
 
-pub use exact::ExactSegment;
+pub use exact::SegmentData;
 
 /// Identifies a head and the segment sealed from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,11 +33,106 @@ pub struct RowLoc {
     pub row: u32,
 }
 
+/// One version of a sealed segment: its rows, and (with the `faiss` feature) an index over them.
+pub struct Segment {
+    data: Arc<SegmentData>,
+    #[cfg(feature = "faiss")]
+    ann: Option<Arc<faiss::FaissIndex>>,
+}
+
+impl Segment {
+    /// A segment searched by scanning.
+    pub fn exact(data: SegmentData) -> Self {
+        Self::from_data(Arc::new(data))
+    }
+
+    fn from_data(data: Arc<SegmentData>) -> Self {
+        Self {
+            data,
+            #[cfg(feature = "faiss")]
+            ann: None,
+        }
+    }
+
+    /// The same rows with a FAISS index over them.
+    #[cfg(feature = "faiss")]
+    pub fn with_ann(&self, ann: faiss::FaissIndex) -> Self {
+        Self { data: self.data.clone(), ann: Some(Arc::new(ann)) }
+    }
+
+    pub fn data(&self) -> &Arc<SegmentData> {
+        &self.data
+    }
+
+    pub fn id(&self) -> SegmentId {
+        self.data.id()
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn tombstones(&self) -> &Arc<Tombstones> {
+        self.data.tombstones()
+    }
+
+    /// Whether a FAISS index is attached.
+    pub fn is_indexed(&self) -> bool {
+        #[cfg(feature = "faiss")]
+        return self.ann.is_some();
+        #[cfg(not(feature = "faiss"))]
+        false
+    }
+
+    /// "exact", or the FAISS factory string of the attached index.
+    pub fn kind(&self) -> String {
+        #[cfg(feature = "faiss")]
+        if let Some(ann) = &self.ann {
+            return ann.factory().to_owned();
+        }
+        "exact".to_owned()
+    }
+
+    /// Bytes of rows, vectors and the FAISS index.
+    pub fn bytes(&self) -> usize {
+        #[cfg(feature = "faiss")]
+        if let Some(ann) = &self.ann {
+            return self.data.bytes() + ann.bytes();
+        }
+        self.data.bytes()
+    }
+
+    /// How long building the FAISS index took, if there is one.
+    pub fn build_time(&self) -> Option<Duration> {
+        #[cfg(feature = "faiss")]
+        if let Some(ann) = &self.ann {
+            return Some(ann.build_time());
+        }
+        None
+    }
+
+    /// Offers this segment's best rows for `query` (prepared) to `top`.
+    pub fn search(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
+        #[cfg(feature = "faiss")]
+        if let Some(ann) = &self.ann {
+            match ann.search_into(&self.data, query, view, options, top) {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(segment = self.id().0, error = %e, "FAISS search failed; scanning instead"),
+            }
+        }
+        self.data.for_each_visible(view, |_, meta, vector| {
+            if options.accepts(meta) {
+                top.offer(query, meta, vector);
+            }
+        });
+    }
+}
+
 /// Either kind of row container an epoch holds. Dispatch happens once per container, not per row.
 #[derive(Clone, Copy)]
 pub enum Source<'a> {
     Head(&'a Head),
-    Sealed(&'a ExactSegment),
+    Sealed(&'a Segment),
 }
 
 impl<'a> Source<'a> {
@@ -59,7 +162,7 @@ impl<'a> Source<'a> {
     pub fn with_row<R>(self, row: usize, f: impl FnOnce(&Arc<RowMeta>, &[f32]) -> R) -> Option<R> {
         match self {
             Source::Head(h) => h.with_row(row, |r| f(&r.meta, &r.vector)),
-            Source::Sealed(s) => s.row(row).map(|(meta, vector)| f(meta, vector)),
+            Source::Sealed(s) => s.data.row(row).map(|(meta, vector)| f(meta, vector)),
         }
     }
 
@@ -67,7 +170,19 @@ impl<'a> Source<'a> {
     pub fn for_each_visible(self, view: &ReadView, f: impl FnMut(usize, &Arc<RowMeta>, &[f32])) {
         match self {
             Source::Head(h) => h.for_each_visible(view, f),
-            Source::Sealed(s) => s.for_each_visible(view, f),
+            Source::Sealed(s) => s.data.for_each_visible(view, f),
+        }
+    }
+
+    /// Offers the best rows of this container for `query` to `top`.
+    pub fn search(self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
+        match self {
+            Source::Sealed(s) => s.search(query, view, options, top),
+            Source::Head(h) => h.for_each_visible(view, |_, meta, vector| {
+                if options.accepts(meta) {
+                    top.offer(query, meta, vector);
+                }
+            }),
         }
     }
 }

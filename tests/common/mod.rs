@@ -6,9 +6,22 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vecindex::{Chunk, Index, SearchOptions};
+use vecindex::{Chunk, Index, IndexConfig, MergePolicy, SearchOptions, SegmentIndex};
 
 pub const DIM: usize = 8;
+
+/// Sealed segments that search exactly (so a search with a huge k sees every live row) yet go
+/// through FAISS when it is built in: "Flat" indexes on every segment, merged four at a time.
+pub fn exact_config() -> IndexConfig {
+    let segments = if cfg!(feature = "faiss") {
+        SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("Flat") }
+    } else {
+        SegmentIndex::exact()
+    };
+    IndexConfig::new(DIM)
+        .segment_index(segments)
+        .merge_policy(MergePolicy { merge_factor: 4, ..MergePolicy::default() })
+}
 
 /// A deterministic pseudo-random vector (splitmix64), never all zeros.
 pub fn vector(seed: u64) -> Vec<f32> {
@@ -50,11 +63,15 @@ pub enum Op {
 /// The state a writer's namespace is in: doc -> chunk id -> version tag.
 pub type State = BTreeMap<String, BTreeMap<String, String>>;
 
-/// A writer's operations and the state after each prefix (`states[k]` = after k operations).
+/// A writer's operations, with the state after every `CHECKPOINT`-th prefix; the state after
+/// any prefix is replayed from the nearest checkpoint (keeping every state would cost memory
+/// quadratic in the script's length).
 pub struct Script {
     pub ops: Vec<Op>,
-    pub states: Vec<State>,
+    checkpoints: Vec<State>,
 }
+
+const CHECKPOINT: usize = 128;
 
 impl Script {
     /// `n` operations in namespace `w{writer}-`: mostly new documents, with replacements,
@@ -62,57 +79,44 @@ impl Script {
     pub fn new(writer: usize, n: usize) -> Self {
         let mut ops = Vec::with_capacity(n);
         let mut state = State::new();
-        let mut states = vec![state.clone()];
+        let mut checkpoints = vec![state.clone()];
         for i in 0..n {
             let doc = |j: usize| format!("w{writer}-d{j}");
             let op = match i % 10 {
-                3 if i >= 5 => Op::Put {
-                    doc: doc(i - 5),
-                    version: i as u32,
-                    chunks: 1 + i % 4,
-                },
+                3 if i >= 5 => Op::Put { doc: doc(i - 5), version: i as u32, chunks: 1 + i % 4 },
                 6 if i >= 4 => Op::RemoveDocument { doc: doc(i - 4) },
-                8 if i >= 2 => Op::AddChunk {
-                    doc: doc(i - 2),
-                    chunk: format!("w{writer}-x{i}"),
-                },
+                8 if i >= 2 => Op::AddChunk { doc: doc(i - 2), chunk: format!("w{writer}-x{i}") },
                 9 => match state.values().flat_map(|d| d.keys()).nth(i % 7) {
-                    Some(chunk) => Op::RemoveChunk {
-                        chunk: chunk.clone(),
-                    },
-                    None => Op::Put {
-                        doc: doc(i),
-                        version: i as u32,
-                        chunks: 3,
-                    },
+                    Some(chunk) => Op::RemoveChunk { chunk: chunk.clone() },
+                    None => Op::Put { doc: doc(i), version: i as u32, chunks: 3 },
                 },
-                _ => Op::Put {
-                    doc: doc(i),
-                    version: i as u32,
-                    chunks: 2 + i % 3,
-                },
+                _ => Op::Put { doc: doc(i), version: i as u32, chunks: 2 + i % 3 },
             };
             apply_to_state(&mut state, &op);
-            states.push(state.clone());
             ops.push(op);
+            if ops.len() % CHECKPOINT == 0 {
+                checkpoints.push(state.clone());
+            }
         }
-        Self { ops, states }
+        Self { ops, checkpoints }
+    }
+
+    /// The state after the first `k` operations.
+    pub fn state_at(&self, k: usize) -> State {
+        let k = k.min(self.ops.len());
+        let mut state = self.checkpoints[k / CHECKPOINT].clone();
+        for op in &self.ops[k / CHECKPOINT * CHECKPOINT..k] {
+            apply_to_state(&mut state, op);
+        }
+        state
     }
 
     /// Runs operation `i` against `index`.
     pub fn run(&self, index: &dyn Index, i: usize) {
         match &self.ops[i] {
-            Op::Put {
-                doc,
-                version,
-                chunks,
-            } => index
-                .add_document(doc, doc_chunks(doc, *version, *chunks))
-                .unwrap(),
+            Op::Put { doc, version, chunks } => index.add_document(doc, doc_chunks(doc, *version, *chunks)).unwrap(),
             Op::AddChunk { doc, chunk } => {
-                index
-                    .add_chunk(tagged(chunk, doc, "single", i as u64))
-                    .unwrap();
+                index.add_chunk(tagged(chunk, doc, "single", i as u64)).unwrap();
             }
             Op::RemoveDocument { doc } => drop(index.remove_document(doc).unwrap()),
             Op::RemoveChunk { chunk } => {
@@ -126,14 +130,28 @@ impl Script {
     /// been acknowledged when it ended (one more operation may have completed but not yet been
     /// acknowledged). Returns that k.
     pub fn find_prefix(&self, observed: &State, lo: usize, acked: usize) -> Result<usize, String> {
-        let hi = acked + 1;
-        (lo..=hi.min(self.ops.len())).find(|&k| &self.states[k] == observed).ok_or_else(|| {
-            let near = (lo..=hi.min(self.ops.len())).min_by_key(|&k| diff_size(&self.states[k], observed));
-            format!(
-                "observed state matches no prefix in {lo}..={hi}; nearest prefix {near:?}; observed {observed:?}; \
-                 expected at nearest {:?}",
-                near.map(|k| &self.states[k])
-            )
+        let hi = (acked + 1).min(self.ops.len());
+        let mut state = self.state_at(lo);
+        let mut nearest = (usize::MAX, lo);
+        for k in lo..=hi {
+            if &state == observed {
+                return Ok(k);
+            }
+            nearest = nearest.min((diff_size(&state, observed), k));
+            if k < hi {
+                apply_to_state(&mut state, &self.ops[k]);
+            }
+        }
+        Err({
+            let near = Some(nearest.1);
+            let expected = self.state_at(nearest.1);
+            let docs: std::collections::BTreeSet<&String> = expected.keys().chain(observed.keys()).collect();
+            let differing: Vec<String> = docs
+                .into_iter()
+                .filter(|d| expected.get(*d) != observed.get(*d))
+                .map(|d| format!("{d}: expected {:?}, observed {:?}", expected.get(d), observed.get(d)))
+                .collect();
+            format!("observed state matches no prefix in {lo}..={hi}; nearest prefix {near:?} differs in {differing:?}")
         })
     }
 }
@@ -145,29 +163,16 @@ fn diff_size(a: &State, b: &State) -> usize {
 
 fn apply_to_state(state: &mut State, op: &Op) {
     match op {
-        Op::Put {
-            doc,
-            version,
-            chunks,
-        } => {
-            let chunks = (0..*chunks)
-                .map(|c| (format!("{doc}-c{c}"), format!("v{version}")))
-                .collect();
+        Op::Put { doc, version, chunks } => {
+            let chunks = (0..*chunks).map(|c| (format!("{doc}-c{c}"), format!("v{version}"))).collect();
             state.insert(doc.clone(), chunks);
         }
         Op::AddChunk { doc, chunk } => {
-            state
-                .entry(doc.clone())
-                .or_default()
-                .insert(chunk.clone(), "single".into());
+            state.entry(doc.clone()).or_default().insert(chunk.clone(), "single".into());
         }
         Op::RemoveDocument { doc } => drop(state.remove(doc)),
         Op::RemoveChunk { chunk } => {
-            let doc = state
-                .iter()
-                .find(|(_, c)| c.contains_key(chunk))
-                .map(|(d, _)| d.clone())
-                .unwrap();
+            let doc = state.iter().find(|(_, c)| c.contains_key(chunk)).map(|(d, _)| d.clone()).unwrap();
             let chunks = state.get_mut(&doc).unwrap();
             chunks.remove(chunk);
             if chunks.is_empty() {
@@ -189,32 +194,17 @@ pub fn tagged(chunk_id: &str, doc: &str, version: &str, seed: u64) -> Chunk {
 }
 
 pub fn doc_chunks(doc: &str, version: u32, n: usize) -> Vec<Chunk> {
-    (0..n)
-        .map(|c| {
-            tagged(
-                &format!("{doc}-c{c}"),
-                doc,
-                &format!("v{version}"),
-                version as u64,
-            )
-        })
-        .collect()
+    (0..n).map(|c| tagged(&format!("{doc}-c{c}"), doc, &format!("v{version}"), version as u64)).collect()
 }
 
 /// The state of namespace `w{writer}-` as the maps and get_chunk report it.
 pub fn observe_maps(index: &dyn Index, writer: usize) -> State {
     let prefix = format!("w{writer}-");
     let mut state = State::new();
-    for doc in index
-        .get_document_ids()
-        .into_iter()
-        .filter(|d| d.starts_with(&prefix))
-    {
+    for doc in index.get_document_ids().into_iter().filter(|d| d.starts_with(&prefix)) {
         let mut chunks = BTreeMap::new();
         for id in index.get_chunk_ids_for_document(&doc) {
-            let chunk = index
-                .get_chunk(&id)
-                .unwrap_or_else(|| panic!("{id} listed but not found"));
+            let chunk = index.get_chunk(&id).unwrap_or_else(|| panic!("{id} listed but not found"));
             assert_eq!(chunk.doc_id, doc);
             chunks.insert(id, chunk.metadata["version"].clone());
         }
@@ -225,14 +215,10 @@ pub fn observe_maps(index: &dyn Index, writer: usize) -> State {
 
 /// The state of every namespace as one search (one point-in-time view) sees it.
 pub fn observe_search(index: &dyn Index, writers: usize) -> Vec<State> {
-    let hits = index
-        .search(&vector(7), &SearchOptions::k(1_000_000))
-        .unwrap();
+    let hits = index.search(&vector(7), &SearchOptions::k(1_000_000)).unwrap();
     let mut states = vec![State::new(); writers];
     for hit in hits {
-        let writer: usize = hit.doc_id[1..hit.doc_id.find('-').unwrap()]
-            .parse()
-            .unwrap();
+        let writer: usize = hit.doc_id[1..hit.doc_id.find('-').unwrap()].parse().unwrap();
         let previous = states[writer]
             .entry(hit.doc_id.clone())
             .or_default()
@@ -253,23 +239,15 @@ pub fn run_script(index: &dyn Index, script: &Script, acked: &AtomicUsize) {
 /// Opens the snapshot in `dir` and checks, for each writer, that it holds the state after a
 /// prefix of that writer's script no shorter than `acked_before[w]` (every operation
 /// acknowledged before the persist started) and no longer than `acked_after[w]`.
-pub fn check_snapshot<I: Index>(
-    dir: &Path,
-    scripts: &[Script],
-    acked_before: &[usize],
-    acked_after: &[usize],
-) -> I {
-    let reopened = I::open(dir).expect("snapshot opens");
+pub fn check_snapshot<I: Index>(dir: &Path, scripts: &[Script], acked_before: &[usize], acked_after: &[usize]) -> I {
+    let reopened = I::open_with(dir, exact_config()).expect("snapshot opens");
     for (w, script) in scripts.iter().enumerate() {
         let observed = observe_maps(&reopened, w);
         if let Err(e) = script.find_prefix(&observed, acked_before[w], acked_after[w]) {
             panic!("writer {w}: {e}");
         }
         let searched = &observe_search(&reopened, scripts.len())[w];
-        assert_eq!(
-            searched, &observed,
-            "writer {w}: search and maps disagree after open"
-        );
+        assert_eq!(searched, &observed, "writer {w}: search and maps disagree after open");
     }
     reopened
 }

@@ -1,0 +1,39 @@
+//! With the `faiss` feature, compiles `csrc/faiss_shim.cpp` against the FAISS headers that the
+//! `faiss-sys` crate installs into its build directory (it does not export their location, so we
+//! look beside our own build directory: `target/<profile>/build/faiss-sys-*/out/include`).
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=csrc/faiss_shim.cpp");
+    #[cfg(feature = "faiss")]
+    compile_shim();
+}
+
+#[cfg(feature = "faiss")]
+fn compile_shim() {
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    // OUT_DIR = <target>/<profile>/build/vecindex-<hash>/out
+    let build_dir = out_dir.ancestors().nth(2).expect("OUT_DIR has a build directory").to_owned();
+    let include = std::fs::read_dir(&build_dir)
+        .expect("readable build directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("faiss-sys-"))
+        .map(|e| e.path().join("out").join("include"))
+        .filter(|p| p.join("faiss").join("IndexHNSW.h").exists())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "FAISS headers not found under {}/faiss-sys-*/out/include; faiss-sys must build first",
+                build_dir.display()
+            )
+        });
+    println!("cargo:rerun-if-changed={}", include.join("faiss").join("Index.h").display());
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .flag("-fopenmp")
+        .flag_if_supported("-Wno-unused-parameter")
+        .include(&include)
+        .file("csrc/faiss_shim.cpp")
+        .compile("vecindex_faiss_shim");
+}

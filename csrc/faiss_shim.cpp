@@ -1,0 +1,109 @@
+// The few FAISS calls the C API does not offer: per-query efSearch / nprobe with an ID selector,
+// build-time HNSW/IVF parameters, the serialized size of an index, and OpenMP threads per thread.
+// Every function catches C++ exceptions and reports them as an error string: nothing unwinds
+// into Rust.
+
+#include <omp.h>
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <memory>
+
+#include <faiss/Index.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
+
+namespace {
+
+void report(const char* what, char* err, size_t err_len) {
+    if (err == nullptr || err_len == 0) return;
+    std::strncpy(err, what, err_len - 1);
+    err[err_len - 1] = '\0';
+}
+
+// The index that holds the HNSW graph or the inverted lists, looking through nothing else:
+// factory strings such as "HNSW32", "HNSW32,SQ8", "IVF256,Flat", "IVF256,PQ16" produce these
+// directly.
+const faiss::IndexHNSW* as_hnsw(const faiss::Index* index) { return dynamic_cast<const faiss::IndexHNSW*>(index); }
+const faiss::IndexIVF* as_ivf(const faiss::Index* index) { return dynamic_cast<const faiss::IndexIVF*>(index); }
+
+}  // namespace
+
+extern "C" {
+
+void vecindex_omp_set_threads(int threads) {
+    if (threads > 0) omp_set_num_threads(threads);
+}
+
+int vecindex_faiss_configure(void* index_ptr, int64_t ef_construction, int64_t ef_search, int64_t nprobe, char* err,
+                             size_t err_len) {
+    try {
+        auto* index = static_cast<faiss::Index*>(index_ptr);
+        if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index)) {
+            if (ef_construction > 0) hnsw->hnsw.efConstruction = static_cast<int>(ef_construction);
+            if (ef_search > 0) hnsw->hnsw.efSearch = static_cast<int>(ef_search);
+        }
+        if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index)) {
+            if (nprobe > 0) ivf->nprobe = static_cast<size_t>(nprobe);
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        report(e.what(), err, err_len);
+    } catch (...) {
+        report("unknown C++ exception", err, err_len);
+    }
+    return -1;
+}
+
+// One query. `bitmap` (may be null) allows row i iff bit (i & 7) of byte i >> 3 is set.
+// ef_search / nprobe <= 0 mean "the index's own setting". Runs on one OpenMP thread: many Rust
+// threads search at once, and a team per query would oversubscribe the cores.
+int vecindex_faiss_search(const void* index_ptr, const float* query, int64_t k, float* distances, int64_t* labels,
+                          int64_t ef_search, int64_t nprobe, const uint8_t* bitmap, int64_t bitmap_rows, char* err,
+                          size_t err_len) {
+    try {
+        omp_set_num_threads(1);
+        const auto* index = static_cast<const faiss::Index*>(index_ptr);
+        std::unique_ptr<faiss::IDSelectorBitmap> selector;
+        if (bitmap != nullptr) selector.reset(new faiss::IDSelectorBitmap(static_cast<size_t>(bitmap_rows), bitmap));
+        auto* labels_out = reinterpret_cast<faiss::idx_t*>(labels);
+        if (const auto* hnsw = as_hnsw(index)) {
+            faiss::SearchParametersHNSW params;
+            params.sel = selector.get();
+            params.efSearch = ef_search > 0 ? static_cast<int>(ef_search) : hnsw->hnsw.efSearch;
+            index->search(1, query, k, distances, labels_out, &params);
+        } else if (const auto* ivf = as_ivf(index)) {
+            faiss::SearchParametersIVF params;
+            params.sel = selector.get();
+            params.nprobe = nprobe > 0 ? static_cast<size_t>(nprobe) : ivf->nprobe;
+            index->search(1, query, k, distances, labels_out, &params);
+        } else {
+            faiss::SearchParameters params;
+            params.sel = selector.get();
+            index->search(1, query, k, distances, labels_out, selector ? &params : nullptr);
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        report(e.what(), err, err_len);
+    } catch (...) {
+        report("unknown C++ exception", err, err_len);
+    }
+    return -1;
+}
+
+// Bytes `write_index` would produce: what the index costs in memory, near enough, and on disk.
+int64_t vecindex_faiss_serialized_size(const void* index_ptr) {
+    try {
+        faiss::VectorIOWriter writer;
+        faiss::write_index(static_cast<const faiss::Index*>(index_ptr), &writer);
+        return static_cast<int64_t>(writer.data.size());
+    } catch (...) {
+        return -1;
+    }
+}
+
+}  // extern "C"

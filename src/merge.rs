@@ -1,0 +1,202 @@
+//! Merging and vacuuming sealed segments, and the policy that picks what to merge.
+//!
+//! # Protocol
+//!
+//! A merge runs in the maintenance step (the background worker, or `maintain()`), one at a time.
+//!
+//! 1. Take a snapshot view `M` (waits only for operations in flight).
+//! 2. Copy every row of the sources except those deleted by an operation `M` includes; a copied
+//!    row keeps its add seq, and its delete seq if it has one (a delete `M` does not include).
+//! 3. Set a forward on each source's tombstones (new tombstones + row mapping), fence, and copy
+//!    every source delete to the merged rows again (Forwarding in [`crate::tombstones`]).
+//! 4. Publish an epoch in which the merged segment replaces the sources; the sources move to
+//!    `retired` and the epoch's horizon rises to `M.upper()` (E4 and E5 in [`crate::epoch`]).
+//! 5. For each document with copied rows, holding that document's id-map entry (which every
+//!    mutation of the document holds for its whole critical section): move the chunk's map entry
+//!    to the merged row if it still points at the source row.
+//! 6. Publish an epoch without the retired sources.
+//!
+//! # Invariants
+//!
+//! - M1 (no lost delete): when a delete operation completes, its mark is on the merged row too:
+//!   either step 3's copy saw the source mark, or the deleter saw the forward and followed it
+//!   before completing. So no view that includes the delete sees the merged row live.
+//! - M1b: after step 5 for a document, its deletes find the merged row through the map; before
+//!   it, they find the source (still in `retired`, E5), and the forward carries them over.
+//! - M2: a row is searched in exactly one place in any epoch: the sources leave the searched list
+//!   in the same publish that adds the merged segment.
+//! - M3: rows dropped in step 2 are dead in every view that covers the new horizon.
+//!
+//! # Policy
+//!
+//! Tiered, like tantivy's log merge policy: a segment's tier is `log_f(live rows / seal rows)`;
+//! when a tier holds `merge_factor` segments, the smallest of them are merged, up to
+//! `max_segment_rows`. A segment whose dead fraction exceeds `vacuum_dead_fraction` is rewritten
+//! alone without its dead rows.
+
+use std::collections::BTreeMap;
+
+use crate::epoch::Epochs;
+use crate::maps::Maps;
+use crate::segment::{RowLoc, Segment, SegmentData};
+use crate::snapshot::Sequencer;
+use crate::sync::Arc;
+use crate::tombstones::{DROPPED, Forward, Tombstones};
+
+/// When to merge and vacuum sealed segments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MergePolicy {
+    /// How many segments of one tier are merged together (default 8).
+    pub merge_factor: usize,
+    /// No merge produces a segment with more live rows than this (default 1 048 576).
+    pub max_segment_rows: usize,
+    /// A segment with more than this fraction of dead rows is rewritten (default 0.2).
+    pub vacuum_dead_fraction: f64,
+}
+
+impl Default for MergePolicy {
+    fn default() -> Self {
+        Self { merge_factor: 8, max_segment_rows: 1 << 20, vacuum_dead_fraction: 0.2 }
+    }
+}
+
+impl MergePolicy {
+    /// The segments to merge next, if any: a vacuum candidate first, then a full tier.
+    pub fn pick(&self, sealed: &[Arc<Segment>], seal_rows: usize) -> Option<Vec<Arc<Segment>>> {
+        let live = |s: &Arc<Segment>| s.len().saturating_sub(s.tombstones().dead_count());
+        if let Some(worst) = sealed
+            .iter()
+            .filter(|s| s.len() > 0)
+            .map(|s| (s, s.tombstones().dead_count() as f64 / s.len() as f64))
+            .filter(|(_, dead)| *dead > self.vacuum_dead_fraction)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+        {
+            return Some(vec![worst.0.clone()]);
+        }
+        let factor = self.merge_factor.max(2);
+        let tier = |rows: usize| -> u32 {
+            let mut tier = 0;
+            let mut bound = seal_rows.max(1) * factor;
+            while rows >= bound && tier < 32 {
+                tier += 1;
+                bound = bound.saturating_mul(factor);
+            }
+            tier
+        };
+        let mut tiers: BTreeMap<u32, Vec<&Arc<Segment>>> = BTreeMap::new();
+        for segment in sealed {
+            tiers.entry(tier(live(segment))).or_default().push(segment);
+        }
+        for (_, mut members) in tiers {
+            if members.len() < factor {
+                continue;
+            }
+            members.sort_by_key(|s| live(s));
+            let mut picked = Vec::new();
+            let mut rows = 0;
+            for segment in members.into_iter().take(factor) {
+                if rows + live(segment) > self.max_segment_rows && picked.len() >= 2 {
+                    break;
+                }
+                rows += live(segment);
+                picked.push(segment.clone());
+            }
+            if picked.len() >= 2 {
+                return Some(picked);
+            }
+        }
+        None
+    }
+}
+
+/// What a merge produced.
+pub struct Merged {
+    /// The merged segment (exact; the caller may index it), or `None` if no row survived.
+    pub segment: Option<Arc<Segment>>,
+    /// (source index, source row, merged row) of every copied row.
+    moves: Vec<(usize, u32, u32)>,
+}
+
+/// Steps 1-2: copies the rows of `sources` that are not dead in a fresh snapshot view.
+/// Returns the merge and the horizon to publish it with.
+pub fn build(epochs: &Epochs, seq: &Sequencer, sources: &[Arc<Segment>], dim: usize) -> (Merged, u64) {
+    let view = seq.snapshot();
+    let mut rows = Vec::new();
+    let mut vectors = Vec::new();
+    let mut deletes = Vec::new();
+    let mut moves = Vec::new();
+    for (s, source) in sources.iter().enumerate() {
+        let data = source.data();
+        for row in 0..data.len() {
+            let deleted = data.tombstones().deleted_at(row);
+            if deleted.is_some_and(|d| view.includes(d)) {
+                continue; // dead for every view that covers the new horizon (M3)
+            }
+            let (meta, vector) = data.row(row).expect("row < len");
+            moves.push((s, row as u32, rows.len() as u32));
+            rows.push(meta.clone());
+            vectors.extend_from_slice(vector);
+            deletes.push(deleted);
+        }
+    }
+    let segment = (!rows.is_empty()).then(|| {
+        let data = SegmentData::from_parts(epochs.allocate_id(), dim, rows, vectors, Tombstones::from_seqs(deletes));
+        Arc::new(Segment::exact(data))
+    });
+    (Merged { segment, moves }, view.upper())
+}
+
+/// Steps 3-5: publishes the merge, carries late deletes over and moves map entries.
+/// Returns false (nothing published) if a source was merged away meanwhile.
+pub fn publish(epochs: &Epochs, maps: &Maps, sources: &[Arc<Segment>], merged: Merged, horizon: u64) -> bool {
+    if let Some(segment) = &merged.segment {
+        // Forward deletes from the sources, then copy every delete so far (M1, Forwarding in
+        // `tombstones`): a delete completes only once it is on the merged segment too.
+        for (s, source) in sources.iter().enumerate() {
+            let mut rows = vec![DROPPED; source.len()].into_boxed_slice();
+            for &(_, from, to) in merged.moves.iter().filter(|m| m.0 == s) {
+                rows[from as usize] = to;
+            }
+            let forward = Forward { target: segment.tombstones().clone(), rows };
+            if !source.tombstones().forward_to(forward) {
+                tracing::error!(segment = source.id().0, "segment merged twice; merge abandoned");
+                return false;
+            }
+        }
+        for &(s, from, to) in &merged.moves {
+            if let Some(deleted) = sources[s].tombstones().deleted_at(from as usize) {
+                segment.tombstones().delete(to as usize, deleted);
+            }
+        }
+    }
+    if !epochs.publish_merge(sources, merged.segment.clone(), horizon) {
+        // Cannot happen while merges run under the maintenance lock; the forwards set above
+        // then point at a segment nobody searches, which costs only the writes.
+        tracing::error!("merge sources changed under the maintenance lock; merge abandoned");
+        return false;
+    }
+    if let Some(segment) = &merged.segment {
+        let mut by_doc: BTreeMap<&str, Vec<(usize, u32, u32)>> = BTreeMap::new();
+        for &(s, from, to) in &merged.moves {
+            let (meta, _) = sources[s].data().row(from as usize).expect("copied row");
+            by_doc.entry(meta.doc_id.as_str()).or_default().push((s, from, to));
+        }
+        for (doc_id, moves) in by_doc {
+            // Held for this document's moves: no mutation of the document runs meanwhile (M1).
+            let doc_lock = maps.docs.entry(doc_id.to_owned());
+            for (s, from, to) in moves {
+                let source = &sources[s];
+                let (meta, _) = source.data().row(from as usize).expect("copied row");
+                let old = RowLoc { segment: source.id(), row: from };
+                if let Some(mut entry) = maps.chunks.get_mut(&meta.chunk_id) {
+                    if entry.loc == Some(old) {
+                        entry.loc = Some(RowLoc { segment: segment.id(), row: to });
+                    }
+                }
+            }
+            drop(doc_lock);
+        }
+    }
+    epochs.drop_retired(sources);
+    true
+}

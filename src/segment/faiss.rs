@@ -1,0 +1,287 @@
+//! A FAISS index over a sealed segment's vectors: the crate's only FFI.
+//!
+//! # Concurrency
+//!
+//! faiss-rs's `search` takes `&mut self`, because FAISS indexes in general may be mutated. A
+//! [`FaissIndex`] is built once ([`FaissIndex::build`], with `&mut` access it owns alone) and
+//! never mutated afterwards: not by adds, not by training, not by parameter changes (efSearch
+//! and nprobe are passed per query in `SearchParameters`, never set on the index). FAISS's
+//! `Index::search` is a `const` method that keeps its scratch state on the stack or in
+//! per-call allocations, so any number of threads may run it at once on such an index. That is
+//! the argument behind the one `unsafe` call in [`FaissIndex::search_into`], which reaches
+//! `search` through `csrc/faiss_shim.cpp` with a `*const` pointer.
+//!
+//! # Search
+//!
+//! FAISS proposes candidates; every candidate is checked (visible in the reader's view, not
+//! deleted, passes the filters) and re-scored with the crate's own kernel, so scores and tie
+//! order are identical to an exact scan. Deleted or filtered rows are excluded inside FAISS with
+//! a per-call bitmap selector when there are many; when there are few, the query over-fetches
+//! instead. Either way it keeps fetching more until it has `k` live candidates and no candidate
+//! beyond the last one could tie with the k-th, or the segment is exhausted.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::time::{Duration, Instant};
+
+use faiss::index::IndexImpl;
+use faiss::{Index as _, MetricType};
+
+use crate::config::SegmentIndex;
+use crate::error::{Error, Result};
+use crate::metric::Metric;
+use crate::search::{SearchOptions, TopK};
+use crate::segment::SegmentData;
+use crate::seq::ReadView;
+
+unsafe extern "C" {
+    fn vecindex_omp_set_threads(threads: c_int);
+    fn vecindex_faiss_configure(
+        index: *mut c_void,
+        ef_construction: i64,
+        ef_search: i64,
+        nprobe: i64,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
+    fn vecindex_faiss_search(
+        index: *const c_void,
+        query: *const f32,
+        k: i64,
+        distances: *mut f32,
+        labels: *mut i64,
+        ef_search: i64,
+        nprobe: i64,
+        bitmap: *const u8,
+        bitmap_rows: i64,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
+    fn vecindex_faiss_serialized_size(index: *const c_void) -> i64;
+}
+
+const ERR_LEN: usize = 512;
+
+fn shim_error(buffer: &[c_char; ERR_LEN]) -> Error {
+    // SAFETY: the shim always NUL-terminates within ERR_LEN (strncpy of ERR_LEN - 1 bytes, then
+    // a NUL at the end), and the buffer starts zeroed.
+    let reason = unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy().into_owned();
+    Error::Faiss { reason }
+}
+
+/// A built, immutable FAISS index over one segment. See the module docs.
+pub struct FaissIndex {
+    index: IndexImpl,
+    factory: String,
+    /// The build-time defaults, the starting point when a filtered query must widen its search.
+    ef_search: usize,
+    nprobe: usize,
+    build_time: Duration,
+    bytes: usize,
+}
+
+fn metric_type(metric: Metric) -> MetricType {
+    match metric {
+        // Vectors are stored normalized, so inner product is cosine.
+        Metric::Cosine | Metric::InnerProduct => MetricType::InnerProduct,
+        Metric::L2 => MetricType::L2,
+    }
+}
+
+fn faiss_error(e: faiss::error::Error) -> Error {
+    Error::Faiss { reason: e.to_string() }
+}
+
+impl FaissIndex {
+    /// Checks that FAISS accepts `factory` for this metric and dimension.
+    pub fn check_factory(factory: &str, metric: Metric, dim: usize) -> Result<()> {
+        let dim = u32::try_from(dim).map_err(|_| Error::Faiss { reason: format!("dimension {dim} too large") })?;
+        faiss::index_factory(dim, factory, metric_type(metric))
+            .map(drop)
+            .map_err(|e| Error::InvalidConfig { reason: format!("FAISS factory string {factory:?}: {e}") })
+    }
+
+    /// Builds an index over `vectors` (rows of `dim` values): training if the factory needs it,
+    /// then adding. Runs on the calling thread with `config.build_threads` OpenMP threads.
+    ///
+    /// # Errors
+    /// [`Error::Faiss`] if FAISS rejects the factory string or the data, for example an IVF
+    /// index with fewer rows than lists to train.
+    pub fn build(config: &SegmentIndex, metric: Metric, dim: usize, vectors: &[f32]) -> Result<Self> {
+        let started = Instant::now();
+        let dim_u32 = u32::try_from(dim).map_err(|_| Error::Faiss { reason: format!("dimension {dim} too large") })?;
+        let mut index = faiss::index_factory(dim_u32, &config.factory, metric_type(metric)).map_err(faiss_error)?;
+        let mut err = [0 as c_char; ERR_LEN];
+        let clamp = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        // SAFETY: `index` is a valid index we own exclusively; the shim only sets fields of it,
+        // and writes at most ERR_LEN bytes (NUL included) into `err`.
+        let rc = unsafe {
+            vecindex_omp_set_threads(c_int::try_from(config.build_threads).unwrap_or(c_int::MAX));
+            vecindex_faiss_configure(
+                index.inner_ptr().cast(),
+                clamp(config.ef_construction),
+                clamp(config.ef_search),
+                clamp(config.nprobe),
+                err.as_mut_ptr(),
+                ERR_LEN,
+            )
+        };
+        if rc != 0 {
+            return Err(shim_error(&err));
+        }
+        if !index.is_trained() {
+            index.train(vectors).map_err(faiss_error)?;
+        }
+        index.add(vectors).map_err(faiss_error)?;
+        // SAFETY: a valid index pointer; the shim only reads the index.
+        let bytes = unsafe { vecindex_faiss_serialized_size(index.inner_ptr().cast_const().cast()) };
+        Ok(Self {
+            index,
+            factory: config.factory.clone(),
+            ef_search: config.ef_search,
+            nprobe: config.nprobe,
+            build_time: started.elapsed(),
+            bytes: usize::try_from(bytes).unwrap_or(0),
+        })
+    }
+
+    pub fn factory(&self) -> &str {
+        &self.factory
+    }
+
+    pub fn build_time(&self) -> Duration {
+        self.build_time
+    }
+
+    /// Serialized size of the index (vectors or codes, graph or lists).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Up to `k` (row, FAISS distance) pairs for one query, best first. `ef_search` and
+    /// `nprobe` of 0 mean the index's own settings.
+    fn raw_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef_search: usize,
+        nprobe: usize,
+        bitmap: Option<&[u8]>,
+        rows: usize,
+    ) -> Result<Vec<(usize, f32)>> {
+        let mut distances = vec![0f32; k];
+        let mut labels = vec![-1i64; k];
+        let mut err = [0 as c_char; ERR_LEN];
+        let clamp = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        let (bitmap_ptr, bitmap_rows) = bitmap.map_or((std::ptr::null(), 0), |b| (b.as_ptr(), clamp(rows)));
+        // SAFETY: the index is built and never mutated again, and FAISS's `search` is const and
+        // safe to run from many threads at once on such an index (module docs). `query` holds
+        // `dim` floats (checked by the caller against the index dimension); `distances` and
+        // `labels` hold `k` entries each; `bitmap`, when given, holds `ceil(rows / 8)` bytes for
+        // the `rows` ids of this index; `err` holds ERR_LEN bytes.
+        let rc = unsafe {
+            vecindex_faiss_search(
+                self.index.inner_ptr().cast_const().cast(),
+                query.as_ptr(),
+                clamp(k),
+                distances.as_mut_ptr(),
+                labels.as_mut_ptr(),
+                clamp(ef_search),
+                clamp(nprobe),
+                bitmap_ptr,
+                bitmap_rows,
+                err.as_mut_ptr(),
+                ERR_LEN,
+            )
+        };
+        if rc != 0 {
+            return Err(shim_error(&err));
+        }
+        Ok(labels
+            .into_iter()
+            .zip(distances)
+            .take_while(|(label, _)| *label >= 0)
+            .filter_map(|(label, d)| usize::try_from(label).ok().filter(|&r| r < rows).map(|r| (r, d)))
+            .collect())
+    }
+
+    /// Offers the segment's best rows for `query` to `top`. See the module docs.
+    pub fn search_into(
+        &self,
+        data: &SegmentData,
+        query: &[f32],
+        view: &ReadView,
+        options: &SearchOptions,
+        top: &mut TopK,
+    ) -> Result<()> {
+        let rows = data.len();
+        if rows == 0 || query.len() != data.dim() {
+            return Ok(());
+        }
+        let wanted = |row: usize| data.is_visible(row, view) && data.row(row).is_some_and(|(m, _)| options.accepts(m));
+        let scan = |top: &mut TopK, rows: &mut dyn Iterator<Item = usize>| {
+            for row in rows {
+                if let Some((meta, vector)) = data.row(row).filter(|_| wanted(row)) {
+                    top.offer(query, meta, vector);
+                }
+            }
+        };
+        let k = options.k.min(rows);
+        let all_added_visible = view.covers(data.max_add_seq().saturating_add(1));
+        let dead = data.tombstones().dead_count();
+        // Few rows to skip: over-fetch by that many. Many: a bitmap selector, so FAISS itself
+        // skips them.
+        let over_fetch = !options.has_filters() && all_added_visible && dead <= k.max(16);
+        let (bitmap, limit) = if over_fetch {
+            (None, rows)
+        } else {
+            let mut bitmap = vec![0u8; rows.div_ceil(8)];
+            let mut allowed = Vec::new();
+            for row in (0..rows).filter(|&row| wanted(row)) {
+                bitmap[row / 8] |= 1 << (row % 8);
+                allowed.push(row);
+            }
+            if allowed.len() <= EXACT_BELOW {
+                // Scanning a few rows beats any index, and is exact.
+                scan(top, &mut allowed.into_iter());
+                return Ok(());
+            }
+            (Some(bitmap), allowed.len())
+        };
+        let tie = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1.0);
+        let mut ef_search = options.ef_search.unwrap_or(self.ef_search).max(1);
+        let mut nprobe = options.nprobe.unwrap_or(self.nprobe).max(1);
+        let mut want = if over_fetch { (k + dead).min(rows) } else { k };
+        let mut escalations = 0;
+        let candidates = loop {
+            let found = self.raw_search(query, want, ef_search, nprobe, bitmap.as_deref(), rows)?;
+            if found.len() < want.min(limit) {
+                // HNSW and IVF stop early when most rows are filtered out: widen the search,
+                // and past a few rounds scan instead, so a query never comes back short.
+                if escalations < 4 {
+                    escalations += 1;
+                    ef_search = ef_search.saturating_mul(4);
+                    nprobe = nprobe.saturating_mul(4);
+                    continue;
+                }
+                scan(top, &mut (0..rows));
+                return Ok(());
+            }
+            let live: Vec<&(usize, f32)> = found.iter().filter(|(row, _)| wanted(*row)).collect();
+            let settled = live.len() >= k
+                && match (live.get(k - 1), found.last()) {
+                    // Nothing past the last candidate can tie with the k-th.
+                    (Some((_, kth)), Some((_, last))) => !tie(*kth, *last),
+                    _ => true,
+                };
+            if settled || want >= limit {
+                break found;
+            }
+            want = (want * 2).min(limit);
+        };
+        scan(top, &mut candidates.into_iter().map(|(row, _)| row));
+        Ok(())
+    }
+}
+
+/// With at most this many rows left after filters, a segment is scanned instead of searched.
+const EXACT_BELOW: usize = 1024;

@@ -1,0 +1,206 @@
+//! Sealed FAISS segments: deletes, filters, churn, recall, and searches racing maintenance.
+#![cfg(feature = "faiss")]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use vecindex::{Chunk, Index, IndexConfig, MergePolicy, SearchOptions, SegmentIndex, VectorIndex};
+
+const DIM: usize = 16;
+
+/// Deterministic points around `clusters` centres (clustered data, not uniform noise).
+fn clustered(n: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+    let centres: Vec<Vec<f32>> = (0..clusters).map(|_| (0..DIM).map(|_| next() * 4.0).collect()).collect();
+    (0..n).map(|i| centres[i % clusters].iter().map(|c| c + next() * 0.6).collect()).collect()
+}
+
+fn config(factory: &str) -> IndexConfig {
+    IndexConfig::new(DIM).background(false).segment_index(SegmentIndex {
+        min_rows: 0,
+        ef_search: 64,
+        ..SegmentIndex::faiss(factory)
+    })
+}
+
+fn add_all(index: &VectorIndex, points: &[Vec<f32>], tag: impl Fn(usize) -> String) {
+    let chunks = points
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Chunk::new(format!("c{i}"), format!("d{}", i / 10), v.clone()).with_meta("tag", tag(i)))
+        .collect();
+    index.add_chunks(chunks).unwrap();
+}
+
+#[test]
+fn ninety_percent_deleted_segment_still_returns_k_live_hits() {
+    const ROWS: usize = 30_000;
+    for factory in ["HNSW32", "Flat", "IVF16,Flat"] {
+        // One sealed segment of 30 000 rows; vacuum off so the dead rows stay in it. The 3000
+        // rows left, and the 1500 of them the filter keeps, are more than a segment scans
+        // outright, so FAISS and its selector answer.
+        let never_vacuum = MergePolicy { vacuum_dead_fraction: 1.0, ..MergePolicy::default() };
+        let index = VectorIndex::new(config(factory).head_capacity(ROWS).merge_policy(never_vacuum)).unwrap();
+        let points = clustered(ROWS + 1, 20, 1);
+        add_all(&index, &points, |i| format!("t{}", (i / 10) % 2));
+        index.maintain();
+        let segments = index.stats().segments;
+        assert_eq!(segments[0].kind, factory, "{segments:?}");
+        for i in (0..ROWS).filter(|i| i % 10 != 0) {
+            assert!(index.remove_chunk(&format!("c{i}")).unwrap());
+        }
+        let stats = index.stats();
+        assert_eq!(stats.segments[0].live_rows, ROWS / 10, "{factory}: 90% of the segment is dead");
+        for (q, query) in points.iter().take(20).enumerate() {
+            let hits = index.search(query, &SearchOptions::k(10)).unwrap();
+            assert_eq!(hits.len(), 10, "{factory} query {q}");
+            for hit in &hits {
+                let i: usize = hit.chunk_id[1..].parse().unwrap();
+                assert!(i % 10 == 0 || i == ROWS, "{factory}: deleted {} returned", hit.chunk_id);
+            }
+            let filtered = index.search(query, &SearchOptions::k(10).filter("tag", "t1").exclude_doc("d0")).unwrap();
+            assert_eq!(filtered.len(), 10, "{factory} query {q}, filtered");
+            assert!(filtered.iter().all(|h| h.metadata["tag"] == "t1" && h.doc_id != "d0"));
+            let ids: HashSet<&str> = filtered.iter().map(|h| h.chunk_id.as_str()).collect();
+            assert_eq!(ids.len(), 10, "no duplicates");
+        }
+    }
+}
+
+#[test]
+fn hnsw_recall_at_10_on_clustered_data() {
+    let points = clustered(12_000, 60, 7);
+    let queries = clustered(200, 60, 99);
+    let merge = MergePolicy { merge_factor: 3, ..MergePolicy::default() };
+    let hnsw = VectorIndex::new(config("HNSW32").head_capacity(2000).merge_policy(merge)).unwrap();
+    let exact = VectorIndex::new(IndexConfig::new(DIM).background(false).segment_index(SegmentIndex::exact())).unwrap();
+    add_all(&hnsw, &points, |_| String::new());
+    add_all(&exact, &points, |_| String::new());
+    hnsw.maintain();
+    let stats = hnsw.stats();
+    assert!(stats.segments.iter().filter(|s| s.kind == "HNSW32").count() >= 2, "{:?}", stats.segments);
+    let mut found = 0;
+    for query in &queries {
+        let truth: HashSet<String> =
+            exact.search(query, &SearchOptions::k(10)).unwrap().into_iter().map(|h| h.chunk_id).collect();
+        let got = hnsw.search(query, &SearchOptions::k(10)).unwrap();
+        found += got.iter().filter(|h| truth.contains(&h.chunk_id)).count();
+    }
+    let recall = found as f64 / (10 * queries.len()) as f64;
+    eprintln!("HNSW32 recall@10 = {recall:.4} over {} segments", stats.segments.len());
+    assert!(recall >= 0.95, "recall@10 {recall}");
+    // A larger per-query efSearch never lowers recall.
+    let mut found_wide = 0;
+    for query in &queries {
+        let truth: HashSet<String> =
+            exact.search(query, &SearchOptions::k(10)).unwrap().into_iter().map(|h| h.chunk_id).collect();
+        let got = hnsw.search(query, &SearchOptions::k(10).ef_search(256)).unwrap();
+        found_wide += got.iter().filter(|h| truth.contains(&h.chunk_id)).count();
+    }
+    assert!(found_wide >= found, "efSearch 256: {found_wide} < {found}");
+}
+
+#[test]
+fn churn_keeps_segment_bytes_bounded() {
+    let index = VectorIndex::new(config("HNSW32").head_capacity(500)).unwrap();
+    let mut peak_after_warmup = 0;
+    let mut first = 0;
+    for round in 0..30 {
+        // Replace the same 100 documents (1000 chunks) with new versions every round.
+        let points = clustered(1000, 10, round);
+        for d in 0..100 {
+            let chunks =
+                (0..10).map(|c| Chunk::new(format!("d{d}#{c}"), format!("d{d}"), points[d * 10 + c].clone())).collect();
+            index.add_document(&format!("d{d}"), chunks).unwrap();
+        }
+        index.maintain();
+        let stats = index.stats();
+        assert_eq!(stats.chunks, 1000);
+        let bytes: usize = stats.segments.iter().map(|s| s.bytes).sum();
+        if round == 2 {
+            first = bytes;
+        }
+        if round > 2 {
+            peak_after_warmup = peak_after_warmup.max(bytes);
+        }
+    }
+    // 30 rounds wrote 30 000 rows; vacuum and merge keep what is stored near the 1000 live ones.
+    eprintln!("segment bytes: round 2 {first}, peak after {peak_after_warmup}");
+    assert!(peak_after_warmup <= 3 * first, "bytes grew: {first} -> {peak_after_warmup}");
+    let dead: usize = index.stats().segments.iter().map(|s| s.rows - s.live_rows).sum();
+    assert!(dead < 3000, "dead rows are vacuumed: {dead}");
+}
+
+#[test]
+fn many_searchers_while_segments_are_sealed_merged_and_vacuumed() {
+    let config = IndexConfig::new(DIM)
+        .head_capacity(64)
+        .segment_index(SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("HNSW32") })
+        .merge_policy(MergePolicy { merge_factor: 3, ..MergePolicy::default() });
+    let index = Arc::new(VectorIndex::new(config).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    // Document n is added, and removed for good once document n + 40 exists.
+    let added = Arc::new(AtomicUsize::new(0));
+    let removed = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (index, added, removed) = (index.clone(), added.clone(), removed.clone());
+        std::thread::spawn(move || {
+            let points = clustered(3000 * 4, 30, 3);
+            for n in 0..3000 {
+                let chunks = (0..4)
+                    .map(|c| Chunk::new(format!("d{n}#{c}"), format!("d{n}"), points[n * 4 + c].clone()))
+                    .collect();
+                index.add_document(&format!("d{n}"), chunks).unwrap();
+                added.store(n + 1, Ordering::SeqCst);
+                if n >= 40 {
+                    assert_eq!(index.remove_document(&format!("d{}", n - 40)).unwrap(), 4);
+                    removed.store(n - 39, Ordering::SeqCst);
+                }
+            }
+        })
+    };
+    let searchers: Vec<_> = (0..3)
+        .map(|s| {
+            let (index, stop, added, removed) = (index.clone(), stop.clone(), added.clone(), removed.clone());
+            std::thread::spawn(move || {
+                let queries = clustered(50, 30, 100 + s);
+                let mut searches = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let gone_before = removed.load(Ordering::SeqCst);
+                    let hits = index.search(&queries[searches % 50], &SearchOptions::k(10)).unwrap();
+                    let added_after = added.load(Ordering::SeqCst);
+                    let mut seen = HashSet::new();
+                    for hit in &hits {
+                        let n: usize = hit.doc_id[1..].parse().unwrap();
+                        assert!(n >= gone_before, "{} was removed before the search began", hit.chunk_id);
+                        assert!(n <= added_after, "{} was not added before the search ended", hit.chunk_id);
+                        assert!(seen.insert(hit.chunk_id.clone()), "{} returned twice", hit.chunk_id);
+                    }
+                    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "ordered best first");
+                    searches += 1;
+                }
+                searches
+            })
+        })
+        .collect();
+    writer.join().expect("writer");
+    stop.store(true, Ordering::SeqCst);
+    let searches: usize = searchers.into_iter().map(|s| s.join().expect("searcher")).sum();
+    let stats = index.stats();
+    eprintln!(
+        "{searches} searches; segments at the end: {:?}",
+        stats.segments.iter().map(|s| (&s.kind, s.rows)).collect::<Vec<_>>()
+    );
+    assert!(searches > 0);
+    assert_eq!(index.len(), 40 * 4);
+    assert_eq!(index.reconcile_mappings(), 0);
+}
