@@ -60,13 +60,14 @@ int vecindex_faiss_configure(void* index_ptr, int64_t ef_construction, int64_t e
 }
 
 // One query. `bitmap` (may be null) allows row i iff bit (i & 7) of byte i >> 3 is set.
-// ef_search / nprobe <= 0 mean "the index's own setting". Runs on one OpenMP thread: many Rust
-// threads search at once, and a team per query would oversubscribe the cores.
+// ef_search / nprobe <= 0 mean "the index's own setting". Runs on `omp_threads` OpenMP threads
+// (1 by default: many Rust threads search at once, and a team per query would oversubscribe
+// the cores).
 int vecindex_faiss_search(const void* index_ptr, const float* query, int64_t k, float* distances, int64_t* labels,
-                          int64_t ef_search, int64_t nprobe, const uint8_t* bitmap, int64_t bitmap_rows, char* err,
-                          size_t err_len) {
+                          int64_t ef_search, int64_t nprobe, const uint8_t* bitmap, int64_t bitmap_rows,
+                          int omp_threads, char* err, size_t err_len) {
     try {
-        omp_set_num_threads(1);
+        omp_set_num_threads(omp_threads > 0 ? omp_threads : 1);
         const auto* index = static_cast<const faiss::Index*>(index_ptr);
         std::unique_ptr<faiss::IDSelectorBitmap> selector;
         if (bitmap != nullptr) selector.reset(new faiss::IDSelectorBitmap(static_cast<size_t>(bitmap_rows), bitmap));

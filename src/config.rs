@@ -52,9 +52,12 @@ pub struct SegmentIndex {
     pub nprobe: usize,
     /// Segments with fewer rows stay exact (default 2048).
     pub min_rows: usize,
-    /// OpenMP threads for building an index (0: OpenMP's default, all cores). Queries always
-    /// run on one OpenMP thread each, since many threads search at once.
+    /// OpenMP threads for building an index (default 0: OpenMP's default, all cores; or set
+    /// `OMP_NUM_THREADS`). Builds run on the background worker, off every caller's path.
     pub build_threads: usize,
+    /// OpenMP threads per query (default 1). Many threads search at once; giving each query a
+    /// team of threads would oversubscribe the cores. Raise it only for few, large queries.
+    pub search_threads: usize,
 }
 
 impl Default for SegmentIndex {
@@ -66,6 +69,7 @@ impl Default for SegmentIndex {
             nprobe: 16,
             min_rows: 2048,
             build_threads: 0,
+            search_threads: 1,
         }
     }
 }

@@ -204,3 +204,24 @@ fn many_searchers_while_segments_are_sealed_merged_and_vacuumed() {
     assert_eq!(index.len(), 40 * 4);
     assert_eq!(index.reconcile_mappings(), 0);
 }
+
+#[test]
+fn bad_faiss_configs_are_typed_errors_or_stay_exact() {
+    use vecindex::Error;
+    let bad = IndexConfig::new(DIM).segment_index(SegmentIndex::faiss("NotAnIndex"));
+    assert!(matches!(VectorIndex::new(bad), Err(Error::InvalidConfig { .. })));
+    let bad_ivf = IndexConfig::new(DIM).segment_index(SegmentIndex::faiss("IVF,Flat"));
+    assert!(matches!(VectorIndex::new(bad_ivf), Err(Error::InvalidConfig { .. })));
+
+    // IVF1024 cannot train on a 300-row segment: the build fails, is logged, and the segment
+    // stays exact and searchable; no row is lost.
+    let index = VectorIndex::new(config("IVF1024,Flat").head_capacity(300)).unwrap();
+    let points = clustered(301, 5, 11);
+    add_all(&index, &points, |_| String::new());
+    index.maintain();
+    let stats = index.stats();
+    assert_eq!(stats.segments[0].kind, "exact", "{:?}", stats.segments);
+    assert_eq!(stats.chunks, 301);
+    let hits = index.search(&points[7], &SearchOptions::k(1)).unwrap();
+    assert_eq!(hits[0].chunk_id, "c7");
+}

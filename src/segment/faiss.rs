@@ -53,6 +53,7 @@ unsafe extern "C" {
         nprobe: i64,
         bitmap: *const u8,
         bitmap_rows: i64,
+        omp_threads: c_int,
         err: *mut c_char,
         err_len: usize,
     ) -> c_int;
@@ -75,6 +76,7 @@ pub struct FaissIndex {
     /// The build-time defaults, the starting point when a filtered query must widen its search.
     ef_search: usize,
     nprobe: usize,
+    search_threads: c_int,
     build_time: Duration,
     bytes: usize,
 }
@@ -139,6 +141,7 @@ impl FaissIndex {
             factory: config.factory.clone(),
             ef_search: config.ef_search,
             nprobe: config.nprobe,
+            search_threads: c_int::try_from(config.search_threads.max(1)).unwrap_or(1),
             build_time: started.elapsed(),
             bytes: usize::try_from(bytes).unwrap_or(0),
         })
@@ -189,6 +192,7 @@ impl FaissIndex {
                 clamp(nprobe),
                 bitmap_ptr,
                 bitmap_rows,
+                self.search_threads,
                 err.as_mut_ptr(),
                 ERR_LEN,
             )
