@@ -31,6 +31,20 @@ void report(const char* what, char* err, size_t err_len) {
 const faiss::IndexHNSW* as_hnsw(const faiss::Index* index) { return dynamic_cast<const faiss::IndexHNSW*>(index); }
 const faiss::IndexIVF* as_ivf(const faiss::Index* index) { return dynamic_cast<const faiss::IndexIVF*>(index); }
 
+// Runs `body`, turning any C++ exception into -1 and a message in `err`.
+template <typename Body>
+int guarded(char* err, size_t err_len, Body&& body) {
+    try {
+        body();
+        return 0;
+    } catch (const std::exception& e) {
+        report(e.what(), err, err_len);
+    } catch (...) {
+        report("unknown C++ exception", err, err_len);
+    }
+    return -1;
+}
+
 }  // namespace
 
 extern "C" {
@@ -41,7 +55,7 @@ void vecindex_omp_set_threads(int threads) {
 
 int vecindex_faiss_configure(void* index_ptr, int64_t ef_construction, int64_t ef_search, int64_t nprobe, char* err,
                              size_t err_len) {
-    try {
+    return guarded(err, err_len, [&] {
         auto* index = static_cast<faiss::Index*>(index_ptr);
         if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index)) {
             if (ef_construction > 0) hnsw->hnsw.efConstruction = static_cast<int>(ef_construction);
@@ -50,13 +64,7 @@ int vecindex_faiss_configure(void* index_ptr, int64_t ef_construction, int64_t e
         if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index)) {
             if (nprobe > 0) ivf->nprobe = static_cast<size_t>(nprobe);
         }
-        return 0;
-    } catch (const std::exception& e) {
-        report(e.what(), err, err_len);
-    } catch (...) {
-        report("unknown C++ exception", err, err_len);
-    }
-    return -1;
+    });
 }
 
 // One query. `bitmap` (may be null) allows row i iff bit (i & 7) of byte i >> 3 is set.
@@ -66,7 +74,7 @@ int vecindex_faiss_configure(void* index_ptr, int64_t ef_construction, int64_t e
 int vecindex_faiss_search(const void* index_ptr, const float* query, int64_t k, float* distances, int64_t* labels,
                           int64_t ef_search, int64_t nprobe, const uint8_t* bitmap, int64_t bitmap_rows,
                           int omp_threads, char* err, size_t err_len) {
-    try {
+    return guarded(err, err_len, [&] {
         omp_set_num_threads(omp_threads > 0 ? omp_threads : 1);
         const auto* index = static_cast<const faiss::Index*>(index_ptr);
         std::unique_ptr<faiss::IDSelectorBitmap> selector;
@@ -87,13 +95,7 @@ int vecindex_faiss_search(const void* index_ptr, const float* query, int64_t k, 
             params.sel = selector.get();
             index->search(1, query, k, distances, labels_out, selector ? &params : nullptr);
         }
-        return 0;
-    } catch (const std::exception& e) {
-        report(e.what(), err, err_len);
-    } catch (...) {
-        report("unknown C++ exception", err, err_len);
-    }
-    return -1;
+    });
 }
 
 // Bytes `write_index` would produce: what the index costs in memory, near enough, and on disk.

@@ -20,6 +20,20 @@ fn config() -> IndexConfig {
     common::exact_config().head_capacity(16)
 }
 
+/// One thread per script, each publishing how many of its operations have returned.
+fn spawn_writers<I: Index + 'static>(
+    index: &Arc<I>,
+    scripts: &Arc<Vec<Script>>,
+    counters: &[Arc<AtomicUsize>],
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..scripts.len())
+        .map(|w| {
+            let (index, scripts, acked) = (index.clone(), scripts.clone(), counters[w].clone());
+            std::thread::spawn(move || run_script(&*index, &scripts[w], &acked))
+        })
+        .collect()
+}
+
 fn acked(counters: &[Arc<AtomicUsize>]) -> Vec<usize> {
     counters.iter().map(|c| c.load(Ordering::SeqCst)).collect()
 }
@@ -29,12 +43,7 @@ fn concurrent_add_and_persist<I: Index + 'static>(index: I) {
     let index = Arc::new(index);
     let scripts: Arc<Vec<Script>> = Arc::new((0..2).map(|w| Script::new(w, 3000)).collect());
     let counters: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();
-    let writers: Vec<_> = (0..2)
-        .map(|w| {
-            let (index, scripts, acked) = (index.clone(), scripts.clone(), counters[w].clone());
-            std::thread::spawn(move || run_script(&*index, &scripts[w], &acked))
-        })
-        .collect();
+    let writers = spawn_writers(&index, &scripts, &counters);
     while counters.iter().any(|c| c.load(Ordering::SeqCst) < 50) {
         std::thread::sleep(Duration::from_millis(1)); // let some chunks get added (the seed's 50 ms)
     }
@@ -105,12 +114,7 @@ fn multiple_persists_during_indexing<I: Index + 'static>(index: I) {
     let index = Arc::new(index);
     let scripts: Arc<Vec<Script>> = Arc::new((0..2).map(|w| Script::new(w, 6000)).collect());
     let counters: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();
-    let writers: Vec<_> = (0..2)
-        .map(|w| {
-            let (index, scripts, acked) = (index.clone(), scripts.clone(), counters[w].clone());
-            std::thread::spawn(move || run_script(&*index, &scripts[w], &acked))
-        })
-        .collect();
+    let writers = spawn_writers(&index, &scripts, &counters);
     let dir = tempfile::tempdir().unwrap();
     let mut floor = [0; 2];
     let mut persists = 0;
