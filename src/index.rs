@@ -391,12 +391,12 @@ impl VectorIndex {
             drop(epoch);
             let added = chunks.len();
             let mut any_froze = false;
-            let mut texts = Vec::with_capacity(chunks.len());
+            let mut written_rows = Vec::with_capacity(chunks.len());
             for (add_index, chunk) in chunks.into_iter().enumerate() {
                 let (meta, vector) = RowMeta::from_chunk(chunk, seq, add_index as u32);
                 let id = meta.chunk_id.clone();
                 let meta = Arc::new(meta);
-                texts.push(meta.clone());
+                written_rows.push(meta.clone());
                 let (loc, froze_head) = s.epochs.append(meta, vector.into_boxed_slice());
                 any_froze |= froze_head;
                 if let Some(mut entry) = s.maps.chunks.get_mut(&id) {
@@ -408,7 +408,7 @@ impl VectorIndex {
             s.live.fetch_sub(removed, Ordering::Relaxed);
             drop(op); // the operation is complete: views from now on include it
 
-            let written: Vec<String> = texts.iter().map(|m| m.chunk_id.clone()).collect();
+            let written: Vec<String> = written_rows.iter().map(|m| m.chunk_id.clone()).collect();
             let list = maps::updated_chunk_list(old_list, replace, &written);
             match entry {
                 Entry::Occupied(o) if list.is_empty() => drop(o.remove()),
@@ -418,7 +418,7 @@ impl VectorIndex {
             }
             froze = any_froze;
             // Outside every critical section (the entry was consumed above).
-            for meta in texts {
+            for meta in written_rows {
                 s.vocabulary.register(&meta.text);
             }
         }
