@@ -1,3 +1,8 @@
+//! Writers against continuous maintenance: four scripted writers run while another thread calls
+//! `maintain()` (seal, index, merge, vacuum) in a loop on 4-row heads. Afterwards the id maps
+//! and a full search must both equal every writer's final state: no delete lost to a merge, no
+//! row lost or duplicated by sealing. Repeated for several rounds, since interleavings vary.
+
 mod common;
 
 use std::sync::Arc;
