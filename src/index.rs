@@ -342,13 +342,10 @@ impl VectorIndex {
         let froze;
         {
             let entry = s.maps.docs.entry(doc_id.to_owned());
-            let old_list: Vec<String> = match &entry {
-                Entry::Occupied(o) => o.get().clone(),
-                Entry::Vacant(_) => Vec::new(),
-            };
             // Claim chunk ids; a conflict undoes the claims made so far.
             let mut claimed: Vec<&str> = Vec::new();
             let mut replaced: Vec<RowLoc> = Vec::new();
+            let mut rewrites = false;
             for chunk in &chunks {
                 match s.maps.chunks.entry(chunk.chunk_id.clone()) {
                     Entry::Occupied(o) if o.get().doc_id != doc_id => {
@@ -363,17 +360,21 @@ impl VectorIndex {
                             requested: doc_id.to_owned(),
                         });
                     }
-                    Entry::Occupied(o) => replaced.extend(o.get().loc),
+                    Entry::Occupied(o) => {
+                        rewrites = true;
+                        replaced.extend(o.get().loc);
+                    }
                     Entry::Vacant(v) => {
                         v.insert(ChunkEntry { doc_id: doc_id.to_owned(), loc: None });
                         claimed.push(&chunk.chunk_id);
                     }
                 }
             }
-            let dropped: Vec<&String> = if replace {
-                old_list.iter().filter(|id| !new_ids.contains(id.as_str())).collect()
-            } else {
-                Vec::new()
+            let dropped: Vec<String> = match &entry {
+                Entry::Occupied(o) if replace => {
+                    o.get().iter().filter(|id| !new_ids.contains(id.as_str())).cloned().collect()
+                }
+                _ => Vec::new(),
             };
 
             let op = s.seq.begin();
@@ -409,11 +410,14 @@ impl VectorIndex {
             drop(op); // the operation is complete: views from now on include it
 
             let written: Vec<String> = written_rows.iter().map(|m| m.chunk_id.clone()).collect();
-            let list = maps::updated_chunk_list(old_list, replace, &written);
             match entry {
-                Entry::Occupied(o) if list.is_empty() => drop(o.remove()),
-                Entry::Occupied(mut o) => *o.get_mut() = list,
-                Entry::Vacant(v) if !list.is_empty() => drop(v.insert(list)),
+                Entry::Occupied(mut o) => {
+                    maps::update_chunk_list(o.get_mut(), replace, &written, rewrites);
+                    if o.get().is_empty() {
+                        o.remove();
+                    }
+                }
+                Entry::Vacant(v) if !written.is_empty() => drop(v.insert(written)),
                 Entry::Vacant(_) => {}
             }
             froze = any_froze;

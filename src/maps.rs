@@ -54,13 +54,17 @@ impl Default for Maps {
     }
 }
 
-/// A document's chunk list after a write of `written` (chunk ids in call order): with `replace`
-/// the list is exactly `written`; otherwise old ids that were not rewritten keep their place and
-/// the written ids follow. Either way the list is the order in which current rows were added.
-pub fn updated_chunk_list(old: Vec<String>, replace: bool, written: &[String]) -> Vec<String> {
+/// Updates a document's chunk list for a write of `written` (chunk ids in call order): with
+/// `replace` the list becomes exactly `written`; otherwise old ids that were not rewritten keep
+/// their place and the written ids follow. Either way the list is the order in which current rows
+/// were added. `rewrites` says whether some written id was already the document's; when not (the
+/// common case of new chunks), this only appends.
+pub fn update_chunk_list(list: &mut Vec<String>, replace: bool, written: &[String], rewrites: bool) {
     if replace {
-        return written.to_vec();
+        list.clear();
+    } else if rewrites {
+        let rewritten: std::collections::HashSet<&str> = written.iter().map(String::as_str).collect();
+        list.retain(|id| !rewritten.contains(id.as_str()));
     }
-    let rewritten: std::collections::HashSet<&str> = written.iter().map(String::as_str).collect();
-    old.into_iter().filter(|id| !rewritten.contains(id.as_str())).chain(written.iter().cloned()).collect()
+    list.extend(written.iter().cloned());
 }

@@ -13,7 +13,7 @@ use crate::chunk::{self, Chunk, RowMeta};
 use crate::config::IndexConfig;
 use crate::error::{Error, Result};
 use crate::index::{Index, SegmentStats, Stats, read_compatible};
-use crate::maps::updated_chunk_list;
+use crate::maps::update_chunk_list;
 use crate::persist::{self, PersistReport};
 use crate::search::{SearchHit, SearchOptions, TopK};
 use crate::seq::SeqNo;
@@ -94,8 +94,10 @@ impl MutexIndex {
         let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
         {
             let mut state = self.lock();
+            let mut rewrites = false;
             for chunk in &chunks {
                 if let Some(&row) = state.by_chunk.get(&chunk.chunk_id) {
+                    rewrites = true;
                     let owner = &state.rows[row].0.doc_id;
                     if owner != doc_id {
                         return Err(Error::ChunkInOtherDocument {
@@ -108,9 +110,9 @@ impl MutexIndex {
             }
             let seq = state.next_seq;
             state.next_seq += 1;
-            let old = state.docs.remove(doc_id).unwrap_or_default();
+            let mut list = state.docs.remove(doc_id).unwrap_or_default();
             if replace {
-                for id in &old {
+                for id in &list {
                     state.remove_row(dim, id);
                 }
             }
@@ -120,7 +122,7 @@ impl MutexIndex {
                 let (meta, vector) = RowMeta::from_chunk(chunk, seq, add_index as u32);
                 state.push(meta, &vector);
             }
-            let list = updated_chunk_list(old, replace, &written);
+            update_chunk_list(&mut list, replace, &written, rewrites);
             if !list.is_empty() {
                 state.docs.insert(doc_id.to_owned(), list);
             }
