@@ -30,7 +30,10 @@ fn config() -> IndexConfig {
     IndexConfig::new(DIM).segment_index(SegmentIndex::exact())
 }
 
-fn designs() -> Vec<(&'static str, fn() -> Arc<dyn Index>)> {
+/// Makes a fresh, empty index of one design.
+type MakeIndex = fn() -> Arc<dyn Index>;
+
+fn designs() -> Vec<(&'static str, MakeIndex)> {
     vec![
         ("VectorIndex", || Arc::new(VectorIndex::new(config()).expect("config"))),
         ("MutexIndex", || Arc::new(MutexIndex::new(config()).expect("config"))),
