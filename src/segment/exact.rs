@@ -118,6 +118,15 @@ impl SegmentData {
     /// Calls `f` with every row visible and live in `view`.
     pub fn for_each_visible(&self, view: &ReadView, mut f: impl FnMut(usize, &Arc<RowMeta>, &[f32])) {
         let vectors = self.vectors.chunks_exact(self.dim.max(1));
+        // Fast path: the view sees every add and no delete has happened, so no row needs its
+        // metadata read to decide (a delete the view includes finished before the view was
+        // taken, and counted itself in `dead_count` before finishing).
+        if view.covers(self.max_add_seq.saturating_add(1)) && self.tombstones.dead_count() == 0 {
+            for (index, (meta, vector)) in self.rows.iter().zip(vectors).enumerate() {
+                f(index, meta, vector);
+            }
+            return;
+        }
         for (index, (meta, vector)) in self.rows.iter().zip(vectors).enumerate() {
             if view.includes(meta.add_seq) && !self.tombstones.is_dead_in(index, view) {
                 f(index, meta, vector);
