@@ -193,11 +193,17 @@ const MERGES_PER_STEP: usize = 16;
 impl Shared {
     /// A view and an epoch it may read: the view first (every operation it includes put its
     /// rows into a head reachable from this epoch or a later one, E1 in `epoch`), then the epoch,
-    /// again if a merge published meanwhile raised the horizon past the view (E4).
-    fn view_and_epoch(&self) -> (ReadView, crate::sync::EpochGuard<Epoch>) {
+    /// again if a merge published meanwhile raised the horizon past the view (E4). Searches take
+    /// `Sequencer::view` and a short-lived `Epochs::load`; persists `Sequencer::snapshot` and
+    /// `Epochs::load_full`, which may be held across I/O.
+    fn view_and_epoch<E: std::ops::Deref<Target = Epoch>>(
+        &self,
+        take_view: impl Fn(&Sequencer) -> ReadView,
+        load: impl Fn(&Epochs) -> E,
+    ) -> (ReadView, E) {
         loop {
-            let view = self.seq.view();
-            let epoch = self.epochs.load();
+            let view = take_view(&self.seq);
+            let epoch = load(&self.epochs);
             if view.covers(epoch.horizon) {
                 return (view, epoch);
             }
@@ -546,7 +552,7 @@ impl Index for VectorIndex {
         let config = &self.shared.config;
         let mut query = query.to_vec();
         config.metric.prepare(config.dim, &mut query)?;
-        let (view, epoch) = self.shared.view_and_epoch();
+        let (view, epoch) = self.shared.view_and_epoch(Sequencer::view, Epochs::load);
         let mut top = TopK::new(options.k, config.metric);
         for source in epoch.sources() {
             source.search(&query, &view, options, &mut top);
@@ -673,13 +679,7 @@ impl Index for VectorIndex {
         let s = &*self.shared;
         let _one_at_a_time = s.persist_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let started = std::time::Instant::now();
-        let (view, epoch) = loop {
-            let view = s.seq.snapshot();
-            let epoch = s.epochs.load_full();
-            if view.covers(epoch.horizon) {
-                break (view, epoch);
-            }
-        };
+        let (view, epoch) = s.view_and_epoch(Sequencer::snapshot, Epochs::load_full);
         let rows = Self::visible_rows(&epoch, &view);
         drop(epoch);
         let report = persist::write_snapshot(path, s.config.dim, s.config.metric, view.upper(), rows)?;

@@ -45,7 +45,16 @@ mod imp {
     /// A pointer to the current value that readers load and writers replace.
     pub(crate) struct EpochCell<T>(arc_swap::ArcSwap<T>);
 
-    pub(crate) type EpochGuard<T> = arc_swap::Guard<Arc<T>>;
+    /// A short-lived view of the current value; derefs to it, like loom's stand-in (an `Arc`).
+    pub(crate) struct EpochGuard<T>(arc_swap::Guard<Arc<T>>);
+
+    impl<T> std::ops::Deref for EpochGuard<T> {
+        type Target = T;
+
+        fn deref(&self) -> &T {
+            &self.0
+        }
+    }
 
     impl<T> EpochCell<T> {
         pub(crate) fn new(value: Arc<T>) -> Self {
@@ -54,7 +63,7 @@ mod imp {
 
         /// A short-lived view; never keep it across I/O (use [`EpochCell::load_full`]).
         pub(crate) fn load(&self) -> EpochGuard<T> {
-            self.0.load()
+            EpochGuard(self.0.load())
         }
 
         pub(crate) fn load_full(&self) -> Arc<T> {

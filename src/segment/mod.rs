@@ -111,20 +111,19 @@ impl Segment {
         None
     }
 
-    /// Offers this segment's best rows for `query` (prepared) to `top`.
-    pub fn search(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
+    /// Offers this segment's best rows for `query` (prepared) to `top` through its FAISS
+    /// index. Returns false, having offered nothing, if there is no index or FAISS failed:
+    /// the caller then scans.
+    pub fn search_indexed(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) -> bool {
         #[cfg(feature = "faiss")]
         if let Some(ann) = &self.ann {
             match ann.search_into(&self.data, query, view, options, top) {
-                Ok(()) => return,
+                Ok(()) => return true,
                 Err(e) => tracing::warn!(segment = self.id().0, error = %e, "FAISS search failed; scanning instead"),
             }
         }
-        self.data.for_each_visible(view, |_, meta, vector| {
-            if options.accepts(meta) {
-                top.offer(query, meta, vector);
-            }
-        });
+        let _ = (query, view, options, top);
+        false
     }
 }
 
@@ -174,15 +173,18 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Offers the best rows of this container for `query` to `top`.
+    /// Offers the best rows of this container for `query` to `top`: through the FAISS index
+    /// of an indexed segment, otherwise by scanning.
     pub fn search(self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
-        match self {
-            Source::Sealed(s) => s.search(query, view, options, top),
-            Source::Head(h) => h.for_each_visible(view, |_, meta, vector| {
-                if options.accepts(meta) {
-                    top.offer(query, meta, vector);
-                }
-            }),
+        if let Source::Sealed(segment) = self {
+            if segment.search_indexed(query, view, options, top) {
+                return;
+            }
         }
+        self.for_each_visible(view, |_, meta, vector| {
+            if options.accepts(meta) {
+                top.offer(query, meta, vector);
+            }
+        });
     }
 }
