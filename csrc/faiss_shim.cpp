@@ -1,14 +1,18 @@
 // The few FAISS calls the C API does not offer: per-query efSearch / nprobe with an ID selector,
-// build-time HNSW/IVF parameters, the serialized size of an index, and OpenMP threads per thread.
+// build-time HNSW/IVF parameters, the serialized size of an index, OpenMP threads per thread, and
+// (de)serialization to and from memory (the C API only knows file names and FILE*; vecindex
+// checks a file's header and checksum before FAISS sees a byte of it).
 // Every function catches C++ exceptions and reports them as an error string: nothing unwinds
 // into Rust.
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 
 #include <faiss/Index.h>
 #include <faiss/IndexHNSW.h>
@@ -44,6 +48,35 @@ int guarded(char* err, size_t err_len, Body&& body) {
     }
     return -1;
 }
+
+typedef void (*vecindex_sink)(void* ctx, const uint8_t* data, size_t len);
+
+// Hands every piece FAISS writes to a Rust callback (which appends it to a buffer).
+struct SinkWriter : faiss::IOWriter {
+    vecindex_sink sink;
+    void* ctx;
+    SinkWriter(vecindex_sink sink, void* ctx) : sink(sink), ctx(ctx) {}
+    size_t operator()(const void* ptr, size_t size, size_t nitems) override {
+        sink(ctx, static_cast<const uint8_t*>(ptr), size * nitems);
+        return nitems;
+    }
+};
+
+// Reads from a span of memory; a read past the end comes back short, which FAISS reports as an
+// error (it checks every read's count).
+struct SpanReader : faiss::IOReader {
+    const uint8_t* data;
+    size_t len;
+    size_t pos = 0;
+    SpanReader(const uint8_t* data, size_t len) : data(data), len(len) {}
+    size_t operator()(void* ptr, size_t size, size_t nitems) override {
+        if (size == 0 || nitems == 0) return 0;
+        size_t n = std::min(nitems, (len - pos) / size);
+        std::memcpy(ptr, data + pos, n * size);
+        pos += n * size;
+        return n;
+    }
+};
 
 }  // namespace
 
@@ -107,6 +140,31 @@ int64_t vecindex_faiss_serialized_size(const void* index_ptr) {
     } catch (...) {
         return -1;
     }
+}
+
+// Serializes an index (FAISS's write_index format) through `sink`.
+int vecindex_faiss_write(const void* index_ptr, vecindex_sink sink, void* ctx, char* err, size_t err_len) {
+    return guarded(err, err_len, [&] {
+        SinkWriter writer(sink, ctx);
+        faiss::write_index(static_cast<const faiss::Index*>(index_ptr), &writer);
+    });
+}
+
+// Reads an index from `len` bytes at `data`. On success `*index_out` owns a new index (free it
+// with faiss_Index_free), and `*ntotal`, `*dim` and `*metric` (0 inner product, 1 L2, 2 other)
+// describe it.
+int vecindex_faiss_read(const uint8_t* data, size_t len, void** index_out, int64_t* ntotal, int64_t* dim,
+                        int* metric, char* err, size_t err_len) {
+    *index_out = nullptr;
+    return guarded(err, err_len, [&] {
+        SpanReader reader(data, len);
+        std::unique_ptr<faiss::Index> index(faiss::read_index(&reader, 0));
+        if (reader.pos != len) throw std::runtime_error("trailing bytes after the index");
+        *ntotal = static_cast<int64_t>(index->ntotal);
+        *dim = static_cast<int64_t>(index->d);
+        *metric = index->metric_type == faiss::METRIC_INNER_PRODUCT ? 0 : index->metric_type == faiss::METRIC_L2 ? 1 : 2;
+        *index_out = index.release();
+    });
 }
 
 }  // extern "C"

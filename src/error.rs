@@ -44,6 +44,13 @@ pub enum Error {
     /// A file is not a valid vecindex file or fails its checksum.
     #[error("{path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    /// A path that does not hold a vecindex index directory: a file, a directory with other
+    /// files in it, or one without a manifest (to open).
+    #[error("{path} is not a vecindex index directory: {reason}")]
+    NotAnIndex { path: PathBuf, reason: String },
+    /// The directory holds another index (a different lineage): persisting would overwrite it.
+    #[error("{path} holds another index; persist into an empty or new directory, or remove it first")]
+    ForeignIndex { path: PathBuf },
     /// A snapshot's dimension or metric differs from what the caller asked for.
     #[error("snapshot at {path} has {found}, expected {expected}")]
     Incompatible { path: PathBuf, expected: String, found: String },
@@ -53,6 +60,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether this is an I/O error because the disk (or a quota) is full.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull || source.raw_os_error() == Some(28))
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }

@@ -31,6 +31,7 @@
 //!   the final count also sees every row.
 
 use crate::chunk::RowMeta;
+use crate::row::RowRef;
 use crate::segment::SegmentId;
 use crate::seq::ReadView;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
@@ -143,10 +144,10 @@ impl Head {
     }
 
     /// Calls `f` with each row that is visible and live in `view`.
-    pub fn for_each_visible(&self, view: &ReadView, mut f: impl FnMut(usize, &Arc<RowMeta>, &[f32])) {
+    pub fn for_each_visible(&self, view: &ReadView, mut f: impl FnMut(usize, RowRef<'_>, &[f32])) {
         self.for_each(|index, meta, vector| {
             if view.includes(meta.add_seq) && !self.tombstones.is_dead_in(index, view) {
-                f(index, meta, vector);
+                f(index, RowRef::Owned(meta), vector);
             }
         });
     }

@@ -28,7 +28,10 @@ use crate::error::{Error, Result};
 use crate::maps::{self, ChunkEntry, Maps};
 use crate::merge;
 use crate::metric::Metric;
-use crate::persist::{self, PersistReport};
+use crate::persist::reader::Loaded;
+use crate::persist::rows::SealedRows;
+use crate::persist::writer::{SnapshotParts, SnapshotSegment};
+use crate::persist::{self, OpenOptions, OpenReport, PersistReport};
 use crate::search::{SearchHit, SearchOptions, TopK};
 use crate::segment::{RowLoc, Segment, SegmentData, SegmentId, Source};
 use crate::seq::{ReadView, SeqNo};
@@ -68,8 +71,15 @@ pub trait Index: Send + Sync {
     /// Re-derives the id maps from the stored rows, repairs them, and returns how many stale
     /// entries it removed.
     fn reconcile_mappings(&self) -> usize;
-    /// Writes a snapshot of every operation that started before this call into the directory
-    /// `path`, atomically.
+    /// Writes a snapshot of every operation that completed before this call into the index
+    /// directory `path`: the files it lacks, then a new manifest, atomically. A crash at any
+    /// point leaves the previous snapshot or this one.
+    ///
+    /// # Errors
+    /// I/O errors (a full disk: [`Error::is_storage_full`]), after which the directory still
+    /// holds the previous snapshot (or, if only the final directory fsync failed, this one);
+    /// [`Error::NotAnIndex`] for a path that is a file or a directory of other files;
+    /// [`Error::ForeignIndex`] for a directory that holds another index.
     fn persist(&self, path: &Path) -> Result<PersistReport>;
     fn stats(&self) -> Stats;
     /// Live chunks.
@@ -77,40 +87,49 @@ pub trait Index: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Opens the index persisted in `path`, with `config`'s settings. `config.dim` and
-    /// `config.metric` must match the snapshot's.
-    fn open_with(path: &Path, config: IndexConfig) -> Result<Self>
+    /// Opens the index directory `path` with `options`, and reports what it found: files healed,
+    /// rows files quarantined and the documents they held, a fallback to the previous manifest.
+    ///
+    /// # Errors
+    /// [`Error::Io`] for a missing directory, [`Error::NotAnIndex`], [`Error::Corrupt`] when no
+    /// manifest is usable (or, in strict mode, when anything would be lost),
+    /// [`Error::Incompatible`] when `options.config` has another dimension or metric.
+    fn open_with_options(path: &Path, options: &OpenOptions) -> Result<(Self, OpenReport)>
     where
         Self: Sized;
-    /// Opens the index persisted in `path`, with the snapshot's dimension and metric and default
-    /// settings otherwise.
+    /// Opens the index persisted in `path` with the settings it was persisted with. Damage is
+    /// healed or quarantined and logged (see [`Index::open_with_options`] for the report).
     fn open(path: &Path) -> Result<Self>
     where
         Self: Sized,
     {
-        let snapshot = persist::read_snapshot(path)?;
-        let config = IndexConfig::new(snapshot.dim).metric(snapshot.metric);
-        Self::from_snapshot(snapshot, config)
+        Self::open_with_options(path, &OpenOptions::new()).map(|(index, _)| index)
     }
-    /// Builds an index from a snapshot already read. Used by `open` and `open_with`.
-    #[doc(hidden)]
-    fn from_snapshot(snapshot: persist::Snapshot, config: IndexConfig) -> Result<Self>
+    /// Opens the index persisted in `path` with `config`'s settings; `config.dim` and
+    /// `config.metric` must match the snapshot's.
+    fn open_with(path: &Path, config: IndexConfig) -> Result<Self>
     where
-        Self: Sized;
+        Self: Sized,
+    {
+        Self::open_with_options(path, &OpenOptions::new().config(config)).map(|(index, _)| index)
+    }
 }
 
-/// Reads `path` and checks it against `config`.
-pub(crate) fn read_compatible(path: &Path, config: &IndexConfig) -> Result<persist::Snapshot> {
-    config.validate()?;
-    let snapshot = persist::read_snapshot(path)?;
-    if (snapshot.dim, snapshot.metric) != (config.dim, config.metric) {
-        return Err(Error::Incompatible {
-            path: path.to_owned(),
-            expected: format!("dim {} {:?}", config.dim, config.metric),
-            found: format!("dim {} {:?}", snapshot.dim, snapshot.metric),
-        });
+/// Logs what an open found.
+pub(crate) fn log_open(report: &OpenReport) {
+    tracing::info!(
+        path = %report.path.display(),
+        seq = report.seq,
+        generation = report.generation,
+        segments = report.segments,
+        chunks = report.chunks,
+        bytes_mapped = report.bytes_mapped,
+        ms = report.duration.as_secs_f64() * 1e3,
+        "opened index"
+    );
+    for doc in &report.lost_documents {
+        tracing::warn!(doc_id = %doc.doc_id, lost = doc.chunks_lost, kept = doc.chunks_kept, "document lost chunks");
     }
-    Ok(snapshot)
 }
 
 /// A point-in-time summary of an index.
@@ -173,6 +192,8 @@ pub struct VectorIndex {
 /// Everything the background worker shares with the index.
 pub(crate) struct Shared {
     config: IndexConfig,
+    /// Identifies this index (its lineage) in the directories it persists into.
+    index_uid: u128,
     seq: Sequencer,
     epochs: Epochs,
     maps: Maps,
@@ -292,10 +313,10 @@ impl VectorIndex {
     /// [`Error::InvalidConfig`] for a zero dimension or capacity.
     pub fn new(config: IndexConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self::assemble(config, 1, Vec::new()).start_worker())
+        Ok(Self::assemble(config, 1, persist::manifest::new_index_uid(), Vec::new()).start_worker())
     }
 
-    fn assemble(config: IndexConfig, first_seq: SeqNo, sealed: Vec<Arc<Segment>>) -> Self {
+    fn assemble(config: IndexConfig, first_seq: SeqNo, index_uid: u128, sealed: Vec<Arc<Segment>>) -> Self {
         let seq = Sequencer::new(first_seq, config.writer_slots);
         let shared = Arc::new(Shared {
             epochs: Epochs::new(config.dim, config.head_capacity, sealed),
@@ -307,6 +328,7 @@ impl VectorIndex {
             #[cfg(feature = "faiss")]
             unindexable: Mutex::new(std::collections::HashSet::new()),
             seq,
+            index_uid,
             config,
         });
         Self { shared, worker: None }
@@ -444,14 +466,104 @@ impl VectorIndex {
         }
     }
 
-    /// Copies of the rows of `epoch` visible and live in `view`, in the order they were added.
-    fn visible_rows(epoch: &Epoch, view: &ReadView) -> Vec<(Arc<RowMeta>, Vec<f32>)> {
-        let mut rows: Vec<(Arc<RowMeta>, Vec<f32>)> = Vec::new();
-        for source in epoch.sources() {
-            source.for_each_visible(view, |_, meta, vector| rows.push((meta.clone(), vector.to_vec())));
+    /// What a persist at `view` writes: every sealed segment with rows live in the view (with
+    /// its deletes below the view's seq, and its FAISS index), and the heads' live rows as one
+    /// more segment.
+    fn snapshot_parts<'a>(&'a self, epoch: &'a Epoch, view: &ReadView) -> SnapshotParts<'a> {
+        let s = &*self.shared;
+        let mut live_rows = 0;
+        let mut segments = Vec::with_capacity(epoch.sealed.len());
+        for segment in &epoch.sealed {
+            let data = segment.data();
+            let mut live = 0;
+            data.for_each_visible(view, |_, _, _| live += 1);
+            if live == 0 {
+                continue; // nothing of it is in the snapshot
+            }
+            live_rows += live;
+            let deletes = (0..data.len())
+                .filter_map(|row| {
+                    data.tombstones().deleted_at(row).filter(|&at| view.includes(at)).map(|at| (row as u32, at))
+                })
+                .collect();
+            segments.push(SnapshotSegment {
+                id: segment.id().0,
+                rows: data.rows().clone(),
+                deletes,
+                faiss: segment.ann(),
+            });
         }
-        rows.sort_by_key(|(meta, _)| (meta.add_seq, meta.add_index));
-        rows
+        let mut head_rows = Vec::new();
+        for head in epoch.frozen.iter().chain(std::iter::once(&epoch.head)) {
+            head.for_each_visible(view, |_, row, vector| head_rows.push((row.to_handle(), vector.to_vec())));
+        }
+        live_rows += head_rows.len();
+        let head = (!head_rows.is_empty()).then(|| {
+            let rows = head_rows.iter().map(|(row, vector)| (row.get(), vector.as_slice()));
+            SnapshotSegment {
+                // The current head's id: no sealed segment has it yet, and while the heads'
+                // rows do not change, neither does the file (so it is not written again).
+                id: epoch.head.id().0,
+                rows: SealedRows::encode(s.config.dim, rows),
+                deletes: Vec::new(),
+                faiss: None,
+            }
+        });
+        SnapshotParts { index_uid: s.index_uid, seq: view.upper(), config: &s.config, segments, head, live_rows }
+    }
+
+    /// The index a snapshot read back describes.
+    fn from_loaded(loaded: Loaded) -> Result<(Self, OpenReport)> {
+        let Loaded { index_uid, seq, config, segments, mut report } = loaded;
+        let mut sealed = Vec::with_capacity(segments.len());
+        for loaded in segments {
+            let tombstones = Arc::new(Tombstones::from_seqs(loaded.deleted));
+            let segment = Segment::exact(SegmentData::new(SegmentId(loaded.id), loaded.rows, tombstones));
+            #[cfg(feature = "faiss")]
+            let segment = match loaded.faiss {
+                Some(ann) => segment.with_ann(ann),
+                None => segment,
+            };
+            sealed.push(Arc::new(segment));
+        }
+        sealed.sort_by_key(|s| s.id());
+        let index = Self::assemble(config, seq.max(1), index_uid, sealed);
+        let s = &*index.shared;
+        let epoch = s.epochs.load_full();
+        // Every live row, in the order rows were added: that is each document's chunk order.
+        let mut rows: Vec<(SeqNo, u32, RowLoc, String, String)> = Vec::new();
+        for source in epoch.sources() {
+            source.for_each_visible(&ReadView::up_to(SeqNo::MAX), |row, r, _| {
+                s.vocabulary.register(r.text());
+                let loc = RowLoc { segment: source.id(), row: row as u32 };
+                rows.push((r.add_seq(), r.add_index(), loc, r.chunk_id().to_owned(), r.doc_id().to_owned()));
+            });
+        }
+        rows.sort_unstable_by_key(|&(seq, index, loc, ..)| (seq, index, loc.segment, loc.row));
+        let mut count = 0;
+        for (_, _, loc, chunk_id, doc_id) in rows {
+            let entry = ChunkEntry { doc_id: doc_id.clone(), loc: Some(loc) };
+            if let Some(older) = s.maps.chunks.insert(chunk_id.clone(), entry) {
+                // A chunk id twice: never in a snapshot vecindex wrote. The newer row wins; the
+                // older one is deleted before everything, and leaves its document's list.
+                report.duplicate_rows += 1;
+                count -= 1;
+                if let Some(loc) = older.loc {
+                    tombstone(&epoch, loc, 0);
+                }
+                if let Some(mut list) = s.maps.docs.get_mut(&older.doc_id) {
+                    list.retain(|id| id != &chunk_id);
+                }
+                s.maps.docs.remove_if(&older.doc_id, |_, list| list.is_empty());
+            }
+            s.maps.docs.entry(doc_id).or_default().push(chunk_id);
+            count += 1;
+        }
+        s.live.store(count, Ordering::Relaxed);
+        drop(epoch);
+        report.chunks = count;
+        log_open(&report);
+        Ok((index.start_worker(), report))
     }
 }
 
@@ -467,7 +579,7 @@ fn row_matches(epoch: &Epoch, loc: RowLoc, chunk_id: &str, doc_id: &str) -> bool
     };
     let row = loc.row as usize;
     source.tombstones().deleted_at(row).is_none()
-        && source.with_row(row, |meta, _| meta.chunk_id == chunk_id && meta.doc_id == doc_id).unwrap_or(false)
+        && source.with_row(row, |r, _| r.chunk_id() == chunk_id && r.doc_id() == doc_id).unwrap_or(false)
 }
 
 impl Index for VectorIndex {
@@ -579,7 +691,7 @@ impl Index for VectorIndex {
             if source.tombstones().deleted_at(row).is_some() {
                 return None;
             }
-            return source.with_row(row, |meta, vector| meta.to_chunk(vector));
+            return source.with_row(row, |r, vector| r.to_chunk(vector));
         }
     }
 
@@ -628,10 +740,10 @@ impl Index for VectorIndex {
                     o.get_mut().retain(|c| c != &id);
                 }
             }
-            if let Entry::Occupied(o) = doc {
-                if o.get().is_empty() {
-                    o.remove();
-                }
+            if let Entry::Occupied(o) = doc
+                && o.get().is_empty()
+            {
+                o.remove();
             }
         }
         // 2. Document lists naming chunks the chunk map does not give them.
@@ -649,26 +761,24 @@ impl Index for VectorIndex {
         let epoch = s.epochs.load_full();
         let view = s.seq.view();
         for source in epoch.sources() {
-            let mut lost: Vec<(usize, Arc<RowMeta>)> = Vec::new();
-            source.for_each_visible(&view, |row, meta, _| {
-                if !s.maps.chunks.contains_key(&meta.chunk_id) {
-                    lost.push((row, meta.clone()));
+            let mut lost: Vec<(usize, String, String)> = Vec::new();
+            source.for_each_visible(&view, |row, r, _| {
+                if !s.maps.chunks.contains_key(r.chunk_id()) {
+                    lost.push((row, r.chunk_id().to_owned(), r.doc_id().to_owned()));
                 }
             });
-            for (row, meta) in lost {
-                let mut doc = s.maps.docs.entry(meta.doc_id.clone()).or_default();
-                let still_lost = !s.maps.chunks.contains_key(&meta.chunk_id);
+            for (row, chunk_id, doc_id) in lost {
+                let mut doc = s.maps.docs.entry(doc_id.clone()).or_default();
+                let still_lost = !s.maps.chunks.contains_key(&chunk_id);
                 if still_lost && source.tombstones().deleted_at(row).is_none() {
                     let loc = RowLoc { segment: source.id(), row: row as u32 };
-                    s.maps
-                        .chunks
-                        .insert(meta.chunk_id.clone(), ChunkEntry { doc_id: meta.doc_id.clone(), loc: Some(loc) });
-                    doc.push(meta.chunk_id.clone());
+                    s.maps.chunks.insert(chunk_id.clone(), ChunkEntry { doc_id: doc_id.clone(), loc: Some(loc) });
+                    doc.push(chunk_id);
                 }
                 let empty = doc.is_empty();
                 drop(doc);
                 if empty {
-                    s.maps.docs.remove_if(&meta.doc_id, |_, list| list.is_empty());
+                    s.maps.docs.remove_if(&doc_id, |_, list| list.is_empty());
                 }
             }
         }
@@ -678,16 +788,18 @@ impl Index for VectorIndex {
     fn persist(&self, path: &Path) -> Result<PersistReport> {
         let s = &*self.shared;
         let _one_at_a_time = s.persist_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let started = std::time::Instant::now();
         let (view, epoch) = s.view_and_epoch(Sequencer::snapshot, Epochs::load_full);
-        let rows = Self::visible_rows(&epoch, &view);
+        let parts = self.snapshot_parts(&epoch, &view);
+        let report = persist::writer::write(path, parts)?;
         drop(epoch);
-        let report = persist::write_snapshot(path, s.config.dim, s.config.metric, view.upper(), rows)?;
         tracing::info!(
             seq = report.seq,
+            generation = report.generation,
             rows = report.rows,
-            bytes = report.bytes,
-            ms = started.elapsed().as_secs_f64() * 1e3,
+            files_written = report.files_written,
+            bytes_written = report.bytes_written,
+            bytes_total = report.bytes_total,
+            ms = report.duration.as_secs_f64() * 1e3,
             path = %report.path.display(),
             "persisted snapshot"
         );
@@ -727,51 +839,8 @@ impl Index for VectorIndex {
         self.shared.live.load(Ordering::Relaxed)
     }
 
-    fn open_with(path: &Path, config: IndexConfig) -> Result<Self> {
-        let snapshot = read_compatible(path, &config)?;
-        Self::from_snapshot(snapshot, config)
-    }
-
-    fn from_snapshot(snapshot: persist::Snapshot, config: IndexConfig) -> Result<Self> {
-        config.validate()?;
-        let mut sealed = Vec::new();
-        let mut rows = snapshot.rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let mut metas = Vec::new();
-            let mut vectors = Vec::new();
-            for (meta, vector) in rows.by_ref().take(config.head_capacity) {
-                metas.push(Arc::new(meta));
-                vectors.extend_from_slice(&vector);
-            }
-            let id = SegmentId(sealed.len() as u64);
-            let n = metas.len();
-            sealed.push(Arc::new(Segment::exact(SegmentData::from_parts(
-                id,
-                config.dim,
-                metas,
-                vectors,
-                Tombstones::new(n),
-            ))));
-        }
-        let index = Self::assemble(config, snapshot.seq.max(1), sealed);
-        let s = &*index.shared;
-        let epoch = s.epochs.load_full();
-        let mut count = 0;
-        for source in epoch.sources() {
-            // Chunk ids are unique in a snapshot (`format::decode` checks it).
-            source.for_each_visible(&ReadView::up_to(SeqNo::MAX), |row, meta, _| {
-                let loc = RowLoc { segment: source.id(), row: row as u32 };
-                let entry = ChunkEntry { doc_id: meta.doc_id.clone(), loc: Some(loc) };
-                s.maps.chunks.insert(meta.chunk_id.clone(), entry);
-                s.maps.docs.entry(meta.doc_id.clone()).or_default().push(meta.chunk_id.clone());
-                s.vocabulary.register(&meta.text);
-                count += 1;
-            });
-        }
-        s.live.store(count, Ordering::Relaxed);
-        drop(epoch);
-        tracing::info!(chunks = count, terms = s.vocabulary.len(), "opened index");
-        Ok(index.start_worker())
+    fn open_with_options(path: &Path, options: &OpenOptions) -> Result<(Self, OpenReport)> {
+        Self::from_loaded(persist::reader::load(path, options)?)
     }
 }
 

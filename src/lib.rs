@@ -62,6 +62,10 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// Files are little endian and read in place (vectors are cast from the mapped bytes).
+#[cfg(target_endian = "big")]
+compile_error!("vecindex reads its little-endian files in place; big-endian targets are not supported");
+
 mod chunk;
 mod config;
 mod epoch;
@@ -73,6 +77,7 @@ mod merge;
 pub mod metric;
 mod mutex_index;
 pub mod persist;
+mod row;
 mod search;
 mod segment;
 pub mod seq;
@@ -89,7 +94,7 @@ pub use index::{Index, SegmentStats, Stats, VectorIndex};
 pub use merge::MergePolicy;
 pub use metric::Metric;
 pub use mutex_index::MutexIndex;
-pub use persist::PersistReport;
+pub use persist::{Healed, LostDocument, OpenOptions, OpenReport, PersistReport, Quarantined};
 pub use search::{SearchHit, SearchOptions};
 pub use seq::{ReadView, SeqNo};
 

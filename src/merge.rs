@@ -38,6 +38,7 @@ use std::collections::BTreeMap;
 
 use crate::epoch::Epochs;
 use crate::maps::Maps;
+use crate::persist::rows::SealedRows;
 use crate::segment::{RowLoc, Segment, SegmentData};
 use crate::snapshot::Sequencer;
 use crate::sync::Arc;
@@ -122,7 +123,6 @@ pub struct Merged {
 pub fn build(epochs: &Epochs, seq: &Sequencer, sources: &[Arc<Segment>], dim: usize) -> (Merged, u64) {
     let view = seq.snapshot();
     let mut rows = Vec::new();
-    let mut vectors = Vec::new();
     let mut deletes = Vec::new();
     let mut moves = Vec::new();
     for (s, source) in sources.iter().enumerate() {
@@ -132,16 +132,16 @@ pub fn build(epochs: &Epochs, seq: &Sequencer, sources: &[Arc<Segment>], dim: us
             if deleted.is_some_and(|d| view.includes(d)) {
                 continue; // dead for every view that covers the new horizon (M3)
             }
-            let (meta, vector) = data.row(row).expect("row < len");
+            let Some(copied) = data.row(row) else { continue }; // row < len: always there
             moves.push((s, row as u32, rows.len() as u32));
-            rows.push(meta.clone());
-            vectors.extend_from_slice(vector);
+            rows.push(copied);
             deletes.push(deleted);
         }
     }
     let segment = (!rows.is_empty()).then(|| {
-        let data = SegmentData::from_parts(epochs.allocate_id(), dim, rows, vectors, Tombstones::from_seqs(deletes));
-        Arc::new(Segment::exact(data))
+        let encoded = SealedRows::encode(dim, rows);
+        let tombstones = Arc::new(Tombstones::from_seqs(deletes));
+        Arc::new(Segment::exact(SegmentData::new(epochs.allocate_id(), encoded, tombstones)))
     });
     (Merged { segment, moves }, view.upper())
 }
@@ -178,20 +178,20 @@ pub fn publish(epochs: &Epochs, maps: &Maps, sources: &[Arc<Segment>], merged: M
     if let Some(segment) = &merged.segment {
         let mut by_doc: BTreeMap<&str, Vec<(usize, u32, u32)>> = BTreeMap::new();
         for &(s, from, to) in &merged.moves {
-            let (meta, _) = sources[s].data().row(from as usize).expect("copied row");
-            by_doc.entry(meta.doc_id.as_str()).or_default().push((s, from, to));
+            let Some((row, _)) = sources[s].data().row(from as usize) else { continue };
+            by_doc.entry(row.doc_id()).or_default().push((s, from, to));
         }
         for (doc_id, moves) in by_doc {
             // Held for this document's moves: no mutation of the document runs meanwhile (M1).
             let doc_lock = maps.docs.entry(doc_id.to_owned());
             for (s, from, to) in moves {
                 let source = &sources[s];
-                let (meta, _) = source.data().row(from as usize).expect("copied row");
+                let Some((row, _)) = source.data().row(from as usize) else { continue };
                 let old = RowLoc { segment: source.id(), row: from };
-                if let Some(mut entry) = maps.chunks.get_mut(&meta.chunk_id) {
-                    if entry.loc == Some(old) {
-                        entry.loc = Some(RowLoc { segment: segment.id(), row: to });
-                    }
+                if let Some(mut entry) = maps.chunks.get_mut(row.chunk_id())
+                    && entry.loc == Some(old)
+                {
+                    entry.loc = Some(RowLoc { segment: segment.id(), row: to });
                 }
             }
             drop(doc_lock);

@@ -12,9 +12,13 @@ use std::sync::{Mutex, MutexGuard};
 use crate::chunk::{self, Chunk, RowMeta};
 use crate::config::IndexConfig;
 use crate::error::{Error, Result};
-use crate::index::{Index, SegmentStats, Stats, read_compatible};
+use crate::index::{Index, SegmentStats, Stats, log_open};
 use crate::maps::update_chunk_list;
-use crate::persist::{self, PersistReport};
+use crate::persist::reader::Loaded;
+use crate::persist::rows::SealedRows;
+use crate::persist::writer::{SnapshotParts, SnapshotSegment};
+use crate::persist::{self, OpenOptions, OpenReport, PersistReport};
+use crate::row::RowRef;
 use crate::search::{SearchHit, SearchOptions, TopK};
 use crate::seq::SeqNo;
 use crate::sync::Arc;
@@ -23,6 +27,7 @@ use crate::vocabulary::Vocabulary;
 /// The Mutex-based baseline index. See the module docs.
 pub struct MutexIndex {
     config: IndexConfig,
+    index_uid: u128,
     state: Mutex<State>,
     vocabulary: Vocabulary,
 }
@@ -71,6 +76,7 @@ impl MutexIndex {
         config.validate()?;
         Ok(Self {
             vocabulary: Vocabulary::new(config.vocabulary_limit),
+            index_uid: persist::manifest::new_index_uid(),
             config,
             state: Mutex::new(State {
                 next_seq: 1,
@@ -191,8 +197,8 @@ impl Index for MutexIndex {
         let state = self.lock();
         let mut top = TopK::new(options.k, self.config.metric);
         for (row, (meta, _)) in state.rows.iter().enumerate() {
-            if options.accepts(meta) {
-                top.offer(&query, meta, state.vector(self.config.dim, row));
+            if options.accepts(RowRef::Owned(meta)) {
+                top.offer(&query, RowRef::Owned(meta), state.vector(self.config.dim, row));
             }
         }
         Ok(top.into_hits())
@@ -231,11 +237,27 @@ impl Index for MutexIndex {
 
     fn persist(&self, path: &Path) -> Result<PersistReport> {
         let dim = self.config.dim;
-        let state = self.lock(); // held through serialization and I/O: the design we replace
+        // Held through encoding and I/O: the design we replace. Every persist encodes and
+        // writes every row again, as one segment.
+        let state = self.lock();
         let mut order: Vec<usize> = (0..state.rows.len()).collect();
         order.sort_by_key(|&row| state.rows[row].1);
-        let rows = order.into_iter().map(|row| (state.rows[row].0.clone(), state.vector(dim, row).to_vec())).collect();
-        persist::write_snapshot(path, dim, self.config.metric, state.next_seq, rows)
+        let rows = order.iter().map(|&row| (RowRef::Owned(&state.rows[row].0), state.vector(dim, row)));
+        let head = (!order.is_empty()).then(|| SnapshotSegment {
+            id: 0,
+            rows: SealedRows::encode(dim, rows),
+            deletes: Vec::new(),
+            faiss: None,
+        });
+        let parts = SnapshotParts {
+            index_uid: self.index_uid,
+            seq: state.next_seq,
+            config: &self.config,
+            segments: Vec::new(),
+            head,
+            live_rows: order.len(),
+        };
+        persist::writer::write(path, parts)
     }
 
     fn stats(&self) -> Stats {
@@ -264,22 +286,44 @@ impl Index for MutexIndex {
         self.lock().rows.len()
     }
 
-    fn open_with(path: &Path, config: IndexConfig) -> Result<Self> {
-        let snapshot = read_compatible(path, &config)?;
-        Self::from_snapshot(snapshot, config)
-    }
-
-    fn from_snapshot(snapshot: persist::Snapshot, config: IndexConfig) -> Result<Self> {
-        let index = Self::new(config)?;
-        {
-            let mut state = index.lock();
-            state.next_seq = snapshot.seq.max(1);
-            for (meta, vector) in snapshot.rows {
-                index.vocabulary.register(&meta.text);
-                state.docs.entry(meta.doc_id.clone()).or_default().push(meta.chunk_id.clone());
-                state.push(meta, &vector);
+    fn open_with_options(path: &Path, options: &OpenOptions) -> Result<(Self, OpenReport)> {
+        let Loaded { index_uid, seq, config, segments, mut report } = persist::reader::load(path, options)?;
+        let mut index = Self::new(config)?;
+        index.index_uid = index_uid;
+        let mut rows = Vec::new();
+        for segment in &segments {
+            for (row, (stored, deleted)) in segment.rows.rows().iter().zip(&segment.deleted).enumerate() {
+                if deleted.is_none() {
+                    rows.push((stored.add_seq.to_native(), stored.add_index.to_native(), segment, row));
+                }
             }
         }
-        Ok(index)
+        rows.sort_unstable_by_key(|&(seq, index, segment, row)| (seq, index, segment.id, row));
+        {
+            let mut state = index.lock();
+            state.next_seq = seq.max(1);
+            for (_, _, segment, row) in rows {
+                let (Some(r), Some(vector)) = (RowRef::sealed(&segment.rows, row), segment.rows.vector(row)) else {
+                    continue;
+                };
+                let meta = r.to_meta();
+                index.vocabulary.register(&meta.text);
+                if let Some(&older) = state.by_chunk.get(&meta.chunk_id) {
+                    // A chunk id twice: never in a snapshot vecindex wrote. The newer row wins.
+                    report.duplicate_rows += 1;
+                    let owner = state.rows[older].0.doc_id.clone();
+                    state.remove_row(index.config.dim, &meta.chunk_id);
+                    if let Some(list) = state.docs.get_mut(&owner) {
+                        list.retain(|id| id != &meta.chunk_id);
+                    }
+                }
+                state.docs.entry(meta.doc_id.clone()).or_default().push(meta.chunk_id.clone());
+                state.push(meta, vector);
+            }
+            state.docs.retain(|_, list| !list.is_empty());
+            report.chunks = state.rows.len();
+        }
+        log_open(&report);
+        Ok((index, report))
     }
 }

@@ -3,10 +3,10 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashSet};
 
-use crate::chunk::{Metadata, RowMeta};
+use crate::chunk::Metadata;
 use crate::error::{Error, Result};
 use crate::metric::Metric;
-use crate::sync::Arc;
+use crate::row::{RowHandle, RowRef};
 
 /// What a search returns and which chunks it may return.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,9 +68,9 @@ impl SearchOptions {
 
     /// Whether a row passes the document exclusion and the metadata filter.
     #[inline]
-    pub(crate) fn accepts(&self, row: &RowMeta) -> bool {
-        (self.exclude_docs.is_empty() || !self.exclude_docs.contains(&row.doc_id))
-            && self.filter.iter().all(|(k, v)| row.metadata.get(k) == Some(v))
+    pub(crate) fn accepts(&self, row: RowRef<'_>) -> bool {
+        (self.exclude_docs.is_empty() || !self.exclude_docs.contains(row.doc_id()))
+            && self.filter.iter().all(|(k, v)| row.metadata_value(k) == Some(v.as_str()))
     }
 }
 
@@ -88,14 +88,14 @@ pub struct SearchHit {
 struct Candidate {
     key: f32,
     score: f32,
-    row: Arc<RowMeta>,
+    row: RowHandle,
 }
 
 impl Candidate {
     /// `Greater` means worse: a lower key, or an equal key and a larger chunk id. Ties are
     /// broken by chunk id so that every index returns the same hits in the same order.
     fn worse_cmp(&self, other: &Self) -> CmpOrdering {
-        other.key.total_cmp(&self.key).then_with(|| self.row.chunk_id.cmp(&other.row.chunk_id))
+        other.key.total_cmp(&self.key).then_with(|| self.row.get().chunk_id().cmp(other.row.get().chunk_id()))
     }
 }
 
@@ -130,18 +130,18 @@ impl TopK {
 
     /// Scores `vector` against `query` and keeps the row if it is among the best so far.
     #[inline]
-    pub(crate) fn offer(&mut self, query: &[f32], row: &Arc<RowMeta>, vector: &[f32]) {
+    pub(crate) fn offer(&mut self, query: &[f32], row: RowRef<'_>, vector: &[f32]) {
         let score = self.metric.score(query, vector);
         let key = self.metric.rank_key(score);
         if self.heap.len() == self.k {
-            let worst = self.heap.peek().expect("k >= 1");
-            let beats = key > worst.key || (key == worst.key && row.chunk_id < worst.row.chunk_id);
+            let Some(worst) = self.heap.peek() else { return }; // k = 0 keeps nothing
+            let beats = key > worst.key || (key == worst.key && row.chunk_id() < worst.row.get().chunk_id());
             if !beats {
                 return;
             }
             self.heap.pop();
         }
-        self.heap.push(Candidate { key, score, row: row.clone() });
+        self.heap.push(Candidate { key, score, row: row.to_handle() });
     }
 
     /// The kept rows, best first.
@@ -149,11 +149,14 @@ impl TopK {
         self.heap
             .into_sorted_vec()
             .into_iter()
-            .map(|c| SearchHit {
-                chunk_id: c.row.chunk_id.clone(),
-                doc_id: c.row.doc_id.clone(),
-                score: c.score,
-                metadata: c.row.metadata.clone(),
+            .map(|c| {
+                let row = c.row.get();
+                SearchHit {
+                    chunk_id: row.chunk_id().to_owned(),
+                    doc_id: row.doc_id().to_owned(),
+                    score: c.score,
+                    metadata: row.metadata(),
+                }
             })
             .collect()
     }
@@ -162,6 +165,8 @@ impl TopK {
 #[cfg(all(test, not(vecindex_loom)))]
 mod tests {
     use super::*;
+    use crate::chunk::RowMeta;
+    use crate::sync::Arc;
 
     fn row(id: &str) -> Arc<RowMeta> {
         Arc::new(RowMeta {
@@ -178,10 +183,10 @@ mod tests {
     fn keeps_best_k_with_deterministic_ties() {
         let mut top = TopK::new(2, Metric::InnerProduct);
         let q = [1.0];
-        top.offer(&q, &row("c"), &[0.5]);
-        top.offer(&q, &row("b"), &[0.5]);
-        top.offer(&q, &row("a"), &[0.1]);
-        top.offer(&q, &row("z"), &[0.9]);
+        top.offer(&q, RowRef::Owned(&row("c")), &[0.5]);
+        top.offer(&q, RowRef::Owned(&row("b")), &[0.5]);
+        top.offer(&q, RowRef::Owned(&row("a")), &[0.1]);
+        top.offer(&q, RowRef::Owned(&row("z")), &[0.9]);
         let ids: Vec<_> = top.into_hits().into_iter().map(|h| h.chunk_id).collect();
         assert_eq!(ids, ["z", "b"]);
     }
@@ -190,9 +195,9 @@ mod tests {
     fn l2_ranks_smallest_distance_first() {
         let mut top = TopK::new(2, Metric::L2);
         let q = [0.0];
-        top.offer(&q, &row("far"), &[3.0]);
-        top.offer(&q, &row("near"), &[1.0]);
-        top.offer(&q, &row("mid"), &[2.0]);
+        top.offer(&q, RowRef::Owned(&row("far")), &[3.0]);
+        top.offer(&q, RowRef::Owned(&row("near")), &[1.0]);
+        top.offer(&q, RowRef::Owned(&row("mid")), &[2.0]);
         let hits = top.into_hits();
         assert_eq!(hits[0].chunk_id, "near");
         assert_eq!(hits[0].score, 1.0);

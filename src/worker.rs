@@ -66,10 +66,10 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.tx.send(Message::Stop);
-        if let Some(handle) = self.handle.take() {
-            if handle.join().is_err() {
-                tracing::error!("the sealer thread panicked");
-            }
+        if let Some(handle) = self.handle.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("the sealer thread panicked");
         }
     }
 }

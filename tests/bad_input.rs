@@ -78,7 +78,8 @@ fn bad_configs_and_paths_are_typed_errors() {
     assert!(matches!(MutexIndex::new(IndexConfig::new(4).head_capacity(0)), Err(Error::InvalidConfig { .. })));
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(VectorIndex::open(&dir.path().join("missing")), Err(Error::Io { .. })));
-    std::fs::write(dir.path().join(vecindex::persist::SNAPSHOT_FILE), b"not an index at all").unwrap();
+    assert!(matches!(VectorIndex::open(dir.path()), Err(Error::NotAnIndex { .. })), "no manifest");
+    std::fs::write(dir.path().join("MANIFEST"), b"not an index at all").unwrap();
     assert!(matches!(VectorIndex::open(dir.path()), Err(Error::Corrupt { .. })));
     assert!(matches!(MutexIndex::open(dir.path()), Err(Error::Corrupt { .. })));
 
@@ -90,8 +91,25 @@ fn bad_configs_and_paths_are_typed_errors() {
     assert!(matches!(wrong_dim, Err(Error::Incompatible { .. })));
     let wrong_metric = MutexIndex::open_with(good.path(), IndexConfig::new(3).metric(Metric::L2));
     assert!(matches!(wrong_metric, Err(Error::Incompatible { .. })));
-    // Persisting onto a path that is a file is an I/O error, not a panic.
+    // Persisting onto a file, into a directory of other files, over a damaged manifest, or over
+    // another index is refused with a typed error, and touches nothing.
     let file = good.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
-    assert!(matches!(index.persist(&file), Err(Error::Io { .. })));
+    assert!(matches!(index.persist(&file), Err(Error::NotAnIndex { .. })));
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    let documents = tempfile::tempdir().unwrap();
+    std::fs::write(documents.path().join("notes.txt"), b"mine").unwrap();
+    assert!(matches!(index.persist(documents.path()), Err(Error::NotAnIndex { .. })));
+    assert!(matches!(index.persist(dir.path()), Err(Error::NotAnIndex { .. })), "unreadable MANIFEST");
+    let other = VectorIndex::new(IndexConfig::new(3)).unwrap();
+    assert!(matches!(other.persist(good.path()), Err(Error::ForeignIndex { .. })));
+    assert!(matches!(
+        MutexIndex::new(IndexConfig::new(3)).unwrap().persist(good.path()),
+        Err(Error::ForeignIndex { .. })
+    ));
+    assert_eq!(VectorIndex::open(good.path()).unwrap().get_chunk("a").unwrap().doc_id, "d", "the index is intact");
+    let mut entries: Vec<String> =
+        std::fs::read_dir(documents.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    entries.sort();
+    assert_eq!(entries, ["notes.txt"], "a refused persist leaves no file behind");
 }

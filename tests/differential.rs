@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use vecindex::{
-    Chunk, Index, IndexConfig, MergePolicy, Metric, MutexIndex, SearchHit, SearchOptions, SegmentIndex, VectorIndex,
+    Chunk, Index, IndexConfig, MergePolicy, Metric, MutexIndex, OpenOptions, SearchHit, SearchOptions, SegmentIndex,
+    VectorIndex,
 };
 
 const DIM: usize = 3;
@@ -45,14 +46,14 @@ impl Model {
 
     fn write(&mut self, doc: &str, chunks: Vec<Chunk>, replace: bool) -> vecindex::Result<()> {
         for c in &chunks {
-            if let Some(owner) = self.chunks.get(&c.chunk_id).map(|o| &o.doc_id) {
-                if owner != doc {
-                    return Err(vecindex::Error::ChunkInOtherDocument {
-                        chunk_id: c.chunk_id.clone(),
-                        owner: owner.clone(),
-                        requested: doc.to_owned(),
-                    });
-                }
+            if let Some(owner) = self.chunks.get(&c.chunk_id).map(|o| &o.doc_id)
+                && owner != doc
+            {
+                return Err(vecindex::Error::ChunkInOtherDocument {
+                    chunk_id: c.chunk_id.clone(),
+                    owner: owner.clone(),
+                    requested: doc.to_owned(),
+                });
             }
         }
         let mut list = self.docs.remove(doc).unwrap_or_default();
@@ -269,8 +270,11 @@ fn check(metric: Metric, segments: SegmentIndex, ops: Vec<Op>) -> Result<(), Tes
                 let (a, b) = (dir.path().join("vector"), dir.path().join("mutex"));
                 vector.persist(&a).unwrap();
                 mutex.persist(&b).unwrap();
-                vector = VectorIndex::open_with(&a, config.clone()).unwrap();
-                mutex = MutexIndex::open_with(&b, config.clone()).unwrap();
+                let options = OpenOptions::new().config(config.clone()).strict(true);
+                let report;
+                (vector, report) = VectorIndex::open_with_options(&a, &options).unwrap();
+                prop_assert!(report.is_clean(), "step {}: {:?}", step, report);
+                (mutex, _) = MutexIndex::open_with_options(&b, &options).unwrap();
                 Default::default()
             }
         };

@@ -1,187 +1,278 @@
-//! The snapshot file format.
+//! The header every vecindex file starts with, and the checks that run before any body byte is
+//! looked at. `docs/format.md` describes every file byte for byte.
 //!
 //! ```text
-//! offset size  field
-//!      0    8  magic  b"VECINDEX"
-//!      8    4  format version (u32 LE) = 1
-//!     12    4  dimension (u32 LE)
-//!     16    4  metric (u32 LE: 0 cosine, 1 inner product, 2 L2)
-//!     20    4  reserved, zero
-//!     24    8  seq: the snapshot holds exactly the operations below it (u64 LE)
-//!     32    8  body length in bytes (u64 LE)
-//!     40    8  xxh3-64 of the body (u64 LE)
-//!     48    8  xxh3-64 of bytes 0..48 (u64 LE)
-//!     56    8  reserved, zero (keeps the body 16-byte aligned)
-//!     64    .  body: an rkyv 0.8 archive of `Body` (little endian, aligned, 64-bit offsets)
+//! offset size  field (all integers little endian)
+//!      0    8  magic b"VECINDEX"
+//!      8    4  format version (u32) = 2
+//!     12    4  file kind (u32): 1 manifest, 2 rows, 3 ids, 4 tombstones, 5 faiss
+//!     16    4  dimension (u32)
+//!     20    4  metric (u32: 0 cosine, 1 inner product, 2 L2); 0 in files other than the manifest
+//!     24    8  seq (u64): the file holds operations below it (see each kind)
+//!     32    8  body length in bytes (u64)
+//!     40    8  xxh3-64 of the body (u64)
+//!     48    8  kind-specific (u64): rows files, the length of their rkyv archive; otherwise 0
+//!     56    8  xxh3-64 of bytes 0..56 (u64)
+//!     64    .  body
 //! ```
 //!
-//! Nothing in the body is looked at before both checksums match, and the archive is then
-//! validated with bytecheck, so corrupt bytes give [`Error::Corrupt`], never a panic.
+//! The body starts 64 bytes into the file, so a body read into a 64-byte-aligned buffer or
+//! mapped from a page-aligned mapping is itself 64-byte aligned: rkyv archives need 16, the raw
+//! vector section of a rows file gets 64 (a cache line).
+//!
+//! [`check`] validates the header (magic, version, kind, its own checksum) and then the body's
+//! length and checksum. Nothing else in the crate reads a body before `check` accepted it.
 
 use std::path::Path;
 
-use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
-use crate::chunk::{Metadata, RowMeta};
 use crate::error::{Error, Result};
-use crate::metric::Metric;
-use crate::persist::Snapshot;
-use crate::seq::SeqNo;
-use crate::sync::Arc;
 
 pub const MAGIC: &[u8; 8] = b"VECINDEX";
-pub const VERSION: u32 = 1;
+/// Version 1 was the single-file snapshot of vecindex 0.1's first cut; it is not read any more.
+pub const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 64;
+/// Bodies and the vector sections inside them are aligned to this.
+pub const ALIGN: usize = 64;
 
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-struct StoredRow {
-    chunk_id: String,
-    doc_id: String,
-    text: String,
-    metadata: Vec<(String, String)>,
-    add_seq: u64,
-    add_index: u32,
-    vector: Vec<f32>,
+/// What a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// The manifest: which files make up the snapshot.
+    Manifest = 1,
+    /// A sealed segment's rows: metadata (rkyv) and raw vectors.
+    Rows = 2,
+    /// The chunk ids, document ids and add seqs of a rows file, kept apart so that a damaged rows
+    /// file can still be reported by the documents it held.
+    Ids = 3,
+    /// Deletes of one snapshot.
+    Tombstones = 4,
+    /// A FAISS index over a segment's vectors, as FAISS's `write_index` produces it.
+    Faiss = 5,
 }
 
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-struct Body {
-    rows: Vec<StoredRow>,
+impl FileKind {
+    fn from_code(code: u32) -> Option<Self> {
+        Some(match code {
+            1 => Self::Manifest,
+            2 => Self::Rows,
+            3 => Self::Ids,
+            4 => Self::Tombstones,
+            5 => Self::Faiss,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Manifest => "manifest",
+            Self::Rows => "rows",
+            Self::Ids => "ids",
+            Self::Tombstones => "tombstones",
+            Self::Faiss => "faiss",
+        }
+    }
 }
 
-/// Header followed by the archived rows.
-pub fn encode(dim: usize, metric: Metric, seq: SeqNo, rows: Vec<(Arc<RowMeta>, Vec<f32>)>) -> Result<Vec<u8>> {
-    let body = Body {
-        rows: rows
-            .into_iter()
-            .map(|(meta, vector)| StoredRow {
-                chunk_id: meta.chunk_id.clone(),
-                doc_id: meta.doc_id.clone(),
-                text: meta.text.clone(),
-                metadata: meta.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                add_seq: meta.add_seq,
-                add_index: meta.add_index,
-                vector,
-            })
-            .collect(),
-    };
-    let archived = rkyv::to_bytes::<rancor::Error>(&body)
-        .map_err(|e| Error::InvalidConfig { reason: format!("cannot archive snapshot: {e}") })?;
-    let mut out = Vec::with_capacity(HEADER_LEN + archived.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(dim as u32).to_le_bytes());
-    out.extend_from_slice(&metric.code().to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&(archived.len() as u64).to_le_bytes());
-    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&archived).to_le_bytes());
-    let header_sum = xxhash_rust::xxh3::xxh3_64(&out[..48]);
-    out.extend_from_slice(&header_sum.to_le_bytes());
-    out.extend_from_slice(&0u64.to_le_bytes());
-    out.extend_from_slice(&archived);
-    Ok(out)
+/// A decoded header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub kind: FileKind,
+    pub dim: u32,
+    pub metric: u32,
+    pub seq: u64,
+    pub body_len: u64,
+    pub body_checksum: u64,
+    pub extra: u64,
+}
+
+/// The checksum of bodies and headers.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(word)
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
 }
 
-/// Validates and decodes a snapshot file's bytes.
-pub fn decode(path: &Path, bytes: &[u8]) -> Result<Snapshot> {
+impl Header {
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        out[..8].copy_from_slice(MAGIC);
+        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        out[12..16].copy_from_slice(&(self.kind as u32).to_le_bytes());
+        out[16..20].copy_from_slice(&self.dim.to_le_bytes());
+        out[20..24].copy_from_slice(&self.metric.to_le_bytes());
+        out[24..32].copy_from_slice(&self.seq.to_le_bytes());
+        out[32..40].copy_from_slice(&self.body_len.to_le_bytes());
+        out[40..48].copy_from_slice(&self.body_checksum.to_le_bytes());
+        out[48..56].copy_from_slice(&self.extra.to_le_bytes());
+        let sum = checksum(&out[..56]);
+        out[56..64].copy_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// Decodes and checks a header (not the body). `bytes` may be just the first 64 bytes.
+    pub fn decode(path: &Path, bytes: &[u8]) -> Result<Header> {
+        let corrupt = |reason: String| Error::corrupt(path, reason);
+        if bytes.len() < HEADER_LEN {
+            return Err(corrupt(format!("{} bytes, shorter than a header", bytes.len())));
+        }
+        if &bytes[..8] != MAGIC {
+            return Err(corrupt("not a vecindex file (bad magic)".into()));
+        }
+        if checksum(&bytes[..56]) != u64_at(bytes, 56) {
+            return Err(corrupt("header checksum mismatch".into()));
+        }
+        let version = u32_at(bytes, 8);
+        if version != VERSION {
+            return Err(corrupt(format!("format version {version}, this build reads {VERSION}")));
+        }
+        let kind = FileKind::from_code(u32_at(bytes, 12))
+            .ok_or_else(|| corrupt(format!("unknown file kind {}", u32_at(bytes, 12))))?;
+        Ok(Header {
+            kind,
+            dim: u32_at(bytes, 16),
+            metric: u32_at(bytes, 20),
+            seq: u64_at(bytes, 24),
+            body_len: u64_at(bytes, 32),
+            body_checksum: u64_at(bytes, 40),
+            extra: u64_at(bytes, 48),
+        })
+    }
+}
+
+/// What the manifest says a file must be: its total length and its body checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileRef {
+    pub bytes: u64,
+    pub checksum: u64,
+}
+
+/// Checks a whole file: header, kind, body length and checksum, and (if given) what the
+/// manifest recorded for it. Returns the header and the body.
+pub fn check<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    kind: FileKind,
+    expected: Option<FileRef>,
+) -> Result<(Header, &'a [u8])> {
     let corrupt = |reason: String| Error::corrupt(path, reason);
-    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
-        return Err(corrupt("not a vecindex snapshot (bad magic or too short)".into()));
+    let header = Header::decode(path, bytes)?;
+    if header.kind != kind {
+        return Err(corrupt(format!("a {} file where a {} file was expected", header.kind.name(), kind.name())));
     }
-    if xxhash_rust::xxh3::xxh3_64(&bytes[..48]) != u64_at(bytes, 48) {
-        return Err(corrupt("header checksum mismatch".into()));
-    }
-    if u32_at(bytes, 20) != 0 || u64_at(bytes, 56) != 0 {
-        return Err(corrupt("reserved header bytes are not zero".into()));
-    }
-    let version = u32_at(bytes, 8);
-    if version != VERSION {
-        return Err(corrupt(format!("format version {version}, this build reads {VERSION}")));
-    }
-    let dim = u32_at(bytes, 12) as usize;
-    let metric = Metric::from_code(u32_at(bytes, 16)).ok_or_else(|| corrupt("unknown metric".into()))?;
-    let seq = u64_at(bytes, 24);
-    let body_len = u64_at(bytes, 32);
     let body = &bytes[HEADER_LEN..];
-    if body.len() as u64 != body_len {
-        return Err(corrupt(format!("body is {} bytes, header says {body_len}", body.len())));
+    if body.len() as u64 != header.body_len {
+        return Err(corrupt(format!("body is {} bytes, the header says {}", body.len(), header.body_len)));
     }
-    if xxhash_rust::xxh3::xxh3_64(body) != u64_at(bytes, 40) {
+    if let Some(expected) = expected
+        && (expected.bytes != bytes.len() as u64 || expected.checksum != header.body_checksum)
+    {
+        return Err(corrupt(format!(
+            "{} bytes with checksum {:016x}, the manifest names {} bytes with checksum {:016x}",
+            bytes.len(),
+            header.body_checksum,
+            expected.bytes,
+            expected.checksum
+        )));
+    }
+    if checksum(body) != header.body_checksum {
         return Err(corrupt("body checksum mismatch".into()));
     }
-    let mut aligned = AlignedVec::<16>::with_capacity(body.len());
-    aligned.extend_from_slice(body);
-    let decoded =
-        rkyv::from_bytes::<Body, rancor::Error>(&aligned).map_err(|e| corrupt(format!("invalid archive: {e}")))?;
-    let mut rows = Vec::with_capacity(decoded.rows.len());
-    let mut ids = std::collections::HashSet::with_capacity(decoded.rows.len());
-    for row in decoded.rows {
-        if row.chunk_id.is_empty() || row.doc_id.is_empty() || !ids.insert(row.chunk_id.clone()) {
-            return Err(corrupt(format!("chunk id {:?} is empty or appears twice", row.chunk_id)));
-        }
-        if row.vector.len() != dim {
-            return Err(corrupt(format!("row {:?} has dimension {}", row.chunk_id, row.vector.len())));
-        }
-        if row.add_seq >= seq {
-            return Err(corrupt(format!("row {:?} is newer than the snapshot", row.chunk_id)));
-        }
-        let metadata: Metadata = row.metadata.into_iter().collect();
-        let meta = RowMeta {
-            chunk_id: row.chunk_id,
-            doc_id: row.doc_id,
-            text: row.text,
-            metadata,
-            add_seq: row.add_seq,
-            add_index: row.add_index,
-        };
-        rows.push((meta, row.vector));
+    Ok((header, body))
+}
+
+/// A whole file in memory: header then body, 64-byte aligned.
+pub struct Image {
+    bytes: AlignedVec<ALIGN>,
+}
+
+impl Image {
+    /// A header placeholder; append the body with [`Image::body`], then [`Image::finish`].
+    pub fn start(body_capacity: usize) -> Self {
+        let mut bytes = AlignedVec::with_capacity(HEADER_LEN + body_capacity);
+        bytes.extend_from_slice(&[0u8; HEADER_LEN]);
+        Self { bytes }
     }
-    Ok(Snapshot { dim, metric, seq, rows })
+
+    pub fn body(&mut self) -> &mut AlignedVec<ALIGN> {
+        &mut self.bytes
+    }
+
+    /// Bytes of the body so far.
+    pub fn body_len(&self) -> usize {
+        self.bytes.len() - HEADER_LEN
+    }
+
+    /// Pads the body with zeros to a multiple of [`ALIGN`].
+    pub fn pad(&mut self) {
+        let padded = self.body_len().next_multiple_of(ALIGN);
+        self.bytes.resize(HEADER_LEN + padded, 0);
+    }
+
+    /// Writes the header: kind, dimension, metric, seq, the body's length and checksum, and
+    /// the kind-specific word.
+    pub fn finish(
+        mut self,
+        kind: FileKind,
+        dim: u32,
+        metric: u32,
+        seq: u64,
+        extra: u64,
+    ) -> (Header, AlignedVec<ALIGN>) {
+        let body = &self.bytes[HEADER_LEN..];
+        let header =
+            Header { kind, dim, metric, seq, body_len: body.len() as u64, body_checksum: checksum(body), extra };
+        self.bytes[..HEADER_LEN].copy_from_slice(&header.encode());
+        (header, self.bytes)
+    }
+}
+
+/// A whole file from a body already made (an rkyv archive, FAISS's bytes).
+pub fn image(kind: FileKind, dim: u32, metric: u32, seq: u64, body: &[u8]) -> (Header, AlignedVec<ALIGN>) {
+    let mut image = Image::start(body.len());
+    image.body().extend_from_slice(body);
+    image.finish(kind, dim, metric, seq, 0)
+}
+
+/// Copies an rkyv archive out of a body into a buffer aligned for it. Used for small files
+/// (manifest, ids, tombstones) that are read rather than mapped.
+pub fn aligned(body: &[u8]) -> AlignedVec<16> {
+    let mut out = AlignedVec::with_capacity(body.len());
+    out.extend_from_slice(body);
+    out
 }
 
 #[cfg(all(test, not(vecindex_loom)))]
 mod tests {
     use super::*;
 
-    fn sample() -> Vec<u8> {
-        let meta = RowMeta {
-            chunk_id: "c".into(),
-            doc_id: "d".into(),
-            text: "t".into(),
-            metadata: [("k".to_owned(), "v".to_owned())].into(),
-            add_seq: 1,
-            add_index: 0,
-        };
-        encode(2, Metric::Cosine, 2, vec![(Arc::new(meta), vec![1.0, 0.0])]).unwrap()
-    }
-
     #[test]
-    fn round_trip() {
-        let snap = decode(Path::new("x"), &sample()).unwrap();
-        assert_eq!((snap.dim, snap.metric, snap.seq, snap.rows.len()), (2, Metric::Cosine, 2, 1));
-        assert_eq!(snap.rows[0].0.metadata["k"], "v");
-    }
-
-    #[test]
-    fn every_flipped_byte_and_truncation_is_an_error() {
-        let good = sample();
-        for at in 0..good.len() {
-            let mut bad = good.clone();
-            bad[at] ^= 0x5a;
-            assert!(matches!(decode(Path::new("x"), &bad), Err(Error::Corrupt { .. })), "byte {at}");
+    fn header_round_trip_and_every_flipped_header_byte_is_caught() {
+        let (header, file) = image(FileKind::Tombstones, 8, 0, 42, b"some body bytes");
+        let path = Path::new("x");
+        let (decoded, body) = check(path, &file, FileKind::Tombstones, None).unwrap();
+        assert_eq!((decoded, body), (header, &b"some body bytes"[..]));
+        for at in 0..file.len() {
+            let mut bad = file.to_vec();
+            bad[at] ^= 0x10;
+            assert!(matches!(check(path, &bad, FileKind::Tombstones, None), Err(Error::Corrupt { .. })), "byte {at}");
         }
-        for len in 0..good.len() {
-            assert!(decode(Path::new("x"), &good[..len]).is_err(), "truncated to {len}");
+        for len in 0..file.len() {
+            assert!(check(path, &file[..len], FileKind::Tombstones, None).is_err(), "truncated to {len}");
         }
+        assert!(check(path, &file, FileKind::Rows, None).is_err(), "wrong kind");
+        let wrong = FileRef { bytes: file.len() as u64, checksum: header.body_checksum ^ 1 };
+        assert!(check(path, &file, FileKind::Tombstones, Some(wrong)).is_err(), "manifest disagrees");
     }
 }

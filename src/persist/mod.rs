@@ -1,59 +1,171 @@
-//! Snapshots on disk.
+//! Snapshots on disk: an index directory of immutable files named by a MANIFEST.
 //!
-//! A snapshot is the set of rows visible at one seq. [`io`] is the only place the library touches
-//! the file system; [`format`] defines the bytes.
+//! ```text
+//! index/
+//!   MANIFEST                          the snapshot: seq, dimension, metric, config, files
+//!   MANIFEST.prev                     the one before (fallback if MANIFEST is damaged)
+//!   seg-<id>-<checksum>.rows          a sealed segment's rows and vectors, written once
+//!   seg-<id>-<checksum>.ids           its chunk ids, document ids and add seqs, written once
+//!   seg-<id>-<checksum>-<tag>.faiss   its FAISS index, written once
+//!   tombstones-<checksum>             the snapshot's deletes
+//!   LOCK                              serializes persists (advisory lock)
+//!   quarantine/                       damaged files moved aside by open, never deleted
+//! ```
+//!
+//! A persist writes the files the directory lacks (a segment already there is not written
+//! again: its name is its content), then commits a new MANIFEST ([`manifest`] has the
+//! protocol). The rows still in heads are written as one more segment, the "head" of the
+//! manifest. Open maps the rows files, checks each file once, and searches the mapped bytes
+//! in place ([`rows`]). `docs/format.md` describes every byte.
+//!
+//! [`io`] is the only place the library touches the file system; [`format`] defines the header
+//! every file starts with.
 
 pub mod format;
 pub mod io;
+pub mod manifest;
+pub(crate) mod reader;
+pub mod rows;
+pub mod tombstones;
+pub(crate) mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::chunk::RowMeta;
-use crate::metric::Metric;
+use crate::config::IndexConfig;
 use crate::seq::SeqNo;
-use crate::sync::Arc;
-
-/// The snapshot file inside an index directory.
-pub const SNAPSHOT_FILE: &str = "snapshot.vix";
 
 /// What a persist wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersistReport {
     /// The snapshot holds exactly the operations with a seq below this.
     pub seq: SeqNo,
-    /// Live chunks written.
+    /// The manifest's generation: 1 for the first persist into the directory.
+    pub generation: u64,
+    /// Live chunks in the snapshot.
     pub rows: usize,
-    /// Bytes written.
-    pub bytes: u64,
+    /// Segments the manifest names (the heads' rows count as one).
+    pub segments: usize,
+    /// Files written, the manifest included.
+    pub files_written: usize,
+    /// Files the snapshot needs that were already in the directory.
+    pub files_reused: usize,
+    /// Files no manifest names any more, removed after the commit.
+    pub files_collected: usize,
+    /// Bytes written by this persist.
+    pub bytes_written: u64,
+    /// Bytes of the whole snapshot.
+    pub bytes_total: u64,
+    /// The index directory.
     pub path: PathBuf,
+    pub duration: Duration,
 }
 
-/// A snapshot read back: rows in the order they were added.
-pub struct Snapshot {
-    pub dim: usize,
-    pub metric: Metric,
+/// How to open an index directory.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Settings to open with; their dimension and metric must be the snapshot's. Default: the
+    /// settings the snapshot was persisted with.
+    pub config: Option<IndexConfig>,
+    /// Refuse to open (with [`Error::Corrupt`](crate::Error::Corrupt)) rather than lose data:
+    /// a damaged rows file or a fallback to `MANIFEST.prev` is an error, and nothing is moved
+    /// into quarantine. Damage that loses nothing (a FAISS or ids file, rebuilt from the rows)
+    /// is healed either way.
+    pub strict: bool,
+}
+
+impl OpenOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn config(mut self, config: IndexConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+}
+
+/// What an open found, and what it did about damage.
+///
+/// | damage | outcome |
+/// | --- | --- |
+/// | `MANIFEST` missing or damaged, or its tombstones file | fall back to `MANIFEST.prev` ([`fell_back`](Self::fell_back)); strict: error |
+/// | both manifests unusable | [`Error::Corrupt`](crate::Error::Corrupt) |
+/// | a rows file missing or damaged | moved to `quarantine/`, its documents named in [`lost_documents`](Self::lost_documents); strict: error |
+/// | an ids file missing or damaged | [`healed`](Self::healed): written again by the next persist |
+/// | a FAISS file missing or damaged | [`healed`](Self::healed): rebuilt from the segment's vectors |
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpenReport {
+    /// The index directory.
+    pub path: PathBuf,
+    /// The snapshot's seq: it holds exactly the operations below it.
     pub seq: SeqNo,
-    pub rows: Vec<(RowMeta, Vec<f32>)>,
+    pub generation: u64,
+    /// `MANIFEST`, or `MANIFEST.prev` after a fallback.
+    pub manifest: String,
+    /// Why `MANIFEST` was not used, if it was not.
+    pub fell_back: Option<String>,
+    /// Segments opened.
+    pub segments: usize,
+    /// Live chunks opened.
+    pub chunks: usize,
+    /// Bytes of rows files mapped.
+    pub bytes_mapped: u64,
+    /// Files rebuilt from others, losing nothing.
+    pub healed: Vec<Healed>,
+    /// Rows files that could not be read, moved aside.
+    pub quarantined: Vec<Quarantined>,
+    /// Documents that lost chunks with them.
+    pub lost_documents: Vec<LostDocument>,
+    /// Chunks lost whose documents are unknown (a rows file and its ids file both damaged).
+    pub lost_rows_unknown: usize,
+    /// Rows dropped because another row had the same chunk id (never in a snapshot vecindex
+    /// wrote; counted, not trusted).
+    pub duplicate_rows: usize,
+    pub duration: Duration,
 }
 
-/// Writes `rows` (visible at `seq`) as the snapshot of the index directory `dir`, atomically:
-/// a crash leaves either the previous snapshot or this one.
-pub fn write_snapshot(
-    dir: &Path,
-    dim: usize,
-    metric: Metric,
-    seq: SeqNo,
-    rows: Vec<(Arc<RowMeta>, Vec<f32>)>,
-) -> crate::Result<PersistReport> {
-    let count = rows.len();
-    let bytes = format::encode(dim, metric, seq, rows)?;
-    let path = io::atomic_write(dir, SNAPSHOT_FILE, &bytes)?;
-    Ok(PersistReport { seq, rows: count, bytes: bytes.len() as u64, path })
+impl OpenReport {
+    /// Whether the open found nothing wrong.
+    pub fn is_clean(&self) -> bool {
+        self.fell_back.is_none() && self.healed.is_empty() && !self.lost_data() && self.duplicate_rows == 0
+    }
+
+    /// Whether acknowledged data is missing: a fallback, or a quarantined rows file.
+    pub fn lost_data(&self) -> bool {
+        self.fell_back.is_some() || !self.quarantined.is_empty()
+    }
 }
 
-/// Reads the snapshot of the index directory `dir`, validating header and checksum first.
-pub fn read_snapshot(dir: &Path) -> crate::Result<Snapshot> {
-    let path = dir.join(SNAPSHOT_FILE);
-    let bytes = io::read(&path)?;
-    format::decode(&path, &bytes)
+/// A file rebuilt from others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Healed {
+    pub file: PathBuf,
+    pub reason: String,
+    pub action: String,
+}
+
+/// A rows file moved aside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quarantined {
+    pub file: PathBuf,
+    /// Where it went (`None` if it was missing, or could not be moved).
+    pub moved_to: Option<PathBuf>,
+    pub reason: String,
+    /// Rows it held, live or not.
+    pub rows: u64,
+}
+
+/// A document that lost chunks in a quarantined rows file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostDocument {
+    pub doc_id: String,
+    pub chunks_lost: usize,
+    /// Chunks of the document that other segments still hold.
+    pub chunks_kept: usize,
 }

@@ -58,6 +58,34 @@ unsafe extern "C" {
         err_len: usize,
     ) -> c_int;
     fn vecindex_faiss_serialized_size(index: *const c_void) -> i64;
+    fn vecindex_faiss_write(
+        index: *const c_void,
+        sink: extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize),
+        ctx: *mut c_void,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
+    fn vecindex_faiss_read(
+        data: *const u8,
+        len: usize,
+        index_out: *mut *mut c_void,
+        ntotal: *mut i64,
+        dim: *mut i64,
+        metric: *mut c_int,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
+}
+
+/// Appends what FAISS writes to the `Vec<u8>` behind `ctx`.
+extern "C" fn append_to_vec(ctx: *mut c_void, data: *const u8, len: usize) {
+    if len == 0 {
+        return;
+    }
+    // SAFETY: `to_bytes` passes a `&mut Vec<u8>` it owns as `ctx`, for the duration of the
+    // call that invokes this sink; FAISS passes `len` readable bytes at `data`.
+    let (out, piece) = unsafe { (&mut *ctx.cast::<Vec<u8>>(), std::slice::from_raw_parts(data, len)) };
+    out.extend_from_slice(piece);
 }
 
 const ERR_LEN: usize = 512;
@@ -76,7 +104,10 @@ pub struct FaissIndex {
     /// The build-time defaults, the starting point when a filtered query must widen its search.
     ef_search: usize,
     nprobe: usize,
+    /// The build setting it was made with (recorded in the manifest).
+    ef_construction: usize,
     search_threads: c_int,
+    /// How long building it took, or loading it from disk.
     build_time: Duration,
     bytes: usize,
 }
@@ -141,14 +172,111 @@ impl FaissIndex {
             factory: config.factory.clone(),
             ef_search: config.ef_search,
             nprobe: config.nprobe,
+            ef_construction: config.ef_construction,
             search_threads: c_int::try_from(config.search_threads.max(1)).unwrap_or(1),
             build_time: started.elapsed(),
             bytes: usize::try_from(bytes).unwrap_or(0),
         })
     }
 
+    /// An index read back from `bytes` (FAISS's `write_index` format, already checked against
+    /// its file's checksum), which must index `rows` vectors of `dim` for `metric`.
+    ///
+    /// # Errors
+    /// [`Error::Faiss`] if FAISS cannot read it or it does not match the segment.
+    pub fn from_bytes(bytes: &[u8], config: &SegmentIndex, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
+        let started = Instant::now();
+        let mut err = [0 as c_char; ERR_LEN];
+        let (mut raw, mut ntotal, mut d, mut kind) = (std::ptr::null_mut(), 0i64, 0i64, 0 as c_int);
+        // SAFETY: `bytes` is a live slice of `bytes.len()` bytes; the out-pointers point at
+        // locals; `err` holds ERR_LEN bytes. On success the shim hands us a new index we own.
+        let rc = unsafe {
+            vecindex_faiss_read(
+                bytes.as_ptr(),
+                bytes.len(),
+                &mut raw,
+                &mut ntotal,
+                &mut d,
+                &mut kind,
+                err.as_mut_ptr(),
+                ERR_LEN,
+            )
+        };
+        if rc != 0 || raw.is_null() {
+            return Err(shim_error(&err));
+        }
+        // SAFETY: `raw` is a `faiss::Index*` the shim released to us (the C API's `FaissIndex`
+        // is that type); `IndexImpl` takes ownership and frees it on drop.
+        let index = unsafe { <IndexImpl as faiss::index::FromInnerPtr>::from_inner_ptr(raw.cast()) };
+        let expected_kind = match metric_type(metric) {
+            MetricType::InnerProduct => 0,
+            MetricType::L2 => 1,
+        };
+        if usize::try_from(ntotal).ok() != Some(rows) || usize::try_from(d).ok() != Some(dim) || kind != expected_kind {
+            return Err(Error::Faiss {
+                reason: format!(
+                    "index of {ntotal} vectors of dimension {d} (metric {kind}), the segment has {rows} of {dim}"
+                ),
+            });
+        }
+        let clamp = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        // SAFETY: we own `index` alone (nothing searches it yet); the shim only sets fields.
+        let rc = unsafe {
+            vecindex_faiss_configure(
+                index.inner_ptr().cast(),
+                0,
+                clamp(config.ef_search),
+                clamp(config.nprobe),
+                err.as_mut_ptr(),
+                ERR_LEN,
+            )
+        };
+        if rc != 0 {
+            return Err(shim_error(&err));
+        }
+        Ok(Self {
+            index,
+            factory: config.factory.clone(),
+            ef_search: config.ef_search,
+            nprobe: config.nprobe,
+            ef_construction: config.ef_construction,
+            search_threads: c_int::try_from(config.search_threads.max(1)).unwrap_or(1),
+            build_time: started.elapsed(),
+            bytes: bytes.len(),
+        })
+    }
+
+    /// The index in FAISS's `write_index` format.
+    ///
+    /// # Errors
+    /// [`Error::Faiss`] if FAISS cannot serialize it.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out: Vec<u8> = Vec::with_capacity(self.bytes);
+        let mut err = [0 as c_char; ERR_LEN];
+        // SAFETY: the index is never mutated after it is built, and `write_index` only reads it
+        // (module docs); `append_to_vec` receives `&mut out`, which outlives the call; `err`
+        // holds ERR_LEN bytes.
+        let rc = unsafe {
+            vecindex_faiss_write(
+                self.index.inner_ptr().cast_const().cast(),
+                append_to_vec,
+                (&mut out as *mut Vec<u8>).cast(),
+                err.as_mut_ptr(),
+                ERR_LEN,
+            )
+        };
+        if rc != 0 {
+            return Err(shim_error(&err));
+        }
+        Ok(out)
+    }
+
     pub fn factory(&self) -> &str {
         &self.factory
+    }
+
+    pub fn ef_construction(&self) -> usize {
+        self.ef_construction
     }
 
     pub fn build_time(&self) -> Duration {
@@ -221,7 +349,7 @@ impl FaissIndex {
         if rows == 0 || query.len() != data.dim() {
             return Ok(());
         }
-        let wanted = |row: usize| data.is_visible(row, view) && data.row(row).is_some_and(|(m, _)| options.accepts(m));
+        let wanted = |row: usize| data.is_visible(row, view) && data.row(row).is_some_and(|(r, _)| options.accepts(r));
         let scan = |top: &mut TopK, rows: &mut dyn Iterator<Item = usize>| {
             for row in rows {
                 if let Some((meta, vector)) = data.row(row).filter(|_| wanted(row)) {

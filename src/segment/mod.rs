@@ -13,8 +13,8 @@ pub mod faiss;
 
 use std::time::Duration;
 
-use crate::chunk::RowMeta;
 use crate::head::Head;
+use crate::row::RowRef;
 use crate::search::{SearchOptions, TopK};
 use crate::seq::ReadView;
 use crate::sync::Arc;
@@ -58,6 +58,18 @@ impl Segment {
     #[cfg(feature = "faiss")]
     pub fn with_ann(&self, ann: faiss::FaissIndex) -> Self {
         Self { data: self.data.clone(), ann: Some(Arc::new(ann)) }
+    }
+
+    /// The FAISS index, if one is attached.
+    #[cfg(feature = "faiss")]
+    pub fn ann(&self) -> Option<&faiss::FaissIndex> {
+        self.ann.as_deref()
+    }
+
+    /// Never an index without the `faiss` feature.
+    #[cfg(not(feature = "faiss"))]
+    pub fn ann(&self) -> Option<&std::convert::Infallible> {
+        None
     }
 
     pub fn data(&self) -> &Arc<SegmentData> {
@@ -158,15 +170,15 @@ impl<'a> Source<'a> {
     }
 
     /// Runs `f` on a row's metadata and vector, if the row exists (and, in a head, is published).
-    pub fn with_row<R>(self, row: usize, f: impl FnOnce(&Arc<RowMeta>, &[f32]) -> R) -> Option<R> {
+    pub fn with_row<R>(self, row: usize, f: impl FnOnce(RowRef<'_>, &[f32]) -> R) -> Option<R> {
         match self {
-            Source::Head(h) => h.with_row(row, |r| f(&r.meta, &r.vector)),
+            Source::Head(h) => h.with_row(row, |r| f(RowRef::Owned(&r.meta), &r.vector)),
             Source::Sealed(s) => s.data.row(row).map(|(meta, vector)| f(meta, vector)),
         }
     }
 
     /// Calls `f` with every row that is visible and live in `view`.
-    pub fn for_each_visible(self, view: &ReadView, f: impl FnMut(usize, &Arc<RowMeta>, &[f32])) {
+    pub fn for_each_visible(self, view: &ReadView, f: impl FnMut(usize, RowRef<'_>, &[f32])) {
         match self {
             Source::Head(h) => h.for_each_visible(view, f),
             Source::Sealed(s) => s.data.for_each_visible(view, f),
@@ -176,10 +188,10 @@ impl<'a> Source<'a> {
     /// Offers the best rows of this container for `query` to `top`: through the FAISS index
     /// of an indexed segment, otherwise by scanning.
     pub fn search(self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
-        if let Source::Sealed(segment) = self {
-            if segment.search_indexed(query, view, options, top) {
-                return;
-            }
+        if let Source::Sealed(segment) = self
+            && segment.search_indexed(query, view, options, top)
+        {
+            return;
         }
         self.for_each_visible(view, |_, meta, vector| {
             if options.accepts(meta) {

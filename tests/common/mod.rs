@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vecindex::{Chunk, Index, IndexConfig, MergePolicy, SearchOptions, SegmentIndex};
+use vecindex::{Chunk, Index, IndexConfig, MergePolicy, OpenOptions, SearchOptions, SegmentIndex};
 
 pub const DIM: usize = 8;
 
@@ -240,7 +240,9 @@ pub fn run_script(index: &dyn Index, script: &Script, acked: &AtomicUsize) {
 /// prefix of that writer's script no shorter than `acked_before[w]` (every operation
 /// acknowledged before the persist started) and no longer than `acked_after[w]`.
 pub fn check_snapshot<I: Index>(dir: &Path, scripts: &[Script], acked_before: &[usize], acked_after: &[usize]) -> I {
-    let reopened = I::open_with(dir, exact_config()).expect("snapshot opens");
+    let options = OpenOptions::new().config(exact_config()).strict(true);
+    let (reopened, report) = I::open_with_options(dir, &options).expect("snapshot opens");
+    assert!(report.is_clean(), "{report:?}");
     for (w, script) in scripts.iter().enumerate() {
         let observed = observe_maps(&reopened, w);
         if let Err(e) = script.find_prefix(&observed, acked_before[w], acked_after[w]) {

@@ -1,0 +1,421 @@
+//! The MANIFEST: which files make up a snapshot, its commit, and the collection of files no
+//! manifest needs any more.
+//!
+//! # Protocol
+//!
+//! A persist writes every new file first (temp name, fsync, rename), fsyncs the directory, and
+//! then commits:
+//!
+//! 1. `MANIFEST.prev` becomes a second name of the current `MANIFEST` (a hard link under a temp
+//!    name, renamed over `MANIFEST.prev`), if the current one is valid;
+//! 2. the new manifest is written under a temp name, fsynced, and renamed over `MANIFEST`;
+//! 3. the directory is fsynced: the snapshot is committed;
+//! 4. files that neither `MANIFEST` nor `MANIFEST.prev` names are removed.
+//!
+//! # Invariants
+//!
+//! - C1: every file `MANIFEST` names was durable (fsynced, and its directory entry fsynced)
+//!   before `MANIFEST` named it.
+//! - C2: `MANIFEST` always exists once a first persist committed: step 2 replaces it with one
+//!   rename, never removes it.
+//! - C3: the files of `MANIFEST.prev` stay until the commit after the next one (step 4 keeps
+//!   them), so falling back to it after `MANIFEST` is damaged finds them all.
+//! - C4: a file name is derived from its content (segment id and body checksum), so a name that
+//!   exists holds those bytes: files are never rewritten, only added and collected.
+//!
+//! A crash before step 2's rename leaves the previous snapshot (plus unreferenced files that
+//! the next commit collects); after it, the new one.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rkyv::rancor;
+
+use crate::config::{IndexConfig, SegmentIndex};
+use crate::error::{Error, Result};
+use crate::merge::MergePolicy;
+use crate::metric::Metric;
+use crate::persist::format::{self, FileKind, FileRef};
+use crate::persist::io;
+use crate::seq::SeqNo;
+
+pub const MANIFEST: &str = "MANIFEST";
+pub const MANIFEST_PREV: &str = "MANIFEST.prev";
+
+/// A file as the manifest records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct StoredFile {
+    /// Total length, header included.
+    pub bytes: u64,
+    /// xxh3-64 of the body, as in the file's header.
+    pub checksum: u64,
+}
+
+impl From<StoredFile> for FileRef {
+    fn from(f: StoredFile) -> Self {
+        FileRef { bytes: f.bytes, checksum: f.checksum }
+    }
+}
+
+impl From<FileRef> for StoredFile {
+    fn from(f: FileRef) -> Self {
+        StoredFile { bytes: f.bytes, checksum: f.checksum }
+    }
+}
+
+/// A FAISS index file of a segment.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct StoredFaiss {
+    pub file: StoredFile,
+    pub factory: String,
+    pub ef_construction: u64,
+}
+
+/// A segment: its rows file, its ids file and (maybe) its FAISS index file.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct StoredSegment {
+    pub id: u64,
+    /// Rows in the rows file, live or not.
+    pub rows: u64,
+    pub rows_file: StoredFile,
+    pub ids_file: StoredFile,
+    pub faiss: Option<StoredFaiss>,
+}
+
+impl StoredSegment {
+    pub fn rows_name(&self) -> String {
+        rows_name(self.id, self.rows_file.checksum)
+    }
+
+    pub fn ids_name(&self) -> String {
+        ids_name(self.id, self.rows_file.checksum)
+    }
+
+    pub fn faiss_name(&self) -> Option<String> {
+        let faiss = self.faiss.as_ref()?;
+        Some(faiss_name(self.id, self.rows_file.checksum, tag(&faiss.factory, faiss.ef_construction)))
+    }
+}
+
+/// The settings an index was persisted with (all of [`IndexConfig`] but `background`).
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct StoredConfig {
+    pub head_capacity: u64,
+    pub writer_slots: u64,
+    pub vocabulary_limit: u64,
+    pub merge_factor: u64,
+    pub max_segment_rows: u64,
+    pub vacuum_dead_fraction: f64,
+    pub factory: String,
+    pub ef_construction: u64,
+    pub ef_search: u64,
+    pub nprobe: u64,
+    pub min_rows: u64,
+    pub build_threads: u64,
+    pub search_threads: u64,
+}
+
+impl StoredConfig {
+    pub fn from_config(c: &IndexConfig) -> Self {
+        let n = |v: usize| v as u64;
+        let s = &c.segment_index;
+        Self {
+            head_capacity: n(c.head_capacity),
+            writer_slots: n(c.writer_slots),
+            vocabulary_limit: n(c.vocabulary_limit),
+            merge_factor: n(c.merge.merge_factor),
+            max_segment_rows: n(c.merge.max_segment_rows),
+            vacuum_dead_fraction: c.merge.vacuum_dead_fraction,
+            factory: s.factory.clone(),
+            ef_construction: n(s.ef_construction),
+            ef_search: n(s.ef_search),
+            nprobe: n(s.nprobe),
+            min_rows: n(s.min_rows),
+            build_threads: n(s.build_threads),
+            search_threads: n(s.search_threads),
+        }
+    }
+
+    /// The configuration, for an index of `dim` and `metric`. Values too large for this
+    /// platform saturate.
+    pub fn to_config(&self, dim: usize, metric: Metric) -> IndexConfig {
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        IndexConfig {
+            head_capacity: n(self.head_capacity),
+            writer_slots: n(self.writer_slots),
+            vocabulary_limit: n(self.vocabulary_limit),
+            merge: MergePolicy {
+                merge_factor: n(self.merge_factor),
+                max_segment_rows: n(self.max_segment_rows),
+                vacuum_dead_fraction: self.vacuum_dead_fraction,
+            },
+            segment_index: SegmentIndex {
+                factory: self.factory.clone(),
+                ef_construction: n(self.ef_construction),
+                ef_search: n(self.ef_search),
+                nprobe: n(self.nprobe),
+                min_rows: n(self.min_rows),
+                build_threads: n(self.build_threads),
+                search_threads: n(self.search_threads),
+            },
+            ..IndexConfig::new(dim).metric(metric)
+        }
+    }
+}
+
+/// The manifest. See the module docs.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Manifest {
+    /// Identifies the index (its lineage): persisting into a directory that holds another
+    /// index is refused.
+    pub index_uid: u128,
+    /// 1 for the first commit into a directory, then one more for each.
+    pub generation: u64,
+    /// The snapshot holds exactly the operations below this seq.
+    pub seq: SeqNo,
+    pub dim: u32,
+    pub metric: u32,
+    pub config: StoredConfig,
+    /// Sealed segments, by id.
+    pub segments: Vec<StoredSegment>,
+    /// The rows that were still in heads (not sealed yet), visible and live at `seq`.
+    pub head: Option<StoredSegment>,
+    /// Deletes below `seq` of rows of the segments above.
+    pub tombstones: Option<StoredFile>,
+}
+
+pub fn rows_name(id: u64, checksum: u64) -> String {
+    format!("seg-{id:016x}-{checksum:016x}.rows")
+}
+
+pub fn ids_name(id: u64, rows_checksum: u64) -> String {
+    format!("seg-{id:016x}-{rows_checksum:016x}.ids")
+}
+
+pub fn faiss_name(id: u64, rows_checksum: u64, tag: u32) -> String {
+    format!("seg-{id:016x}-{rows_checksum:016x}-{tag:08x}.faiss")
+}
+
+pub fn tombstones_name(checksum: u64) -> String {
+    format!("tombstones-{checksum:016x}")
+}
+
+/// The build settings an index file depends on, as a short tag in its name.
+pub fn tag(factory: &str, ef_construction: u64) -> u32 {
+    let key = format!("{factory}\0{ef_construction}");
+    format::checksum(key.as_bytes()) as u32
+}
+
+/// A fresh identity for a new index: 128 bits from the standard library's per-process random
+/// hash keys (seeded by the OS), the time and the process id, so two indexes created anywhere
+/// never share one in practice.
+pub fn new_index_uid() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut halves = [0u64; 2];
+    for (i, half) in halves.iter_mut().enumerate() {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher
+            .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        hasher.write_u32(std::process::id());
+        hasher.write_usize(i);
+        *half = hasher.finish();
+    }
+    (u128::from(halves[0]) << 64) | u128::from(halves[1])
+}
+
+/// Whether `name` is a file vecindex writes into an index directory (and may collect).
+pub fn is_ours(name: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let segment = |rest: &str| {
+        let mut parts = rest.split('-');
+        matches!((parts.next(), parts.next(), parts.next(), parts.next()), (Some(a), Some(b), c, None)
+            if hex(a, 16) && hex(b, 16) && c.is_none_or(|c| hex(c, 8)))
+    };
+    if let Some(rest) = name.strip_prefix("seg-") {
+        return [".rows", ".ids"].iter().any(|ext| rest.strip_suffix(ext).is_some_and(|r| segment(r) && r.len() == 33))
+            || rest.strip_suffix(".faiss").is_some_and(|r| segment(r) && r.len() == 42);
+    }
+    if let Some(rest) = name.strip_prefix("tombstones-") {
+        return hex(rest, 16);
+    }
+    is_temp(name) || matches!(name, MANIFEST | MANIFEST_PREV | "LOCK")
+}
+
+/// A temp file of an interrupted write: `.NAME.tmp-PID`.
+fn is_temp(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
+
+impl Manifest {
+    /// The manifest file's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let body = rkyv::to_bytes::<rancor::Panic>(self).unwrap_or_else(|never| match never {});
+        format::image(FileKind::Manifest, self.dim, self.metric, self.seq, &body).1.to_vec()
+    }
+
+    /// Checks and decodes a manifest file.
+    pub fn decode(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let corrupt = |reason: String| Error::corrupt(path, reason);
+        let (header, body) = format::check(path, bytes, FileKind::Manifest, None)?;
+        let body = format::aligned(body);
+        let manifest = rkyv::from_bytes::<Manifest, rancor::Error>(&body)
+            .map_err(|e| corrupt(format!("invalid manifest archive: {e}")))?;
+        if (header.dim, header.metric, header.seq) != (manifest.dim, manifest.metric, manifest.seq) {
+            return Err(corrupt("header and body disagree".into()));
+        }
+        if manifest.dim == 0 || Metric::from_code(manifest.metric).is_none() {
+            return Err(corrupt(format!("dimension {} metric {}", manifest.dim, manifest.metric)));
+        }
+        let mut ids = HashSet::new();
+        for segment in manifest.all_segments() {
+            if !ids.insert(segment.id) {
+                return Err(corrupt(format!("segment {} listed twice", segment.id)));
+            }
+            if segment.rows == 0 || segment.id == u64::MAX {
+                return Err(corrupt(format!("segment {} with {} rows", segment.id, segment.rows)));
+            }
+        }
+        Ok(manifest)
+    }
+
+    pub fn metric(&self) -> Metric {
+        Metric::from_code(self.metric).unwrap_or_default()
+    }
+
+    /// Sealed segments, then the head's.
+    pub fn all_segments(&self) -> impl Iterator<Item = &StoredSegment> {
+        self.segments.iter().chain(&self.head)
+    }
+
+    /// Every file this manifest names.
+    pub fn files(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for segment in self.all_segments() {
+            names.push(segment.rows_name());
+            names.push(segment.ids_name());
+            names.extend(segment.faiss_name());
+        }
+        names.extend(self.tombstones.map(|t| tombstones_name(t.checksum)));
+        names
+    }
+}
+
+/// A manifest read from a directory, and what was wrong with `MANIFEST` if `MANIFEST.prev`
+/// had to serve instead.
+pub struct Found {
+    pub manifest: Manifest,
+    /// The file it came from: [`MANIFEST`] or [`MANIFEST_PREV`].
+    pub name: &'static str,
+    /// Why `MANIFEST` was not used, if it was not.
+    pub fell_back: Option<String>,
+}
+
+/// Reads `dir/MANIFEST` or, if it is missing or damaged, `dir/MANIFEST.prev`. `Ok(None)` if
+/// neither exists.
+pub fn load(dir: &Path) -> Result<Option<Found>> {
+    let mut first_error = None;
+    for name in [MANIFEST, MANIFEST_PREV] {
+        let path = dir.join(name);
+        let outcome = match io::read_if_exists(&path)? {
+            Some(bytes) => Manifest::decode(&path, &bytes).map(Some),
+            None => Ok(None),
+        };
+        match outcome {
+            Ok(Some(manifest)) => {
+                let fell_back = (name == MANIFEST_PREV).then(|| match first_error.take() {
+                    Some(e) => format!("{e}"),
+                    None => format!("{} is missing", dir.join(MANIFEST).display()),
+                });
+                return Ok(Some(Found { manifest, name, fell_back }));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}
+
+/// Steps 1-3 of the protocol: `previous_is_current` says whether `MANIFEST` is the valid
+/// manifest to keep as `MANIFEST.prev` (false when it is damaged and `MANIFEST.prev` already
+/// is the one to keep).
+pub fn commit(dir: &Path, manifest: &Manifest, previous_is_current: bool) -> Result<()> {
+    if previous_is_current {
+        io::link_replace(dir, MANIFEST, MANIFEST_PREV)?;
+    }
+    io::write_file(dir, MANIFEST, &manifest.encode())?;
+    io::sync_dir(dir)
+}
+
+/// Step 4: removes files of ours that none of `keep` names, and temp files of interrupted
+/// writes. Returns how many it removed; failures are logged, not returned (the commit is done).
+pub fn collect_garbage(dir: &Path, keep: &[&Manifest]) -> usize {
+    let referenced: HashSet<String> = keep.iter().flat_map(|m| m.files()).collect();
+    let Ok(files) = io::list(dir) else { return 0 };
+    let mut removed = 0;
+    for (name, _) in files {
+        let collectable = is_ours(name.as_str())
+            && !matches!(name.as_str(), MANIFEST | MANIFEST_PREV | "LOCK")
+            && !referenced.contains(&name);
+        if collectable {
+            match io::remove(&dir.join(&name)) {
+                Ok(()) => removed += 1,
+                Err(e) => tracing::warn!(error = %e, "cannot remove an unreferenced file"),
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(all(test, not(vecindex_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_recognised_and_others_are_not() {
+        let segment = StoredSegment {
+            id: 3,
+            rows: 1,
+            rows_file: StoredFile { bytes: 1, checksum: 0xabc },
+            ids_file: StoredFile { bytes: 1, checksum: 1 },
+            faiss: Some(StoredFaiss {
+                file: StoredFile { bytes: 1, checksum: 2 },
+                factory: "HNSW32".into(),
+                ef_construction: 80,
+            }),
+        };
+        for name in [segment.rows_name(), segment.ids_name(), segment.faiss_name().unwrap(), tombstones_name(7)] {
+            assert!(is_ours(&name), "{name}");
+        }
+        for name in [".MANIFEST.tmp-12", "MANIFEST", "MANIFEST.prev", "LOCK"] {
+            assert!(is_ours(name), "{name}");
+        }
+        for name in
+            ["notes.txt", "seg-1.rows", "seg-0000000000000003-0000000000000abc.rowsx", "tombstones-xyz", "..", ""]
+        {
+            assert!(!is_ours(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn manifest_round_trip() {
+        let manifest = Manifest {
+            index_uid: 42,
+            generation: 1,
+            seq: 10,
+            dim: 4,
+            metric: 0,
+            config: StoredConfig::from_config(&IndexConfig::new(4)),
+            segments: Vec::new(),
+            head: None,
+            tombstones: None,
+        };
+        let bytes = manifest.encode();
+        assert_eq!(Manifest::decode(Path::new("m"), &bytes).unwrap(), manifest);
+        assert_eq!(manifest.config.to_config(4, Metric::Cosine), IndexConfig::new(4));
+    }
+}

@@ -1,0 +1,312 @@
+//! Opening an index directory: choose a manifest, map and check every file once, heal what can
+//! be rebuilt, quarantine what cannot, and report both.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+use crate::config::{IndexConfig, SegmentIndex};
+use crate::error::{Error, Result};
+use crate::persist::format::{self, FileKind};
+use crate::persist::io::{self, Access, DirLock, PathKind};
+use crate::persist::manifest::{MANIFEST, MANIFEST_PREV, Manifest, StoredSegment};
+use crate::persist::rows::{IdsFile, SealedRows};
+use crate::persist::tombstones::{self, Deletes};
+use crate::persist::{Healed, LostDocument, OpenOptions, OpenReport, Quarantined};
+use crate::seq::SeqNo;
+use crate::sync::Arc;
+
+/// A segment read back.
+pub struct LoadedSegment {
+    pub id: u64,
+    pub rows: Arc<SealedRows>,
+    /// Per row, the seq of the operation that deleted it. Rows added at or after the snapshot's
+    /// seq (a segment sealed after the persist took its view holds some) are not part of the
+    /// snapshot: they read as deleted at seq 0, before everything.
+    pub deleted: Vec<Option<SeqNo>>,
+    #[cfg(feature = "faiss")]
+    pub faiss: Option<crate::segment::faiss::FaissIndex>,
+}
+
+/// A snapshot read back.
+pub struct Loaded {
+    pub index_uid: u128,
+    pub seq: SeqNo,
+    pub config: IndexConfig,
+    pub segments: Vec<LoadedSegment>,
+    pub report: OpenReport,
+}
+
+/// Reads the snapshot in `dir`. See [`OpenOptions`] for what is healed, quarantined or refused.
+pub fn load(dir: &Path, options: &OpenOptions) -> Result<Loaded> {
+    let started = Instant::now();
+    match io::path_kind(dir)? {
+        PathKind::Missing => {
+            return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such index directory")));
+        }
+        PathKind::Other => {
+            return Err(Error::NotAnIndex { path: dir.to_owned(), reason: "it is a file, not a directory".into() });
+        }
+        PathKind::Dir => {}
+    }
+    let _no_persist_collects_meanwhile = DirLock::acquire(dir, false)?;
+    let mut report = OpenReport { path: dir.to_owned(), ..OpenReport::default() };
+    let (manifest, deletes) = choose_manifest(dir, options.strict, &mut report)?;
+    let config = resolve_config(dir, &manifest, options)?;
+    let seq = manifest.seq;
+    report.seq = seq;
+    report.generation = manifest.generation;
+
+    let mut segments = Vec::new();
+    let mut lost_chunks: Vec<(String, String)> = Vec::new();
+    for entry in manifest.all_segments() {
+        let name = entry.rows_name();
+        let path = dir.join(&name);
+        let opened = io::map(&path, Access::Scanned)
+            .and_then(|mapped| SealedRows::open(&path, mapped, config.dim, entry.rows_file.into()))
+            .and_then(|rows| match rows.len() as u64 == entry.rows {
+                true => Ok(rows),
+                false => Err(Error::corrupt(&path, format!("{} rows, the manifest says {}", rows.len(), entry.rows))),
+            });
+        let rows = match opened {
+            Ok(rows) => rows,
+            Err(e) if options.strict => return Err(e),
+            Err(e) => {
+                lose_segment(dir, entry, &deletes, seq, e, &mut report, &mut lost_chunks);
+                continue;
+            }
+        };
+        check_ids(dir, entry, &mut report);
+        let mut deleted = vec![None; rows.len()];
+        for &(row, at) in deletes.get(&entry.id).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(slot) = deleted.get_mut(row as usize) {
+                *slot = Some(at);
+            }
+        }
+        for (slot, row) in deleted.iter_mut().zip(rows.rows()) {
+            if row.add_seq.to_native() >= seq {
+                *slot = Some(0); // not in this snapshot (see `LoadedSegment::deleted`)
+            }
+        }
+        report.bytes_mapped += rows.file_bytes().len() as u64;
+        #[cfg(feature = "faiss")]
+        let faiss = load_faiss(dir, entry, &config, &rows, &mut report);
+        segments.push(LoadedSegment {
+            id: entry.id,
+            rows,
+            deleted,
+            #[cfg(feature = "faiss")]
+            faiss,
+        });
+    }
+    report.segments = segments.len();
+    report.lost_documents = lost_documents(lost_chunks, &segments);
+    report.duration = started.elapsed();
+    Ok(Loaded { index_uid: manifest.index_uid, seq, config, segments, report })
+}
+
+/// `MANIFEST` and its tombstones, or `MANIFEST.prev` and its, if either of the first is damaged.
+fn choose_manifest(dir: &Path, strict: bool, report: &mut OpenReport) -> Result<(Manifest, Deletes)> {
+    let mut reasons = Vec::new();
+    let mut missing = 0;
+    for name in [MANIFEST, MANIFEST_PREV] {
+        let path = dir.join(name);
+        let Some(bytes) = io::read_if_exists(&path)? else {
+            reasons.push(format!("{name} is missing"));
+            missing += 1;
+            continue;
+        };
+        let manifest = match Manifest::decode(&path, &bytes) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                reasons.push(e.to_string());
+                continue;
+            }
+        };
+        let deletes = match read_tombstones(dir, &manifest) {
+            Ok(deletes) => deletes,
+            Err(e) => {
+                reasons.push(format!("{name} names a damaged tombstones file: {e}"));
+                continue;
+            }
+        };
+        if name == MANIFEST_PREV {
+            let reason = reasons.join("; ");
+            if strict {
+                return Err(Error::corrupt(dir.join(MANIFEST), reason));
+            }
+            tracing::warn!(dir = %dir.display(), %reason, "falling back to the previous manifest");
+            report.fell_back = Some(reason);
+        }
+        report.manifest = name.to_owned();
+        return Ok((manifest, deletes));
+    }
+    if missing == 2 {
+        return Err(Error::NotAnIndex { path: dir.to_owned(), reason: "it holds no MANIFEST".into() });
+    }
+    Err(Error::corrupt(dir.join(MANIFEST), reasons.join("; ")))
+}
+
+fn read_tombstones(dir: &Path, manifest: &Manifest) -> Result<Deletes> {
+    let Some(file) = manifest.tombstones else { return Ok(Deletes::new()) };
+    let path = dir.join(crate::persist::manifest::tombstones_name(file.checksum));
+    tombstones::decode(&path, &io::read(&path)?, file.into(), manifest.seq)
+}
+
+/// The configuration to open with: the caller's (which must match the snapshot's dimension and
+/// metric), or the one the snapshot was persisted with.
+fn resolve_config(dir: &Path, manifest: &Manifest, options: &OpenOptions) -> Result<IndexConfig> {
+    let (dim, metric) = (manifest.dim as usize, manifest.metric());
+    if let Some(config) = &options.config {
+        config.validate()?;
+        if (config.dim, config.metric) != (dim, metric) {
+            return Err(Error::Incompatible {
+                path: dir.to_owned(),
+                expected: format!("dim {} {:?}", config.dim, config.metric),
+                found: format!("dim {dim} {metric:?}"),
+            });
+        }
+        return Ok(config.clone());
+    }
+    let stored = manifest.config.to_config(dim, metric);
+    match stored.validate() {
+        Ok(()) => Ok(stored),
+        Err(e) => {
+            // For example a FAISS factory string in a build without the `faiss` feature.
+            tracing::warn!(error = %e, "the stored segment index cannot be used; using this build's default");
+            let config = IndexConfig { segment_index: SegmentIndex::default(), ..stored };
+            config.validate()?;
+            Ok(config)
+        }
+    }
+}
+
+/// A rows file that cannot be read: quarantine it, and name what it held from its ids file.
+fn lose_segment(
+    dir: &Path,
+    entry: &StoredSegment,
+    deletes: &Deletes,
+    seq: SeqNo,
+    error: Error,
+    report: &mut OpenReport,
+    lost_chunks: &mut Vec<(String, String)>,
+) {
+    let name = entry.rows_name();
+    let moved_to = match io::path_kind(&dir.join(&name)) {
+        Ok(PathKind::Missing) => None,
+        _ => io::quarantine(dir, &name).map_err(|e| tracing::warn!(error = %e, "cannot quarantine")).ok(),
+    };
+    tracing::warn!(file = %dir.join(&name).display(), error = %error, "quarantined a damaged rows file");
+    report.quarantined.push(Quarantined {
+        file: dir.join(&name),
+        moved_to,
+        reason: error.to_string(),
+        rows: entry.rows,
+    });
+    let ids_path = dir.join(entry.ids_name());
+    let ids = io::read(&ids_path)
+        .and_then(|bytes| IdsFile::decode(&ids_path, &bytes, entry.ids_file.into(), entry.rows_file.checksum));
+    let dead: HashMap<u32, SeqNo> = deletes.get(&entry.id).map(|d| d.iter().copied().collect()).unwrap_or_default();
+    match ids {
+        Ok(ids) => {
+            for (row, ((chunk, doc), add_seq)) in
+                ids.chunk_ids.into_iter().zip(ids.doc_ids).zip(ids.add_seqs).enumerate()
+            {
+                if add_seq < seq && !dead.contains_key(&(row as u32)) {
+                    lost_chunks.push((doc, chunk));
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the ids file of a lost segment is damaged too; its documents are unknown");
+            report.lost_rows_unknown += (entry.rows as usize).saturating_sub(dead.len());
+        }
+    }
+}
+
+/// The ids file is derived from the rows file: if it is damaged, move it aside; the next
+/// persist writes it again.
+fn check_ids(dir: &Path, entry: &StoredSegment, report: &mut OpenReport) {
+    let name = entry.ids_name();
+    let path = dir.join(&name);
+    let checked = io::read(&path).and_then(|bytes| {
+        let (header, _) = format::check(&path, &bytes, FileKind::Ids, Some(entry.ids_file.into()))?;
+        match header.extra == entry.rows_file.checksum {
+            true => Ok(()),
+            false => Err(Error::corrupt(&path, "belongs to another rows file")),
+        }
+    });
+    if let Err(e) = checked {
+        heal(dir, &name, e, "written again from the rows by the next persist", report);
+    }
+}
+
+/// Records a healed file, moving the damaged one (if any) into quarantine.
+fn heal(dir: &Path, name: &str, error: Error, action: &str, report: &mut OpenReport) {
+    let path = dir.join(name);
+    if !matches!(io::path_kind(&path), Ok(PathKind::Missing))
+        && let Err(e) = io::quarantine(dir, name)
+    {
+        tracing::warn!(error = %e, "cannot quarantine");
+    }
+    tracing::warn!(file = %path.display(), error = %error, action, "healing a damaged file");
+    report.healed.push(Healed { file: path, reason: error.to_string(), action: action.to_owned() });
+}
+
+/// The segment's FAISS index, if the snapshot has one built with the settings in use; a
+/// damaged one is healed (the worker builds it again from the vectors).
+#[cfg(feature = "faiss")]
+fn load_faiss(
+    dir: &Path,
+    entry: &StoredSegment,
+    config: &IndexConfig,
+    rows: &SealedRows,
+    report: &mut OpenReport,
+) -> Option<crate::segment::faiss::FaissIndex> {
+    use crate::persist::manifest::tag;
+    let stored = entry.faiss.as_ref()?;
+    let wanted = &config.segment_index;
+    if wanted.is_exact()
+        || tag(&stored.factory, stored.ef_construction) != tag(&wanted.factory, wanted.ef_construction as u64)
+    {
+        return None; // built with other settings: the worker builds the configured index
+    }
+    let name = entry.faiss_name()?;
+    let path = dir.join(&name);
+    let loaded = io::map(&path, Access::Sequential).and_then(|mapped| {
+        let (header, body) = format::check(&path, &mapped, FileKind::Faiss, Some(stored.file.into()))?;
+        if header.extra != entry.rows_file.checksum {
+            return Err(Error::corrupt(&path, "belongs to another rows file"));
+        }
+        crate::segment::faiss::FaissIndex::from_bytes(body, wanted, config.metric, config.dim, rows.len())
+            .map_err(|e| Error::corrupt(&path, e.to_string()))
+    });
+    match loaded {
+        Ok(index) => Some(index),
+        Err(e) => {
+            heal(dir, &name, e, "rebuilt from the segment's vectors in the background", report);
+            None
+        }
+    }
+}
+
+/// Lost chunks by document, with how many chunks of each document survived elsewhere.
+fn lost_documents(lost_chunks: Vec<(String, String)>, segments: &[LoadedSegment]) -> Vec<LostDocument> {
+    if lost_chunks.is_empty() {
+        return Vec::new();
+    }
+    let mut lost: BTreeMap<String, LostDocument> = BTreeMap::new();
+    for (doc_id, _) in lost_chunks {
+        lost.entry(doc_id.clone()).or_insert(LostDocument { doc_id, chunks_lost: 0, chunks_kept: 0 }).chunks_lost += 1;
+    }
+    for segment in segments {
+        for (row, deleted) in segment.rows.rows().iter().zip(&segment.deleted) {
+            if deleted.is_none()
+                && let Some(doc) = lost.get_mut(row.doc_id.as_str())
+            {
+                doc.chunks_kept += 1;
+            }
+        }
+    }
+    lost.into_values().collect()
+}

@@ -1,0 +1,274 @@
+//! Writing a snapshot into an index directory: new files first, then the manifest commit.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::config::IndexConfig;
+use crate::error::{Error, Result};
+use crate::persist::PersistReport;
+use crate::persist::format::{self, FileKind, FileRef, Header};
+use crate::persist::io::{self, DirLock, PathKind};
+use crate::persist::manifest::{self, Manifest, StoredConfig, StoredFile, StoredSegment};
+use crate::persist::rows::SealedRows;
+use crate::persist::tombstones::{self, Deletes};
+use crate::seq::SeqNo;
+use crate::sync::Arc;
+
+/// One segment of a snapshot.
+pub struct SnapshotSegment<'a> {
+    pub id: u64,
+    pub rows: Arc<SealedRows>,
+    /// Rows deleted by operations below the snapshot's seq.
+    pub deletes: Vec<(u32, SeqNo)>,
+    #[cfg(feature = "faiss")]
+    pub faiss: Option<&'a crate::segment::faiss::FaissIndex>,
+    /// Never present without the `faiss` feature.
+    #[cfg(not(feature = "faiss"))]
+    pub faiss: Option<&'a std::convert::Infallible>,
+}
+
+/// Everything a persist writes.
+pub struct SnapshotParts<'a> {
+    pub index_uid: u128,
+    /// The snapshot holds exactly the operations below it.
+    pub seq: SeqNo,
+    pub config: &'a IndexConfig,
+    pub segments: Vec<SnapshotSegment<'a>>,
+    /// The heads' visible rows, if any.
+    pub head: Option<SnapshotSegment<'a>>,
+    /// Live chunks in the snapshot (for the report).
+    pub live_rows: usize,
+}
+
+/// What this persist wrote so far.
+#[derive(Default)]
+struct Written {
+    files: usize,
+    bytes: u64,
+    reused: usize,
+}
+
+impl Written {
+    fn write(&mut self, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+        io::write_file(dir, name, bytes)?;
+        self.files += 1;
+        self.bytes += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// The header of `dir/name` if it exists, is ours, of `kind`, `len` bytes long, and (for ids
+/// files) belongs to the rows file with checksum `rows`; a file that fails any of that is
+/// written again.
+fn existing(
+    dir: &Path,
+    files: &HashMap<String, u64>,
+    name: &str,
+    kind: FileKind,
+    rows: Option<u64>,
+) -> Option<FileRef> {
+    let len = *files.get(name)?;
+    let path = dir.join(name);
+    let header = io::read_header(&path).ok().and_then(|bytes| Header::decode(&path, &bytes).ok())?;
+    let fits = header.kind == kind && len == header.body_len + format::HEADER_LEN as u64;
+    (fits && rows.is_none_or(|rows| header.extra == rows))
+        .then_some(FileRef { bytes: len, checksum: header.body_checksum })
+}
+
+/// Writes the files of one segment that the directory lacks; returns its manifest entry.
+fn write_segment(
+    dir: &Path,
+    files: &HashMap<String, u64>,
+    segment: &SnapshotSegment<'_>,
+    written: &mut Written,
+) -> Result<StoredSegment> {
+    let rows = &segment.rows;
+    let checksum = rows.checksum();
+    let rows_file = FileRef { bytes: rows.file_bytes().len() as u64, checksum };
+    let name = manifest::rows_name(segment.id, checksum);
+    if files.get(&name) == Some(&rows_file.bytes) {
+        written.reused += 1; // C4: this name holds these bytes
+    } else {
+        written.write(dir, &name, rows.file_bytes())?;
+    }
+    let name = manifest::ids_name(segment.id, checksum);
+    let ids_file = match existing(dir, files, &name, FileKind::Ids, Some(checksum)) {
+        Some(found) => {
+            written.reused += 1;
+            found
+        }
+        None => {
+            let ids = rows.encode_ids();
+            written.write(dir, &name, &ids)?;
+            FileRef { bytes: ids.len() as u64, checksum: format::checksum(&ids[format::HEADER_LEN..]) }
+        }
+    };
+    #[cfg(feature = "faiss")]
+    let faiss = match segment.faiss {
+        Some(ann) => Some(write_faiss(dir, files, segment.id, checksum, rows.dim(), ann, written)?),
+        None => None,
+    };
+    #[cfg(not(feature = "faiss"))]
+    let faiss = segment.faiss.map(|never| match *never {});
+    Ok(StoredSegment {
+        id: segment.id,
+        rows: rows.len() as u64,
+        rows_file: rows_file.into(),
+        ids_file: ids_file.into(),
+        faiss,
+    })
+}
+
+#[cfg(feature = "faiss")]
+fn write_faiss(
+    dir: &Path,
+    files: &HashMap<String, u64>,
+    id: u64,
+    rows_checksum: u64,
+    dim: usize,
+    ann: &crate::segment::faiss::FaissIndex,
+    written: &mut Written,
+) -> Result<manifest::StoredFaiss> {
+    let ef_construction = ann.ef_construction() as u64;
+    let name = manifest::faiss_name(id, rows_checksum, manifest::tag(ann.factory(), ef_construction));
+    let file = match existing(dir, files, &name, FileKind::Faiss, Some(rows_checksum)) {
+        Some(found) => {
+            written.reused += 1;
+            found
+        }
+        None => {
+            let body = ann.to_bytes()?;
+            let mut image = format::Image::start(body.len());
+            image.body().extend_from_slice(&body);
+            drop(body);
+            let (header, bytes) = image.finish(FileKind::Faiss, dim as u32, 0, 0, rows_checksum);
+            written.write(dir, &name, &bytes)?;
+            FileRef { bytes: bytes.len() as u64, checksum: header.body_checksum }
+        }
+    };
+    Ok(manifest::StoredFaiss { file: file.into(), factory: ann.factory().to_owned(), ef_construction })
+}
+
+/// Creates `dir` if needed; refuses a path that is not a directory.
+fn ensure_dir(dir: &Path) -> Result<()> {
+    match io::path_kind(dir)? {
+        PathKind::Other => {
+            Err(Error::NotAnIndex { path: dir.to_owned(), reason: "it is a file, not a directory".into() })
+        }
+        PathKind::Missing => io::create_dir(dir),
+        PathKind::Dir => Ok(()),
+    }
+}
+
+/// Checks that `dir` may receive this index's snapshot. Returns the manifest it holds (the one
+/// `MANIFEST.prev` will keep), if any.
+fn check_target(dir: &Path, index_uid: u128) -> Result<Option<manifest::Found>> {
+    let not_ours = |reason: String| Error::NotAnIndex { path: dir.to_owned(), reason };
+    let found = match manifest::load(dir) {
+        Ok(found) => found,
+        Err(Error::Corrupt { path, reason }) => {
+            return Err(not_ours(format!(
+                "{} is not a readable vecindex manifest ({reason}); move the directory aside or delete it",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    match &found {
+        Some(found) if found.manifest.index_uid != index_uid => Err(Error::ForeignIndex { path: dir.to_owned() }),
+        Some(_) => Ok(found),
+        None => {
+            let strangers: Vec<String> =
+                io::list(dir)?.into_iter().map(|(name, _)| name).filter(|name| !manifest::is_ours(name)).collect();
+            if strangers.is_empty() {
+                Ok(None)
+            } else {
+                Err(not_ours(format!("it holds files that are not vecindex's: {}", strangers.join(", "))))
+            }
+        }
+    }
+}
+
+/// Writes `parts` into the index directory `dir`: the files it lacks, then the manifest.
+pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
+    let started = Instant::now();
+    ensure_dir(dir)?;
+    check_target(dir, parts.index_uid)?; // refuse before creating LOCK in somebody else's directory
+    let _one_persist_per_directory = DirLock::acquire(dir, true)?;
+    let previous = check_target(dir, parts.index_uid)?; // again: another process may have committed
+    let files: HashMap<String, u64> = io::list(dir)?.into_iter().collect();
+    let mut written = Written::default();
+    let dim = parts.config.dim;
+
+    let mut deletes = Deletes::new();
+    let mut entries = Vec::with_capacity(parts.segments.len());
+    for segment in &parts.segments {
+        entries.push(write_segment(dir, &files, segment, &mut written)?);
+        if !segment.deletes.is_empty() {
+            deletes.insert(segment.id, segment.deletes.clone());
+        }
+    }
+    let head = match &parts.head {
+        Some(segment) => {
+            if !segment.deletes.is_empty() {
+                deletes.insert(segment.id, segment.deletes.clone());
+            }
+            Some(write_segment(dir, &files, segment, &mut written)?)
+        }
+        None => None,
+    };
+    let tombstones = if deletes.is_empty() {
+        None
+    } else {
+        let bytes = tombstones::encode(dim, &deletes);
+        let file = StoredFile { bytes: bytes.len() as u64, checksum: format::checksum(&bytes[format::HEADER_LEN..]) };
+        let name = manifest::tombstones_name(file.checksum);
+        if files.get(&name) == Some(&file.bytes) {
+            written.reused += 1;
+        } else {
+            written.write(dir, &name, &bytes)?;
+        }
+        Some(file)
+    };
+    if written.files > 0 {
+        io::sync_dir(dir)?; // C1: the new files are durable before the manifest names them
+    }
+
+    let manifest = Manifest {
+        index_uid: parts.index_uid,
+        generation: previous.as_ref().map_or(0, |p| p.manifest.generation) + 1,
+        seq: parts.seq,
+        dim: dim as u32,
+        metric: parts.config.metric.code(),
+        config: StoredConfig::from_config(parts.config),
+        segments: entries,
+        head,
+        tombstones,
+    };
+    let previous_is_current = previous.as_ref().is_some_and(|p| p.name == manifest::MANIFEST);
+    manifest::commit(dir, &manifest, previous_is_current)?;
+    let manifest_bytes = manifest.encode().len() as u64;
+    let keep: Vec<&Manifest> = std::iter::once(&manifest).chain(previous.as_ref().map(|p| &p.manifest)).collect();
+    let collected = manifest::collect_garbage(dir, &keep);
+    let total: u64 = manifest
+        .all_segments()
+        .flat_map(|s| [Some(s.rows_file), Some(s.ids_file), s.faiss.as_ref().map(|f| f.file)])
+        .chain([manifest.tombstones])
+        .flatten()
+        .map(|f| f.bytes)
+        .sum();
+    Ok(PersistReport {
+        seq: parts.seq,
+        generation: manifest.generation,
+        rows: parts.live_rows,
+        segments: manifest.all_segments().count(),
+        files_written: written.files + 1,
+        files_reused: written.reused,
+        files_collected: collected,
+        bytes_written: written.bytes + manifest_bytes,
+        bytes_total: total + manifest_bytes,
+        path: dir.to_owned(),
+        duration: started.elapsed(),
+    })
+}
