@@ -161,8 +161,10 @@ pub struct SegmentStats {
     pub live_rows: usize,
     /// Vectors, row metadata and FAISS index (approximate for strings).
     pub bytes: usize,
-    /// How long building its FAISS index took.
+    /// How long building its FAISS index took (or loading it from disk).
     pub build_time: Option<std::time::Duration>,
+    /// Whether its rows are read in place from a mapped file (a segment opened from disk).
+    pub mapped: bool,
 }
 
 /// The lock-free concurrent vector index. Share it with `Arc`; every method takes `&self`.
@@ -813,14 +815,14 @@ impl Index for VectorIndex {
         let segments = epoch
             .sources()
             .map(|source| {
-                let (kind, bytes, build_time) = match source {
-                    Source::Sealed(seg) => (seg.kind(), seg.bytes(), seg.build_time()),
-                    Source::Head(h) if std::ptr::eq(h, &*epoch.head) => ("head".to_owned(), h.len() * dim * 4, None),
-                    Source::Head(h) => ("frozen".to_owned(), h.len() * dim * 4, None),
+                let (kind, bytes, build_time, mapped) = match source {
+                    Source::Sealed(seg) => (seg.kind(), seg.bytes(), seg.build_time(), seg.data().rows().is_mapped()),
+                    Source::Head(h) if std::ptr::eq(h, &*epoch.head) => ("head".into(), h.len() * dim * 4, None, false),
+                    Source::Head(h) => ("frozen".to_owned(), h.len() * dim * 4, None, false),
                 };
                 let rows = source.len();
                 let live_rows = rows.saturating_sub(source.tombstones().dead_count());
-                SegmentStats { id: source.id().0, kind, rows, live_rows, bytes, build_time }
+                SegmentStats { id: source.id().0, kind, rows, live_rows, bytes, build_time, mapped }
             })
             .collect();
         Stats {

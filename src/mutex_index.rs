@@ -277,6 +277,7 @@ impl Index for MutexIndex {
                 live_rows: rows,
                 bytes: state.vectors.len() * std::mem::size_of::<f32>(),
                 build_time: None,
+                mapped: false,
             }],
             vocabulary_terms: self.vocabulary.len(),
         }

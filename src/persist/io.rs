@@ -84,8 +84,12 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&temp); // best effort: the temp file is garbage either way
         return Err(Error::io(&temp, e));
     }
-    failpoint::step().map_err(io(&target))?;
-    fs::rename(&temp, &target).map_err(io(&target))
+    let renamed = failpoint::step().and_then(|()| fs::rename(&temp, &target));
+    if let Err(e) = renamed {
+        let _ = fs::remove_file(&temp);
+        return Err(Error::io(&target, e));
+    }
+    Ok(())
 }
 
 /// Makes `dir/to` a second name of the file `dir/from`, replacing `dir/to` atomically (a hard
@@ -100,8 +104,12 @@ pub fn link_replace(dir: &Path, from: &str, to: &str) -> Result<()> {
         let bytes = fs::read(&source).map_err(io(&source))?;
         return write_file(dir, to, &bytes);
     }
-    failpoint::step().map_err(io(&target))?;
-    fs::rename(&temp, &target).map_err(io(&target))
+    let renamed = failpoint::step().and_then(|()| fs::rename(&temp, &target));
+    if let Err(e) = renamed {
+        let _ = fs::remove_file(&temp);
+        return Err(Error::io(&target, e));
+    }
+    Ok(())
 }
 
 /// Makes a directory's entries (renames, creations, removals) durable.

@@ -263,6 +263,11 @@ impl Manifest {
         if (header.dim, header.metric, header.seq) != (manifest.dim, manifest.metric, manifest.seq) {
             return Err(corrupt("header and body disagree".into()));
         }
+        // Seqs and ids far below where they could overflow (2^62 operations would take a
+        // million years at a million a second).
+        if manifest.seq >= 1 << 62 {
+            return Err(corrupt(format!("seq {}", manifest.seq)));
+        }
         if manifest.dim == 0 || Metric::from_code(manifest.metric).is_none() {
             return Err(corrupt(format!("dimension {} metric {}", manifest.dim, manifest.metric)));
         }
@@ -271,7 +276,7 @@ impl Manifest {
             if !ids.insert(segment.id) {
                 return Err(corrupt(format!("segment {} listed twice", segment.id)));
             }
-            if segment.rows == 0 || segment.id == u64::MAX {
+            if segment.rows == 0 || segment.rows > u64::from(u32::MAX) || segment.id >= 1 << 62 {
                 return Err(corrupt(format!("segment {} with {} rows", segment.id, segment.rows)));
             }
         }

@@ -63,6 +63,7 @@ pub fn load(dir: &Path, options: &OpenOptions) -> Result<Loaded> {
         let name = entry.rows_name();
         let path = dir.join(&name);
         let opened = io::map(&path, Access::Scanned)
+            .map_err(missing_is_corrupt)
             .and_then(|mapped| SealedRows::open(&path, mapped, config.dim, entry.rows_file.into()))
             .and_then(|rows| match rows.len() as u64 == entry.rows {
                 true => Ok(rows),
@@ -144,13 +145,25 @@ fn choose_manifest(dir: &Path, strict: bool, report: &mut OpenReport) -> Result<
     if missing == 2 {
         return Err(Error::NotAnIndex { path: dir.to_owned(), reason: "it holds no MANIFEST".into() });
     }
-    Err(Error::corrupt(dir.join(MANIFEST), reasons.join("; ")))
+    Err(Error::corrupt(dir, format!("no usable manifest: {}", reasons.join("; "))))
 }
 
 fn read_tombstones(dir: &Path, manifest: &Manifest) -> Result<Deletes> {
     let Some(file) = manifest.tombstones else { return Ok(Deletes::new()) };
     let path = dir.join(crate::persist::manifest::tombstones_name(file.checksum));
-    tombstones::decode(&path, &io::read(&path)?, file.into(), manifest.seq)
+    let bytes = io::read(&path).map_err(missing_is_corrupt)?;
+    tombstones::decode(&path, &bytes, file.into(), manifest.seq)
+}
+
+/// A file the manifest names but the directory lacks is damage to the snapshot, like a file
+/// that fails its checksum.
+fn missing_is_corrupt(error: Error) -> Error {
+    match error {
+        Error::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            Error::corrupt(path, "missing, but the manifest names it")
+        }
+        other => other,
+    }
 }
 
 /// The configuration to open with: the caller's (which must match the snapshot's dimension and
