@@ -79,7 +79,7 @@ struct RunReport {
     calls: usize,
     slowest_call: Duration,
     slowest_call_during_persist: Duration,
-    persists: Vec<(u64, usize, Duration)>,
+    persists: Vec<vecindex::PersistReport>,
 }
 
 /// Four writers work through their documents (every 10th is later replaced, every 25th removed)
@@ -127,10 +127,9 @@ fn run(index: Arc<dyn Index>, dir: &std::path::Path) -> RunReport {
     while done.load(Ordering::Relaxed) < total {
         std::thread::sleep(Duration::from_millis(20));
         persisting.store(true, Ordering::Relaxed);
-        let t = Instant::now();
         let report = index.persist(dir).expect("persist");
         persisting.store(false, Ordering::Relaxed);
-        persists.push((report.seq, report.rows, t.elapsed()));
+        persists.push(report);
     }
     let mut out = RunReport {
         elapsed: Duration::ZERO,
@@ -159,14 +158,33 @@ fn main() -> vecindex::Result<()> {
     println!("vecindex demo: {WRITERS} writers x {DOCS_PER_WRITER} documents x {CHUNKS_PER_DOC} chunks, dim {DIM}");
     println!("persisting into {} again and again while they write\n", dir.display());
 
+    // Each run starts from scratch: a new index refuses to persist over another one, so the
+    // previous run's snapshots (directories with a MANIFEST) are removed first.
+    for sub in ["vector", "mutex"] {
+        let previous = dir.join(sub);
+        if previous.join("MANIFEST").exists() {
+            std::fs::remove_dir_all(&previous)
+                .map_err(|e| vecindex::Error::Io { path: previous.clone(), source: e })?;
+        }
+    }
+
     let index = Arc::new(VectorIndex::new(config.clone())?);
     let lockfree = run(index.clone(), &dir.join("vector"));
     let baseline = run(Arc::new(MutexIndex::new(config.clone())?), &dir.join("mutex"));
 
     for (name, r) in [("VectorIndex", &lockfree), ("MutexIndex (baseline)", &baseline)] {
         println!("{name}:");
-        for (i, (seq, rows, took)) in r.persists.iter().enumerate() {
-            println!("  persist {}: snapshot at seq {seq:>6}, {rows:>6} chunks, {}", i + 1, ms(*took));
+        for (i, p) in r.persists.iter().enumerate() {
+            println!(
+                "  persist {}: snapshot at seq {:>6}, {:>6} chunks, {} files / {:.1} MB written ({} reused), {}",
+                i + 1,
+                p.seq,
+                p.rows,
+                p.files_written,
+                p.bytes_written as f64 / 1e6,
+                p.files_reused,
+                ms(p.duration)
+            );
         }
         println!(
             "  {} writer calls in {}; slowest call {}, slowest call while a persist ran {}",

@@ -155,8 +155,8 @@ impl Epochs {
     }
 
     /// Seals every settled frozen head into an exact segment and publishes the result.
-    /// Returns how many heads are still frozen (not settled yet) afterwards.
-    pub fn seal_settled(&self) -> usize {
+    /// Returns how many heads it sealed, and how many are still frozen (not settled yet).
+    pub fn seal_settled(&self) -> (usize, usize) {
         let epoch = self.load_full();
         // Build outside `rcu`: its closure may run more than once.
         let built: Vec<Arc<Segment>> = epoch
@@ -165,10 +165,12 @@ impl Epochs {
             .filter_map(|h| SegmentData::seal(h, self.dim))
             .map(|data| Arc::new(Segment::exact(data)))
             .collect();
+        let mut sealed = 0;
         if !built.is_empty() {
             self.current.rcu(|cur| {
                 let (done, still): (Vec<_>, Vec<_>) =
                     cur.frozen.iter().cloned().partition(|h| built.iter().any(|s| s.id() == h.id()));
+                sealed = done.len();
                 if done.is_empty() {
                     return cur.clone(); // another sealer got there first
                 }
@@ -179,7 +181,7 @@ impl Epochs {
                 Arc::new(next)
             });
         }
-        self.load().frozen.len()
+        (sealed, self.load().frozen.len())
     }
 
     /// Replaces the sealed segment `old` by `new` (the same rows, now indexed). Returns false,

@@ -233,11 +233,24 @@ impl Shared {
         }
     }
 
-    /// One maintenance step: seal settled frozen heads, index sealed segments, merge and
-    /// vacuum. Returns how many frozen heads remain (their last writer is still publishing).
+    /// One maintenance step: seal settled frozen heads, merge and vacuum, index sealed
+    /// segments. Returns how many frozen heads remain (their last writer is still publishing).
     pub(crate) fn maintain(&self) -> usize {
+        let (_, frozen) = self.seal();
+        self.build().unwrap_or(frozen)
+    }
+
+    /// Seals every settled frozen head. Returns how many it sealed and how many remain frozen.
+    /// Needs no lock: concurrent sealers publish each head once (see `Epochs::seal_settled`).
+    pub(crate) fn seal(&self) -> (usize, usize) {
+        self.epochs.seal_settled()
+    }
+
+    /// Merges, vacuums and indexes sealed segments, one caller at a time. Returns how many
+    /// heads were frozen after its last step, if it did anything.
+    pub(crate) fn build(&self) -> Option<usize> {
         let _one_at_a_time = self.maintenance_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let frozen = self.epochs.seal_settled();
+        let mut frozen = None;
         for _ in 0..MERGES_PER_STEP {
             let epoch = self.epochs.load_full();
             let Some(sources) = self.config.merge.pick(&epoch.sealed, self.config.head_capacity) else { break };
@@ -245,24 +258,33 @@ impl Shared {
             let (mut merged, horizon) = merge::build(&self.epochs, &self.seq, &sources, self.config.dim);
             // Index before publishing: until then the sources (indexed) serve searches.
             merged.segment = merged.segment.map(|segment| self.indexed(segment));
-            if !merge::publish(&self.epochs, &self.maps, &sources, merged, horizon) {
+            let published = merge::publish(&self.epochs, &self.maps, &sources, merged, horizon);
+            // A merge and its index build can take seconds: seal the heads that filled up
+            // meanwhile (when the sealer thread has not), so searches scan few rows exactly and
+            // a persist rewrites few head rows.
+            frozen = Some(self.seal().1);
+            if !published {
                 break;
             }
         }
         // After merging, so that segments about to be merged are not indexed for nothing.
-        self.index_segments();
-        frozen
+        self.index_segments().or(frozen)
     }
 
-    /// Builds the configured FAISS index for every sealed segment that lacks one.
-    fn index_segments(&self) {
+    /// Builds the configured FAISS index for every sealed segment that lacks one, sealing
+    /// settled heads after each build. Returns the frozen heads left after the last build, if
+    /// it built any.
+    fn index_segments(&self) -> Option<usize> {
         let epoch = self.epochs.load_full();
+        let mut frozen = None;
         for segment in epoch.sealed.iter() {
             let indexed = self.indexed(segment.clone());
             if !Arc::ptr_eq(&indexed, segment) {
                 self.epochs.replace_sealed(segment, indexed);
+                frozen = Some(self.seal().1);
             }
         }
+        frozen
     }
 
     /// `segment` with the configured FAISS index attached, or `segment` itself if it stays

@@ -14,7 +14,7 @@
 //!       Tombstones    per-row delete seqs, shared by a head and its segment          (tombstones.rs)
 //!   maps:   DashMap doc -> chunks, chunk -> (doc, row)   caches; per-document order  (maps.rs)
 //!   vocabulary: bounded concurrent term counts                                        (vocabulary.rs)
-//!   worker: seals full heads, merges and vacuums segments, off the write path      (worker.rs, merge.rs)
+//!   worker: a sealer (full heads) and a builder (merge, vacuum, FAISS), off the write path  (worker.rs, merge.rs)
 //! ```
 //!
 //! Every mutation takes one sequence number; its rows and tombstones carry it. A search takes a
@@ -22,11 +22,21 @@
 //! the epoch once, and scans. A persist waits only for operations already in flight below its
 //! seq, then writes exactly the operations before it, while new writers continue.
 //!
+//! # Persistence
+//!
+//! [`Index::persist`] writes an index directory of write-once files named by a `MANIFEST`
+//! ([`persist`] has the layout, `docs/format.md` every byte): sealed segments once, the heads'
+//! rows, the tombstones, then the manifest, committed by rename. [`Index::open_with_options`]
+//! maps the files, checks each once, searches them in place, and returns an [`OpenReport`] of
+//! what it healed (FAISS and ids files), quarantined (damaged rows files, with the documents
+//! they held) or fell back from (a damaged `MANIFEST`).
+//!
 //! # Protocols
 //!
 //! Each lives in one file whose docs state its invariants and memory orderings:
 //! [`snapshot`](crate::snapshot) (sequencer and watermark), `head` (append/publish),
-//! `epoch` (publish path), `tombstones` (seq-stamped deletes), `maps` (lock order).
+//! `epoch` (publish path), `tombstones` (seq-stamped deletes), `maps` (lock order),
+//! [`persist::manifest`] (the commit).
 //! Loom models in `loom-tests/` drive this code through the `sync` shim
 //! (`RUSTFLAGS="--cfg vecindex_loom"`).
 //!

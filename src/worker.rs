@@ -1,75 +1,117 @@
-//! The background sealer: a thread owned by the index that seals frozen heads off the write path.
+//! The background threads owned by an index: a sealer and a builder, both off the write path.
 //!
-//! Writers that freeze a head send a wake-up (a non-blocking channel send); the worker runs a
-//! maintenance step (seal settled frozen heads, build FAISS indexes, merge and vacuum), polls
-//! briefly while a frozen head still has a writer publishing into it, and otherwise checks for
-//! merge and vacuum work a few times a second. Dropping the [`Worker`] stops the thread and
-//! joins it.
+//! The *sealer* seals frozen heads as soon as their last writer has published (sealing encodes a
+//! head's rows, milliseconds). Writers that freeze a head wake it with a non-blocking channel send;
+//! it polls briefly while a frozen head still has a writer publishing into it.
+//!
+//! The *builder* merges and vacuums segments and builds their FAISS indexes, which can take
+//! seconds: it runs apart so that sealing never waits behind it (a frozen head is scanned by
+//! every search, and rewritten by every persist, until it is sealed). The sealer wakes it after
+//! sealing; otherwise it looks for merge and vacuum work a few times a second.
+//!
+//! Dropping the [`Worker`] stops both threads and joins them.
 
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::index::Shared;
 use crate::sync::Arc;
 
-/// How often an idle worker checks for merge and vacuum work.
+/// How often an idle builder checks for merge and vacuum work.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How often the sealer looks again while a frozen head waits for its last writer.
+const SETTLE_POLL: Duration = Duration::from_millis(1);
 
 enum Message {
     Wake,
     Stop,
 }
 
-pub(crate) struct Worker {
+/// One background thread and its wake-up channel.
+struct Thread {
     tx: Sender<Message>,
     handle: Option<JoinHandle<()>>,
 }
 
-impl Worker {
-    /// Starts the thread. If the OS refuses a thread, the index still works: frozen heads are
-    /// searched exactly until `maintain()` is called.
-    pub(crate) fn start(shared: Arc<Shared>) -> Option<Self> {
+impl Thread {
+    fn spawn(name: &str, body: impl FnOnce(Receiver<Message>) + Send + 'static) -> Option<Self> {
         let (tx, rx) = mpsc::channel();
-        let spawned = std::thread::Builder::new().name("vecindex-sealer".into()).spawn(move || {
-            let mut frozen_left = 0;
-            loop {
-                // Poll fast while a frozen head waits for its last writer; otherwise look for
-                // merge and vacuum work (deletes do not wake us) a few times a second.
-                let wait = if frozen_left > 0 { Duration::from_millis(1) } else { IDLE_POLL };
-                let message = match rx.recv_timeout(wait) {
-                    Err(RecvTimeoutError::Timeout) => Message::Wake,
-                    Err(RecvTimeoutError::Disconnected) => Message::Stop,
-                    Ok(m) => m,
-                };
-                match message {
-                    Message::Stop => break,
-                    Message::Wake => frozen_left = shared.maintain(),
-                }
-            }
-        });
-        match spawned {
+        match std::thread::Builder::new().name(name.into()).spawn(move || body(rx)) {
             Ok(handle) => Some(Self { tx, handle: Some(handle) }),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot start the sealer thread; call maintain() instead");
+                tracing::warn!(error = %e, thread = name, "cannot start a background thread; call maintain() instead");
                 None
             }
         }
     }
 
     /// Never blocks.
-    pub(crate) fn wake(&self) {
+    fn wake(&self) {
         let _ = self.tx.send(Message::Wake); // fails only if the thread is gone: nothing to wake
+    }
+
+    fn stop(&mut self) {
+        let _ = self.tx.send(Message::Stop);
+        if let Some(handle) = self.handle.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("a background thread panicked");
+        }
+    }
+}
+
+/// Waits up to `wait` for a message; a timeout counts as a wake-up.
+fn next(rx: &Receiver<Message>, wait: Duration) -> Message {
+    match rx.recv_timeout(wait) {
+        Err(RecvTimeoutError::Timeout) => Message::Wake,
+        Err(RecvTimeoutError::Disconnected) => Message::Stop,
+        Ok(m) => m,
+    }
+}
+
+pub(crate) struct Worker {
+    sealer: Thread,
+    builder: Option<Thread>,
+}
+
+impl Worker {
+    /// Starts the threads. If the OS refuses them, the index still works: frozen heads are
+    /// searched exactly until `maintain()` is called.
+    pub(crate) fn start(shared: Arc<Shared>) -> Option<Self> {
+        let for_builder = shared.clone();
+        let builder = Thread::spawn("vecindex-builder", move |rx| {
+            while let Message::Wake = next(&rx, IDLE_POLL) {
+                for_builder.build();
+            }
+        });
+        let builder_tx = builder.as_ref().map(|b| b.tx.clone());
+        let sealer = Thread::spawn("vecindex-sealer", move |rx| {
+            let mut frozen = 0;
+            while let Message::Wake = next(&rx, if frozen > 0 { SETTLE_POLL } else { IDLE_POLL }) {
+                let sealed;
+                (sealed, frozen) = shared.seal();
+                if sealed > 0
+                    && let Some(tx) = &builder_tx
+                {
+                    let _ = tx.send(Message::Wake); // new sealed segments may want merging or indexing
+                }
+            }
+        })?;
+        Some(Self { sealer, builder })
+    }
+
+    /// Never blocks.
+    pub(crate) fn wake(&self) {
+        self.sealer.wake();
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let _ = self.tx.send(Message::Stop);
-        if let Some(handle) = self.handle.take()
-            && handle.join().is_err()
-        {
-            tracing::error!("the sealer thread panicked");
+        self.sealer.stop();
+        if let Some(builder) = &mut self.builder {
+            builder.stop();
         }
     }
 }

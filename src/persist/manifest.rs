@@ -406,6 +406,17 @@ mod tests {
         }
     }
 
+    /// The sizes docs/format.md gives for the archived types (rkyv 0.8, pointer_width_64).
+    #[test]
+    fn archived_layouts_are_the_documented_ones() {
+        use crate::persist::tombstones::{ArchivedStoredDeletes, ArchivedStoredTombstones};
+        use std::mem::{align_of, size_of};
+        assert_eq!((size_of::<ArchivedStoredFile>(), size_of::<ArchivedStoredFaiss>()), (16, 40));
+        assert_eq!((size_of::<ArchivedStoredSegment>(), size_of::<ArchivedStoredConfig>()), (96, 112));
+        assert_eq!((size_of::<ArchivedManifest>(), align_of::<ArchivedManifest>()), (304, 16));
+        assert_eq!((size_of::<ArchivedStoredDeletes>(), size_of::<ArchivedStoredTombstones>()), (40, 16));
+    }
+
     #[test]
     fn manifest_round_trip() {
         let manifest = Manifest {

@@ -301,6 +301,16 @@ mod tests {
         SealedRows::encode(2, metas.iter().zip(&vectors).map(|(m, v)| (RowRef::Owned(m), v.as_slice())))
     }
 
+    /// The sizes docs/format.md gives for the archived types (rkyv 0.8, pointer_width_64).
+    #[test]
+    fn archived_layouts_are_the_documented_ones() {
+        use std::mem::{align_of, size_of};
+        assert_eq!((size_of::<rkyv::string::ArchivedString>(), align_of::<rkyv::string::ArchivedString>()), (16, 8));
+        assert_eq!(size_of::<rkyv::vec::ArchivedVec<u32>>(), 16);
+        assert_eq!((size_of::<ArchivedStoredPair>(), size_of::<ArchivedStoredRow>()), (32, 80));
+        assert_eq!((size_of::<ArchivedStoredRows>(), size_of::<ArchivedStoredIds>()), (16, 48));
+    }
+
     #[test]
     fn round_trip_in_memory() {
         let rows = sample();
