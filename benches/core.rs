@@ -4,6 +4,8 @@
 //! `cargo bench --bench core` (add `-- --quick` for a fast pass). The full benchmark harness
 //! (latency percentiles during persist, real embeddings, peers) is a separate, later piece.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,15 +16,7 @@ use vecindex::{Chunk, Index, IndexConfig, MutexIndex, SearchOptions, SegmentInde
 const DIM: usize = 64;
 
 fn vector(seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..DIM)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
+    common::vector(seed, DIM)
 }
 
 fn config() -> IndexConfig {

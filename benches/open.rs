@@ -12,6 +12,8 @@
 //! memory (FAISS's own mmap of a 1.5 GB flat index, with random-access advice, took 22 s for
 //! its first cold query here, against 2.1 s for a plain read).
 
+mod common;
+
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,15 +23,7 @@ use vecindex::{Chunk, Index, IndexConfig, OpenOptions, SearchOptions, SegmentInd
 const DIM: usize = 384;
 
 fn vector(seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..DIM)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
+    common::vector(seed, DIM)
 }
 
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {

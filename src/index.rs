@@ -814,20 +814,7 @@ impl Index for VectorIndex {
         let _one_at_a_time = s.persist_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (view, epoch) = s.view_and_epoch(Sequencer::snapshot, Epochs::load_full);
         let parts = self.snapshot_parts(&epoch, &view);
-        let report = persist::writer::write(path, parts)?;
-        drop(epoch);
-        tracing::info!(
-            seq = report.seq,
-            generation = report.generation,
-            rows = report.rows,
-            files_written = report.files_written,
-            bytes_written = report.bytes_written,
-            bytes_total = report.bytes_total,
-            ms = report.duration.as_secs_f64() * 1e3,
-            path = %report.path.display(),
-            "persisted snapshot"
-        );
-        Ok(report)
+        persist::writer::write(path, parts)
     }
 
     fn stats(&self) -> Stats {

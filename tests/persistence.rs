@@ -234,6 +234,43 @@ fn a_persist_after_a_few_more_rows_writes_only_the_head_and_the_tombstones() {
     assert_same_answers(&index, &reopened, "incremental");
 }
 
+fn manifest_files(dir: &Path, name: &str) -> Vec<String> {
+    let path = dir.join(name);
+    Manifest::decode(&path, &std::fs::read(&path).unwrap()).unwrap().files()
+}
+
+#[test]
+fn files_of_the_previous_manifest_stay_until_the_commit_after_next() {
+    let index = VectorIndex::new(config()).unwrap();
+    first_state(&index);
+    index.maintain();
+    let dir = tempfile::tempdir().unwrap();
+    index.persist(dir.path()).unwrap();
+    let first = manifest_files(dir.path(), MANIFEST);
+    // Remove most documents: the vacuum rewrites their segments, so the next snapshot names
+    // other files.
+    for i in 0..35 {
+        index.remove_document(&format!("d{i}")).unwrap();
+    }
+    index.maintain();
+    index.persist(dir.path()).unwrap();
+    let second = manifest_files(dir.path(), MANIFEST);
+    assert_eq!(manifest_files(dir.path(), MANIFEST_PREV), first);
+    let only_first: Vec<&String> = first.iter().filter(|f| !second.contains(f)).collect();
+    assert!(!only_first.is_empty(), "the vacuum changed some files");
+    assert!(first.iter().all(|f| dir.path().join(f).exists()), "the previous snapshot is whole");
+    index.add_document("new", doc(90, 1)).unwrap();
+    index.persist(dir.path()).unwrap();
+    assert!(only_first.iter().all(|f| !dir.path().join(f).exists()), "collected after the next commit");
+    assert!(second.iter().all(|f| dir.path().join(f).exists()), "the new previous snapshot is whole");
+    let mut ours: Vec<String> = manifest_files(dir.path(), MANIFEST);
+    ours.extend(second);
+    ours.extend([MANIFEST.into(), MANIFEST_PREV.into(), "LOCK".into()]);
+    for name in file_names(dir.path()).into_keys() {
+        assert!(ours.contains(&name), "{name} is named by neither manifest");
+    }
+}
+
 #[test]
 fn concurrent_persists_to_one_directory_never_interleave() {
     let index = Arc::new(VectorIndex::new(config().background(true)).unwrap());

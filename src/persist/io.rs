@@ -248,11 +248,13 @@ pub fn map(path: &Path, access: Access) -> Result<Mapped> {
     // while it is mapped would break that; the index directory is vecindex's own, as a
     // database's data directory is.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io(path))?;
-    let advice = match access {
-        Access::Sequential => [memmap2::Advice::Sequential, memmap2::Advice::WillNeed],
-        Access::Scanned => [memmap2::Advice::WillNeed, memmap2::Advice::WillNeed],
+    let advice: &[memmap2::Advice] = match access {
+        Access::Sequential => &[memmap2::Advice::Sequential, memmap2::Advice::WillNeed],
+        // Not `Sequential`: the kernel may then drop pages soon after they are read, and
+        // searches read them again and again.
+        Access::Scanned => &[memmap2::Advice::WillNeed],
     };
-    for advice in advice {
+    for &advice in advice {
         // Advice only: a kernel that ignores it reads the same bytes, slower.
         let _ = map.advise(advice);
     }

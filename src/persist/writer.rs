@@ -258,7 +258,7 @@ pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
         .flatten()
         .map(|f| f.bytes)
         .sum();
-    Ok(PersistReport {
+    let report = PersistReport {
         seq: parts.seq,
         generation: manifest.generation,
         rows: parts.live_rows,
@@ -270,5 +270,18 @@ pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
         bytes_total: total + manifest_bytes,
         path: dir.to_owned(),
         duration: started.elapsed(),
-    })
+    };
+    tracing::info!(
+        path = %report.path.display(),
+        seq = report.seq,
+        generation = report.generation,
+        rows = report.rows,
+        files_written = report.files_written,
+        bytes_written = report.bytes_written,
+        bytes_total = report.bytes_total,
+        files_collected = report.files_collected,
+        ms = report.duration.as_secs_f64() * 1e3,
+        "persisted snapshot"
+    );
+    Ok(report)
 }

@@ -120,6 +120,30 @@ fn metric_type(metric: Metric) -> MetricType {
     }
 }
 
+/// Sets the build and default search parameters of an index nobody else holds yet (0: leave
+/// as is).
+fn configure(index: &mut IndexImpl, ef_construction: usize, config: &SegmentIndex) -> Result<()> {
+    let mut err = [0 as c_char; ERR_LEN];
+    let clamp = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+    // SAFETY: `index` is a valid index we hold exclusively (`&mut`, not shared with any
+    // searcher yet); the shim only sets fields of it, and writes at most ERR_LEN bytes (NUL
+    // included) into `err`.
+    let rc = unsafe {
+        vecindex_faiss_configure(
+            index.inner_ptr().cast(),
+            clamp(ef_construction),
+            clamp(config.ef_search),
+            clamp(config.nprobe),
+            err.as_mut_ptr(),
+            ERR_LEN,
+        )
+    };
+    if rc != 0 {
+        return Err(shim_error(&err));
+    }
+    Ok(())
+}
+
 fn faiss_error(e: faiss::error::Error) -> Error {
     Error::Faiss { reason: e.to_string() }
 }
@@ -143,40 +167,29 @@ impl FaissIndex {
         let started = Instant::now();
         let dim_u32 = u32::try_from(dim).map_err(|_| Error::Faiss { reason: format!("dimension {dim} too large") })?;
         let mut index = faiss::index_factory(dim_u32, &config.factory, metric_type(metric)).map_err(faiss_error)?;
-        let mut err = [0 as c_char; ERR_LEN];
-        let clamp = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
-        // SAFETY: `index` is a valid index we own exclusively; the shim only sets fields of it,
-        // and writes at most ERR_LEN bytes (NUL included) into `err`.
-        let rc = unsafe {
-            vecindex_omp_set_threads(c_int::try_from(config.build_threads).unwrap_or(c_int::MAX));
-            vecindex_faiss_configure(
-                index.inner_ptr().cast(),
-                clamp(config.ef_construction),
-                clamp(config.ef_search),
-                clamp(config.nprobe),
-                err.as_mut_ptr(),
-                ERR_LEN,
-            )
-        };
-        if rc != 0 {
-            return Err(shim_error(&err));
-        }
+        // SAFETY: plain setter of the calling thread's OpenMP team size.
+        unsafe { vecindex_omp_set_threads(c_int::try_from(config.build_threads).unwrap_or(c_int::MAX)) };
+        configure(&mut index, config.ef_construction, config)?;
         if !index.is_trained() {
             index.train(vectors).map_err(faiss_error)?;
         }
         index.add(vectors).map_err(faiss_error)?;
         // SAFETY: a valid index pointer; the shim only reads the index.
         let bytes = unsafe { vecindex_faiss_serialized_size(index.inner_ptr().cast_const().cast()) };
-        Ok(Self {
+        Ok(Self::assemble(index, config, started.elapsed(), usize::try_from(bytes).unwrap_or(0)))
+    }
+
+    fn assemble(index: IndexImpl, config: &SegmentIndex, build_time: Duration, bytes: usize) -> Self {
+        Self {
             index,
             factory: config.factory.clone(),
             ef_search: config.ef_search,
             nprobe: config.nprobe,
             ef_construction: config.ef_construction,
             search_threads: c_int::try_from(config.search_threads.max(1)).unwrap_or(1),
-            build_time: started.elapsed(),
-            bytes: usize::try_from(bytes).unwrap_or(0),
-        })
+            build_time,
+            bytes,
+        }
     }
 
     /// An index read back from `bytes` (FAISS's `write_index` format, already checked against
@@ -207,7 +220,7 @@ impl FaissIndex {
         }
         // SAFETY: `raw` is a `faiss::Index*` the shim released to us (the C API's `FaissIndex`
         // is that type); `IndexImpl` takes ownership and frees it on drop.
-        let index = unsafe { <IndexImpl as faiss::index::FromInnerPtr>::from_inner_ptr(raw.cast()) };
+        let mut index = unsafe { <IndexImpl as faiss::index::FromInnerPtr>::from_inner_ptr(raw.cast()) };
         let expected_kind = match metric_type(metric) {
             MetricType::InnerProduct => 0,
             MetricType::L2 => 1,
@@ -219,31 +232,8 @@ impl FaissIndex {
                 ),
             });
         }
-        let clamp = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
-        // SAFETY: we own `index` alone (nothing searches it yet); the shim only sets fields.
-        let rc = unsafe {
-            vecindex_faiss_configure(
-                index.inner_ptr().cast(),
-                0,
-                clamp(config.ef_search),
-                clamp(config.nprobe),
-                err.as_mut_ptr(),
-                ERR_LEN,
-            )
-        };
-        if rc != 0 {
-            return Err(shim_error(&err));
-        }
-        Ok(Self {
-            index,
-            factory: config.factory.clone(),
-            ef_search: config.ef_search,
-            nprobe: config.nprobe,
-            ef_construction: config.ef_construction,
-            search_threads: c_int::try_from(config.search_threads.max(1)).unwrap_or(1),
-            build_time: started.elapsed(),
-            bytes: bytes.len(),
-        })
+        configure(&mut index, 0, config)?; // efConstruction matters no more: it is built
+        Ok(Self::assemble(index, config, started.elapsed(), bytes.len()))
     }
 
     /// The index in FAISS's `write_index` format.
