@@ -347,13 +347,15 @@ pub fn load(dir: &Path) -> Result<Option<Found>> {
 
 /// Steps 1-3 of the protocol: `previous_is_current` says whether `MANIFEST` is the valid
 /// manifest to keep as `MANIFEST.prev` (false when it is damaged and `MANIFEST.prev` already
-/// is the one to keep).
-pub fn commit(dir: &Path, manifest: &Manifest, previous_is_current: bool) -> Result<()> {
+/// is the one to keep). Returns the bytes of the manifest written.
+pub fn commit(dir: &Path, manifest: &Manifest, previous_is_current: bool) -> Result<u64> {
     if previous_is_current {
         io::link_replace(dir, MANIFEST, MANIFEST_PREV)?;
     }
-    io::write_file(dir, MANIFEST, &manifest.encode())?;
-    io::sync_dir(dir)
+    let bytes = manifest.encode();
+    io::write_file(dir, MANIFEST, &bytes)?;
+    io::sync_dir(dir)?;
+    Ok(bytes.len() as u64)
 }
 
 /// Step 4: removes files of ours that none of `keep` names, and temp files of interrupted

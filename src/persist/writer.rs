@@ -247,8 +247,7 @@ pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
         tombstones,
     };
     let previous_is_current = previous.as_ref().is_some_and(|p| p.name == manifest::MANIFEST);
-    manifest::commit(dir, &manifest, previous_is_current)?;
-    let manifest_bytes = manifest.encode().len() as u64;
+    let manifest_bytes = manifest::commit(dir, &manifest, previous_is_current)?;
     let keep: Vec<&Manifest> = std::iter::once(&manifest).chain(previous.as_ref().map(|p| &p.manifest)).collect();
     let collected = manifest::collect_garbage(dir, &keep);
     let total: u64 = manifest
