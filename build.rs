@@ -4,6 +4,13 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // `VECINDEX_BUG=name` builds this crate with `--cfg vecindex_bug="name"`: a known bug
+    // injected for the loom models to catch (scripts/loom). Unlike RUSTFLAGS, it rebuilds only
+    // this crate, not every dependency.
+    println!("cargo:rerun-if-env-changed=VECINDEX_BUG");
+    if let Some(bug) = std::env::var("VECINDEX_BUG").ok().filter(|b| !b.is_empty()) {
+        println!("cargo:rustc-cfg=vecindex_bug=\"{bug}\"");
+    }
     println!("cargo:rerun-if-changed=csrc/faiss_shim.cpp");
     #[cfg(feature = "faiss")]
     compile_shim();

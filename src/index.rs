@@ -19,8 +19,6 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use dashmap::mapref::entry::Entry;
-
 use crate::chunk::{self, Chunk, RowMeta};
 use crate::config::IndexConfig;
 use crate::epoch::{Epoch, Epochs};
@@ -36,7 +34,7 @@ use crate::search::{SearchHit, SearchOptions, TopK};
 use crate::segment::{RowLoc, Segment, SegmentData, SegmentId, Source};
 use crate::seq::{ReadView, SeqNo};
 use crate::snapshot::Sequencer;
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicUsize, Entry, Mutex, Ordering};
 use crate::tombstones::Tombstones;
 use crate::vocabulary::Vocabulary;
 use crate::worker::Worker;
@@ -225,8 +223,10 @@ impl Shared {
         load: impl Fn(&Epochs) -> E,
     ) -> (ReadView, E) {
         loop {
-            let view = take_view(&self.seq);
-            let epoch = load(&self.epochs);
+            #[cfg(not(vecindex_bug = "epoch_before_view"))]
+            let (view, epoch) = (take_view(&self.seq), load(&self.epochs));
+            #[cfg(vecindex_bug = "epoch_before_view")]
+            let (epoch, view) = (load(&self.epochs), take_view(&self.seq));
             if view.covers(epoch.horizon) {
                 return (view, epoch);
             }
@@ -399,6 +399,14 @@ impl VectorIndex {
             let mut replaced: Vec<RowLoc> = Vec::new();
             let mut rewrites = false;
             for chunk in &chunks {
+                // An injected bug for the loom models: claiming a chunk id by looking, then
+                // inserting, instead of through one entry (two documents can both claim it).
+                #[cfg(vecindex_bug = "claim_check_then_insert")]
+                if !s.maps.chunks.contains_key(&chunk.chunk_id) {
+                    s.maps.chunks.insert(chunk.chunk_id.clone(), ChunkEntry { doc_id: doc_id.to_owned(), loc: None });
+                    claimed.push(&chunk.chunk_id);
+                    continue;
+                }
                 match s.maps.chunks.entry(chunk.chunk_id.clone()) {
                     Entry::Occupied(o) if o.get().doc_id != doc_id => {
                         let owner = o.get().doc_id.clone();
@@ -488,6 +496,24 @@ impl VectorIndex {
         if let Some(worker) = &self.worker {
             worker.wake();
         }
+    }
+
+    /// An injected bug for the loom models: `remove_document` releasing the document's entry
+    /// before it removes the chunks (a writer of the same document can then run in between).
+    #[cfg(vecindex_bug = "remove_unlocks_early")]
+    fn remove_document_unlocked(&self, doc_id: &str, ids: &[String]) -> usize {
+        let s = &*self.shared;
+        let op = s.seq.begin();
+        let mut removed = 0;
+        for id in ids {
+            if let Some((_, ChunkEntry { loc: Some(loc), .. })) = s.maps.chunks.remove(id) {
+                removed += usize::from(tombstone(&s.epochs.load(), loc, op.seq()));
+            }
+        }
+        s.live.fetch_sub(removed, Ordering::Relaxed);
+        drop(op);
+        s.maps.docs.remove(doc_id);
+        removed
     }
 
     /// What a persist at `view` writes: every sealed segment with rows live in the view (with
@@ -642,6 +668,12 @@ impl Index for VectorIndex {
         let Entry::Occupied(doc) = s.maps.docs.entry(doc_id.to_owned()) else {
             return Ok(0);
         };
+        #[cfg(vecindex_bug = "remove_unlocks_early")]
+        {
+            let ids = doc.get().clone();
+            drop(doc);
+            return Ok(self.remove_document_unlocked(doc_id, &ids));
+        }
         let op = s.seq.begin();
         let epoch = s.epochs.load();
         let mut removed = 0;
@@ -742,10 +774,16 @@ impl Index for VectorIndex {
             let Some(owner) = s.maps.chunks.get(&id).map(|e| e.doc_id.clone()) else {
                 continue;
             };
+            #[cfg(vecindex_bug = "reconcile_stale_entry")]
+            let early = s.maps.chunks.get(&id).map(|e| e.clone());
             let mut doc = s.maps.docs.entry(owner.clone());
+            // Read again under the owner's entry: a writer of the document may have moved it.
+            #[cfg(not(vecindex_bug = "reconcile_stale_entry"))]
             let Some(entry) = s.maps.chunks.get(&id).map(|e| e.clone()) else {
                 continue;
             };
+            #[cfg(vecindex_bug = "reconcile_stale_entry")]
+            let Some(entry) = early else { continue };
             if entry.doc_id != owner {
                 continue; // changed hands meanwhile; that writer kept it consistent
             }
@@ -818,7 +856,13 @@ impl Index for VectorIndex {
     fn persist(&self, path: &Path) -> Result<PersistReport> {
         let s = &*self.shared;
         let _one_at_a_time = s.persist_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A snapshot view: waits for the operations in flight below its seq, so the files hold
+        // exactly the operations below it. (The injected bug takes a search's view instead,
+        // which leaves them out while the manifest's seq claims them.)
+        #[cfg(not(vecindex_bug = "persist_with_view"))]
         let (view, epoch) = s.view_and_epoch(Sequencer::snapshot, Epochs::load_full);
+        #[cfg(vecindex_bug = "persist_with_view")]
+        let (view, epoch) = s.view_and_epoch(Sequencer::view, Epochs::load_full);
         let parts = self.snapshot_parts(&epoch, &view);
         persist::writer::write(path, parts)
     }

@@ -10,7 +10,7 @@
 //! `docs` entry first, then `chunks` entries one at a time; never the reverse, and never two
 //! `docs` entries at once. Nothing holds a map lock while waiting for a persist or a search.
 
-use dashmap::DashMap;
+use crate::sync::ShardedMap;
 
 use crate::segment::RowLoc;
 
@@ -25,15 +25,15 @@ pub struct ChunkEntry {
 
 /// See the module docs.
 pub struct Maps {
-    pub docs: DashMap<String, Vec<String>>,
-    pub chunks: DashMap<String, ChunkEntry>,
+    pub docs: ShardedMap<String, Vec<String>>,
+    pub chunks: ShardedMap<String, ChunkEntry>,
 }
 
 impl Maps {
     pub fn new() -> Self {
         // More shards than the default (4 x cores) makes two writers of different documents
         // rarely share a shard on small machines.
-        Self { docs: DashMap::with_shard_amount(64), chunks: DashMap::with_shard_amount(64) }
+        Self { docs: ShardedMap::with_shard_amount(64), chunks: ShardedMap::with_shard_amount(64) }
     }
 
     /// Sorted document ids.
@@ -44,7 +44,7 @@ impl Maps {
     }
 
     pub fn chunk_ids(&self, doc_id: &str) -> Vec<String> {
-        self.docs.get(doc_id).map(|e| e.value().clone()).unwrap_or_default()
+        self.docs.get(doc_id).map(|e| e.clone()).unwrap_or_default()
     }
 }
 

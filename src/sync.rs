@@ -1,15 +1,29 @@
-//! The only import of atomics, `Arc`, `UnsafeCell` and the epoch cell in the crate.
+//! The only import of atomics, `Arc`, `UnsafeCell`, `OnceLock`, the epoch cell and the sharded
+//! maps in the crate.
 //!
-//! Normally these are `std` types (and [`arc_swap::ArcSwap`] for [`EpochCell`]); under
-//! `--cfg vecindex_loom` they are loom's, so the models in `loom-tests/` drive the library's own
-//! protocol code. loom cannot see inside `arc-swap`, so under loom [`EpochCell`] is a small stand-in
-//! with the same semantics (a loom `Mutex<Arc<T>>`: every load sees one complete published value).
+//! Normally these are `std` types, [`arc_swap::ArcSwap`] for [`EpochCell`] and
+//! [`dashmap::DashMap`] for [`ShardedMap`]; under `--cfg vecindex_loom` they are loom's, so the
+//! models in `loom-tests/` drive the library's own protocol code. loom cannot see inside
+//! `arc-swap`, `dashmap` or `std::sync::OnceLock`, so under loom each has a small stand-in with
+//! the same semantics, built on loom primitives:
 //!
-//! The DashMap caches are not modelled yet: they are locks, not a lock-free protocol of ours, and
-//! the models of this crate's protocols (head publish, sequencer watermark) do not touch them.
+//! - `EpochCell`: a loom `Mutex<Arc<T>>`; every load sees one complete published value, as with
+//!   `ArcSwap` (whose loads and stores are linearizable).
+//! - `ShardedMap`: a loom mutex per key (and one over the table of keys, held only to find a
+//!   key's mutex): DashMap with as many shards as keys. Operations on one key are serialized as
+//!   DashMap's are; operations on different keys never wait for each other, as they don't in
+//!   DashMap unless two keys share a shard. (A stand-in with one lock per map serialized writers
+//!   of different documents and hid the interleaving the seal model needs.) The crate never holds
+//!   two entries of one map at once, so shards sharing keys cannot deadlock it either. `len` and
+//!   `iter` lock one key at a time, as DashMap locks one shard at a time.
+//! - `OnceLock`: a loom `AtomicPtr`, set with a `compare_exchange(AcqRel)` and read with an
+//!   `Acquire` load, the orderings `std`'s gives; not a mutex, which would order more than
+//!   `std` does and could hide a missing fence.
 
 #[cfg(not(vecindex_loom))]
 mod imp {
+    pub(crate) use dashmap::DashMap as ShardedMap;
+    pub(crate) use dashmap::mapref::entry::Entry;
     pub(crate) use std::sync::OnceLock;
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
     pub(crate) use std::sync::{Arc, Mutex};
@@ -82,9 +96,10 @@ mod imp {
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-    // Not modelled: set once by a merge before the fence that the forwarding protocol relies on.
     pub(crate) use loom::sync::{Arc, Mutex};
-    pub(crate) use std::sync::OnceLock;
+
+    pub(crate) use super::loom_map::{Entry, ShardedMap};
+    pub(crate) use super::loom_once::OnceLock;
 
     pub(crate) fn spin_wait(_round: u32) {
         loom::thread::yield_now();
@@ -118,3 +133,292 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// loom stand-in for `std::sync::OnceLock` (see the module docs).
+#[cfg(vecindex_loom)]
+mod loom_once {
+    use loom::sync::atomic::{AtomicPtr, Ordering};
+    use std::marker::PhantomData;
+
+    pub(crate) struct OnceLock<T> {
+        value: AtomicPtr<T>,
+        /// Owns a `T`: Send and Sync only as `T` is.
+        _owns: PhantomData<Box<T>>,
+    }
+
+    impl<T> OnceLock<T> {
+        pub(crate) fn new() -> Self {
+            Self { value: AtomicPtr::new(std::ptr::null_mut()), _owns: PhantomData }
+        }
+
+        pub(crate) fn get(&self) -> Option<&T> {
+            // Acquire: pairs with the AcqRel exchange in `set`, so the value is fully written.
+            let value = self.value.load(Ordering::Acquire);
+            // SAFETY: a non-null pointer came from `Box::into_raw` in `set` and is freed only
+            // in `drop`, which `&self` outlives; nobody mutates it after the exchange.
+            unsafe { value.as_ref() }
+        }
+
+        pub(crate) fn set(&self, value: T) -> Result<(), T> {
+            let boxed = Box::into_raw(Box::new(value));
+            match self.value.compare_exchange(std::ptr::null_mut(), boxed, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => Ok(()),
+                // SAFETY: the exchange failed, so `boxed` was never shared: we still own it.
+                Err(_) => Err(*unsafe { Box::from_raw(boxed) }),
+            }
+        }
+    }
+
+    impl<T> Drop for OnceLock<T> {
+        fn drop(&mut self) {
+            let value = self.value.with_mut(|p| *p);
+            if !value.is_null() {
+                // SAFETY: set once from `Box::into_raw`, and `&mut self` means no reader is left.
+                drop(unsafe { Box::from_raw(value) });
+            }
+        }
+    }
+}
+
+/// loom stand-in for `dashmap::DashMap`: the part of its API the crate uses, with one loom mutex
+/// per key (see the module docs).
+#[cfg(vecindex_loom)]
+mod loom_map {
+    use std::borrow::Borrow;
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    use loom::sync::{Mutex, MutexGuard};
+
+    type Cell<V> = Mutex<Option<V>>;
+
+    pub(crate) struct ShardedMap<K, V> {
+        /// Every key ever used, with its cell. Cells are boxed and never removed before the map
+        /// is dropped, so a reference to one stays valid while the map lives.
+        cells: Mutex<HashMap<K, Box<Cell<V>>>>,
+    }
+
+    type Guard<'a, V> = MutexGuard<'a, Option<V>>;
+
+    /// A read guard on one entry (DashMap's `Ref`).
+    pub(crate) struct Ref<'a, V> {
+        guard: Guard<'a, V>,
+    }
+
+    /// A write guard on one entry (DashMap's `RefMut`).
+    pub(crate) struct RefMut<'a, V> {
+        guard: Guard<'a, V>,
+    }
+
+    pub(crate) enum Entry<'a, V> {
+        Occupied(OccupiedEntry<'a, V>),
+        Vacant(VacantEntry<'a, V>),
+    }
+
+    pub(crate) struct OccupiedEntry<'a, V> {
+        guard: Guard<'a, V>,
+    }
+
+    pub(crate) struct VacantEntry<'a, V> {
+        guard: Guard<'a, V>,
+    }
+
+    /// One entry of a copy made by `iter`.
+    pub(crate) struct Item<K, V> {
+        key: K,
+        value: V,
+    }
+
+    const HELD: &str = "an occupied entry holds a value while its guard is held";
+
+    fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+        mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    impl<K: Eq + Hash + Clone, V> ShardedMap<K, V> {
+        pub(crate) fn new() -> Self {
+            Self { cells: Mutex::new(HashMap::new()) }
+        }
+
+        pub(crate) fn with_shard_amount(_shards: usize) -> Self {
+            Self::new()
+        }
+
+        /// The cell of `key`, made if `create`.
+        fn cell<Q>(&self, key: &Q, create: bool) -> Option<&Cell<V>>
+        where
+            K: Borrow<Q>,
+            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        {
+            let mut cells = lock(&self.cells);
+            let cell: *const Cell<V> = match cells.get(key) {
+                Some(cell) => &**cell,
+                None if create => &**cells.entry(key.to_owned()).or_insert_with(|| Box::new(Mutex::new(None))),
+                None => return None,
+            };
+            drop(cells);
+            // SAFETY: the cell is boxed (its address survives the table growing) and stays in
+            // the table until the map is dropped, which `&self` outlives.
+            Some(unsafe { &*cell })
+        }
+
+        pub(crate) fn entry(&self, key: K) -> Entry<'_, V> {
+            let guard = lock(self.cell(&key, true).expect("created"));
+            match guard.is_some() {
+                true => Entry::Occupied(OccupiedEntry { guard }),
+                false => Entry::Vacant(VacantEntry { guard }),
+            }
+        }
+
+        pub(crate) fn get<Q>(&self, key: &Q) -> Option<Ref<'_, V>>
+        where
+            K: Borrow<Q>,
+            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        {
+            let guard = lock(self.cell(key, false)?);
+            guard.is_some().then_some(Ref { guard })
+        }
+
+        pub(crate) fn get_mut<Q>(&self, key: &Q) -> Option<RefMut<'_, V>>
+        where
+            K: Borrow<Q>,
+            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        {
+            let guard = lock(self.cell(key, false)?);
+            guard.is_some().then_some(RefMut { guard })
+        }
+
+        pub(crate) fn insert(&self, key: K, value: V) -> Option<V> {
+            lock(self.cell(&key, true).expect("created")).replace(value)
+        }
+
+        pub(crate) fn remove<Q>(&self, key: &Q) -> Option<(K, V)>
+        where
+            K: Borrow<Q>,
+            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        {
+            let value = lock(self.cell(key, false)?).take()?;
+            Some((key.to_owned(), value))
+        }
+
+        pub(crate) fn remove_if<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
+        where
+            K: Borrow<Q>,
+            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        {
+            let mut guard = lock(self.cell(key, false)?);
+            let owned = key.to_owned();
+            if guard.as_ref().is_some_and(|v| f(&owned, v)) { guard.take().map(|v| (owned, v)) } else { None }
+        }
+
+        pub(crate) fn contains_key<Q>(&self, key: &Q) -> bool
+        where
+            K: Borrow<Q>,
+            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        {
+            self.cell(key, false).is_some_and(|cell| lock(cell).is_some())
+        }
+
+        /// The cells, each locked in turn (as DashMap reads one shard at a time).
+        fn cells(&self) -> Vec<(K, &Cell<V>)> {
+            let keys: Vec<K> = lock(&self.cells).keys().cloned().collect();
+            keys.into_iter().filter_map(|k| Some((k.clone(), self.cell(&k, false)?))).collect()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.cells().into_iter().filter(|(_, cell)| lock(cell).is_some()).count()
+        }
+
+        pub(crate) fn iter(&self) -> std::vec::IntoIter<Item<K, V>>
+        where
+            V: Clone,
+        {
+            let items: Vec<Item<K, V>> = self
+                .cells()
+                .into_iter()
+                .filter_map(|(key, cell)| Some(Item { key, value: lock(cell).clone()? }))
+                .collect();
+            items.into_iter()
+        }
+    }
+
+    impl<K: Eq + Hash + Clone, V> Default for ShardedMap<K, V> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl<V> std::ops::Deref for Ref<'_, V> {
+        type Target = V;
+
+        fn deref(&self) -> &V {
+            self.guard.as_ref().expect(HELD)
+        }
+    }
+
+    impl<V> std::ops::Deref for RefMut<'_, V> {
+        type Target = V;
+
+        fn deref(&self) -> &V {
+            self.guard.as_ref().expect(HELD)
+        }
+    }
+
+    impl<V> std::ops::DerefMut for RefMut<'_, V> {
+        fn deref_mut(&mut self) -> &mut V {
+            self.guard.as_mut().expect(HELD)
+        }
+    }
+
+    impl<K, V> Item<K, V> {
+        pub(crate) fn key(&self) -> &K {
+            &self.key
+        }
+
+        pub(crate) fn value(&self) -> &V {
+            &self.value
+        }
+    }
+
+    impl<'a, V> Entry<'a, V> {
+        pub(crate) fn or_default(self) -> RefMut<'a, V>
+        where
+            V: Default,
+        {
+            self.or_insert(V::default())
+        }
+
+        pub(crate) fn or_insert(self, value: V) -> RefMut<'a, V> {
+            match self {
+                Entry::Occupied(o) => RefMut { guard: o.guard },
+                Entry::Vacant(v) => v.insert(value),
+            }
+        }
+    }
+
+    impl<'a, V> OccupiedEntry<'a, V> {
+        pub(crate) fn get(&self) -> &V {
+            self.guard.as_ref().expect(HELD)
+        }
+
+        pub(crate) fn get_mut(&mut self) -> &mut V {
+            self.guard.as_mut().expect(HELD)
+        }
+
+        pub(crate) fn remove(mut self) -> V {
+            self.guard.take().expect(HELD)
+        }
+    }
+
+    impl<'a, V> VacantEntry<'a, V> {
+        pub(crate) fn insert(mut self, value: V) -> RefMut<'a, V> {
+            *self.guard = Some(value);
+            RefMut { guard: self.guard }
+        }
+
+        pub(crate) fn insert_entry(mut self, value: V) -> OccupiedEntry<'a, V> {
+            *self.guard = Some(value);
+            OccupiedEntry { guard: self.guard }
+        }
+    }
+}

@@ -4,17 +4,17 @@
 //! section of the index. Once `limit` distinct terms are known, new terms are no longer admitted
 //! (known terms keep counting), so memory stays bounded whatever is indexed.
 
-use dashmap::DashMap;
+use crate::sync::ShardedMap;
 
 /// Bounded concurrent term counts.
 pub struct Vocabulary {
-    counts: DashMap<String, u64>,
+    counts: ShardedMap<String, u64>,
     limit: usize,
 }
 
 impl Vocabulary {
     pub fn new(limit: usize) -> Self {
-        Self { counts: DashMap::new(), limit }
+        Self { counts: ShardedMap::new(), limit }
     }
 
     /// Counts the terms of `text`: lower-cased alphanumeric words of 3 to 32 characters.

@@ -12,6 +12,18 @@
 //! that cannot fail proves nothing. Without `--cfg vecindex_loom` this crate is empty.
 
 #[cfg(all(test, vecindex_loom))]
+mod epoch;
+#[cfg(all(test, vecindex_loom))]
 mod head;
+#[cfg(all(test, vecindex_loom))]
+mod index;
+#[cfg(all(test, vecindex_loom))]
+mod maps;
+#[cfg(all(test, vecindex_loom))]
+mod merge;
+#[cfg(all(test, vecindex_loom))]
+mod persist;
+#[cfg(all(test, vecindex_loom))]
+mod seal;
 #[cfg(all(test, vecindex_loom))]
 mod snapshot;

@@ -22,16 +22,21 @@ impl SegmentData {
     ///
     /// Returns `None` if some reserved row is not published yet (call again later).
     pub fn seal(head: &Head, dim: usize) -> Option<Self> {
+        #[cfg(not(vecindex_bug = "seal_unsettled"))]
         if !head.is_settled() {
             return None;
         }
         let mut metas = Vec::with_capacity(head.len());
         let mut vectors = Vec::with_capacity(head.len() * dim);
         for index in 0..head.len() {
-            head.with_row(index, |row| {
+            let copied = head.with_row(index, |row| {
                 metas.push(row.meta.clone());
                 vectors.extend_from_slice(&row.vector);
-            })?;
+            });
+            #[cfg(not(vecindex_bug = "seal_unsettled"))]
+            copied?;
+            #[cfg(vecindex_bug = "seal_unsettled")]
+            let _ = copied;
         }
         let rows = metas.iter().map(RowRef::Owned).zip(vectors.chunks_exact(dim.max(1)));
         let encoded = SealedRows::encode(dim, rows);

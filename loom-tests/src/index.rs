@@ -1,0 +1,70 @@
+//! Models of `src/index.rs`: mutations of one document racing each other, through the document's
+//! entry in the id maps (which serializes them) and the chunk map (which gives a chunk id one
+//! owner).
+//!
+//! Injected bugs these catch: `remove_unlocks_early` (`remove_document` releases the document's
+//! entry before removing its chunks, so a replacement can run in between and its chunk list is
+//! then removed under it) and `claim_check_then_insert` (a chunk id claimed by looking, then
+//! inserting, so two documents can both own it).
+
+use loom::sync::Arc;
+use loom::thread;
+use vecindex::{Error, Index, VectorIndex};
+
+use crate::epoch::{chunk, config, searched};
+
+/// The id maps agree with what a search sees: every hit's chunk is found under its document,
+/// and every listed chunk is a hit.
+pub(crate) fn assert_maps_agree(index: &VectorIndex) {
+    let mut listed: Vec<String> = Vec::new();
+    for doc in index.get_document_ids() {
+        for id in index.get_chunk_ids_for_document(&doc) {
+            let found = index.get_chunk(&id).unwrap_or_else(|| panic!("{id} is listed in {doc} but not found"));
+            assert_eq!(found.doc_id, doc);
+            listed.push(id);
+        }
+    }
+    listed.sort();
+    assert_eq!(listed, searched(index), "the maps and the rows disagree");
+}
+
+#[test]
+fn replacing_and_removing_one_document_serialize() {
+    loom::model(|| {
+        let index = Arc::new(VectorIndex::new(config()).unwrap());
+        index.add_document("d", vec![chunk("c1", "d", 0.5)]).unwrap();
+        let replacer = {
+            let index = index.clone();
+            thread::spawn(move || index.add_document("d", vec![chunk("c2", "d", 0.25)]).unwrap())
+        };
+        let removed = index.remove_document("d").unwrap();
+        replacer.join().unwrap();
+        // Either order, as if one ran after the other: removed first (then d holds c2), or
+        // replaced first (then nothing is left).
+        let expected: &[&str] = if removed == 1 && index.get_document_ids() == ["d"] { &["c2"] } else { &[] };
+        assert_eq!(searched(&index), expected, "removed {removed}");
+        assert_maps_agree(&index);
+        assert_eq!(index.reconcile_mappings(), 0, "the maps were left stale");
+    });
+}
+
+#[test]
+fn two_documents_claiming_one_chunk_id_leave_one_owner() {
+    loom::model(|| {
+        let index = Arc::new(VectorIndex::new(config()).unwrap());
+        let other = {
+            let index = index.clone();
+            thread::spawn(move || index.add_chunk(chunk("shared", "d2", 0.25)))
+        };
+        let mine = index.add_chunk(chunk("shared", "d1", 0.5));
+        let other = other.join().unwrap();
+        let (won, lost) = match (&mine, &other) {
+            (Ok(()), Err(e)) | (Err(e), Ok(())) => (if mine.is_ok() { "d1" } else { "d2" }, e),
+            _ => panic!("both or neither owned the chunk: {mine:?} {other:?}"),
+        };
+        assert!(matches!(lost, Error::ChunkInOtherDocument { .. }), "{lost}");
+        assert_eq!(searched(&index), ["shared"]);
+        assert_eq!(index.get_document_ids(), [won]);
+        assert_maps_agree(&index);
+    });
+}
