@@ -64,11 +64,20 @@ impl Default for MergePolicy {
 impl MergePolicy {
     /// The segments to merge next, if any: a vacuum candidate first, then a full tier.
     pub fn pick(&self, sealed: &[Arc<Segment>], seal_rows: usize) -> Option<Vec<Arc<Segment>>> {
-        let live = |s: &Arc<Segment>| s.len().saturating_sub(s.tombstones().dead_count());
-        if let Some(worst) = sealed
+        // Dead counts change under concurrent deletes: read each once, and decide on that
+        // reading. (Sorting by a key read anew at each comparison is not a total order while
+        // deletes land, and Rust's sort may panic on one: shuttle found it.)
+        let counted: Vec<(&Arc<Segment>, usize, usize)> = sealed
             .iter()
-            .filter(|s| s.len() > 0)
-            .map(|s| (s, s.tombstones().dead_count() as f64 / s.len() as f64))
+            .map(|s| {
+                let dead = s.tombstones().dead_count();
+                (s, s.len().saturating_sub(dead), dead)
+            })
+            .collect();
+        if let Some(worst) = counted
+            .iter()
+            .filter(|(s, _, _)| s.len() > 0)
+            .map(|&(s, _, dead)| (s, dead as f64 / s.len() as f64))
             .filter(|(_, dead)| *dead > self.vacuum_dead_fraction)
             .max_by(|a, b| a.1.total_cmp(&b.1))
         {
@@ -84,22 +93,22 @@ impl MergePolicy {
             }
             tier
         };
-        let mut tiers: BTreeMap<u32, Vec<&Arc<Segment>>> = BTreeMap::new();
-        for segment in sealed {
-            tiers.entry(tier(live(segment))).or_default().push(segment);
+        let mut tiers: BTreeMap<u32, Vec<(&Arc<Segment>, usize)>> = BTreeMap::new();
+        for &(segment, live, _) in &counted {
+            tiers.entry(tier(live)).or_default().push((segment, live));
         }
         for (_, mut members) in tiers {
             if members.len() < factor {
                 continue;
             }
-            members.sort_by_key(|s| live(s));
+            members.sort_by_key(|&(_, live)| live);
             let mut picked = Vec::new();
             let mut rows = 0;
-            for segment in members.into_iter().take(factor) {
-                if rows + live(segment) > self.max_segment_rows && picked.len() >= 2 {
+            for (segment, live) in members.into_iter().take(factor) {
+                if rows + live > self.max_segment_rows && picked.len() >= 2 {
                     break;
                 }
-                rows += live(segment);
+                rows += live;
                 picked.push(segment.clone());
             }
             if picked.len() >= 2 {

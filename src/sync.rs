@@ -3,9 +3,10 @@
 //!
 //! Normally these are `std` types, [`arc_swap::ArcSwap`] for [`EpochCell`] and
 //! [`dashmap::DashMap`] for [`ShardedMap`]; under `--cfg vecindex_loom` they are loom's, so the
-//! models in `loom-tests/` drive the library's own protocol code. loom cannot see inside
-//! `arc-swap`, `dashmap` or `std::sync::OnceLock`, so under loom each has a small stand-in with
-//! the same semantics, built on loom primitives:
+//! models in `loom-tests/` drive the library's own protocol code (and under
+//! `--cfg vecindex_shuttle`, shuttle's, for the larger randomized scenarios of `shuttle-tests/`).
+//! Neither checker can see inside `arc-swap`, `dashmap` or `std::sync::OnceLock`, so each has a
+//! small stand-in with the same semantics, built on the checker's primitives:
 //!
 //! - `EpochCell`: a loom `Mutex<Arc<T>>`; every load sees one complete published value, as with
 //!   `ArcSwap` (whose loads and stores are linearizable).
@@ -20,7 +21,7 @@
 //!   `Acquire` load, the orderings `std`'s gives; not a mutex, which would order more than
 //!   `std` does and could hide a missing fence.
 
-#[cfg(not(vecindex_loom))]
+#[cfg(not(any(vecindex_loom, vecindex_shuttle)))]
 mod imp {
     pub(crate) use dashmap::DashMap as ShardedMap;
     pub(crate) use dashmap::mapref::entry::Entry;
@@ -28,23 +29,7 @@ mod imp {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
     pub(crate) use std::sync::{Arc, Mutex};
 
-    /// Mirrors loom's `UnsafeCell` API so protocol code is written once.
-    #[derive(Debug, Default)]
-    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
-
-    impl<T> UnsafeCell<T> {
-        pub(crate) const fn new(value: T) -> Self {
-            Self(std::cell::UnsafeCell::new(value))
-        }
-
-        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-            f(self.0.get())
-        }
-
-        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-            f(self.0.get())
-        }
-    }
+    pub(crate) use super::std_cell::UnsafeCell;
 
     /// Called in spin-wait loops. Spins a little, then gives the core away: on a 2-core machine
     /// the thread we wait for may need our core to finish.
@@ -92,28 +77,40 @@ mod imp {
     }
 }
 
-#[cfg(vecindex_loom)]
+/// Under a model checker (loom, or shuttle for larger randomized scenarios): its primitives,
+/// and the stand-ins below built on them.
+#[cfg(any(vecindex_loom, vecindex_shuttle))]
 mod imp {
-    pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-    pub(crate) use loom::sync::{Arc, Mutex};
+    #[cfg(vecindex_loom)]
+    pub(crate) use loom as model;
+    #[cfg(all(vecindex_shuttle, not(vecindex_loom)))]
+    pub(crate) use shuttle as model;
 
-    pub(crate) use super::loom_map::{Entry, ShardedMap};
-    pub(crate) use super::loom_once::OnceLock;
+    pub(crate) use model::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+    pub(crate) use model::sync::{Arc, Mutex};
+
+    #[cfg(vecindex_loom)]
+    pub(crate) use loom::cell::UnsafeCell;
+    // shuttle checks schedules, not data races: a plain cell.
+    #[cfg(not(vecindex_loom))]
+    pub(crate) use super::std_cell::UnsafeCell;
+
+    pub(crate) use super::model_map::{Entry, ShardedMap};
+    pub(crate) use super::model_once::OnceLock;
 
     pub(crate) fn spin_wait(_round: u32) {
-        loom::thread::yield_now();
+        model::thread::yield_now();
     }
 
-    /// loom stand-in for `ArcSwap`: a loom mutex around the current `Arc`. Loads and swaps are
+    /// Stand-in for `ArcSwap`: a model mutex around the current `Arc`. Loads and swaps are
     /// linearizable, as they are with `ArcSwap`.
-    pub(crate) struct EpochCell<T>(loom::sync::Mutex<Arc<T>>);
+    pub(crate) struct EpochCell<T>(Mutex<Arc<T>>);
 
     pub(crate) type EpochGuard<T> = Arc<T>;
 
     impl<T> EpochCell<T> {
         pub(crate) fn new(value: Arc<T>) -> Self {
-            Self(loom::sync::Mutex::new(value))
+            Self(Mutex::new(value))
         }
 
         pub(crate) fn load(&self) -> EpochGuard<T> {
@@ -121,11 +118,11 @@ mod imp {
         }
 
         pub(crate) fn load_full(&self) -> Arc<T> {
-            self.0.lock().expect("loom mutex poisoned").clone()
+            self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
         }
 
         pub(crate) fn rcu(&self, mut f: impl FnMut(&Arc<T>) -> Arc<T>) -> Arc<T> {
-            let mut current = self.0.lock().expect("loom mutex poisoned");
+            let mut current = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let next = f(&current);
             std::mem::replace(&mut *current, next)
         }
@@ -134,10 +131,31 @@ mod imp {
 
 pub(crate) use imp::*;
 
-/// loom stand-in for `std::sync::OnceLock` (see the module docs).
-#[cfg(vecindex_loom)]
-mod loom_once {
-    use loom::sync::atomic::{AtomicPtr, Ordering};
+/// Mirrors loom's `UnsafeCell` API so protocol code is written once.
+#[cfg(not(vecindex_loom))]
+mod std_cell {
+    #[derive(Debug, Default)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+/// Model stand-in for `std::sync::OnceLock` (see the module docs).
+#[cfg(any(vecindex_loom, vecindex_shuttle))]
+mod model_once {
+    use super::imp::model::sync::atomic::{AtomicPtr, Ordering};
     use std::marker::PhantomData;
 
     pub(crate) struct OnceLock<T> {
@@ -171,7 +189,7 @@ mod loom_once {
 
     impl<T> Drop for OnceLock<T> {
         fn drop(&mut self) {
-            let value = self.value.with_mut(|p| *p);
+            let value = self.value.load(Ordering::Acquire);
             if !value.is_null() {
                 // SAFETY: set once from `Box::into_raw`, and `&mut self` means no reader is left.
                 drop(unsafe { Box::from_raw(value) });
@@ -180,22 +198,22 @@ mod loom_once {
     }
 }
 
-/// loom stand-in for `dashmap::DashMap`: the part of its API the crate uses, with one loom mutex
-/// per key (see the module docs).
-#[cfg(vecindex_loom)]
-mod loom_map {
+/// Model stand-in for `dashmap::DashMap`: the part of its API the crate uses, with one mutex per
+/// key (see the module docs).
+#[cfg(any(vecindex_loom, vecindex_shuttle))]
+mod model_map {
     use std::borrow::Borrow;
-    use std::collections::HashMap;
-    use std::hash::Hash;
+    use std::collections::BTreeMap;
 
-    use loom::sync::{Mutex, MutexGuard};
+    use super::imp::model::sync::{Mutex, MutexGuard};
 
     type Cell<V> = Mutex<Option<V>>;
 
     pub(crate) struct ShardedMap<K, V> {
         /// Every key ever used, with its cell. Cells are boxed and never removed before the map
-        /// is dropped, so a reference to one stays valid while the map lives.
-        cells: Mutex<HashMap<K, Box<Cell<V>>>>,
+        /// is dropped, so a reference to one stays valid while the map lives. Ordered, so `len`
+        /// and `iter` lock cells in the same order in every execution (a replayable schedule).
+        cells: Mutex<BTreeMap<K, Box<Cell<V>>>>,
     }
 
     type Guard<'a, V> = MutexGuard<'a, Option<V>>;
@@ -235,9 +253,9 @@ mod loom_map {
         mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    impl<K: Eq + Hash + Clone, V> ShardedMap<K, V> {
+    impl<K: Ord + Clone, V> ShardedMap<K, V> {
         pub(crate) fn new() -> Self {
-            Self { cells: Mutex::new(HashMap::new()) }
+            Self { cells: Mutex::new(BTreeMap::new()) }
         }
 
         pub(crate) fn with_shard_amount(_shards: usize) -> Self {
@@ -248,7 +266,7 @@ mod loom_map {
         fn cell<Q>(&self, key: &Q, create: bool) -> Option<&Cell<V>>
         where
             K: Borrow<Q>,
-            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+            Q: Ord + ToOwned<Owned = K> + ?Sized,
         {
             let mut cells = lock(&self.cells);
             let cell: *const Cell<V> = match cells.get(key) {
@@ -273,7 +291,7 @@ mod loom_map {
         pub(crate) fn get<Q>(&self, key: &Q) -> Option<Ref<'_, V>>
         where
             K: Borrow<Q>,
-            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+            Q: Ord + ToOwned<Owned = K> + ?Sized,
         {
             let guard = lock(self.cell(key, false)?);
             guard.is_some().then_some(Ref { guard })
@@ -282,7 +300,7 @@ mod loom_map {
         pub(crate) fn get_mut<Q>(&self, key: &Q) -> Option<RefMut<'_, V>>
         where
             K: Borrow<Q>,
-            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+            Q: Ord + ToOwned<Owned = K> + ?Sized,
         {
             let guard = lock(self.cell(key, false)?);
             guard.is_some().then_some(RefMut { guard })
@@ -295,7 +313,7 @@ mod loom_map {
         pub(crate) fn remove<Q>(&self, key: &Q) -> Option<(K, V)>
         where
             K: Borrow<Q>,
-            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+            Q: Ord + ToOwned<Owned = K> + ?Sized,
         {
             let value = lock(self.cell(key, false)?).take()?;
             Some((key.to_owned(), value))
@@ -304,7 +322,7 @@ mod loom_map {
         pub(crate) fn remove_if<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
         where
             K: Borrow<Q>,
-            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+            Q: Ord + ToOwned<Owned = K> + ?Sized,
         {
             let mut guard = lock(self.cell(key, false)?);
             let owned = key.to_owned();
@@ -314,7 +332,7 @@ mod loom_map {
         pub(crate) fn contains_key<Q>(&self, key: &Q) -> bool
         where
             K: Borrow<Q>,
-            Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+            Q: Ord + ToOwned<Owned = K> + ?Sized,
         {
             self.cell(key, false).is_some_and(|cell| lock(cell).is_some())
         }
@@ -342,7 +360,7 @@ mod loom_map {
         }
     }
 
-    impl<K: Eq + Hash + Clone, V> Default for ShardedMap<K, V> {
+    impl<K: Ord + Clone, V> Default for ShardedMap<K, V> {
         fn default() -> Self {
             Self::new()
         }
