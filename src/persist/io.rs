@@ -265,23 +265,33 @@ pub fn map(path: &Path, access: Access) -> Result<Mapped> {
 /// (shared): persists into one directory never interleave, whichever process or index runs
 /// them, and an open never reads a directory mid-collection.
 pub struct DirLock {
-    _held: File,
+    _held: Option<File>,
 }
 
 impl DirLock {
-    pub fn acquire(dir: &Path, exclusive: bool) -> Result<Self> {
+    /// The exclusive lock of a persist (creating `LOCK` if needed).
+    pub fn acquire(dir: &Path) -> Result<Self> {
         let path = dir.join("LOCK");
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
+        let file = file.map_err(io(&path))?;
+        file.lock().map_err(io(&path))?;
+        Ok(Self { _held: Some(file) })
+    }
+
+    /// The shared lock of an open. Without `create`, or in a directory it may not write, a
+    /// missing `LOCK` means no lock (nobody can persist there without making one first... or
+    /// the caller asked to change nothing).
+    pub fn acquire_shared(dir: &Path, create: bool) -> Result<Self> {
+        let path = dir.join("LOCK");
+        let file = OpenOptions::new().read(true).write(create).create(create).truncate(false).open(&path);
         let file = match file {
             Ok(file) => file,
-            // A read-only directory without a LOCK file: nobody can persist into it either.
-            Err(e) if !exclusive && e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return File::open(dir).map(|held| Self { _held: held }).map_err(io(dir));
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) => {
+                return Ok(Self { _held: None });
             }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let locked = if exclusive { file.lock() } else { file.lock_shared() };
-        locked.map_err(io(&path))?;
-        Ok(Self { _held: file })
+        file.lock_shared().map_err(io(&path))?;
+        Ok(Self { _held: Some(file) })
     }
 }

@@ -72,6 +72,10 @@ pub struct OpenOptions {
     /// into quarantine. Damage that loses nothing (a FAISS or ids file, rebuilt from the rows)
     /// is healed either way.
     pub strict: bool,
+    /// Change nothing in the directory: damaged files are reported (and worked around in
+    /// memory) but not moved into quarantine, and no `LOCK` file is created. For inspection
+    /// (`vecindex verify`, `vecindex query`) and read-only media.
+    pub read_only: bool,
 }
 
 impl OpenOptions {
@@ -86,6 +90,11 @@ impl OpenOptions {
 
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
         self
     }
 }

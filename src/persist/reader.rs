@@ -49,7 +49,7 @@ pub fn load(dir: &Path, options: &OpenOptions) -> Result<Loaded> {
         }
         PathKind::Dir => {}
     }
-    let _no_persist_collects_meanwhile = DirLock::acquire(dir, false)?;
+    let _no_persist_collects_meanwhile = DirLock::acquire_shared(dir, !options.read_only)?;
     let mut report = OpenReport { path: dir.to_owned(), ..OpenReport::default() };
     let (manifest, deletes) = choose_manifest(dir, options.strict, &mut report)?;
     let config = resolve_config(dir, &manifest, options)?;
@@ -73,11 +73,11 @@ pub fn load(dir: &Path, options: &OpenOptions) -> Result<Loaded> {
             Ok(rows) => rows,
             Err(e) if options.strict => return Err(e),
             Err(e) => {
-                lose_segment(dir, entry, &deletes, seq, e, &mut report, &mut lost_chunks);
+                lose_segment(dir, entry, &deletes, seq, e, options.read_only, &mut report, &mut lost_chunks);
                 continue;
             }
         };
-        check_ids(dir, entry, &mut report);
+        check_ids(dir, entry, options.read_only, &mut report);
         let mut deleted = vec![None; rows.len()];
         for &(row, at) in deletes.get(&entry.id).map(Vec::as_slice).unwrap_or_default() {
             if let Some(slot) = deleted.get_mut(row as usize) {
@@ -91,7 +91,7 @@ pub fn load(dir: &Path, options: &OpenOptions) -> Result<Loaded> {
         }
         report.bytes_mapped += rows.file_bytes().len() as u64;
         #[cfg(feature = "faiss")]
-        let faiss = load_faiss(dir, entry, &config, &rows, &mut report);
+        let faiss = load_faiss(dir, entry, &config, &rows, options.read_only, &mut report);
         segments.push(LoadedSegment {
             id: entry.id,
             rows,
@@ -194,19 +194,23 @@ fn resolve_config(dir: &Path, manifest: &Manifest, options: &OpenOptions) -> Res
     }
 }
 
-/// A rows file that cannot be read: quarantine it, and name what it held from its ids file.
+/// A rows file that cannot be read: quarantine it (unless `read_only`), and name what it held
+/// from its ids file.
+#[allow(clippy::too_many_arguments)]
 fn lose_segment(
     dir: &Path,
     entry: &StoredSegment,
     deletes: &Deletes,
     seq: SeqNo,
     error: Error,
+    read_only: bool,
     report: &mut OpenReport,
     lost_chunks: &mut Vec<(String, String)>,
 ) {
     let name = entry.rows_name();
     let moved_to = match io::path_kind(&dir.join(&name)) {
         Ok(PathKind::Missing) => None,
+        _ if read_only => None,
         _ => io::quarantine(dir, &name).map_err(|e| tracing::warn!(error = %e, "cannot quarantine")).ok(),
     };
     tracing::warn!(file = %dir.join(&name).display(), error = %error, "quarantined a damaged rows file");
@@ -239,7 +243,7 @@ fn lose_segment(
 
 /// The ids file is derived from the rows file: if it is damaged, move it aside; the next
 /// persist writes it again.
-fn check_ids(dir: &Path, entry: &StoredSegment, report: &mut OpenReport) {
+fn check_ids(dir: &Path, entry: &StoredSegment, read_only: bool, report: &mut OpenReport) {
     let name = entry.ids_name();
     let path = dir.join(&name);
     let checked = io::read(&path).and_then(|bytes| {
@@ -250,14 +254,16 @@ fn check_ids(dir: &Path, entry: &StoredSegment, report: &mut OpenReport) {
         }
     });
     if let Err(e) = checked {
-        heal(dir, &name, e, "written again from the rows by the next persist", report);
+        heal(dir, &name, e, "written again from the rows by the next persist", read_only, report);
     }
 }
 
-/// Records a healed file, moving the damaged one (if any) into quarantine.
-fn heal(dir: &Path, name: &str, error: Error, action: &str, report: &mut OpenReport) {
+/// Records a healed file, moving the damaged one (if any, and unless `read_only`) into
+/// quarantine.
+fn heal(dir: &Path, name: &str, error: Error, action: &str, read_only: bool, report: &mut OpenReport) {
     let path = dir.join(name);
-    if !matches!(io::path_kind(&path), Ok(PathKind::Missing))
+    if !read_only
+        && !matches!(io::path_kind(&path), Ok(PathKind::Missing))
         && let Err(e) = io::quarantine(dir, name)
     {
         tracing::warn!(error = %e, "cannot quarantine");
@@ -274,6 +280,7 @@ fn load_faiss(
     entry: &StoredSegment,
     config: &IndexConfig,
     rows: &SealedRows,
+    read_only: bool,
     report: &mut OpenReport,
 ) -> Option<crate::segment::faiss::FaissIndex> {
     use crate::persist::manifest::tag;
@@ -297,7 +304,7 @@ fn load_faiss(
     match loaded {
         Ok(index) => Some(index),
         Err(e) => {
-            heal(dir, &name, e, "rebuilt from the segment's vectors in the background", report);
+            heal(dir, &name, e, "rebuilt from the segment's vectors in the background", read_only, report);
             None
         }
     }

@@ -195,7 +195,7 @@ pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
     let started = Instant::now();
     ensure_dir(dir)?;
     check_target(dir, parts.index_uid)?; // refuse before creating LOCK in somebody else's directory
-    let _one_persist_per_directory = DirLock::acquire(dir, true)?;
+    let _one_persist_per_directory = DirLock::acquire(dir)?;
     let previous = check_target(dir, parts.index_uid)?; // again: another process may have committed
     let files: HashMap<String, u64> = io::list(dir)?.into_iter().collect();
     let mut written = Written::default();

@@ -1,0 +1,268 @@
+//! `vecindex`: ingest a documentation tree into an index, query it, check it, serve it.
+//!
+//! ```text
+//! vecindex ingest DIR --index PATH     walk, chunk, embed, add, persist as it goes (progress bar)
+//! vecindex query PATH "text" -k 5      ranked hits: score, document, heading, snippet
+//! vecindex stats PATH                  documents, chunks, segments
+//! vecindex verify PATH                 checksums, mappings; exit 2 on any damage
+//! ```
+
+mod chunker;
+mod corpus;
+mod ingest;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use vecindex::embed::{Embedder, HashingEmbedder};
+use vecindex::{Index, OpenOptions, SearchOptions, VectorIndex};
+
+use crate::chunker::ChunkSize;
+use crate::ingest::{IngestOptions, META_HEADING, check_embedder};
+
+#[derive(Parser)]
+#[command(name = "vecindex", version, about = "A concurrent vector index for documentation: ingest, query, verify")]
+struct Cli {
+    /// More log output (repeat for more); or set RUST_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingests the Markdown, reStructuredText and text files (also .gz) under DIR.
+    Ingest {
+        dir: PathBuf,
+        /// The index directory (created if missing).
+        #[arg(long)]
+        index: PathBuf,
+        #[command(flatten)]
+        embedder: EmbedderArgs,
+        /// Threads that read, chunk and embed files (default: the cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Persist after this many documents added or replaced...
+        #[arg(long, default_value_t = 200)]
+        persist_every_docs: usize,
+        /// ...or after this many seconds, whichever comes first.
+        #[arg(long, default_value_t = 10.0)]
+        persist_every_secs: f64,
+        /// Largest chunk, in characters.
+        #[arg(long, default_value_t = 1200)]
+        max_chars: usize,
+        /// Characters a chunk repeats from the one before.
+        #[arg(long, default_value_t = 150)]
+        overlap: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Prints the chunks nearest to TEXT.
+    Query {
+        index: PathBuf,
+        text: String,
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+        #[command(flatten)]
+        embedder: EmbedderArgs,
+    },
+    /// Prints what the index holds.
+    Stats { index: PathBuf },
+    /// Checks every file of the index (checksums, archives) and its id maps, changing nothing.
+    /// Exits with 2 if anything is damaged or inconsistent.
+    Verify { index: PathBuf },
+}
+
+#[derive(clap::Args)]
+struct EmbedderArgs {
+    /// `hashing` (lexical, no model).
+    #[arg(long, default_value = "hashing")]
+    embedder: String,
+}
+
+impl EmbedderArgs {
+    fn build(&self) -> Result<Arc<dyn Embedder>, String> {
+        match self.embedder.as_str() {
+            "hashing" => Ok(Arc::new(HashingEmbedder::default())),
+            other => Err(format!("unknown embedder {other:?} (available: hashing)")),
+        }
+    }
+}
+
+fn open_read_only(path: &std::path::Path) -> Result<VectorIndex, String> {
+    let options = OpenOptions::new().read_only(true);
+    let (index, report) = VectorIndex::open_with_options(path, &options).map_err(|e| e.to_string())?;
+    if !report.is_clean() {
+        eprintln!("warning: the index is damaged; run `vecindex verify {}`", path.display());
+    }
+    Ok(index)
+}
+
+/// One line of a chunk's text, at most `width` characters.
+fn snippet(text: &str, width: usize) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(width) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line,
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Ingest {
+            dir,
+            index,
+            embedder,
+            threads,
+            persist_every_docs,
+            persist_every_secs,
+            max_chars,
+            overlap,
+            quiet,
+        } => {
+            let embedder = embedder.build()?;
+            let started = Instant::now();
+            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref())?);
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let options = IngestOptions {
+                root: dir,
+                index_path: index.clone(),
+                threads,
+                persist_every_docs,
+                persist_every: Duration::from_secs_f64(persist_every_secs.max(0.0)),
+                chunk: ChunkSize { max_chars, overlap },
+                batch: 64,
+                progress: !quiet,
+            };
+            let s = ingest::ingest(&opened, &embedder, &options, &AtomicBool::new(false))?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "ingested {} files in {secs:.1} s: {} added, {} replaced, {} unchanged, {} removed, {} failed; \
+                 {} chunks ({:.0}/s), {} persists into {}",
+                s.files,
+                s.added,
+                s.replaced,
+                s.unchanged,
+                s.removed,
+                s.failed,
+                s.chunks,
+                s.chunks as f64 / secs.max(1e-3),
+                s.persists,
+                index.display()
+            );
+            Ok(if s.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Query { index, text, k, embedder } => {
+            let embedder = embedder.build()?;
+            let opened = open_read_only(&index)?;
+            check_embedder(&opened, embedder.as_ref())?;
+            let query = embedder.embed(&[&text]).map_err(|e| e.to_string())?.remove(0);
+            let hits = opened.search(&query, &SearchOptions::k(k)).map_err(|e| e.to_string())?;
+            for (rank, hit) in hits.iter().enumerate() {
+                let chunk = opened.get_chunk(&hit.chunk_id);
+                let heading = hit.metadata.get(META_HEADING).map(String::as_str).unwrap_or("");
+                let text = chunk.map(|c| snippet(&c.text, 160)).unwrap_or_default();
+                println!("{:>2}. {:.3}  {}  [{}]", rank + 1, hit.score, hit.doc_id, heading);
+                println!("      {text}");
+            }
+            if hits.is_empty() {
+                println!("no hits (the index is empty)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stats { index } => {
+            let opened = open_read_only(&index)?;
+            let s = opened.stats();
+            println!(
+                "{}: {} documents, {} chunks, dimension {}, {:?}",
+                index.display(),
+                s.documents,
+                s.chunks,
+                s.dim,
+                s.metric
+            );
+            println!("next seq {}, {} vocabulary terms", s.next_seq, s.vocabulary_terms);
+            for g in &s.segments {
+                println!(
+                    "  segment {:>4}: {:<10} {:>8} rows {:>8} live {:>12} bytes{}",
+                    g.id,
+                    g.kind,
+                    g.rows,
+                    g.live_rows,
+                    g.bytes,
+                    if g.mapped { "  (mapped)" } else { "" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { index } => {
+            let options = OpenOptions::new().read_only(true);
+            let (opened, report) = match VectorIndex::open_with_options(&index, &options) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    println!("DAMAGED: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let stale = opened.reconcile_mappings();
+            println!(
+                "{}: manifest {} (generation {}, seq {}), {} segments, {} chunks, {:.1} MB checked",
+                index.display(),
+                report.manifest,
+                report.generation,
+                report.seq,
+                report.segments,
+                report.chunks,
+                report.bytes_mapped as f64 / 1e6
+            );
+            if let Some(reason) = &report.fell_back {
+                println!("DAMAGED: MANIFEST unusable, the previous snapshot would be used: {reason}");
+            }
+            for h in &report.healed {
+                println!("DAMAGED (recoverable): {}: {} ({})", h.file.display(), h.reason, h.action);
+            }
+            for q in &report.quarantined {
+                println!("DAMAGED: {}: {} ({} rows)", q.file.display(), q.reason, q.rows);
+            }
+            for d in &report.lost_documents {
+                println!(
+                    "  document {} would lose {} of {} chunks",
+                    d.doc_id,
+                    d.chunks_lost,
+                    d.chunks_lost + d.chunks_kept
+                );
+            }
+            if stale > 0 {
+                println!("INCONSISTENT: {stale} stale id-map entries");
+            }
+            let clean = report.is_clean() && stale == 0;
+            println!("{}", if clean { "OK" } else { "NOT OK" });
+            Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

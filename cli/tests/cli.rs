@@ -1,0 +1,105 @@
+//! The real `vecindex` binary on a small corpus: ingest, re-ingest (skip, replace, remove),
+//! query, stats, verify (and verify on a damaged index).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn vecindex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vecindex")).args(args).output().expect("runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn corpus(root: &Path) {
+    write(
+        &root.join("guide/install.md"),
+        "# Installing\nDownload the package and unpack the archive into your home directory.\n\
+         ## Linux\nOn Linux, use the distribution package manager to install the compiler toolchain.\n",
+    );
+    write(
+        &root.join("guide/files.rst"),
+        "Reading files\n=============\n\nOpen a file with open(), read its lines, and close the file when done.\n\n\
+         Writing files\n-------------\n\nWrite text to a file opened in write mode; flush before closing.\n",
+    );
+    write(&root.join("notes.txt"), "Threads and locks: a mutex serializes writers; contention slows them down.\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"# Networking\nSockets carry bytes between hosts; a server accepts connections on a port.\n")
+        .unwrap();
+    write(&root.join("net.md.gz"), "");
+    std::fs::write(root.join("net.md.gz"), gz.finish().unwrap()).unwrap();
+    write(&root.join("image.png"), "not a document");
+}
+
+#[test]
+fn ingest_query_reingest_stats_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, index) = (dir.path().join("docs"), dir.path().join("index"));
+    corpus(&root);
+    let (r, i) = (root.to_str().unwrap(), index.to_str().unwrap());
+
+    let out = vecindex(&["ingest", r, "--index", i, "--quiet"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).contains("ingested 4 files") && stdout(&out).contains("4 added"), "{}", stdout(&out));
+
+    let out = vecindex(&["query", i, "how to open and read a file", "-k", "2"]);
+    assert!(out.status.success(), "{out:?}");
+    let first = stdout(&out).lines().next().unwrap_or_default().to_owned();
+    assert!(first.contains("guide/files.rst") && first.contains("[Reading files]"), "{}", stdout(&out));
+    let out = vecindex(&["query", i, "server sockets and ports", "-k", "1"]);
+    assert!(stdout(&out).contains("net.md.gz"), "gzipped documents are read: {}", stdout(&out));
+
+    // Unchanged files are skipped; a changed one replaced; a vanished one removed.
+    let out = vecindex(&["ingest", r, "--index", i, "--quiet"]);
+    assert!(stdout(&out).contains("0 added, 0 replaced, 4 unchanged, 0 removed"), "{}", stdout(&out));
+    write(&root.join("notes.txt"), "Garbage collection frees unreachable objects in cycles.\n");
+    std::fs::remove_file(root.join("guide/install.md")).unwrap();
+    let out = vecindex(&["ingest", r, "--index", i, "--quiet"]);
+    assert!(stdout(&out).contains("0 added, 1 replaced, 2 unchanged, 1 removed"), "{}", stdout(&out));
+    let out = vecindex(&["query", i, "garbage collection of cycles", "-k", "5"]);
+    let hits = stdout(&out);
+    assert!(hits.lines().next().unwrap_or_default().contains("notes.txt") && hits.contains("Garbage"), "{hits}");
+    assert!(!hits.contains("mutex") && !hits.contains("install.md"), "old text and removed files are gone: {hits}");
+
+    let out = vecindex(&["stats", i]);
+    assert!(out.status.success() && stdout(&out).contains("3 documents"), "{}", stdout(&out));
+    let out = vecindex(&["verify", i]);
+    assert!(out.status.success() && stdout(&out).trim_end().ends_with("OK"), "{}", stdout(&out));
+
+    // A flipped byte in a rows file: verify says so, exits 2, and moves nothing.
+    let rows = std::fs::read_dir(&index)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "rows"))
+        .expect("a rows file");
+    let mut bytes = std::fs::read(&rows).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&rows, bytes).unwrap();
+    let out = vecindex(&["verify", i]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("DAMAGED") && stdout(&out).contains("NOT OK"), "{}", stdout(&out));
+    assert!(rows.exists() && !index.join("quarantine").exists(), "verify changes nothing");
+}
+
+#[test]
+fn bad_arguments_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let out = vecindex(&["query", missing.to_str().unwrap(), "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error:"));
+    let out = vecindex(&["ingest", missing.to_str().unwrap(), "--index", dir.path().join("i").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = vecindex(&["query", dir.path().to_str().unwrap(), "x", "--embedder", "nonsense"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = vecindex(&["verify", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "a missing index does not verify");
+}
