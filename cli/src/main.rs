@@ -5,11 +5,13 @@
 //! vecindex query PATH "text" -k 5      ranked hits: score, document, heading, snippet
 //! vecindex stats PATH                  documents, chunks, segments
 //! vecindex verify PATH                 checksums, mappings; exit 2 on any damage
+//! vecindex serve PATH --addr A [--ingest DIR]   the HTTP API (see `server.rs`)
 //! ```
 
 mod chunker;
 mod corpus;
 mod ingest;
+mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +79,30 @@ enum Command {
     /// Checks every file of the index (checksums, archives) and its id maps, changing nothing.
     /// Exits with 2 if anything is damaged or inconsistent.
     Verify { index: PathBuf },
+    /// Serves the index over HTTP until SIGTERM or SIGINT, then persists and exits.
+    Serve {
+        index: PathBuf,
+        /// Address to listen on (port 0: any free port; the one chosen is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Ingest this directory in the background while serving.
+        #[arg(long)]
+        ingest: Option<PathBuf>,
+        /// Bearer token required on mutating routes (POST /documents, DELETE, POST /persist).
+        #[arg(long, env = "VECINDEX_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Largest request body, in bytes.
+        #[arg(long, default_value_t = 8 << 20)]
+        max_body_bytes: usize,
+        #[command(flatten)]
+        embedder: EmbedderArgs,
+        /// (background ingest) persist after this many documents...
+        #[arg(long, default_value_t = 200)]
+        persist_every_docs: usize,
+        /// ...or this many seconds.
+        #[arg(long, default_value_t = 10.0)]
+        persist_every_secs: f64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -199,6 +225,33 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     if g.mapped { "  (mapped)" } else { "" }
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            index,
+            addr,
+            ingest: ingest_dir,
+            token,
+            max_body_bytes,
+            embedder,
+            persist_every_docs,
+            persist_every_secs,
+        } => {
+            let embedder = embedder.build()?;
+            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref())?);
+            let chunk = ChunkSize::default();
+            let ingest = ingest_dir.map(|root| IngestOptions {
+                root,
+                index_path: index.clone(),
+                threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+                persist_every_docs,
+                persist_every: Duration::from_secs_f64(persist_every_secs.max(0.0)),
+                chunk,
+                batch: 64,
+                progress: false,
+            });
+            let options = server::ServeOptions { addr, index_path: index, token, max_body_bytes, chunk, ingest };
+            server::serve(opened, embedder, options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { index } => {
