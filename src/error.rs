@@ -34,6 +34,9 @@ pub enum Error {
     /// FAISS rejected a factory string or failed to build or search an index.
     #[error("FAISS: {reason}")]
     Faiss { reason: String },
+    /// An embedder could not load its model or embed.
+    #[error("embedder {name}: {reason}")]
+    Embedder { name: String, reason: String },
     /// An I/O operation on `path` failed.
     #[error("I/O error on {path}: {source}")]
     Io {

