@@ -21,11 +21,7 @@ fn main() {
     let requests = if quick { 100 } else { 600 };
     let dir = tempfile::tempdir().unwrap();
     let (root, index) = (dir.path().join("docs"), dir.path().join("index"));
-    for i in 0..2000 {
-        let text = format!("# Doc {i}\n{}", format!("background document {i} about subject {} ", i % 11).repeat(30));
-        std::fs::create_dir_all(root.join(format!("d{}", i % 10))).unwrap();
-        std::fs::write(root.join(format!("d{}/doc{i}.md", i % 10)), text).unwrap();
-    }
+    load::corpus(&root, 2000, 10);
     let server = Server::start(&index, &["--ingest", root.to_str().unwrap()]);
     let mut outcome = load::run(&server.addr, 4, requests, None);
     let total: usize = outcome.statuses.values().sum();

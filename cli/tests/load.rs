@@ -10,11 +10,7 @@ use support::{Server, get, load};
 fn concurrent_adds_searches_and_persists_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (root, index) = (dir.path().join("docs"), dir.path().join("index"));
-    for i in 0..300 {
-        let text = format!("# Doc {i}\n{}", format!("background document {i} about subject {} ", i % 11).repeat(30));
-        std::fs::create_dir_all(root.join(format!("d{}", i % 5))).unwrap();
-        std::fs::write(root.join(format!("d{}/doc{i}.md", i % 5)), text).unwrap();
-    }
+    load::corpus(&root, 300, 5);
     let server = Server::start(&index, &["--token", "t", "--ingest", root.to_str().unwrap()]);
     let outcome = load::run(&server.addr, 4, 120, Some("t"));
     let errors: usize = outcome.statuses.iter().filter(|(s, _)| **s >= 500).map(|(_, n)| n).sum();

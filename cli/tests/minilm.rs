@@ -26,7 +26,9 @@ fn semantic_queries_find_documents_without_shared_words() {
     let (r, i) = (root.to_str().unwrap(), index.to_str().unwrap());
     let out = vecindex(&["ingest", r, "--index", i, "--embedder", "minilm", "--quiet"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for (query, expected) in [("vehicle maintenance", "cars.md"), ("a recipe for dinner", "cooking.md"), ("stars in space", "astronomy.md")] {
+    for (query, expected) in
+        [("vehicle maintenance", "cars.md"), ("a recipe for dinner", "cooking.md"), ("stars in space", "astronomy.md")]
+    {
         let out = vecindex(&["query", i, query, "-k", "1", "--embedder", "minilm"]);
         let printed = String::from_utf8_lossy(&out.stdout);
         assert!(printed.lines().next().unwrap_or_default().contains(expected), "{query:?}: {printed}");

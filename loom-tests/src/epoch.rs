@@ -36,19 +36,24 @@ pub(crate) fn searched(index: &VectorIndex) -> Vec<String> {
     ids
 }
 
+/// Two writer threads, each adding one chunk (`a` and `b`, in documents of those names).
+pub(crate) fn spawn_two_writers(index: &Arc<VectorIndex>) -> Vec<thread::JoinHandle<()>> {
+    [("a", 0.5), ("b", 0.25)]
+        .into_iter()
+        .map(|(id, x)| {
+            let index = index.clone();
+            thread::spawn(move || index.add_chunk(chunk(id, id, x)).unwrap())
+        })
+        .collect()
+}
+
 /// Two writers fill a one-row head and rotate while a reader searches: the reader sees a subset
 /// of the rows, each once; afterwards every row is there.
 #[test]
 fn rotation_keeps_every_row_reachable() {
     loom::model(|| {
         let index = Arc::new(VectorIndex::new(config()).unwrap());
-        let writers: Vec<_> = [("a", 0.5), ("b", 0.25)]
-            .into_iter()
-            .map(|(id, x)| {
-                let index = index.clone();
-                thread::spawn(move || index.add_chunk(chunk(id, id, x)).unwrap())
-            })
-            .collect();
+        let writers = spawn_two_writers(&index);
         let seen = searched(&index);
         assert!(seen.iter().all(|id| id == "a" || id == "b"));
         for writer in writers {

@@ -10,22 +10,15 @@
 //! published after the copy is in a head no epoch names any more.
 
 use loom::sync::Arc;
-use loom::thread;
 use vecindex::{Index, VectorIndex};
 
-use crate::epoch::{chunk, config, searched};
+use crate::epoch::{config, searched, spawn_two_writers};
 
 #[test]
 fn sealing_races_writers_without_losing_or_doubling_a_row() {
     loom::model(|| {
         let index = Arc::new(VectorIndex::new(config()).unwrap());
-        let writers: Vec<_> = [("a", 0.5), ("b", 0.25)]
-            .into_iter()
-            .map(|(id, x)| {
-                let index = index.clone();
-                thread::spawn(move || index.add_chunk(chunk(id, id, x)).unwrap())
-            })
-            .collect();
+        let writers = spawn_two_writers(&index);
         index.maintain(); // the sealer, racing the writers
         for writer in writers {
             writer.join().unwrap();

@@ -8,6 +8,15 @@ use serde_json::json;
 
 use super::{post_json, request};
 
+/// `n` Markdown files under `root`, spread over `dirs` directories, for a background ingest.
+pub fn corpus(root: &std::path::Path, n: usize, dirs: usize) {
+    for i in 0..n {
+        let text = format!("# Doc {i}\n{}", format!("background document {i} about subject {} ", i % 11).repeat(30));
+        std::fs::create_dir_all(root.join(format!("d{}", i % dirs))).unwrap();
+        std::fs::write(root.join(format!("d{}/doc{i}.md", i % dirs)), text).unwrap();
+    }
+}
+
 /// What one load run saw.
 #[derive(Default)]
 pub struct Outcome {
