@@ -1,0 +1,160 @@
+//! The designs side by side under criterion: `VectorIndex`, the `MutexIndex` baseline and the
+//! old design (raw FAISS behind a mutex, `FaissMutex`), on the same 384-d vectors.
+//!
+//! - `add_chunk`: 1, 2 and 4 writer threads adding 4000 single-chunk documents each; with one
+//!   writer also `RawAppend`, the floor: appending to plain vectors and a hash map, no
+//!   synchronization, no index.
+//! - `search_idle` / `search_with_writer`: k = 10 over 20 000 rows, without and with one thread
+//!   adding 2000 chunks per second meanwhile.
+//! - `persist_full`: 20 000 rows into an empty directory.
+//!
+//! `cargo bench -p vecindex-bench --bench core` (add `-- --quick` for a fast pass). Segments are
+//! exact: this compares the concurrency designs, not FAISS's index types.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use vecindex::{Chunk, IndexConfig, SegmentIndex};
+use vecindex_bench::data::vector;
+use vecindex_bench::design::{self, Design};
+
+const DIM: usize = 384;
+const PER_THREAD: usize = 4000;
+const ROWS: usize = 20_000;
+
+fn config() -> IndexConfig {
+    IndexConfig::new(DIM).segment_index(SegmentIndex::exact())
+}
+
+fn chunks(round: u64, thread: usize, count: usize) -> Vec<Chunk> {
+    (0..count)
+        .map(|i| {
+            let id = format!("r{round}-t{thread}-{i}");
+            Chunk::new(id.clone(), id, vector((round << 32) ^ ((thread as u64) << 24) ^ i as u64, DIM))
+        })
+        .collect()
+}
+
+/// `threads` writers each add their chunks one call at a time; returns the wall time.
+fn add_concurrently(design: &Arc<dyn Design>, batches: Vec<Vec<Chunk>>) -> Duration {
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for batch in batches {
+            let design = design.clone();
+            scope.spawn(move || batch.into_iter().for_each(|chunk| design.add_chunk(chunk)));
+        }
+    });
+    started.elapsed()
+}
+
+/// The floor for one writer: what storing a chunk costs with no index and no synchronization.
+fn raw_append(batch: Vec<Chunk>) -> Duration {
+    let started = Instant::now();
+    let mut vectors: Vec<f32> = Vec::new();
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut docs: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in batch {
+        vectors.extend_from_slice(&chunk.vector);
+        docs.entry(chunk.doc_id.clone()).or_default().push(chunk.chunk_id.clone());
+        rows.push((chunk.chunk_id, chunk.doc_id));
+    }
+    black_box((vectors, rows, docs));
+    started.elapsed()
+}
+
+fn add_throughput(c: &mut Criterion) {
+    let mut group = c.benchmark_group("add_chunk");
+    for threads in [1, 2, 4] {
+        group.throughput(Throughput::Elements((threads * PER_THREAD) as u64));
+        for name in ["VectorIndex", "MutexIndex", "FaissMutex"] {
+            group.bench_function(BenchmarkId::new(name, format!("{threads} writers")), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|round| {
+                            let batches = (0..threads).map(|t| chunks(round, t, PER_THREAD)).collect();
+                            add_concurrently(&design::by_name(name, &config()), batches)
+                        })
+                        .sum()
+                });
+            });
+        }
+        if threads == 1 {
+            group.bench_function(BenchmarkId::new("RawAppend", "1 writers"), |b| {
+                b.iter_custom(|iters| (0..iters).map(|round| raw_append(chunks(round, 0, PER_THREAD))).sum());
+            });
+        }
+    }
+    group.finish();
+}
+
+fn loaded(name: &str) -> Arc<dyn Design> {
+    let design = design::by_name(name, &config());
+    for start in (0..ROWS).step_by(1000) {
+        design.add_bulk(
+            (start..start + 1000)
+                .map(|i| Chunk::new(format!("c{i}"), format!("d{}", i / 8), vector(i as u64, DIM)))
+                .collect(),
+        );
+    }
+    design
+}
+
+fn search(c: &mut Criterion) {
+    let query = vector(u64::MAX / 7, DIM);
+    for (group_name, with_writer) in [("search_idle", false), ("search_with_writer", true)] {
+        let mut group = c.benchmark_group(group_name);
+        for name in ["VectorIndex", "MutexIndex", "FaissMutex"] {
+            let design = loaded(name);
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                if with_writer {
+                    let design = design.clone();
+                    let stop = &stop;
+                    scope.spawn(move || {
+                        let mut i = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            let id = format!("w{i}");
+                            design.add_chunk(Chunk::new(id.clone(), id, vector((i + 1) << 40, DIM)));
+                            i += 1;
+                            std::thread::sleep(Duration::from_micros(500));
+                        }
+                    });
+                }
+                group.bench_function(name, |b| b.iter(|| black_box(design.search(black_box(&query), 10))));
+                stop.store(true, Ordering::Relaxed);
+            });
+        }
+        group.finish();
+    }
+}
+
+fn persist(c: &mut Criterion) {
+    let mut group = c.benchmark_group("persist_full");
+    group.sample_size(10);
+    let scratch = tempfile::tempdir().expect("scratch");
+    for name in ["VectorIndex", "MutexIndex", "FaissMutex"] {
+        let design = loaded(name);
+        let bytes = design.persist(&scratch.path().join(format!("{name}-probe")));
+        group.throughput(Throughput::Bytes(bytes));
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let dir = tempfile::tempdir_in(scratch.path()).expect("dir");
+                        let started = Instant::now();
+                        design.persist(dir.path());
+                        started.elapsed()
+                    })
+                    .sum()
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, add_throughput, search, persist);
+criterion_main!(benches);

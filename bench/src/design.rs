@@ -1,0 +1,74 @@
+//! The designs under test behind one small trait, so every benchmark runs the same code on each:
+//! `VectorIndex` (this crate's design), `MutexIndex` (the same library with one lock) and
+//! [`FaissMutex`](crate::old_design::FaissMutex) (the design vecindex replaces).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use vecindex::{Chunk, Index, IndexConfig, MutexIndex, SearchOptions, VectorIndex};
+
+use crate::old_design::FaissMutex;
+
+/// What a benchmark needs of an index.
+pub trait Design: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn add_chunk(&self, chunk: Chunk);
+    /// Adds many chunks at once (bulk loading before a measurement).
+    fn add_bulk(&self, chunks: Vec<Chunk>);
+    /// The ids of the `k` nearest chunks.
+    fn search(&self, query: &[f32], k: usize) -> Vec<String>;
+    /// Persists into `dir`; returns the bytes written.
+    fn persist(&self, dir: &Path) -> u64;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A vecindex index (either design of the library).
+pub struct Library<I> {
+    name: &'static str,
+    pub index: I,
+}
+
+impl<I: Index> Design for Library<I> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn add_chunk(&self, chunk: Chunk) {
+        self.index.add_chunk(chunk).expect("valid chunk");
+    }
+
+    fn add_bulk(&self, chunks: Vec<Chunk>) {
+        self.index.add_chunks(chunks).expect("valid chunks");
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Vec<String> {
+        let hits = self.index.search(query, &SearchOptions::k(k)).expect("valid query");
+        hits.into_iter().map(|hit| hit.chunk_id).collect()
+    }
+
+    fn persist(&self, dir: &Path) -> u64 {
+        self.index.persist(dir).expect("persist").bytes_written
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+}
+
+/// The three designs, fresh and empty, for vectors of `config.dim` (the old design is always
+/// an exact FAISS flat index with inner product on normalized vectors).
+pub fn all(config: &IndexConfig) -> Vec<Arc<dyn Design>> {
+    vec![
+        Arc::new(Library { name: "VectorIndex", index: VectorIndex::new(config.clone()).expect("config") }),
+        Arc::new(Library { name: "MutexIndex", index: MutexIndex::new(config.clone()).expect("config") }),
+        Arc::new(FaissMutex::new(config.dim)),
+    ]
+}
+
+/// One design by name (`VectorIndex`, `MutexIndex`, `FaissMutex`).
+pub fn by_name(name: &str, config: &IndexConfig) -> Arc<dyn Design> {
+    all(config).into_iter().find(|d| d.name() == name).unwrap_or_else(|| panic!("no design {name}"))
+}

@@ -1,0 +1,218 @@
+//! The benchmark harness: what criterion does not measure. Each command prints a table and
+//! writes its results as JSON into `--out` (default `target/bench-results`); `report` turns those
+//! files, criterion's estimates and the peers' results into `docs/benchmarks.md` and its plots.
+//! `scripts/bench-report` runs everything in order; `--quick` makes every command take seconds.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use vecindex::embed::{Embedder, HashingEmbedder};
+use vecindex_bench::data::Dataset;
+use vecindex_bench::{disk, growth, recall, report, seed, writers};
+
+#[derive(Parser)]
+#[command(about = "vecindex's benchmark harness (see docs/benchmarks.md)")]
+struct Cli {
+    /// A few seconds per benchmark (what CI runs), instead of the full sizes.
+    #[arg(long, global = true)]
+    quick: bool,
+    /// Where results go, one JSON file per benchmark.
+    #[arg(long, global = true, default_value = "target/bench-results")]
+    out: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writer latency with and without a concurrent persist loop, every design.
+    Writers,
+    /// The seed's benchmark: 100 documents of 50 KB, a concurrent persist every 20.
+    Seed {
+        /// `hashing`, or `minilm` (feature `minilm`; weights from scripts/fetch-minilm).
+        #[arg(long, default_value = "hashing")]
+        embedder: String,
+        #[arg(long, default_value = "target/models/all-MiniLM-L6-v2")]
+        model: PathBuf,
+        #[arg(long)]
+        runs: Option<usize>,
+        #[arg(long)]
+        docs: Option<usize>,
+        /// Persist concurrently after every N documents (default 20; 2 with --quick).
+        #[arg(long)]
+        persist_every: Option<usize>,
+    },
+    /// Recall@10 and single-query latency on a dataset directory (scripts/fetch-glove).
+    Recall {
+        dataset: PathBuf,
+        /// Use only the first N base vectors (ground truth recomputed).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Embeds the chunks of the python3.11-doc corpus (as `vecindex ingest` cuts them) into a
+    /// raw float32 file, for `scripts/bench/dataset.py from-f32` to make a recall dataset of.
+    Embed {
+        #[arg(long, default_value = "minilm")]
+        embedder: String,
+        #[arg(long, default_value = "target/models/all-MiniLM-L6-v2")]
+        model: PathBuf,
+        /// Embed only the first N chunks.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The float32 file to write (n x dim, little-endian).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Persist bandwidth against dd, incremental persist, open cold and warm against FAISS.
+    Disk,
+    /// Writer throughput across a growth step after a bulk load.
+    Growth,
+    /// Writes docs/benchmarks.md (or `--to`) and its plots from the results.
+    Report {
+        #[arg(long, default_value = "docs/benchmarks.md")]
+        to: PathBuf,
+        /// Criterion's output directory.
+        #[arg(long, default_value = "target/criterion")]
+        criterion: PathBuf,
+    },
+}
+
+fn save<T: Serialize>(out: &Path, name: &str, value: &T) {
+    std::fs::create_dir_all(out).expect("create the results directory");
+    let path = out.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(value).expect("serializable")).expect("write results");
+    println!("wrote {}", path.display());
+}
+
+fn scratch(out: &Path) -> PathBuf {
+    let dir = out.join("scratch");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn embedder(name: &str, _model: &Path) -> Box<dyn Embedder> {
+    match name {
+        "hashing" => Box::new(HashingEmbedder::new(384)),
+        #[cfg(feature = "minilm")]
+        "minilm" => Box::new(vecindex::embed::MiniLmEmbedder::new(_model)),
+        other => {
+            eprintln!("unknown embedder {other} (minilm needs --features minilm)");
+            std::process::exit(1)
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let quick = cli.quick;
+    let out = &cli.out;
+    match cli.command {
+        Command::Writers => {
+            let params = writers::Params {
+                dim: 384,
+                preload: if quick { 5_000 } else { 100_000 },
+                seconds: if quick { 0.5 } else { 10.0 },
+                writers: 1,
+                rate: 5_000.0,
+            };
+            println!(
+                "writers: {} writer(s) at {}/s each for {} s, {} x {} preloaded",
+                params.writers, params.rate, params.seconds, params.preload, params.dim
+            );
+            let runs = writers::run(&params, &scratch(out));
+            save(out, "writers", &runs);
+        }
+        Command::Seed { embedder: name, model, runs, docs, persist_every } => {
+            let embedder = embedder(&name, &model);
+            let params = seed::Params {
+                docs: docs.unwrap_or(if quick { 10 } else { 100 }),
+                doc_bytes: 50_000,
+                persist_every: persist_every.unwrap_or(if quick { 2 } else { 20 }).max(1),
+                runs: runs.unwrap_or(if quick { 2 } else { 100 }),
+            };
+            println!(
+                "seed: {} documents of {} bytes, persist every {}, {} runs, embedder {}",
+                params.docs,
+                params.doc_bytes,
+                params.persist_every,
+                params.runs,
+                embedder.name()
+            );
+            let outcomes = seed::run(&params, embedder.as_ref(), &scratch(out)).unwrap_or_else(|e| {
+                eprintln!("seed: {e}");
+                std::process::exit(1)
+            });
+            save(out, &format!("seed-{name}"), &outcomes);
+        }
+        Command::Recall { dataset, limit } => {
+            let limit = limit.or(quick.then_some(20_000));
+            let data = Dataset::load(&dataset, limit, quick.then_some(100)).unwrap_or_else(|e| {
+                eprintln!("recall: {}: {e} (scripts/fetch-glove makes it)", dataset.display());
+                std::process::exit(1)
+            });
+            println!("recall: {} ({} x {}, {} queries)", data.meta.name, data.meta.n, data.meta.dim, data.meta.queries);
+            let params = recall::Params {
+                efs: if quick { vec![16, 64] } else { vec![10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512] },
+                exact_queries: if quick { 50 } else { 200 },
+            };
+            let outcome = recall::run(&data, &params);
+            save(out, &format!("recall-{}", data.meta.name), &outcome);
+        }
+        Command::Embed { embedder: name, model, limit, to } => {
+            let embedder = embedder(&name, &model);
+            let mut chunks = vecindex_bench::corpus::all_chunks(Path::new(vecindex_bench::corpus::PYDOC))
+                .unwrap_or_else(|e| {
+                    eprintln!("embed: {e}");
+                    std::process::exit(1)
+                });
+            chunks.truncate(limit.unwrap_or(usize::MAX));
+            let started = std::time::Instant::now();
+            let mut bytes = Vec::with_capacity(chunks.len() * embedder.dim() * 4);
+            for (i, batch) in chunks.chunks(32).enumerate() {
+                let texts: Vec<&str> = batch.iter().map(String::as_str).collect();
+                let vectors = embedder.embed(&texts).unwrap_or_else(|e| {
+                    eprintln!("embed: {e}");
+                    std::process::exit(1)
+                });
+                bytes.extend(vectors.iter().flatten().flat_map(|x| x.to_le_bytes()));
+                let done = (i + 1) * 32;
+                if i % 10 == 9 {
+                    let rate = done as f64 / started.elapsed().as_secs_f64();
+                    println!("embed: {done} of {} chunks, {rate:.1}/s", chunks.len());
+                }
+            }
+            std::fs::write(&to, bytes).expect("write vectors");
+            println!(
+                "embed: {} chunks with {} in {:.1} s into {}",
+                chunks.len(),
+                embedder.name(),
+                started.elapsed().as_secs_f64(),
+                to.display()
+            );
+        }
+        Command::Disk => {
+            let params =
+                disk::Params { rows: if quick { 20_000 } else { 200_000 }, dim: 384, runs: if quick { 2 } else { 5 } };
+            println!("disk: {} x {}, {} runs (median)", params.rows, params.dim, params.runs);
+            let outcome = disk::run(&params, &scratch(out));
+            save(out, "disk", &outcome);
+        }
+        Command::Growth => {
+            let params = growth::Params {
+                rows: if quick { 50_000 } else { 1_000_000 },
+                dim: 384,
+                adds: if quick { 5_000 } else { 50_000 },
+            };
+            println!("growth: {} x {} bulk-loaded, then {} single adds", params.rows, params.dim, params.adds);
+            let outcomes = growth::run(&params);
+            save(out, "growth", &outcomes);
+        }
+        Command::Report { to, criterion } => {
+            if let Err(e) = report::write(out, &to, &criterion) {
+                eprintln!("report: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Search latency and recall@10 against exact search on a real dataset (see [`crate::data`]):
+//! raw FAISS flat (the crate's own generic build), vecindex with exact segments, and vecindex
+//! with its default HNSW segments over a sweep of efSearch. Queries run one at a time on one
+//! thread, as a server answers them.
+
+use std::time::{Duration, Instant};
+
+use faiss::{Index as _, MetricType};
+use serde::{Deserialize, Serialize};
+use vecindex::{Chunk, Index, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
+
+use crate::data::{Dataset, Meta, recall};
+
+pub const K: usize = 10;
+
+pub struct Params {
+    pub efs: Vec<usize>,
+    /// Queries for the exact (scanning) configurations, which are slow.
+    pub exact_queries: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Point {
+    pub ef_search: Option<usize>,
+    pub recall_at_10: f64,
+    pub qps: f64,
+    pub mean_latency_us: f64,
+    pub p99_latency_us: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Config {
+    pub system: String,
+    pub index: String,
+    pub build_s: f64,
+    pub segments: usize,
+    pub memory_mb: f64,
+    pub sweep: Vec<Point>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Outcome {
+    pub dataset: Meta,
+    pub configs: Vec<Config>,
+}
+
+/// Times `queries` single queries; `search` returns base rows.
+fn measure(data: &Dataset, queries: usize, mut search: impl FnMut(&[f32]) -> Vec<u32>) -> Point {
+    let queries = queries.min(data.meta.queries);
+    let mut latencies = Vec::with_capacity(queries);
+    let mut total_recall = 0.0;
+    for q in 0..queries {
+        let started = Instant::now();
+        let found = search(data.query(q));
+        latencies.push(started.elapsed());
+        total_recall += recall(&found, data.truth(q, K));
+    }
+    let total: Duration = latencies.iter().sum();
+    latencies.sort();
+    Point {
+        ef_search: None,
+        recall_at_10: total_recall / queries as f64,
+        qps: queries as f64 / total.as_secs_f64(),
+        mean_latency_us: total.as_secs_f64() * 1e6 / queries as f64,
+        p99_latency_us: latencies[(queries * 99 / 100).min(queries - 1)].as_secs_f64() * 1e6,
+    }
+}
+
+fn rows(hits: Vec<vecindex::SearchHit>) -> Vec<u32> {
+    hits.iter().map(|h| h.chunk_id.parse().expect("row ids")).collect()
+}
+
+/// Loads the dataset into a vecindex index with `segments`, runs maintenance to the end (merges
+/// and index builds inline), and returns it with the time that took.
+fn load(data: &Dataset, segments: SegmentIndex) -> (VectorIndex, Duration) {
+    let config = IndexConfig::new(data.dim()).segment_index(segments).background(false);
+    let index = VectorIndex::new(config).expect("config");
+    let started = Instant::now();
+    for start in (0..data.meta.n).step_by(1000) {
+        let chunks = (start..(start + 1000).min(data.meta.n))
+            .map(|i| Chunk::new(i.to_string(), (i / 8).to_string(), data.row(i).to_vec()))
+            .collect();
+        index.add_chunks(chunks).expect("valid chunks");
+        index.maintain();
+    }
+    loop {
+        let before: Vec<(u64, String)> = index.stats().segments.iter().map(|s| (s.id, s.kind.clone())).collect();
+        index.maintain();
+        let after: Vec<(u64, String)> = index.stats().segments.iter().map(|s| (s.id, s.kind.clone())).collect();
+        if before == after {
+            break;
+        }
+    }
+    (index, started.elapsed())
+}
+
+fn memory_mb(index: &VectorIndex) -> f64 {
+    index.stats().segments.iter().map(|s| s.bytes).sum::<usize>() as f64 / 1e6
+}
+
+fn sealed_segments(index: &VectorIndex) -> usize {
+    index.stats().segments.iter().filter(|s| s.kind != "head").count()
+}
+
+pub fn run(data: &Dataset, params: &Params) -> Outcome {
+    let mut configs = Vec::new();
+    let print = |c: &Config| {
+        for p in &c.sweep {
+            println!(
+                "  {:<10} {:<8} ef {:>4}  recall@10 {:.4}  {:>8.0} QPS  mean {:>8.1} µs  p99 {:>8.1} µs  (build {:.1} s, {} segments, {:.0} MB)",
+                c.system,
+                c.index,
+                p.ef_search.map_or("-".to_owned(), |e| e.to_string()),
+                p.recall_at_10,
+                p.qps,
+                p.mean_latency_us,
+                p.p99_latency_us,
+                c.build_s,
+                c.segments,
+                c.memory_mb
+            );
+        }
+    };
+
+    // Raw FAISS: one flat index, no locking, no ids.
+    let started = Instant::now();
+    let mut flat = faiss::index_factory(data.dim() as u32, "Flat", MetricType::InnerProduct).expect("FAISS");
+    flat.add(&data.base).expect("add");
+    let build_s = started.elapsed().as_secs_f64();
+    let point = measure(data, params.exact_queries, |q| {
+        let result = flat.search(q, K).expect("search");
+        result.labels.iter().filter_map(|l| l.get()).map(|r| r as u32).collect()
+    });
+    drop(flat);
+    let c = Config {
+        system: "faiss (Rust crate)".into(),
+        index: "Flat".into(),
+        build_s,
+        segments: 1,
+        memory_mb: data.base.len() as f64 * 4.0 / 1e6,
+        sweep: vec![point],
+    };
+    print(&c);
+    configs.push(c);
+
+    for (name, segments) in
+        [("exact", SegmentIndex::exact()), ("Flat", SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("Flat") })]
+    {
+        let (index, took) = load(data, segments);
+        let point =
+            measure(data, params.exact_queries, |q| rows(index.search(q, &SearchOptions::k(K)).expect("search")));
+        let c = Config {
+            system: "vecindex".into(),
+            index: name.into(),
+            build_s: took.as_secs_f64(),
+            segments: sealed_segments(&index),
+            memory_mb: memory_mb(&index),
+            sweep: vec![point],
+        };
+        print(&c);
+        configs.push(c);
+    }
+
+    let (index, took) = load(data, SegmentIndex::default());
+    let sweep = params
+        .efs
+        .iter()
+        .map(|&ef| {
+            let options = SearchOptions::k(K).ef_search(ef);
+            Point {
+                ef_search: Some(ef),
+                ..measure(data, data.meta.queries, |q| rows(index.search(q, &options).expect("search")))
+            }
+        })
+        .collect();
+    let c = Config {
+        system: "vecindex".into(),
+        index: SegmentIndex::default().factory,
+        build_s: took.as_secs_f64(),
+        segments: sealed_segments(&index),
+        memory_mb: memory_mb(&index),
+        sweep,
+    };
+    print(&c);
+    configs.push(c);
+    Outcome { dataset: data.meta.clone(), configs }
+}

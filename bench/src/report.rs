@@ -1,0 +1,585 @@
+//! `docs/benchmarks.md` and its plots, from the results the harness, criterion and the peers
+//! script wrote. Every number in the report is read from those files; nothing is typed in.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::{disk, growth, recall, seed, writers};
+
+type Error = Box<dyn std::error::Error>;
+
+fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display()).into()),
+    }
+}
+
+/// Files in `dir` named `prefix*.json`, sorted.
+fn matching(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Criterion's mean estimate (ns) of `group/id` under `criterion_dir`.
+fn criterion_mean_ns(criterion_dir: &Path, group: &str, id: &str) -> Option<f64> {
+    let path = criterion_dir.join(group).join(id).join("new/estimates.json");
+    let value: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    value["mean"]["point_estimate"].as_f64()
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map_or("unknown CPU", |m| m.trim_start_matches([' ', '\t', ':']));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    format!("{model}, {cores} cores, {memory:.0} GiB")
+}
+
+/// One line of the targets table.
+struct Target {
+    what: &'static str,
+    goal: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "missed",
+        None => "not measured",
+    }
+}
+
+/// The first point of a sweep at or above `recall`, as (recall, QPS).
+fn at_recall(points: &[(f64, f64)], recall: f64) -> Option<(f64, f64)> {
+    points.iter().copied().filter(|p| p.0 >= recall).fold(None, |best: Option<(f64, f64)>, p| match best {
+        Some(b) if b.1 >= p.1 => Some(b),
+        _ => Some(p),
+    })
+}
+
+/// A (recall, QPS) curve of one system on one dataset.
+struct Curve {
+    label: String,
+    points: Vec<(f64, f64)>,
+}
+
+fn peer_curves(peers: &Value) -> Vec<Curve> {
+    let mut curves = Vec::new();
+    for result in peers["results"].as_array().into_iter().flatten() {
+        let simd = result["simd"].as_str().map(|s| format!(" ({s})")).unwrap_or_default();
+        let label = format!(
+            "{} {}{}",
+            result["library"].as_str().unwrap_or("?"),
+            result["index"].as_str().unwrap_or("?"),
+            simd
+        );
+        let points = result["sweep"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p["recall_at_10"].as_f64()?, p["single_qps"].as_f64()?)))
+            .collect();
+        curves.push(Curve { label, points });
+    }
+    curves
+}
+
+fn own_curves(outcome: &recall::Outcome) -> Vec<Curve> {
+    outcome
+        .configs
+        .iter()
+        .map(|c| Curve {
+            label: format!("{} {}", c.system, c.index),
+            points: c.sweep.iter().map(|p| (p.recall_at_10, p.qps)).collect(),
+        })
+        .collect()
+}
+
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Writer latency against "nines" (x = -log10(1 - quantile)), log latency.
+fn plot_cdf(runs: &[writers::Run], path: &Path) -> Result<(), Error> {
+    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max_us = runs.iter().map(|r| r.latency.max_us).fold(10.0, f64::max) * 1.5;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("add_chunk latency, with and without a persist loop", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..4.2f64, (0.1f64..max_us).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("quantile")
+        .y_desc("latency (µs)")
+        .x_label_formatter(&|x| match x.round() as i32 {
+            0 => "0".into(),
+            1 => "90%".into(),
+            2 => "99%".into(),
+            3 => "99.9%".into(),
+            4 => "99.99%".into(),
+            _ => String::new(),
+        })
+        .x_labels(5)
+        .draw()?;
+    for (i, run) in runs.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let points: Vec<(f64, f64)> =
+            run.cdf.iter().filter(|p| p.1 < 0.99995).map(|&(us, q)| (-(1.0 - q).log10(), us.max(0.1))).collect();
+        let label = format!("{} {}", run.design, if run.persist { "with persist" } else { "without persist" });
+        let style = if run.persist { color.stroke_width(2) } else { color.stroke_width(1) };
+        chart
+            .draw_series(LineSeries::new(points, style))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// QPS (log) against recall@10 for every system on one dataset.
+fn plot_recall(curves: &[Curve], title: &str, path: &Path) -> Result<(), Error> {
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let all: Vec<(f64, f64)> = curves.iter().flat_map(|c| c.points.iter().copied()).collect();
+    let min_recall = all.iter().map(|p| p.0).fold(1.0, f64::min).min(0.8) - 0.02;
+    let max_qps = all.iter().map(|p| p.1).fold(1.0, f64::max) * 2.0;
+    let min_qps = all.iter().map(|p| p.1).fold(f64::MAX, f64::min).max(0.1) / 2.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(min_recall..1.005f64, (min_qps..max_qps).log_scale())?;
+    chart.configure_mesh().x_desc("recall@10").y_desc("queries per second, one at a time, 1 thread").draw()?;
+    for (i, curve) in curves.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let width = if curve.label.starts_with("vecindex") { 3 } else { 1 };
+        chart
+            .draw_series(LineSeries::new(curve.points.clone(), color.stroke_width(width)))?
+            .label(curve.label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart.draw_series(curve.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Writes the report to `to` and its plots beside it (in `<stem>/`), from the results in `out`
+/// and criterion's estimates in `criterion_dir`.
+pub fn write(out: &Path, to: &Path, criterion_dir: &Path) -> Result<(), Error> {
+    let plots_dir = to.with_extension("");
+    std::fs::create_dir_all(&plots_dir)?;
+    let plots_rel = plots_dir.file_name().and_then(|n| n.to_str()).unwrap_or("benchmarks").to_owned();
+    let mut md = String::new();
+    let mut targets = Vec::new();
+    writeln!(md, "# Benchmarks\n")?;
+    writeln!(
+        md,
+        "Generated by `scripts/bench-report` from the files it ran the benchmarks into; every number below is one"
+    )?;
+    writeln!(md, "those benchmarks printed. Do not edit by hand: rerun the script.\n")?;
+    writeln!(md, "- Machine: {}", machine())?;
+    writeln!(
+        md,
+        "- FAISS: the `faiss` crate's static build at its default (generic, `-march=x86-64`) SIMD level; the peers' faiss-cpu"
+    )?;
+    writeln!(
+        md,
+        "  from PyPI is measured at each SIMD level it ships (FAISS_OPT_LEVEL) to show what that difference is worth."
+    )?;
+    writeln!(md, "- Raw results: `{}` (JSON) and criterion's `target/criterion/`.\n", out.display())?;
+
+    // Criterion.
+    writeln!(md, "## Throughput (criterion, `cargo bench -p vecindex-bench --bench core`)\n")?;
+    writeln!(md, "Mean time per iteration as criterion estimated it, converted to operations per second.\n")?;
+    writeln!(md, "| benchmark | VectorIndex | MutexIndex | FaissMutex (old design) | raw |")?;
+    writeln!(md, "|---|---:|---:|---:|---:|")?;
+    let per_second =
+        |group: &str, id: &str, ops: f64| criterion_mean_ns(criterion_dir, group, id).map(|ns| ops / (ns / 1e9));
+    let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}/s"));
+    for (threads, ops) in [(1, 4000.0), (2, 8000.0), (4, 16000.0)] {
+        let id = |design: &str| format!("{design}/{threads} writers");
+        writeln!(
+            md,
+            "| add_chunk, {threads} writer(s) | {} | {} | {} | {} |",
+            fmt(per_second("add_chunk", &id("VectorIndex"), ops)),
+            fmt(per_second("add_chunk", &id("MutexIndex"), ops)),
+            fmt(per_second("add_chunk", &id("FaissMutex"), ops)),
+            fmt(per_second("add_chunk", &id("RawAppend"), ops)),
+        )?;
+    }
+    for (group, what) in [("search_idle", "search, no writers"), ("search_with_writer", "search, one writer adding")] {
+        writeln!(
+            md,
+            "| {what} | {} | {} | {} | |",
+            fmt(per_second(group, "VectorIndex", 1.0)),
+            fmt(per_second(group, "MutexIndex", 1.0)),
+            fmt(per_second(group, "FaissMutex", 1.0))
+        )?;
+    }
+    let persist_mb = |design: &str| criterion_mean_ns(criterion_dir, "persist_full", design).map(|ns| ns / 1e6);
+    writeln!(
+        md,
+        "| full persist of 20 000 x 384 (ms) | {} | {} | {} | |\n",
+        persist_mb("VectorIndex").map_or("-".into(), |v| format!("{v:.1}")),
+        persist_mb("MutexIndex").map_or("-".into(), |v| format!("{v:.1}")),
+        persist_mb("FaissMutex").map_or("-".into(), |v| format!("{v:.1}"))
+    )?;
+    let ingest = per_second("add_chunk", "VectorIndex/1 writers", 4000.0).zip(per_second(
+        "add_chunk",
+        "RawAppend/1 writers",
+        4000.0,
+    ));
+    targets.push(Target {
+        what: "ingest against raw unsynchronized append (1 writer)",
+        goal: ">= 0.8x".into(),
+        measured: ingest.map_or("-".into(), |(v, r)| format!("{:.2}x ({v:.0}/s vs {r:.0}/s)", v / r)),
+        met: ingest.map(|(v, r)| v / r >= 0.8),
+    });
+
+    // Writers.
+    if let Some(runs) = read::<Vec<writers::Run>>(&out.join("writers.json"))? {
+        let first = &runs[0];
+        writeln!(md, "## Writer latency during persist (`vecindex-bench writers`)\n")?;
+        writeln!(
+            md,
+            "{} writer(s) adding single 384-d chunks at {:.0}/s each for {} s after a preload of {} rows; \"with persist\": one more thread persists in a loop. Latency of each `add_chunk` call, in µs.\n",
+            first.writers, first.rate_per_writer, first.seconds, first.preload
+        )?;
+        writeln!(md, "| design | persist | adds | p50 | p99 | p99.9 | max | persists (p50 ms) |")?;
+        writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|")?;
+        for r in &runs {
+            let l = &r.latency;
+            writeln!(
+                md,
+                "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+                r.design,
+                if r.persist { "yes" } else { "no" },
+                r.adds,
+                l.p50_us,
+                l.p99_us,
+                l.p999_us,
+                l.max_us,
+                r.persist_latency.as_ref().map_or("-".into(), |p| format!("{} ({:.1})", r.persists, p.p50_us / 1e3))
+            )?;
+        }
+        plot_cdf(&runs, &plots_dir.join("writer-latency.svg"))?;
+        writeln!(md, "\n![writer latency]({plots_rel}/writer-latency.svg)\n")?;
+        let get = |design: &str, persist: bool| {
+            runs.iter().find(|r| r.design == design && r.persist == persist).map(|r| &r.latency)
+        };
+        let (with, without, mutex) = (get("VectorIndex", true), get("VectorIndex", false), get("MutexIndex", true));
+        targets.push(Target {
+            what: "VectorIndex writer p99.9 with persist against without",
+            goal: "<= 1.5x".into(),
+            measured: with.zip(without).map_or("-".into(), |(w, o)| {
+                format!("{:.2}x ({:.1} vs {:.1} µs)", w.p999_us / o.p999_us, w.p999_us, o.p999_us)
+            }),
+            met: with.zip(without).map(|(w, o)| w.p999_us <= 1.5 * o.p999_us),
+        });
+        targets.push(Target {
+            what: "writer p99.9 with persist, MutexIndex against VectorIndex",
+            goal: ">= 100x".into(),
+            measured: with.zip(mutex).map_or("-".into(), |(w, m)| {
+                format!("{:.0}x ({:.1} vs {:.1} µs)", m.p999_us / w.p999_us, m.p999_us, w.p999_us)
+            }),
+            met: with.zip(mutex).map(|(w, m)| m.p999_us >= 100.0 * w.p999_us),
+        });
+        targets.push(Target {
+            what: "longest VectorIndex writer stall during persist",
+            goal: "< 1 ms".into(),
+            measured: with.map_or("-".into(), |w| format!("{:.3} ms", w.max_us / 1e3)),
+            met: with.map(|w| w.max_us < 1000.0),
+        });
+    }
+
+    // Seed.
+    let seeds: Vec<seed::Outcome> =
+        matching(out, "seed-").iter().filter_map(|p| read::<Vec<seed::Outcome>>(p).ok().flatten()).flatten().collect();
+    if !seeds.is_empty() {
+        writeln!(md, "## The seed's benchmark (`vecindex-bench seed`)\n")?;
+        writeln!(
+            md,
+            "Documents of about 50 KB cut from the python3.11-doc sources, chunked as `vecindex ingest` does, embedded per document, added chunk by chunk with `add_chunk` while a persist runs concurrently after every N documents; then a final persist, and a strict reopen that must find every chunk. The seed's Python system: 32.1 s total, 48.2 ms mean add_chunk (embedding included), 120 ms persist, 3 crashes in 100 runs.\n"
+        )?;
+        writeln!(
+            md,
+            "| design | embedder | docs | persist every | chunks | runs | failed | total (median) | add_chunk mean / p99 (µs) | embedding per chunk (µs) | persist p50 / max (ms) |"
+        )?;
+        writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        for s in &seeds {
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {:.2} s | {:.1} / {:.1} | {:.0} | {:.1} / {:.1} |",
+                s.design,
+                s.embedder,
+                s.docs,
+                s.persist_every,
+                s.chunks_per_run,
+                s.runs,
+                s.failures,
+                s.total_s_median,
+                s.add_chunk.mean_us,
+                s.add_chunk.p99_us,
+                s.embed_us_per_chunk,
+                s.persist.p50_us / 1e3,
+                s.persist.max_us / 1e3
+            )?;
+        }
+        writeln!(md)?;
+    }
+
+    // Recall.
+    for path in matching(out, "recall-") {
+        let Some(outcome) = read::<recall::Outcome>(&path)? else { continue };
+        let name = outcome.dataset.name.clone();
+        let peers: Option<Value> = read(&out.join(format!("peers-{name}.json")))?;
+        writeln!(
+            md,
+            "## Search on {name} ({} x {}, {} queries, k = 10)\n",
+            outcome.dataset.n, outcome.dataset.dim, outcome.dataset.queries
+        )?;
+        writeln!(
+            md,
+            "Queries one at a time on one thread; recall@10 against exact inner-product search. vecindex: `vecindex-bench recall`; peers: `scripts/peers`.\n"
+        )?;
+        writeln!(md, "| system | index | build (s) | memory (MB) | segments | ef | recall@10 | QPS | mean µs |")?;
+        writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
+        for c in &outcome.configs {
+            for p in &c.sweep {
+                writeln!(
+                    md,
+                    "| {} | {} | {:.1} | {:.0} | {} | {} | {:.4} | {:.0} | {:.1} |",
+                    c.system,
+                    c.index,
+                    c.build_s,
+                    c.memory_mb,
+                    c.segments,
+                    p.ef_search.map_or("-".into(), |e| e.to_string()),
+                    p.recall_at_10,
+                    p.qps,
+                    p.mean_latency_us
+                )?;
+            }
+        }
+        let mut curves = own_curves(&outcome);
+        if let Some(peers) = &peers {
+            writeln!(md, "\nPeers (versions: {}):\n", peers["versions"])?;
+            writeln!(
+                md,
+                "| library | index | SIMD | build (s) | memory (MB) | QPS at recall >= 0.95 (recall) | best recall |"
+            )?;
+            writeln!(md, "|---|---|---|---:|---:|---:|---:|")?;
+            for result in peers["results"].as_array().into_iter().flatten() {
+                let points: Vec<(f64, f64)> = result["sweep"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| Some((p["recall_at_10"].as_f64()?, p["single_qps"].as_f64()?)))
+                    .collect();
+                writeln!(
+                    md,
+                    "| {} | {} | {} | {:.1} | {:.0} | {} | {:.4} |",
+                    result["library"].as_str().unwrap_or("?"),
+                    result["index"].as_str().unwrap_or("?"),
+                    result["simd"].as_str().unwrap_or("-"),
+                    result["build_s"].as_f64().unwrap_or(f64::NAN),
+                    result["memory_mb"].as_f64().unwrap_or(f64::NAN),
+                    at_recall(&points, 0.95).map_or("-".into(), |(r, q)| format!("{q:.0} ({r:.3})")),
+                    points.iter().map(|p| p.0).fold(0.0, f64::max)
+                )?;
+            }
+            curves.extend(peer_curves(peers));
+        }
+        let plot = format!("recall-{name}.svg");
+        plot_recall(&curves, &format!("QPS against recall@10 on {name}"), &plots_dir.join(&plot))?;
+        writeln!(md, "\n![QPS against recall on {name}]({plots_rel}/{plot})\n")?;
+
+        let exact = outcome.configs.iter().find(|c| c.index == "exact").and_then(|c| c.sweep.first());
+        let flat = outcome.configs.iter().find(|c| c.system.starts_with("faiss")).and_then(|c| c.sweep.first());
+        targets.push(Target {
+            what: "exact search against raw FAISS flat (same build)",
+            goal: ">= 0.9x".into(),
+            measured: exact.zip(flat).map_or("-".into(), |(e, f)| {
+                format!("{:.2}x ({:.0} vs {:.0} QPS, {name})", e.qps / f.qps, e.qps, f.qps)
+            }),
+            met: exact.zip(flat).map(|(e, f)| e.qps >= 0.9 * f.qps),
+        });
+        let hnsw = outcome.configs.iter().find(|c| c.index.starts_with("HNSW"));
+        let ours =
+            hnsw.and_then(|c| at_recall(&c.sweep.iter().map(|p| (p.recall_at_10, p.qps)).collect::<Vec<_>>(), 0.95));
+        let hnswlib = peers.as_ref().and_then(|p| {
+            peer_curves(p)
+                .into_iter()
+                .filter(|c| c.label.starts_with("hnswlib"))
+                .filter_map(|c| at_recall(&c.points, 0.95))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+        });
+        targets.push(Target {
+            what: "recall@10 >= 0.95, QPS there against hnswlib's best",
+            goal: "above".into(),
+            measured: match (ours, hnswlib) {
+                (Some(o), Some(h)) => format!("{:.0} vs {:.0} QPS (recall {:.3} vs {:.3}, {name})", o.1, h.1, o.0, h.0),
+                (Some(o), None) => format!("{:.0} QPS at recall {:.3}; no hnswlib result", o.1, o.0),
+                _ => "recall 0.95 not reached".into(),
+            },
+            met: ours.zip(hnswlib).map(|(o, h)| o.1 > h.1).or(hnsw.map(|_| false).filter(|_| ours.is_none())),
+        });
+    }
+
+    // Disk.
+    if let Some(d) = read::<disk::Outcome>(&out.join("disk.json"))? {
+        writeln!(md, "## Persist and open (`vecindex-bench disk`)\n")?;
+        let mb = d.persist_bytes as f64 / 1e6;
+        writeln!(md, "| measure | value |\n|---|---:|")?;
+        writeln!(
+            md,
+            "| full persist, {} x {} ({mb:.1} MB) | {:.1} ms ({:.0} MB/s) |",
+            d.rows,
+            d.dim,
+            d.persist_ms,
+            mb / d.persist_ms * 1e3
+        )?;
+        writeln!(
+            md,
+            "| `dd bs=1M conv=fsync` of the same bytes | {:.1} ms ({:.0} MB/s) |",
+            d.dd_ms,
+            mb / d.dd_ms * 1e3
+        )?;
+        writeln!(md, "| MutexIndex full persist (re-encodes everything) | {:.1} ms |", d.mutex_persist_ms)?;
+        writeln!(
+            md,
+            "| incremental persist after +{} rows (1%) | {} bytes in {} files ({:.2}% of the full persist), {:.1} ms |\n",
+            d.incremental_rows,
+            d.incremental_bytes,
+            d.incremental_files,
+            d.incremental_bytes as f64 * 100.0 / d.persist_bytes as f64,
+            d.incremental_ms
+        )?;
+        writeln!(
+            md,
+            "Opens, median of {} runs; cold = the directory's files evicted from the page cache first.\n",
+            d.runs
+        )?;
+        writeln!(
+            md,
+            "| what | MB | cold read of the files (ms) | cold open (ms) | first query (ms) | warm open (ms) | first query (ms) |"
+        )?;
+        writeln!(md, "|---|---:|---:|---:|---:|---:|---:|")?;
+        for o in &d.opens {
+            writeln!(
+                md,
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+                o.what,
+                o.bytes as f64 / 1e6,
+                o.cold_read_ms,
+                o.cold_open_ms,
+                o.cold_first_query_ms,
+                o.warm_open_ms,
+                o.warm_first_query_ms
+            )?;
+        }
+        writeln!(md)?;
+        targets.push(Target {
+            what: "persist bandwidth against dd with fsync",
+            goal: ">= 70%".into(),
+            measured: format!("{:.0}%", d.dd_ms / d.persist_ms * 100.0),
+            met: Some(d.dd_ms / d.persist_ms >= 0.7),
+        });
+        let share = d.incremental_bytes as f64 / d.persist_bytes as f64;
+        targets.push(Target {
+            what: "incremental persist after +1%, bytes against a full persist",
+            goal: "<= 3%".into(),
+            measured: format!("{:.2}%", share * 100.0),
+            met: Some(share <= 0.03),
+        });
+    }
+
+    // Growth.
+    if let Some(g) = read::<Vec<growth::Outcome>>(&out.join("growth.json"))? {
+        writeln!(md, "## Adds across a growth step (`vecindex-bench growth`)\n")?;
+        if let Some(first) = g.first() {
+            writeln!(
+                md,
+                "{} single adds right after a bulk load of {} x {} rows, one writer.\n",
+                first.adds, first.rows, first.dim
+            )?;
+        }
+        writeln!(md, "| design | adds/s | slowest 10 ms window (adds/s) | p50 (µs) | p99.9 (µs) | max (ms) |")?;
+        writeln!(md, "|---|---:|---:|---:|---:|---:|")?;
+        for o in &g {
+            writeln!(
+                md,
+                "| {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} |",
+                o.design,
+                o.adds_per_s,
+                o.slowest_window_adds_per_s,
+                o.latency.p50_us,
+                o.latency.p999_us,
+                o.latency.max_us / 1e3
+            )?;
+        }
+        writeln!(md)?;
+    }
+
+    // Targets first in the file, after the header.
+    let mut table = String::from(
+        "## Targets\n\nFrom the issue that set them; \"missed\" rows say by how much, and the sections below say why.\n\n| target | goal | measured | |\n|---|---|---|---|\n",
+    );
+    for t in &targets {
+        writeln!(table, "| {} | {} | {} | {} |", t.what, t.goal, t.measured, verdict(t.met))?;
+    }
+    table.push('\n');
+    let at = md.find("## Throughput").unwrap_or(md.len());
+    md.insert_str(at, &table);
+    std::fs::write(to, md)?;
+    println!("wrote {} and its plots in {}", to.display(), plots_dir.display());
+    Ok(())
+}
