@@ -47,15 +47,22 @@ impl Metric {
         if vector.len() != dim {
             return Err(Error::DimensionMismatch { expected: dim, got: vector.len() });
         }
-        if let Some((position, &value)) = vector.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        // One SIMD pass answers both questions in the common case: a NaN or an infinity makes the
+        // sum of squares non-finite. Only then is the vector scanned for the culprit (a sum can
+        // also overflow on finite values, which the scan tells apart).
+        let squares = dot(vector, vector);
+        if !squares.is_finite()
+            && let Some((position, &value)) = vector.iter().enumerate().find(|(_, v)| !v.is_finite())
+        {
             return Err(Error::NonFiniteValue { position, value });
         }
         if self == Metric::Cosine {
-            let norm = dot(vector, vector).sqrt();
+            let norm = squares.sqrt();
             if norm == 0.0 || !norm.is_finite() {
                 return Err(Error::ZeroVector);
             }
-            vector.iter_mut().for_each(|v| *v /= norm);
+            let scale = 1.0 / norm;
+            vector.iter_mut().for_each(|v| *v *= scale);
         }
         Ok(())
     }

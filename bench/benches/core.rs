@@ -4,6 +4,8 @@
 //! - `add_chunk`: 1, 2 and 4 writer threads adding 4000 single-chunk documents each; with one
 //!   writer also `RawAppend`, the floor: appending to plain vectors and a hash map, no
 //!   synchronization, no index.
+//! - `ingest`: one thread adding 4000 chunks as 80 documents of 50 with `add_document` (the bulk
+//!   path an ingest takes), against `RawAppend` of the same chunks.
 //! - `search_idle` / `search_with_writer`: k = 10 over 20 000 rows, without and with one thread
 //!   adding 2000 chunks per second meanwhile.
 //! - `persist_full`: 20 000 rows into an empty directory.
@@ -51,18 +53,31 @@ fn add_concurrently(design: &Arc<dyn Design>, batches: Vec<Vec<Chunk>>) -> Durat
     started.elapsed()
 }
 
-/// The floor for one writer: what storing a chunk costs with no index and no synchronization.
+/// The floor for one writer: what storing chunks costs with no index and no synchronization,
+/// and no allocation the data does not need (ids are moved, a document's id is copied once).
 fn raw_append(batch: Vec<Chunk>) -> Duration {
     let started = Instant::now();
     let mut vectors: Vec<f32> = Vec::new();
-    let mut rows: Vec<(String, String)> = Vec::new();
-    let mut docs: HashMap<String, Vec<String>> = HashMap::new();
+    let mut row_docs: Vec<usize> = Vec::new();
+    let mut by_chunk: HashMap<String, usize> = HashMap::new();
+    let mut docs: HashMap<String, usize> = HashMap::new();
+    let mut doc_rows: Vec<Vec<usize>> = Vec::new();
     for chunk in batch {
+        let row = row_docs.len();
         vectors.extend_from_slice(&chunk.vector);
-        docs.entry(chunk.doc_id.clone()).or_default().push(chunk.chunk_id.clone());
-        rows.push((chunk.chunk_id, chunk.doc_id));
+        let doc = match docs.get(&chunk.doc_id) {
+            Some(&doc) => doc,
+            None => {
+                docs.insert(chunk.doc_id, doc_rows.len());
+                doc_rows.push(Vec::new());
+                doc_rows.len() - 1
+            }
+        };
+        doc_rows[doc].push(row);
+        row_docs.push(doc);
+        by_chunk.insert(chunk.chunk_id, row);
     }
-    black_box((vectors, rows, docs));
+    black_box((vectors, row_docs, by_chunk, docs, doc_rows));
     started.elapsed()
 }
 
@@ -88,6 +103,49 @@ fn add_throughput(c: &mut Criterion) {
             });
         }
     }
+    group.finish();
+}
+
+/// Documents of 50 chunks.
+fn documents(round: u64) -> Vec<(String, Vec<Chunk>)> {
+    let chunks = chunks(round, 0, PER_THREAD);
+    let mut docs: Vec<(String, Vec<Chunk>)> = Vec::new();
+    for (i, mut chunk) in chunks.into_iter().enumerate() {
+        if i % 50 == 0 {
+            docs.push((format!("r{round}-doc{}", i / 50), Vec::with_capacity(50)));
+        }
+        let doc = docs.last_mut().expect("a document");
+        chunk.doc_id = doc.0.clone();
+        doc.1.push(chunk);
+    }
+    docs
+}
+
+fn ingest(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Elements(PER_THREAD as u64));
+    for name in ["VectorIndex", "MutexIndex", "FaissMutex"] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|round| {
+                        let design = design::by_name(name, &config());
+                        let docs = documents(round);
+                        let started = Instant::now();
+                        for (doc_id, chunks) in docs {
+                            design.add_document(&doc_id, chunks);
+                        }
+                        started.elapsed()
+                    })
+                    .sum()
+            });
+        });
+    }
+    group.bench_function("RawAppend", |b| {
+        b.iter_custom(|iters| {
+            (0..iters).map(|round| raw_append(documents(round).into_iter().flat_map(|(_, c)| c).collect())).sum()
+        });
+    });
     group.finish();
 }
 
@@ -156,5 +214,5 @@ fn persist(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, add_throughput, search, persist);
+criterion_group!(benches, add_throughput, ingest, search, persist);
 criterion_main!(benches);

