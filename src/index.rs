@@ -240,6 +240,29 @@ impl Shared {
         self.build().unwrap_or(frozen)
     }
 
+    /// Seals what is settled, then merges sealed segments into as few as `max_segment_rows`
+    /// allows (dropping dead rows) and indexes the result, one caller at a time with the
+    /// background builder. Writers and searches go on meanwhile. Returns the sealed segments
+    /// left.
+    pub(crate) fn force_merge(&self) -> usize {
+        self.seal();
+        let _one_at_a_time = self.maintenance_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Bounded: deletes landing meanwhile could otherwise keep a segment worth rewriting.
+        let rounds = self.epochs.load().sealed.len() * 2 + 8;
+        for _ in 0..rounds {
+            let epoch = self.epochs.load_full();
+            let Some(sources) = self.config.merge.pick_all(&epoch.sealed) else { break };
+            drop(epoch);
+            let (mut merged, horizon) = merge::build(&self.epochs, &self.seq, &sources, self.config.dim);
+            merged.segment = merged.segment.map(|segment| self.indexed(segment));
+            if !merge::publish(&self.epochs, &self.maps, &sources, merged, horizon) {
+                continue; // a source changed meanwhile: pick again from the new epoch
+            }
+        }
+        self.index_segments();
+        self.epochs.load().sealed.len()
+    }
+
     /// Seals every settled frozen head. Returns how many it sealed and how many remain frozen.
     /// Needs no lock: concurrent sealers publish each head once (see `Epochs::seal_settled`).
     pub(crate) fn seal(&self) -> (usize, usize) {
@@ -378,6 +401,31 @@ impl VectorIndex {
     /// heads remain (a head whose last writer is still publishing is sealed on a later call).
     pub fn maintain(&self) -> usize {
         self.shared.maintain()
+    }
+
+    /// Merges the sealed segments into as few as [`MergePolicy::max_segment_rows`] allows, drops
+    /// deleted rows, and builds the configured index over the result, on the calling thread
+    /// (the background merge policy instead merges a tier at a time as the index grows). Call it
+    /// after a bulk load of an index that will mostly be searched: each query then walks one
+    /// graph instead of one per segment. Rows still in the current head stay there (it is scanned
+    /// exactly, and sealed when it fills). Writers and searches go on meanwhile; returns the
+    /// number of sealed segments left.
+    ///
+    /// ```
+    /// use vecindex::{Chunk, Index, IndexConfig, VectorIndex};
+    ///
+    /// let index = VectorIndex::new(IndexConfig::new(2).head_capacity(4).background(false))?;
+    /// for i in 0..20 {
+    ///     index.add_chunk(Chunk::new(format!("c{i}"), "doc", vec![1.0, i as f32]))?;
+    /// }
+    /// assert_eq!(index.force_merge(), 1);
+    /// assert_eq!(index.len(), 20);
+    /// # Ok::<(), vecindex::Error>(())
+    /// ```
+    ///
+    /// [`MergePolicy::max_segment_rows`]: crate::MergePolicy::max_segment_rows
+    pub fn force_merge(&self) -> usize {
+        self.shared.force_merge()
     }
 
     /// The most frequent terms of indexed text.

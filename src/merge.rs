@@ -119,6 +119,37 @@ impl MergePolicy {
     }
 }
 
+impl MergePolicy {
+    /// For [`VectorIndex::force_merge`](crate::VectorIndex::force_merge): the next group of
+    /// segments that together fit in `max_segment_rows` live rows, smallest first, or `None` when
+    /// no two segments fit together. Segments with dead rows are always worth rewriting: a group
+    /// of one is returned for a segment with any dead row.
+    pub fn pick_all(&self, sealed: &[Arc<Segment>]) -> Option<Vec<Arc<Segment>>> {
+        // Read each dead count once (see `pick`).
+        let mut counted: Vec<(&Arc<Segment>, usize, usize)> = sealed
+            .iter()
+            .map(|s| {
+                let dead = s.tombstones().dead_count();
+                (s, s.len().saturating_sub(dead), dead)
+            })
+            .collect();
+        counted.sort_by_key(|&(_, live, _)| live);
+        let mut picked = Vec::new();
+        let mut rows = 0;
+        for &(segment, live, _) in &counted {
+            if rows + live > self.max_segment_rows {
+                break;
+            }
+            rows += live;
+            picked.push(segment.clone());
+        }
+        if picked.len() >= 2 {
+            return Some(picked);
+        }
+        counted.iter().find(|&&(s, _, dead)| dead > 0 && s.len() > 0).map(|&(s, _, _)| vec![s.clone()])
+    }
+}
+
 /// What a merge produced.
 pub struct Merged {
     /// The merged segment (exact; the caller may index it), or `None` if no row survived.

@@ -1,7 +1,8 @@
 //! Writers against continuous maintenance: four scripted writers run while another thread calls
 //! `maintain()` (seal, index, merge, vacuum) in a loop on 4-row heads. Afterwards the id maps
 //! and a full search must both equal every writer's final state: no delete lost to a merge, no
-//! row lost or duplicated by sealing. Repeated for several rounds, since interleavings vary.
+//! row lost or duplicated by sealing. Repeated for several rounds, since interleavings vary. The
+//! same again with `force_merge()` (merge everything into one segment) in the loop.
 
 mod common;
 
@@ -16,6 +17,22 @@ const ROUNDS: usize = 20;
 
 #[test]
 fn one_writer_against_continuous_maintenance() {
+    writers_against(|index| {
+        index.maintain();
+    });
+}
+
+#[test]
+fn writers_against_force_merge() {
+    writers_against(|index| {
+        index.maintain();
+        index.force_merge();
+    });
+}
+
+/// Four scripted writers while another thread calls `maintain` in a loop; then the maps and
+/// a full search must equal every writer's final state.
+fn writers_against(maintain: fn(&VectorIndex)) {
     for round in 0..ROUNDS {
         let index = Arc::new(VectorIndex::new(common::exact_config().head_capacity(4).background(false)).unwrap());
         let stop = Arc::new(AtomicBool::new(false));
@@ -23,7 +40,7 @@ fn one_writer_against_continuous_maintenance() {
             let (index, stop) = (index.clone(), stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    index.maintain();
+                    maintain(&index);
                 }
             })
         };
@@ -43,6 +60,14 @@ fn one_writer_against_continuous_maintenance() {
         }
         stop.store(true, Ordering::Relaxed);
         maintainer.join().unwrap();
+        if round % 2 == 1 {
+            // A last full merge leaves one segment (the rows fit in max_segment_rows) and no dead
+            // row in it, and changes nothing visible.
+            index.maintain();
+            assert_eq!(index.force_merge(), 1, "round {round}: {:?}", index.stats().segments);
+            let sealed: Vec<_> = index.stats().segments.into_iter().filter(|s| s.kind != "head").collect();
+            assert_eq!(sealed[0].rows, sealed[0].live_rows, "round {round}: dead rows left");
+        }
         let searched = observe_search(&*index, WRITERS);
         for w in 0..WRITERS {
             let expected = &scripts[w].state_at(scripts[w].ops.len());

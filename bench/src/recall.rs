@@ -34,6 +34,7 @@ pub struct Config {
     pub index: String,
     pub build_s: f64,
     pub segments: usize,
+    /// The index's own accounting (MiB): vectors, row metadata, FAISS indexes.
     pub memory_mb: f64,
     pub sweep: Vec<Point>,
 }
@@ -70,9 +71,11 @@ fn rows(hits: Vec<vecindex::SearchHit>) -> Vec<u32> {
     hits.iter().map(|h| h.chunk_id.parse().expect("row ids")).collect()
 }
 
-/// Loads the dataset into a vecindex index with `segments`, runs maintenance to the end (merges
-/// and index builds inline), and returns it with the time that took.
-fn load(data: &Dataset, segments: SegmentIndex) -> (VectorIndex, Duration) {
+/// Loads the dataset into a vecindex index with `segments`, and returns it with the time that
+/// took. `force_merge`: add everything, then merge it into one segment and index that once (a bulk
+/// load); otherwise maintain as the rows arrive (merges and index builds tier by tier, as a
+/// growing index does) and run maintenance to the end.
+fn load(data: &Dataset, segments: SegmentIndex, force_merge: bool) -> (VectorIndex, Duration) {
     let config = IndexConfig::new(data.dim()).segment_index(segments).background(false);
     let index = VectorIndex::new(config).expect("config");
     let started = Instant::now();
@@ -81,7 +84,12 @@ fn load(data: &Dataset, segments: SegmentIndex) -> (VectorIndex, Duration) {
             .map(|i| Chunk::new(i.to_string(), (i / 8).to_string(), data.row(i).to_vec()))
             .collect();
         index.add_chunks(chunks).expect("valid chunks");
-        index.maintain();
+        if !force_merge {
+            index.maintain();
+        }
+    }
+    if force_merge {
+        index.force_merge();
     }
     loop {
         let before: Vec<(u64, String)> = index.stats().segments.iter().map(|s| (s.id, s.kind.clone())).collect();
@@ -95,7 +103,7 @@ fn load(data: &Dataset, segments: SegmentIndex) -> (VectorIndex, Duration) {
 }
 
 fn memory_mb(index: &VectorIndex) -> f64 {
-    index.stats().segments.iter().map(|s| s.bytes).sum::<usize>() as f64 / 1e6
+    index.stats().segments.iter().map(|s| s.bytes).sum::<usize>() as f64 / (1 << 20) as f64
 }
 
 fn sealed_segments(index: &VectorIndex) -> usize {
@@ -137,7 +145,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
         index: "Flat".into(),
         build_s,
         segments: 1,
-        memory_mb: data.base.len() as f64 * 4.0 / 1e6,
+        memory_mb: data.base.len() as f64 * 4.0 / (1 << 20) as f64,
         sweep: vec![point],
     };
     print(&c);
@@ -146,7 +154,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
     for (name, segments) in
         [("exact", SegmentIndex::exact()), ("Flat", SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("Flat") })]
     {
-        let (index, took) = load(data, segments);
+        let (index, took) = load(data, segments, false);
         let point =
             measure(data, params.exact_queries, |q| rows(index.search(q, &SearchOptions::k(K)).expect("search")));
         let c = Config {
@@ -161,27 +169,27 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
         configs.push(c);
     }
 
-    let (index, took) = load(data, SegmentIndex::default());
-    let sweep = params
-        .efs
-        .iter()
-        .map(|&ef| {
-            let options = SearchOptions::k(K).ef_search(ef);
-            Point {
-                ef_search: Some(ef),
-                ..measure(data, data.meta.queries, |q| rows(index.search(q, &options).expect("search")))
-            }
-        })
-        .collect();
-    let c = Config {
-        system: "vecindex".into(),
-        index: SegmentIndex::default().factory,
-        build_s: took.as_secs_f64(),
-        segments: sealed_segments(&index),
-        memory_mb: memory_mb(&index),
-        sweep,
-    };
-    print(&c);
-    configs.push(c);
+    for (force_merge, how) in [(false, "tiered"), (true, "force-merged")] {
+        let (index, took) = load(data, SegmentIndex::default(), force_merge);
+        let sweep = params
+            .efs
+            .iter()
+            .map(|&ef| {
+                let options = SearchOptions::k(K).ef_search(ef);
+                let point = measure(data, data.meta.queries, |q| rows(index.search(q, &options).expect("search")));
+                Point { ef_search: Some(ef), ..point }
+            })
+            .collect();
+        let c = Config {
+            system: "vecindex".into(),
+            index: format!("{} ({how})", SegmentIndex::default().factory),
+            build_s: took.as_secs_f64(),
+            segments: sealed_segments(&index),
+            memory_mb: memory_mb(&index),
+            sweep,
+        };
+        print(&c);
+        configs.push(c);
+    }
     Outcome { dataset: data.meta.clone(), configs }
 }

@@ -42,6 +42,20 @@ pub struct Run {
     pub persist_latency: Option<Summary>,
     pub latency: Summary,
     pub cdf: Vec<(f64, f64)>,
+    /// Calls that took over 1 ms, and how many of those the scheduler preempted (the writer
+    /// thread's involuntary context switches rose during the call): a stall of the index, or
+    /// the thread waiting for a core.
+    pub slow_calls: u64,
+    pub slow_calls_preempted: u64,
+}
+
+/// The calling thread's involuntary context switches so far.
+fn preemptions() -> i64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is valid for writes of a `rusage`; RUSAGE_THREAD reports the calling thread.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+    // SAFETY: zero-initialized, and filled in by a successful call.
+    if rc == 0 { unsafe { usage.assume_init() }.ru_nivcsw } else { 0 }
 }
 
 /// Distinct vectors a writer cycles through (distinct ids make every add a new row).
@@ -78,15 +92,22 @@ fn one(make: &dyn Fn() -> Arc<dyn Design>, params: &Params, persist: bool, dir: 
                     let pool: Vec<Vec<f32>> =
                         (0..POOL).map(|i| vector(((w as u64) << 40) ^ (i as u64 + 1_000_000), params.dim)).collect();
                     let mut latencies = Latencies::default();
+                    let (mut slow, mut slow_preempted) = (0u64, 0u64);
                     let started = Instant::now();
                     let mut due = started;
                     let mut i = 0usize;
                     while started.elapsed() < deadline {
                         let id = format!("w{w}-{i}");
                         let chunk = Chunk::new(id.clone(), id, pool[i % POOL].clone());
+                        let switches = preemptions();
                         let call = Instant::now();
                         design.add_chunk(chunk);
-                        latencies.record(call.elapsed());
+                        let took = call.elapsed();
+                        latencies.record(took);
+                        if took > Duration::from_millis(1) {
+                            slow += 1;
+                            slow_preempted += u64::from(preemptions() > switches);
+                        }
                         i += 1;
                         due += interval;
                         let now = Instant::now();
@@ -96,17 +117,21 @@ fn one(make: &dyn Fn() -> Arc<dyn Design>, params: &Params, persist: bool, dir: 
                             due = now; // far behind (blocked): do not burst to catch up
                         }
                     }
-                    latencies
+                    (latencies, slow, slow_preempted)
                 })
             })
             .collect();
-        let mut all = Latencies::default();
+        let mut all = (Latencies::default(), 0, 0);
         for writer in writers {
-            all.merge(&writer.join().expect("writer"));
+            let (latencies, slow, preempted) = writer.join().expect("writer");
+            all.0.merge(&latencies);
+            all.1 += slow;
+            all.2 += preempted;
         }
         stop.store(true, Ordering::Relaxed);
         (all, persister.map(|p| p.join().expect("persister")))
     });
+    let ((latencies, slow_calls, slow_calls_preempted), persists) = (latencies, persists);
     let summary = latencies.summary();
     Run {
         design: design.name().to_owned(),
@@ -120,6 +145,8 @@ fn one(make: &dyn Fn() -> Arc<dyn Design>, params: &Params, persist: bool, dir: 
         persist_latency: persists.map(|p| p.summary()),
         latency: summary,
         cdf: latencies.cdf(),
+        slow_calls,
+        slow_calls_preempted,
     }
 }
 
@@ -136,7 +163,7 @@ pub fn run(params: &Params, scratch: &Path) -> Vec<Run> {
             let run = one(&make, params, persist, dir.path());
             let l = &run.latency;
             println!(
-                "  {:<12} {:<15} {:>8} adds  p50 {:>8.1} µs  p99 {:>9.1} µs  p99.9 {:>9.1} µs  max {:>10.1} µs{}",
+                "  {:<12} {:<15} {:>8} adds  p50 {:>8.1} µs  p99 {:>9.1} µs  p99.9 {:>9.1} µs  max {:>10.1} µs  >1 ms: {} ({} preempted){}",
                 run.design,
                 if persist { "with persist" } else { "without persist" },
                 run.adds,
@@ -144,6 +171,8 @@ pub fn run(params: &Params, scratch: &Path) -> Vec<Run> {
                 l.p99_us,
                 l.p999_us,
                 l.max_us,
+                run.slow_calls,
+                run.slow_calls_preempted,
                 run.persist_latency.as_ref().map_or(String::new(), |p| format!(
                     "  ({} persists, p50 {:.1} ms)",
                     run.persists,
