@@ -269,7 +269,7 @@ pub fn write(out: &Path, to: &Path, criterion_dir: &Path) -> Result<(), Error> {
     )?;
     writeln!(
         md,
-        "  from PyPI is measured at each SIMD level it ships (FAISS_OPT_LEVEL) to show what that difference is worth."
+        "  from PyPI is measured at each SIMD level it dispatches to on this CPU (`FAISS_SIMD_LEVEL`; NONE is its generic code), to show what that difference is worth."
     )?;
     writeln!(md, "- Raw results: `{}` (JSON, criterion's estimates under `criterion/`).\n", out.display())?;
     writeln!(md, "{METHOD}")?;
