@@ -26,7 +26,8 @@ pub struct Outcome {
     pub dim: usize,
     pub adds: usize,
     pub latency: Summary,
-    /// Adds per second over the whole run, and in its slowest 10 ms window.
+    /// Adds per second over the whole run, and in its slowest 10 ms window (windows start when an
+    /// add finishes: a stall of the first add shows in the latency's max only).
     pub adds_per_s: f64,
     pub slowest_window_adds_per_s: f64,
 }
