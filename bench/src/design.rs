@@ -64,17 +64,17 @@ impl<I: Index> Design for Library<I> {
     }
 }
 
-/// The three designs, fresh and empty, for vectors of `config.dim` (the old design is always
-/// an exact FAISS flat index with inner product on normalized vectors).
-pub fn all(config: &IndexConfig) -> Vec<Arc<dyn Design>> {
-    vec![
-        Arc::new(Library { name: "VectorIndex", index: VectorIndex::new(config.clone()).expect("config") }),
-        Arc::new(Library { name: "MutexIndex", index: MutexIndex::new(config.clone()).expect("config") }),
-        Arc::new(FaissMutex::new(config.dim)),
-    ]
-}
-
-/// One design by name (`VectorIndex`, `MutexIndex`, `FaissMutex`).
+/// One design by name (`VectorIndex`, `MutexIndex`, `FaissMutex`), fresh and empty; only that
+/// one is built (a `VectorIndex` starts background threads).
 pub fn by_name(name: &str, config: &IndexConfig) -> Arc<dyn Design> {
-    all(config).into_iter().find(|d| d.name() == name).unwrap_or_else(|| panic!("no design {name}"))
+    match name {
+        "VectorIndex" => {
+            Arc::new(Library { name: "VectorIndex", index: VectorIndex::new(config.clone()).expect("config") })
+        }
+        "MutexIndex" => {
+            Arc::new(Library { name: "MutexIndex", index: MutexIndex::new(config.clone()).expect("config") })
+        }
+        "FaissMutex" => Arc::new(FaissMutex::new(config.dim)),
+        other => panic!("no design {other}"),
+    }
 }

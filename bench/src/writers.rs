@@ -73,7 +73,7 @@ fn one(make: &dyn Fn() -> Arc<dyn Design>, params: &Params, persist: bool, dir: 
     let stop = AtomicBool::new(false);
     let interval = Duration::from_secs_f64(1.0 / params.rate);
     let deadline = Duration::from_secs_f64(params.seconds);
-    let (latencies, persists) = std::thread::scope(|scope| {
+    let ((latencies, slow_calls, slow_calls_preempted), persists) = std::thread::scope(|scope| {
         let persister = persist.then(|| {
             scope.spawn(|| {
                 let mut durations = Latencies::default();
@@ -131,7 +131,6 @@ fn one(make: &dyn Fn() -> Arc<dyn Design>, params: &Params, persist: bool, dir: 
         stop.store(true, Ordering::Relaxed);
         (all, persister.map(|p| p.join().expect("persister")))
     });
-    let ((latencies, slow_calls, slow_calls_preempted), persists) = (latencies, persists);
     let summary = latencies.summary();
     Run {
         design: design.name().to_owned(),
