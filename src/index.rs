@@ -236,6 +236,7 @@ impl Shared {
     /// One maintenance step: seal settled frozen heads, merge and vacuum, index sealed
     /// segments. Returns how many frozen heads remain (their last writer is still publishing).
     pub(crate) fn maintain(&self) -> usize {
+        self.grow_maps_ahead();
         let (_, frozen) = self.seal();
         self.build().unwrap_or(frozen)
     }
@@ -267,6 +268,12 @@ impl Shared {
     /// Needs no lock: concurrent sealers publish each head once (see `Epochs::seal_settled`).
     pub(crate) fn seal(&self) -> (usize, usize) {
         self.epochs.seal_settled()
+    }
+
+    /// Doubles the id maps' and the vocabulary's shards that are about to fill, so that the
+    /// writer whose insert would fill one does not rehash it ([`crate::sync::grow_ahead`]).
+    pub(crate) fn grow_maps_ahead(&self) -> usize {
+        self.maps.grow_ahead() + self.vocabulary.grow_ahead()
     }
 
     /// Merges, vacuums and indexes sealed segments, one caller at a time. Returns how many

@@ -36,6 +36,12 @@ impl Maps {
         Self { docs: ShardedMap::with_shard_amount(64), chunks: ShardedMap::with_shard_amount(64) }
     }
 
+    /// Grows, off the write path, the shards of both maps that are about to fill
+    /// ([`grow_ahead`](crate::sync::grow_ahead)); returns how many it grew.
+    pub fn grow_ahead(&self) -> usize {
+        crate::sync::grow_ahead(&self.docs) + crate::sync::grow_ahead(&self.chunks)
+    }
+
     /// Sorted document ids.
     pub fn document_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.docs.iter().map(|e| e.key().clone()).collect();

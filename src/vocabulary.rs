@@ -28,6 +28,11 @@ impl Vocabulary {
         }
     }
 
+    /// Grows the shards about to fill, off the write path ([`crate::sync::grow_ahead`]).
+    pub fn grow_ahead(&self) -> usize {
+        crate::sync::grow_ahead(&self.counts)
+    }
+
     /// Distinct terms known.
     pub fn len(&self) -> usize {
         self.counts.len()

@@ -1,7 +1,8 @@
 //! The background threads owned by an index: a sealer and a builder, both off the write path.
 //!
 //! The *sealer* seals frozen heads as soon as their last writer has published (sealing encodes a
-//! head's rows, milliseconds). Writers that freeze a head wake it with a non-blocking channel send;
+//! head's rows, milliseconds). On each wake-up it also grows the shards of the id maps that are
+//! about to fill ([`crate::sync::grow_ahead`]), so writers rarely rehash one. Writers that freeze a head wake it with a non-blocking channel send;
 //! it polls briefly while a frozen head still has a writer publishing into it.
 //!
 //! The *builder* merges and vacuums segments and builds their FAISS indexes, which can take
@@ -89,6 +90,7 @@ impl Worker {
         let sealer = Thread::spawn("vecindex-sealer", move |rx| {
             let mut frozen = 0;
             while let Message::Wake = next(&rx, if frozen > 0 { SETTLE_POLL } else { IDLE_POLL }) {
+                shared.grow_maps_ahead();
                 let sealed;
                 (sealed, frozen) = shared.seal();
                 if sealed > 0
