@@ -33,14 +33,40 @@ pub struct Outcome {
     /// Files the full persist wrote (each fsynced before the manifest names it).
     #[serde(default)]
     pub persist_files: usize,
+    /// Medians over `runs`, and the fastest and slowest run.
     pub persist_ms: f64,
+    #[serde(default)]
+    pub persist_range: Range,
     pub mutex_persist_ms: f64,
     pub dd_ms: f64,
+    #[serde(default)]
+    pub dd_range: Range,
     pub incremental_rows: usize,
     pub incremental_bytes: u64,
     pub incremental_ms: f64,
     pub incremental_files: usize,
     pub opens: Vec<Open>,
+}
+
+/// The fastest and the slowest of a set of runs, in ms.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Range {
+    pub min_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Range {
+    fn of(values: &[f64]) -> Self {
+        let min_ms = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max_ms = values.iter().copied().fold(0.0, f64::max);
+        Range { min_ms, max_ms }
+    }
+}
+
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1}-{:.1} ms", self.min_ms, self.max_ms)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -86,40 +112,58 @@ fn load<I: Index>(index: &I, rows: usize, dim: usize) {
     }
 }
 
-/// `dd` copying `bytes` (whole MiB, at least one) of incompressible data from a file in the page
-/// cache, with an fsync at the end; its wall time. (Not `/dev/zero`: a virtual disk may store
-/// zeros for less.)
-fn dd(dir: &Path, bytes: u64) -> Duration {
-    let mib = bytes.div_ceil(1 << 20).max(1);
-    let source = dir.join("dd-source.bin");
-    // xorshift64, one word at a time: no zero runs, nothing a disk could store for less.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let noise: Vec<u8> = (0..(mib << 17))
-        .flat_map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()
-        })
-        .collect();
-    std::fs::write(&source, noise).expect("dd source");
-    let target = dir.join("dd.bin");
-    let started = Instant::now();
-    let status = std::process::Command::new("dd")
-        .args([
-            &format!("if={}", source.display()),
-            &format!("of={}", target.display()),
-            "bs=1M",
-            "conv=fsync",
-            "status=none",
-        ])
-        .status()
-        .expect("dd runs");
-    let took = started.elapsed();
-    assert!(status.success(), "dd failed");
-    std::fs::remove_file(target).expect("remove");
-    std::fs::remove_file(source).expect("remove");
-    took.mul_f64(bytes as f64 / (mib << 20) as f64)
+/// A file of `bytes` (whole MiB, at least one) of incompressible data for [`dd`] to copy: not
+/// `/dev/zero`, since a virtual disk may store zeros for less.
+struct DdSource {
+    path: PathBuf,
+    bytes: u64,
+}
+
+impl DdSource {
+    fn new(dir: &Path, bytes: u64) -> Self {
+        let mib = bytes.div_ceil(1 << 20).max(1);
+        let path = dir.join("dd-source.bin");
+        // xorshift64, one word at a time: no zero runs, nothing a disk could store for less.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..(mib << 17))
+            .flat_map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()
+            })
+            .collect();
+        std::fs::write(&path, noise).expect("dd source");
+        DdSource { path, bytes }
+    }
+
+    /// `dd bs=1M conv=fsync` copying the source (in the page cache) to a new file; its wall time,
+    /// scaled to exactly `bytes`.
+    fn dd(&self) -> Duration {
+        let target = self.path.with_file_name("dd.bin");
+        let started = Instant::now();
+        let status = std::process::Command::new("dd")
+            .args([
+                &format!("if={}", self.path.display()),
+                &format!("of={}", target.display()),
+                "bs=1M",
+                "conv=fsync",
+                "status=none",
+            ])
+            .status()
+            .expect("dd runs");
+        let took = started.elapsed();
+        assert!(status.success(), "dd failed");
+        std::fs::remove_file(target).expect("remove");
+        let copied = self.bytes.div_ceil(1 << 20).max(1) << 20;
+        took.mul_f64(self.bytes as f64 / copied as f64)
+    }
+}
+
+impl Drop for DdSource {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Opens an index directory and returns a search that answers how many hits it found.
@@ -180,24 +224,41 @@ pub fn run(params: &Params, scratch: &Path) -> Outcome {
     let root = tempfile::tempdir_in(scratch).expect("scratch");
     let config = IndexConfig::new(dim).segment_index(SegmentIndex::exact()).background(false);
 
-    // Full persist against dd.
+    // Full persist against dd, `runs` times each, alternating: the time to copy into the page
+    // cache varies between runs here (it depends on how recently the guest's memory was used),
+    // so one sample of each would compare luck.
     let index = VectorIndex::new(config.clone()).expect("config");
     load(&index, rows, dim);
     index.maintain();
-    let dir = root.path().join("vecindex");
-    let full = index.persist(&dir).expect("persist");
-    let persist_ms = ms(full.duration);
-    let dd_ms = ms(dd(root.path(), full.bytes_written));
     let mutex = MutexIndex::new(config.clone()).expect("config");
     load(&mutex, rows, dim);
-    let mutex_dir = root.path().join("mutex");
-    let mutex_persist_ms = ms(mutex.persist(&mutex_dir).expect("persist").duration);
-    drop(mutex);
-    std::fs::remove_dir_all(&mutex_dir).expect("remove");
+    let dir = root.path().join("vecindex");
+    let (mut persists, mut dds, mut mutex_persists) = (vec![], vec![], vec![]);
+    let mut full: Option<vecindex::PersistReport> = None;
+    let mut source = None;
+    for run in 0..params.runs {
+        let run_dir = if run == 0 { dir.clone() } else { root.path().join(format!("vecindex-{run}")) };
+        let written = index.persist(&run_dir).expect("persist");
+        persists.push(ms(written.duration));
+        let source = source.get_or_insert_with(|| DdSource::new(root.path(), written.bytes_written));
+        dds.push(ms(source.dd()));
+        let mutex_dir = root.path().join("mutex");
+        mutex_persists.push(ms(mutex.persist(&mutex_dir).expect("persist").duration));
+        std::fs::remove_dir_all(&mutex_dir).expect("remove");
+        if run > 0 {
+            std::fs::remove_dir_all(&run_dir).expect("remove");
+        }
+        full.get_or_insert(written);
+    }
+    drop((mutex, source));
+    let full = full.expect("at least one run");
+    let (persist_range, dd_range) = (Range::of(&persists), Range::of(&dds));
+    let (persist_ms, dd_ms, mutex_persist_ms) = (median(persists), median(dds), median(mutex_persists));
     println!(
-        "  full persist of {rows} x {dim}: {:.1} MB in {} files in {persist_ms:.1} ms ({:.0} MB/s); dd of the same bytes with fsync {dd_ms:.1} ms ({:.0} MB/s); MutexIndex {mutex_persist_ms:.1} ms",
+        "  full persist of {rows} x {dim}: {:.1} MB in {} files, median of {} runs {persist_ms:.1} ms ({:.0} MB/s, runs {persist_range}); dd of the same bytes with fsync {dd_ms:.1} ms ({:.0} MB/s, runs {dd_range}); MutexIndex {mutex_persist_ms:.1} ms",
         full.bytes_written as f64 / 1e6,
         full.files_written,
+        params.runs,
         full.bytes_written as f64 / 1e3 / persist_ms,
         full.bytes_written as f64 / 1e3 / dd_ms
     );
@@ -260,8 +321,10 @@ pub fn run(params: &Params, scratch: &Path) -> Outcome {
         persist_bytes: full.bytes_written,
         persist_files: full.files_written,
         persist_ms,
+        persist_range,
         mutex_persist_ms,
         dd_ms,
+        dd_range,
         incremental_rows: extra,
         incremental_bytes: incremental.bytes_written,
         incremental_ms: ms(incremental.duration),
