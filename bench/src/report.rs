@@ -587,7 +587,7 @@ pub fn write(out: &Path, to: &Path, criterion_dir: &Path) -> Result<(), Error> {
                 (None, _) if !hnsw.is_empty() => Some(false),
                 _ => None,
             },
-            why: "vecindex searches FAISS HNSW graphs (built at the portable SIMD level), and the matched-recall table shows FAISS's own HNSW behind hnswlib on this data, which bounds what FAISS graphs reach. On top of that: a tiered index walks one graph per segment (force_merge leaves one), and even one force-merged graph, whose recall at each ef matches faiss-cpu's HNSW32, costs more per query than faiss-cpu's search of a graph built with the same parameters: the work around the walk (the search parameters and selector per call, the exact re-scoring of candidates, the head scan) has not been profiled yet.",
+            why: "vecindex searches FAISS HNSW graphs (built at the portable SIMD level), and the matched-recall table shows FAISS's own HNSW behind hnswlib on this data, which bounds what FAISS graphs reach. On top of that: a tiered index walks one graph per segment (force_merge leaves one), and even one force-merged graph, whose recall at each ef matches faiss-cpu's HNSW32, costs more per query than faiss-cpu's search of a graph built with the same parameters. Part of that was ours and is fixed: a segment asked FAISS for exactly k candidates and then, unable to rule out a tie with the k-th, searched again for 2k, so every query walked each graph twice (it now asks for k + 1). What remains is the work around the walk: the rows still in the head (up to head_capacity) are scanned exactly on every query, and FAISS's candidates are re-scored with the crate's own kernel.",
         });
     }
 

@@ -372,7 +372,9 @@ impl FaissIndex {
         let tie = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1.0);
         let mut ef_search = options.ef_search.unwrap_or(self.ef_search).max(1);
         let mut nprobe = options.nprobe.unwrap_or(self.nprobe).max(1);
-        let mut want = if over_fetch { (k + dead).min(rows) } else { k };
+        // One candidate past the k-th, so that whether the k-th ties with rows not fetched can be
+        // decided from this search; asking for exactly k made every query search twice.
+        let mut want = if over_fetch { (k + dead + 1).min(rows) } else { (k + 1).min(limit) };
         let mut escalations = 0;
         let candidates = loop {
             let found = self.raw_search(query, want, ef_search, nprobe, bitmap.as_deref(), rows)?;
