@@ -8,8 +8,10 @@
 //! It reproduces sentence-transformers' `encode(normalize_embeddings=True)`:
 //!
 //! - the shipped `tokenizer.json` pads and truncates every input to 128 tokens; like
-//!   sentence-transformers, padding goes to the longest input of a batch and truncation to 256
-//!   word pieces (`max_seq_length`);
+//!   sentence-transformers, truncation goes to 256 word pieces (`max_seq_length`), and, as its
+//!   `encode` does, a batch is sorted by length and run in groups padded to their longest, so
+//!   a batch's short texts do not pay for its longest (the attention mask makes the padding
+//!   invisible to the result);
 //! - BERT with erf GELU and LayerNorm eps 1e-12 (from `config.json`); the tensors have no `bert.`
 //!   prefix (candle's loader takes either);
 //! - mean pooling over the real tokens (the attention mask), then L2 normalization.
@@ -23,7 +25,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
@@ -39,11 +41,14 @@ struct Model {
     tokenizer: Tokenizer,
     bert: BertModel,
     device: Device,
+    pad_id: u32,
 }
 
 const NAME: &str = "minilm-l6-v2";
 /// Word pieces per input, [CLS] and [SEP] included (sentence-transformers' `max_seq_length`).
 pub const MAX_TOKENS: usize = 256;
+/// Texts per forward pass: sorted by length, each group is padded to its own longest.
+const GROUP: usize = 16;
 
 impl MiniLmEmbedder {
     /// An embedder over the model files in `dir`; nothing is read until the first embedding.
@@ -88,8 +93,9 @@ impl Model {
         let config: Config = serde_json::from_slice(&read("config.json")?).map_err(|e| format!("config.json: {e}"))?;
         let mut tokenizer =
             Tokenizer::from_bytes(read("tokenizer.json")?).map_err(|e| format!("tokenizer.json: {e}"))?;
-        tokenizer
-            .with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..PaddingParams::default() }));
+        // Padding is done per group (Model::embed), not by the tokenizer for a whole batch.
+        tokenizer.with_padding(None);
+        let pad_id = tokenizer.token_to_id("[PAD]").ok_or("tokenizer.json: no [PAD] token")?;
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..TruncationParams::default() }))
             .map_err(|e| format!("tokenizer: {e}"))?;
@@ -98,19 +104,34 @@ impl Model {
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(|e| format!("model.safetensors: {e}"))?;
         let bert = BertModel::load(vb, &config).map_err(|e| format!("model.safetensors: {e}"))?;
-        Ok(Model { tokenizer, bert, device })
+        Ok(Model { tokenizer, bert, device, pad_id })
     }
 
-    /// Mean-pooled, L2-normalized embeddings of a batch.
+    /// Mean-pooled, L2-normalized embeddings of a batch, in its order.
     fn embed(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<f32>>, String> {
         let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| e.to_string())?;
-        let len = encodings.first().map_or(0, |e| e.get_ids().len());
-        let n = encodings.len();
+        let mut by_length: Vec<usize> = (0..encodings.len()).collect();
+        by_length.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut vectors = vec![Vec::new(); encodings.len()];
+        for group in by_length.chunks(GROUP) {
+            let ids: Vec<&[u32]> = group.iter().map(|&i| encodings[i].get_ids()).collect();
+            for (&i, vector) in group.iter().zip(self.forward(&ids)?) {
+                vectors[i] = vector;
+            }
+        }
+        Ok(vectors)
+    }
+
+    /// Embeddings of word-piece sequences, padded to the longest of them.
+    fn forward(&self, sequences: &[&[u32]]) -> std::result::Result<Vec<Vec<f32>>, String> {
+        let len = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+        let n = sequences.len();
         let mut ids = Vec::with_capacity(n * len);
         let mut mask = Vec::with_capacity(n * len);
-        for e in &encodings {
-            ids.extend_from_slice(e.get_ids());
-            mask.extend_from_slice(e.get_attention_mask());
+        for sequence in sequences {
+            ids.extend_from_slice(sequence);
+            ids.resize(ids.len() + len - sequence.len(), self.pad_id);
+            mask.extend((0..len).map(|position| u32::from(position < sequence.len())));
         }
         let t = |e: candle_core::Error| e.to_string();
         let ids = Tensor::from_vec(ids, (n, len), &self.device).map_err(t)?;
