@@ -87,6 +87,36 @@ impl Metric {
     }
 }
 
+/// Scores `query` against consecutive rows of `query.len()` floats in `rows`, one per slot of
+/// `scores` (which must hold `rows.len() / query.len()`): the kernel is chosen once for the
+/// block and inlined into its loop, where a call of [`Metric::score`] per row dispatches each time.
+pub fn score_rows(metric: Metric, query: &[f32], rows: &[f32], scores: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        return unsafe { score_rows_avx2(metric, query, rows, scores) };
+    }
+    score_rows_portable(metric, query, rows, scores)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn score_rows_avx2(metric: Metric, query: &[f32], rows: &[f32], scores: &mut [f32]) {
+    score_rows_portable(metric, query, rows, scores)
+}
+
+#[inline(always)]
+fn score_rows_portable(metric: Metric, query: &[f32], rows: &[f32], scores: &mut [f32]) {
+    let dim = query.len().max(1);
+    let rows = rows.chunks_exact(dim);
+    match metric {
+        Metric::Cosine | Metric::InnerProduct => {
+            scores.iter_mut().zip(rows).for_each(|(score, row)| *score = dot_portable(query, row))
+        }
+        Metric::L2 => scores.iter_mut().zip(rows).for_each(|(score, row)| *score = l2_portable(query, row)),
+    }
+}
+
 /// Inner product of two equal-length slices.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -169,6 +199,15 @@ mod tests {
         assert!((dot(&a, &b) - naive_dot).abs() < 1e-4);
         assert!((l2_squared(&a, &b) - naive_l2).abs() < 1e-4);
         assert_eq!(dot(&a, &b), dot_portable(&a, &b), "dispatch must not change results");
+        // A block of rows scores each row exactly as a call per row does.
+        let rows: Vec<f32> = (0..37 * 5).map(|i| (i as f32 * 0.07).sin()).collect();
+        for metric in [Metric::InnerProduct, Metric::L2] {
+            let mut scores = [0.0; 5];
+            score_rows(metric, &a, &rows, &mut scores);
+            for (score, row) in scores.iter().zip(rows.chunks_exact(37)) {
+                assert_eq!(*score, metric.score(&a, row));
+            }
+        }
     }
 
     #[test]

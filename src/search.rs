@@ -128,10 +128,28 @@ impl TopK {
         Self { k, metric, heap: BinaryHeap::with_capacity(k.min(4096) + 1) }
     }
 
+    pub(crate) fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// Whether a row of this score could be kept: false only when `k` rows are kept and the
+    /// worst of them is strictly better (a tie may still win on its chunk id, in `offer_scored`).
+    /// Lets a scan skip everything else about a row, visibility included, for most rows.
+    #[inline]
+    pub(crate) fn may_keep(&self, score: f32) -> bool {
+        let key = self.metric.rank_key(score);
+        self.heap.len() < self.k || self.heap.peek().is_some_and(|worst| key >= worst.key)
+    }
+
     /// Scores `vector` against `query` and keeps the row if it is among the best so far.
     #[inline]
     pub(crate) fn offer(&mut self, query: &[f32], row: RowRef<'_>, vector: &[f32]) {
-        let score = self.metric.score(query, vector);
+        self.offer_scored(row, self.metric.score(query, vector));
+    }
+
+    /// Keeps the row, whose score is `score`, if it is among the best so far.
+    #[inline]
+    pub(crate) fn offer_scored(&mut self, row: RowRef<'_>, score: f32) {
         let key = self.metric.rank_key(score);
         if self.heap.len() == self.k {
             let Some(worst) = self.heap.peek() else { return }; // k = 0 keeps nothing

@@ -1,8 +1,10 @@
 //! The rows of a sealed segment, and the exact (brute-force, "plain") scan over them.
 
 use crate::head::Head;
-use crate::persist::rows::SealedRows;
+use crate::metric::score_rows;
+use crate::persist::rows::{ArchivedStoredRow, SealedRows};
 use crate::row::RowRef;
+use crate::search::{SearchOptions, TopK};
 use crate::segment::SegmentId;
 use crate::seq::{ReadView, SeqNo};
 use crate::sync::Arc;
@@ -91,8 +93,45 @@ impl SegmentData {
     /// Whether row `index` is visible and live in `view`.
     #[inline]
     pub fn is_visible(&self, index: usize, view: &ReadView) -> bool {
-        self.rows.row(index).is_some_and(|row| view.includes(row.add_seq.to_native()))
-            && !self.tombstones.is_dead_in(index, view)
+        self.rows.row(index).is_some_and(|row| self.row_visible(index, row, view))
+    }
+
+    /// Whether `row`, the metadata of row `index`, is visible and live in `view`.
+    #[inline]
+    fn row_visible(&self, index: usize, row: &ArchivedStoredRow, view: &ReadView) -> bool {
+        view.includes(row.add_seq.to_native()) && !self.tombstones.is_dead_in(index, view)
+    }
+
+    /// Offers to `top` every row visible and live in `view` that `options` accepts, scoring
+    /// first: rows are scored a block at a time in one tight loop, and only a row whose score
+    /// could enter `top` is checked for visibility, deletes and filters. Every row is still
+    /// scored, so the result is the one `for_each_visible` + `TopK::offer` gives.
+    pub fn scan(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
+        /// Rows per block: the scores fit in 1 KiB of stack.
+        const BLOCK: usize = 256;
+        let dim = self.rows.dim().max(1);
+        let metas = self.rows.rows();
+        // As in `for_each_visible`: no row needs its add seq or tombstone read.
+        let all_visible = view.covers(self.max_add_seq().saturating_add(1)) && self.tombstones.dead_count() == 0;
+        let mut scores = [0.0f32; BLOCK];
+        for (block, vectors) in self.rows.vectors().chunks(BLOCK * dim).enumerate() {
+            let scores = &mut scores[..vectors.len() / dim];
+            score_rows(top.metric(), query, vectors, scores);
+            for (offset, &score) in scores.iter().enumerate() {
+                if !top.may_keep(score) {
+                    continue;
+                }
+                let index = block * BLOCK + offset;
+                let Some(row) = metas.get(index) else { break };
+                if !all_visible && !self.row_visible(index, row, view) {
+                    continue;
+                }
+                let meta = RowRef::Sealed { rows: &self.rows, index: index as u32, row };
+                if options.accepts(meta) {
+                    top.offer_scored(meta, score);
+                }
+            }
+        }
     }
 
     /// Calls `f` with every row visible and live in `view`.
@@ -105,7 +144,7 @@ impl SegmentData {
         // taken, and counted itself in `dead_count` before finishing).
         let all_visible = view.covers(self.max_add_seq().saturating_add(1)) && self.tombstones.dead_count() == 0;
         for (index, (row, vector)) in rows {
-            if all_visible || (view.includes(row.add_seq.to_native()) && !self.tombstones.is_dead_in(index, view)) {
+            if all_visible || self.row_visible(index, row, view) {
                 f(index, RowRef::Sealed { rows: &self.rows, index: index as u32, row }, vector);
             }
         }

@@ -188,15 +188,17 @@ impl<'a> Source<'a> {
     /// Offers the best rows of this container for `query` to `top`: through the FAISS index
     /// of an indexed segment, otherwise by scanning.
     pub fn search(self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
-        if let Source::Sealed(segment) = self
-            && segment.search_indexed(query, view, options, top)
-        {
-            return;
-        }
-        self.for_each_visible(view, |_, meta, vector| {
-            if options.accepts(meta) {
-                top.offer(query, meta, vector);
+        match self {
+            Source::Sealed(segment) => {
+                if !segment.search_indexed(query, view, options, top) {
+                    segment.data.scan(query, view, options, top);
+                }
             }
-        });
+            Source::Head(head) => head.for_each_visible(view, |_, meta, vector| {
+                if options.accepts(meta) {
+                    top.offer(query, meta, vector);
+                }
+            }),
+        }
     }
 }
