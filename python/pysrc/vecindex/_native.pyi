@@ -1,0 +1,94 @@
+"""Type stubs of the native module (python/src); ``import vecindex`` re-exports them."""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from os import PathLike
+from typing import Any, Optional, TypedDict, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class CorruptIndexError(OSError):
+    """An index directory's files are damaged beyond what opening it can heal."""
+
+class Chunk:
+    """One piece of a document: ids, text, and string metadata."""
+
+    chunk_id: str
+    doc_id: str
+    content: str
+    metadata: dict[str, str]
+    def __init__(
+        self, chunk_id: str, doc_id: str, content: str, metadata: Optional[Mapping[str, str]] = None
+    ) -> None: ...
+
+class ChunkDict(TypedDict, total=False):
+    chunk_id: str
+    doc_id: str
+    content: str
+    metadata: dict[str, str]
+
+class Hit(TypedDict):
+    chunk_id: str
+    doc_id: str
+    score: float
+    content: str
+    metadata: dict[str, str]
+
+class PersistReport(TypedDict):
+    generation: int
+    chunks: int
+    files_written: int
+    bytes_written: int
+    seconds: float
+
+class Config(TypedDict, total=False):
+    metric: str  # "cosine" (default), "inner_product" or "l2"
+    head_capacity: int
+    segment_index: str  # "exact", or a FAISS factory string such as "HNSW32" (default) or "Flat"
+    ef_search: int
+    background: bool
+    model_dir: str
+
+EmbedderArg = Union[str, Callable[[list[str]], Any], None]
+ChunkLike = Union[Chunk, ChunkDict, Mapping[str, Any]]
+StrPath = Union[str, PathLike[str]]
+
+class VectorIndex:
+    """A concurrent vector index of document chunks; safe to share between threads."""
+
+    def __init__(self, dim: Optional[int] = None, embedder: EmbedderArg = None, config: Optional[Config] = None) -> None:
+        """A new, empty index. ``embedder``: "hashing" (default), "minilm", or a callable
+        taking ``list[str]`` and returning a 2-D array of shape ``(len(texts), dim)``."""
+    @staticmethod
+    def open(path: StrPath, embedder: EmbedderArg = None, config: Optional[Config] = None) -> VectorIndex:
+        """Opens an index persisted with ``persist(path)``."""
+    def load(self, path: StrPath) -> None:
+        """Replaces this index with the one persisted in ``path``."""
+    def add_chunk(self, chunk: ChunkLike) -> None: ...
+    def add_chunks(self, chunks: Iterable[ChunkLike]) -> None: ...
+    def add(self, doc_id: str, chunks: Iterable[ChunkLike]) -> None:
+        """Replaces every chunk of ``doc_id`` with ``chunks``, atomically."""
+    def remove(self, doc_id: str) -> int: ...
+    def remove_chunk(self, chunk_id: str) -> bool: ...
+    def search(self, query: str, top_k: int = 5, excluded_files: Optional[Sequence[str]] = None) -> list[Hit]: ...
+    def add_vectors(self, ids: Sequence[str], doc_ids: Sequence[str], vectors: npt.NDArray[np.float32]) -> int:
+        """Adds rows of a C-contiguous float32 array of shape ``(n, dim)``; returns ``n``."""
+    def search_vectors(
+        self, queries: npt.NDArray[np.float32], k: int
+    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]:
+        """``(ids, scores)`` of shape ``(q, k)``; ``None`` / ``nan`` past a query's last hit."""
+    def get_chunk_by_id(self, chunk_id: str) -> Optional[Chunk]: ...
+    def get_chunk_ids_for_document(self, doc_id: str) -> list[str]: ...
+    def get_document_ids(self) -> list[str]: ...
+    def reconcile_mappings(self) -> int: ...
+    def persist(self, path: StrPath) -> PersistReport:
+        """A crash-safe snapshot of every call that returned before this one."""
+    def clear(self) -> None: ...
+    def stats(self) -> dict[str, int]: ...
+    def __len__(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def embedder(self) -> str: ...

@@ -1,0 +1,135 @@
+//! The `embedder=` argument: `"hashing"`, `"minilm"` or a Python callable.
+//!
+//! Embedding happens before the index is touched, outside every index critical section (as the
+//! seed requires). The Rust embedders run with the GIL released; a Python callable is called
+//! with the GIL held, since it is Python code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use vecindex::embed::{Embedder as _, HashingEmbedder};
+
+use crate::arrays;
+use crate::errors::ToPyResult;
+
+/// Where `embedder="minilm"` looks for the model unless `config["model_dir"]` or
+/// `VECINDEX_MINILM_DIR` says otherwise (where scripts/fetch-minilm unpacks it).
+const DEFAULT_MODEL_DIR: &str = "target/models/all-MiniLM-L6-v2";
+
+/// Dimension of the hashing embedder when neither `dim` nor an opened index says otherwise.
+pub const DEFAULT_DIM: usize = 384;
+
+pub enum Embedder {
+    Rust(Arc<dyn vecindex::embed::Embedder>),
+    Python { callable: Py<PyAny>, dim: usize },
+}
+
+impl Embedder {
+    /// Reads the `embedder=` argument. `dim` is the index's dimension when it is known (an
+    /// opened index) or asked for; `model_dir` is `config["model_dir"]`.
+    pub fn from_arg(
+        py: Python<'_>,
+        embedder: Option<&Bound<'_, PyAny>>,
+        dim: Option<usize>,
+        model_dir: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        let Some(embedder) = embedder.filter(|e| !e.is_none()) else {
+            return Ok(Self::Rust(Arc::new(HashingEmbedder::new(dim.unwrap_or(DEFAULT_DIM)))));
+        };
+        if let Ok(name) = embedder.extract::<String>() {
+            return match name.as_str() {
+                "hashing" => Ok(Self::Rust(Arc::new(HashingEmbedder::new(dim.unwrap_or(DEFAULT_DIM))))),
+                "minilm" => minilm(dim, model_dir),
+                other => Err(PyValueError::new_err(format!(
+                    "unknown embedder {other:?}: use \"hashing\", \"minilm\" or a callable"
+                ))),
+            };
+        }
+        if !embedder.is_callable() {
+            return Err(PyTypeError::new_err(
+                "embedder must be \"hashing\", \"minilm\" or a callable taking list[str] and returning a 2-D array",
+            ));
+        }
+        let callable = embedder.clone().unbind();
+        let dim = match dim {
+            // Not called here: a model behind the callable may not be up yet. A result of the
+            // wrong shape is refused at the first call that embeds.
+            Some(dim) => dim,
+            // Learn the dimension from one call, as a user would.
+            None => {
+                let probe = embedder.call1((vec!["vecindex dimension probe"],))?;
+                let shape: Vec<usize> = py.import("numpy")?.call_method1("shape", (probe,))?.extract()?;
+                match shape.as_slice() {
+                    [1, dim] if *dim > 0 => *dim,
+                    _ => {
+                        return Err(PyValueError::new_err(format!(
+                            "the embedder returned shape {shape:?} for one text; expected (1, dim)"
+                        )));
+                    }
+                }
+            }
+        };
+        Ok(Self::Python { callable, dim })
+    }
+
+    pub fn dim(&self) -> usize {
+        match self {
+            Self::Rust(e) => e.dim(),
+            Self::Python { dim, .. } => *dim,
+        }
+    }
+
+    pub fn name(&self, py: Python<'_>) -> String {
+        match self {
+            Self::Rust(e) => e.name().to_owned(),
+            Self::Python { callable, .. } => {
+                callable.bind(py).repr().map(|r| r.to_string()).unwrap_or_else(|_| "a callable".into())
+            }
+        }
+    }
+
+    /// One vector per text, in order.
+    pub fn embed(&self, py: Python<'_>, texts: &[String]) -> PyResult<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Self::Rust(embedder) => py
+                .detach(|| {
+                    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    embedder.embed(&texts)
+                })
+                .py_err(),
+            Self::Python { callable, dim } => {
+                let result = callable.bind(py).call1((texts.to_vec(),))?;
+                arrays::embedded(&result, texts.len(), *dim)
+            }
+        }
+    }
+}
+
+#[cfg(feature = "minilm")]
+fn minilm(dim: Option<usize>, model_dir: Option<PathBuf>) -> PyResult<Embedder> {
+    use vecindex::embed::MiniLmEmbedder;
+    let dir = model_dir
+        .or_else(|| std::env::var_os("VECINDEX_MINILM_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_DIR));
+    if !dir.join("model.safetensors").is_file() {
+        return Err(PyValueError::new_err(format!(
+            "no MiniLM model in {}: run scripts/fetch-minilm, or pass config={{\"model_dir\": ...}}",
+            dir.display()
+        )));
+    }
+    let embedder = MiniLmEmbedder::new(dir);
+    if let Some(dim) = dim.filter(|&d| d != embedder.dim()) {
+        return Err(PyValueError::new_err(format!("MiniLM makes {}-d vectors, not {dim}-d", embedder.dim())));
+    }
+    Ok(Embedder::Rust(Arc::new(embedder)))
+}
+
+#[cfg(not(feature = "minilm"))]
+fn minilm(_dim: Option<usize>, _model_dir: Option<PathBuf>) -> PyResult<Embedder> {
+    Err(PyValueError::new_err("this build of vecindex has no MiniLM embedder (feature \"minilm\")"))
+}

@@ -1,0 +1,447 @@
+//! `vecindex.VectorIndex`: the seed's API on a [`vecindex::VectorIndex`].
+//!
+//! Every call that touches the index releases the GIL (`Python::detach`) for as long as it is in
+//! Rust, so Python threads and `asyncio.to_thread` workers add, search and persist in parallel.
+//! Python objects are read (chunks, arrays) and the embedder is called before that, with the
+//! GIL held; results become Python objects after it.
+//!
+//! `load` and `clear` replace the whole index: the wrapper holds it in an `ArcSwap`, so a call
+//! already running on another thread finishes on the index it started with.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use vecindex::{Index, IndexConfig, Metric, OpenOptions, SearchOptions, SegmentIndex};
+
+use crate::arrays;
+use crate::chunk::PyChunk;
+use crate::embedder::Embedder;
+use crate::errors::ToPyResult;
+
+/// A concurrent vector index of document chunks. See the module docs.
+#[pyclass(name = "VectorIndex", module = "vecindex", frozen)]
+pub struct PyVectorIndex {
+    index: ArcSwap<vecindex::VectorIndex>,
+    embedder: Embedder,
+}
+
+/// `config=`: the settings a Python user may give, all optional.
+#[derive(Default)]
+struct Settings {
+    metric: Option<Metric>,
+    head_capacity: Option<usize>,
+    segment_index: Option<String>,
+    ef_search: Option<usize>,
+    background: Option<bool>,
+    model_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    fn read(config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let mut settings = Settings::default();
+        let Some(config) = config else { return Ok(settings) };
+        for (key, value) in config.iter() {
+            let key: String = key.extract().map_err(|_| PyTypeError::new_err("config keys must be str"))?;
+            let bad = |what: &str| PyTypeError::new_err(format!("config[{key:?}] must be {what}"));
+            match key.as_str() {
+                "metric" => {
+                    let name: String = value.extract().map_err(|_| bad("a str"))?;
+                    settings.metric = Some(match name.as_str() {
+                        "cosine" => Metric::Cosine,
+                        "inner_product" | "ip" => Metric::InnerProduct,
+                        "l2" => Metric::L2,
+                        other => {
+                            return Err(PyValueError::new_err(format!(
+                                "unknown metric {other:?}: use \"cosine\", \"inner_product\" or \"l2\""
+                            )));
+                        }
+                    });
+                }
+                "head_capacity" => settings.head_capacity = Some(value.extract().map_err(|_| bad("an int >= 1"))?),
+                "segment_index" => settings.segment_index = Some(value.extract().map_err(|_| bad("a str"))?),
+                "ef_search" => settings.ef_search = Some(value.extract().map_err(|_| bad("an int >= 1"))?),
+                "background" => settings.background = Some(value.extract().map_err(|_| bad("a bool"))?),
+                "model_dir" => settings.model_dir = Some(value.extract().map_err(|_| bad("a path"))?),
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "unknown config key {other:?}: known are metric, head_capacity, segment_index, ef_search, background, model_dir"
+                    )));
+                }
+            }
+        }
+        Ok(settings)
+    }
+
+    /// `base` with these settings applied.
+    fn apply(&self, mut config: IndexConfig) -> IndexConfig {
+        if let Some(metric) = self.metric {
+            config = config.metric(metric);
+        }
+        if let Some(rows) = self.head_capacity {
+            config = config.head_capacity(rows);
+        }
+        if let Some(factory) = &self.segment_index {
+            let ef_search = config.segment_index.ef_search;
+            config = config.segment_index(if factory == "exact" {
+                SegmentIndex { ef_search, ..SegmentIndex::exact() }
+            } else {
+                SegmentIndex { ef_search, ..SegmentIndex::faiss(factory.clone()) }
+            });
+        }
+        if let Some(ef) = self.ef_search {
+            config.segment_index.ef_search = ef;
+        }
+        if let Some(on) = self.background {
+            config = config.background(on);
+        }
+        config
+    }
+
+    fn is_empty(&self) -> bool {
+        self.metric.is_none()
+            && self.head_capacity.is_none()
+            && self.segment_index.is_none()
+            && self.ef_search.is_none()
+            && self.background.is_none()
+    }
+}
+
+impl PyVectorIndex {
+    /// The current index (see the module docs on `load` and `clear`).
+    fn index(&self) -> Arc<vecindex::VectorIndex> {
+        self.index.load_full()
+    }
+
+    /// Reads chunks (objects or dicts) and embeds their content in one batch.
+    fn embed_chunks(
+        &self,
+        py: Python<'_>,
+        chunks: &Bound<'_, PyAny>,
+        doc_id: Option<&str>,
+    ) -> PyResult<Vec<vecindex::Chunk>> {
+        let items: Vec<Bound<'_, PyAny>> = if let Ok(list) = chunks.cast::<PyList>() {
+            list.iter().collect()
+        } else {
+            chunks
+                .try_iter()
+                .map_err(|_| PyTypeError::new_err("chunks must be a list of chunks"))?
+                .collect::<PyResult<_>>()?
+        };
+        let read: Vec<PyChunk> = items.iter().map(|item| PyChunk::read(item, doc_id)).collect::<PyResult<_>>()?;
+        let texts: Vec<String> = read.iter().map(|c| c.content.clone()).collect();
+        let vectors = self.embedder.embed(py, &texts)?;
+        Ok(read.into_iter().zip(vectors).map(|(chunk, vector)| chunk.into_chunk(vector)).collect())
+    }
+
+    fn check_dim(&self, index: &vecindex::VectorIndex) -> PyResult<()> {
+        let (have, want) = (index.config().dim, self.embedder.dim());
+        if have != want {
+            return Err(PyValueError::new_err(format!(
+                "the index has dimension {have}, the embedder makes {want}-d vectors"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn positive_k(value: i64) -> PyResult<usize> {
+    usize::try_from(value)
+        .ok()
+        .filter(|&k| k >= 1)
+        .ok_or_else(|| PyValueError::new_err(format!("top_k must be at least 1, got {value}")))
+}
+
+fn open_index(py: Python<'_>, path: PathBuf, settings: &Settings) -> PyResult<vecindex::VectorIndex> {
+    py.detach(|| {
+        if settings.is_empty() {
+            vecindex::VectorIndex::open(&path)
+        } else {
+            // The snapshot's own dimension and metric, with the given settings on top.
+            let (peek, _) = vecindex::VectorIndex::open_with_options(&path, &OpenOptions::new().read_only(true))?;
+            let config = settings.apply(peek.config().clone());
+            drop(peek);
+            vecindex::VectorIndex::open_with(&path, config)
+        }
+    })
+    .py_err()
+}
+
+#[pymethods]
+impl PyVectorIndex {
+    /// A new, empty index.
+    ///
+    /// `dim` defaults to the embedder's (384 for "hashing"); `embedder` is "hashing" (default),
+    /// "minilm", or a callable taking `list[str]` and returning a 2-D array of shape
+    /// `(len(texts), dim)` (called once with one text to learn `dim` when it is not given).
+    #[new]
+    #[pyo3(signature = (dim = None, embedder = None, config = None))]
+    fn new(
+        py: Python<'_>,
+        dim: Option<usize>,
+        embedder: Option<Bound<'_, PyAny>>,
+        config: Option<Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let settings = Settings::read(config.as_ref())?;
+        let embedder = Embedder::from_arg(py, embedder.as_ref(), dim, settings.model_dir.clone())?;
+        let dim = dim.unwrap_or(embedder.dim());
+        if dim != embedder.dim() {
+            return Err(PyValueError::new_err(format!(
+                "dim is {dim}, the embedder makes {}-d vectors",
+                embedder.dim()
+            )));
+        }
+        let index = vecindex::VectorIndex::new(settings.apply(IndexConfig::new(dim))).py_err()?;
+        Ok(Self { index: ArcSwap::from_pointee(index), embedder })
+    }
+
+    /// Opens an index persisted with `persist(path)`. The embedder must make vectors of the
+    /// index's dimension (the hashing embedder takes it from the index).
+    #[staticmethod]
+    #[pyo3(signature = (path, embedder = None, config = None))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        embedder: Option<Bound<'_, PyAny>>,
+        config: Option<Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let settings = Settings::read(config.as_ref())?;
+        let index = open_index(py, path, &settings)?;
+        let embedder = Embedder::from_arg(py, embedder.as_ref(), Some(index.config().dim), settings.model_dir.clone())?;
+        let this = Self { index: ArcSwap::from_pointee(index), embedder };
+        this.check_dim(&this.index())?;
+        Ok(this)
+    }
+
+    /// Replaces this index with the one persisted in `path`.
+    fn load(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let index = open_index(py, path, &Settings::default())?;
+        self.check_dim(&index)?;
+        self.index.store(Arc::new(index));
+        Ok(())
+    }
+
+    /// Embeds and adds one chunk (a `Chunk` or a dict).
+    fn add_chunk(&self, py: Python<'_>, chunk: Bound<'_, PyAny>) -> PyResult<()> {
+        let read = PyChunk::read(&chunk, None)?;
+        let vector = self.embedder.embed(py, std::slice::from_ref(&read.content))?.pop().unwrap_or_default();
+        let chunk = read.into_chunk(vector);
+        let index = self.index();
+        py.detach(|| index.add_chunk(chunk)).py_err()
+    }
+
+    /// Embeds and adds chunks of any documents; each document's chunks land atomically.
+    fn add_chunks(&self, py: Python<'_>, chunks: Bound<'_, PyAny>) -> PyResult<()> {
+        let chunks = self.embed_chunks(py, &chunks, None)?;
+        let index = self.index();
+        py.detach(|| index.add_chunks(chunks)).py_err()
+    }
+
+    /// Replaces every chunk of `doc_id` with `chunks`, atomically.
+    fn add(&self, py: Python<'_>, doc_id: String, chunks: Bound<'_, PyAny>) -> PyResult<()> {
+        let chunks = self.embed_chunks(py, &chunks, Some(&doc_id))?;
+        let index = self.index();
+        py.detach(|| index.add_document(&doc_id, chunks)).py_err()
+    }
+
+    /// Removes every chunk of `doc_id`; returns how many there were.
+    fn remove(&self, py: Python<'_>, doc_id: String) -> PyResult<usize> {
+        let index = self.index();
+        py.detach(|| index.remove_document(&doc_id)).py_err()
+    }
+
+    /// Removes one chunk; returns whether it existed.
+    fn remove_chunk(&self, py: Python<'_>, chunk_id: String) -> PyResult<bool> {
+        let index = self.index();
+        py.detach(|| index.remove_chunk(&chunk_id)).py_err()
+    }
+
+    /// The `top_k` chunks nearest to `query`, best first, as dicts with `chunk_id`, `doc_id`,
+    /// `score`, `content` and `metadata`; chunks of the documents in `excluded_files` are skipped.
+    #[pyo3(signature = (query, top_k = 5, excluded_files = None))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        query: String,
+        top_k: i64,
+        excluded_files: Option<Vec<String>>,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let mut options = SearchOptions::k(positive_k(top_k)?);
+        for doc_id in excluded_files.unwrap_or_default() {
+            options = options.exclude_doc(doc_id);
+        }
+        let vector = self.embedder.embed(py, std::slice::from_ref(&query))?.pop().unwrap_or_default();
+        let index = self.index();
+        let hits = py
+            .detach(|| {
+                let hits = index.search(&vector, &options)?;
+                Ok::<_, vecindex::Error>(
+                    hits.into_iter()
+                        .map(|hit| {
+                            let content = index.get_chunk(&hit.chunk_id).map(|c| c.text).unwrap_or_default();
+                            (hit, content)
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .py_err()?;
+        hits.into_iter()
+            .map(|(hit, content)| {
+                let dict = PyDict::new(py);
+                dict.set_item("chunk_id", hit.chunk_id)?;
+                dict.set_item("doc_id", hit.doc_id)?;
+                dict.set_item("score", hit.score)?;
+                dict.set_item("content", content)?;
+                dict.set_item("metadata", hit.metadata)?;
+                Ok(dict)
+            })
+            .collect()
+    }
+
+    /// Adds vectors directly (no embedder): `ids[i]` of document `doc_ids[i]` gets row `i` of
+    /// `vectors`, a C-contiguous float32 array of shape `(n, dim)`. Returns `n`.
+    fn add_vectors(
+        &self,
+        py: Python<'_>,
+        ids: Vec<String>,
+        doc_ids: Vec<String>,
+        vectors: Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let dim = self.index().config().dim;
+        let chunks = arrays::with_rows(&vectors, "vectors", dim, |data| {
+            let rows = data.len() / dim;
+            if ids.len() != rows || doc_ids.len() != rows {
+                return Err(PyValueError::new_err(format!(
+                    "{} ids and {} doc_ids for {rows} vectors: give one of each per row",
+                    ids.len(),
+                    doc_ids.len()
+                )));
+            }
+            Ok(ids
+                .into_iter()
+                .zip(doc_ids)
+                .zip(data.chunks(dim))
+                .map(|((id, doc), vector)| vecindex::Chunk::new(id, doc, vector.to_vec()))
+                .collect::<Vec<_>>())
+        })??;
+        let rows = chunks.len();
+        let index = self.index();
+        py.detach(|| index.add_chunks(chunks)).py_err()?;
+        Ok(rows)
+    }
+
+    /// The `k` nearest chunks of each row of `queries` (float32, `(q, dim)`): `(ids, scores)`,
+    /// numpy arrays of shape `(q, k)`; ids are `str` objects, `None` (score `nan`) past the
+    /// last hit of a query.
+    fn search_vectors<'py>(
+        &self,
+        py: Python<'py>,
+        queries: Bound<'py, PyAny>,
+        k: i64,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let k = positive_k(k)?;
+        let index = self.index();
+        let dim = index.config().dim;
+        let data = arrays::with_rows(&queries, "queries", dim, <[f32]>::to_vec)?;
+        let options = SearchOptions::k(k);
+        let hits = py
+            .detach(|| {
+                data.chunks(dim)
+                    .map(|query| {
+                        let hits = index.search(query, &options)?;
+                        Ok(hits.into_iter().map(|h| (h.chunk_id, h.score)).collect())
+                    })
+                    .collect::<vecindex::Result<Vec<Vec<(String, f32)>>>>()
+            })
+            .py_err()?;
+        arrays::hits_to_arrays(py, hits, k)
+    }
+
+    /// A live chunk, or `None`.
+    fn get_chunk_by_id(&self, py: Python<'_>, chunk_id: String) -> Option<PyChunk> {
+        let index = self.index();
+        py.detach(|| index.get_chunk(&chunk_id)).map(PyChunk::from_chunk)
+    }
+
+    /// The chunk ids of a document, in the order they were added (a copy).
+    fn get_chunk_ids_for_document(&self, py: Python<'_>, doc_id: String) -> Vec<String> {
+        let index = self.index();
+        py.detach(|| index.get_chunk_ids_for_document(&doc_id))
+    }
+
+    /// Every document id, sorted (a copy).
+    fn get_document_ids(&self, py: Python<'_>) -> Vec<String> {
+        let index = self.index();
+        py.detach(|| index.get_document_ids())
+    }
+
+    /// Re-derives the id maps from the stored rows; returns how many stale entries it removed.
+    fn reconcile_mappings(&self, py: Python<'_>) -> usize {
+        let index = self.index();
+        py.detach(|| index.reconcile_mappings())
+    }
+
+    /// Writes a snapshot of every call that returned before this one into the directory `path`,
+    /// crash-safe, while other threads go on adding. Returns what it wrote.
+    fn persist<'py>(&self, py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+        let index = self.index();
+        let report = py.detach(|| index.persist(&path)).py_err()?;
+        let dict = PyDict::new(py);
+        dict.set_item("generation", report.generation)?;
+        dict.set_item("chunks", report.rows)?;
+        dict.set_item("files_written", report.files_written)?;
+        dict.set_item("bytes_written", report.bytes_written)?;
+        dict.set_item("seconds", report.duration.as_secs_f64())?;
+        Ok(dict)
+    }
+
+    /// Empties the index (a new one with the same settings).
+    fn clear(&self, py: Python<'_>) -> PyResult<()> {
+        let config = self.index().config().clone();
+        let fresh = py.detach(|| vecindex::VectorIndex::new(config)).py_err()?;
+        self.index.store(Arc::new(fresh));
+        Ok(())
+    }
+
+    /// Live chunks.
+    fn __len__(&self, py: Python<'_>) -> usize {
+        let index = self.index();
+        py.detach(|| index.len())
+    }
+
+    /// The vector dimension.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.index().config().dim
+    }
+
+    /// The embedder's name (for a callable, its repr).
+    #[getter]
+    fn embedder(&self, py: Python<'_>) -> String {
+        self.embedder.name(py)
+    }
+
+    /// Counts: chunks, documents, segments, rows in heads, and the like.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let index = self.index();
+        let stats = py.detach(|| index.stats());
+        let dict = PyDict::new(py);
+        dict.set_item("dim", stats.dim)?;
+        dict.set_item("chunks", stats.chunks)?;
+        dict.set_item("documents", stats.documents)?;
+        Ok(dict)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let index = self.index();
+        format!(
+            "VectorIndex(dim={}, chunks={}, embedder={})",
+            index.config().dim,
+            py.detach(|| index.len()),
+            self.embedder.name(py)
+        )
+    }
+}
