@@ -127,6 +127,21 @@ impl Epochs {
         }
     }
 
+    /// Closes the current head if it holds rows ([`Head::close`]) and rotates to a fresh one, so
+    /// its rows are sealed now rather than when it fills. Writers racing it move to the fresh
+    /// head as they would from a full one. Returns the id of the head it froze.
+    pub fn close_head(&self) -> Option<SegmentId> {
+        let head = self.current.load().head.clone();
+        if head.len() == 0 {
+            return None; // nothing to seal: an empty segment would be of no use
+        }
+        head.close();
+        // Whether this call or a writer that found the head closed publishes the rotation, the
+        // closed head ends in `frozen` (E1).
+        self.rotate(&head);
+        Some(head.id())
+    }
+
     /// Publishes an epoch in which `full` is frozen and a fresh head takes its place, unless
     /// another writer already did. Returns whether this call did it.
     fn rotate(&self, full: &Arc<Head>) -> bool {

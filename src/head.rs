@@ -9,18 +9,28 @@
 //!    the slot, and no reader reads it before step 3.
 //! 3. Publish: the writer sets the slot's `ready` flag with `Release`, then bumps `published`.
 //!
-//! Readers scan rows `0..min(reserved, capacity)` and read a slot only after loading its `ready`
-//! flag with `Acquire`. Whether a published row is *visible* is then decided by its add seq and
-//! the reader's [`ReadView`](crate::seq::ReadView), not by the head.
+//! Readers scan rows `0..len()` and read a slot only after loading its `ready` flag with
+//! `Acquire`. Whether a published row is *visible* is then decided by its add seq and the
+//! reader's [`ReadView`](crate::seq::ReadView), not by the head.
 //!
 //! Capacity is fixed when the head is made, so appending never reallocates and never stalls.
+//!
+//! Closing ([`Head::close`], for sealing a head before it fills): `reserved.fetch_add(capacity)`
+//! makes every later reservation land past the capacity (the head looks full), and the value it
+//! returns is the number of rows reserved before it, which the closer then stores in
+//! `closed_len`. `len()` is `min(reserved, capacity, closed_len)`: until the store is seen it
+//! is the capacity, which only makes a reader look at slots that will never be ready (it skips
+//! them) and the sealer wait (`is_settled` stays false).
 //!
 //! # Invariants
 //!
 //! - H1: each slot is written by exactly one writer, once (the `fetch_add` hands out each index once).
 //! - H2: a slot whose `ready` flag a reader saw set holds a complete row, and is never written again.
-//! - H3: once `published == min(reserved, capacity)` and the head is no longer the epoch's
-//!   current head, no slot of it changes again: it can be sealed ([`Head::is_settled`]).
+//! - H3: once `published == len()` and the head is no longer the epoch's current head, no slot
+//!   of it changes again: it can be sealed ([`Head::is_settled`]).
+//! - H4: a head is closed at most once, and `closed_len` counts exactly the reservations that
+//!   came before the close (the fetch_add orders every reservation before or after it); each of
+//!   those rows is published, and no later one is.
 //!
 //! # Orderings
 //!
@@ -29,6 +39,10 @@
 //! - `reserved` is `Relaxed`: it only bounds the scan; the data is guarded by `ready`.
 //! - `published.fetch_add(Release)` / `load(Acquire)` in [`Head::is_settled`]: the sealer that sees
 //!   the final count also sees every row.
+//! - The close's `fetch_add` on `reserved` is `Relaxed`: what it decides (which reservations are
+//!   in) is the modification order of that one atomic. `closed_len` is `Relaxed` too: it only
+//!   bounds scans and the sealer's count, the rows themselves are guarded by their `ready` flags
+//!   and `published`, and a stale `usize::MAX` only means the capacity (see above).
 
 use crate::chunk::RowMeta;
 use crate::row::RowRef;
@@ -54,6 +68,8 @@ pub struct Head {
     slots: Box<[Slot]>,
     reserved: AtomicUsize,
     published: AtomicUsize,
+    /// Rows reserved before [`Head::close`]; `usize::MAX` while open (see the module docs).
+    closed_len: AtomicUsize,
     tombstones: Arc<Tombstones>,
 }
 
@@ -73,6 +89,7 @@ impl Head {
             slots,
             reserved: AtomicUsize::new(0),
             published: AtomicUsize::new(0),
+            closed_len: AtomicUsize::new(usize::MAX),
             tombstones: Arc::new(Tombstones::new(capacity)),
         }
     }
@@ -92,7 +109,29 @@ impl Head {
     /// Rows reserved so far (published or about to be).
     pub fn len(&self) -> usize {
         // Relaxed: a bound for scans only (see the module docs).
-        self.reserved.load(Ordering::Relaxed).min(self.capacity())
+        let reserved = self.reserved.load(Ordering::Relaxed).min(self.capacity());
+        // Relaxed: a stale `usize::MAX` leaves the capacity as the bound (see the module docs).
+        reserved.min(self.closed_len.load(Ordering::Relaxed))
+    }
+
+    /// Takes no more rows: every later [`Head::try_append`] gives its row back, as for a full
+    /// head, so the caller rotates to a fresh head. Returns whether this call closed it (false
+    /// if it was full or closed already). See the module docs.
+    pub fn close(&self) -> bool {
+        #[cfg(vecindex_bug = "close_check_then_act")]
+        let before = self.reserved.load(Ordering::Relaxed);
+        // Relaxed: this RMW and the writers' fetch_adds are ordered by `reserved`'s modification
+        // order alone; a reservation before it got a slot below `before`, one after it got none.
+        #[cfg(not(vecindex_bug = "close_check_then_act"))]
+        let before = self.reserved.fetch_add(self.capacity(), Ordering::Relaxed);
+        #[cfg(vecindex_bug = "close_check_then_act")]
+        self.reserved.fetch_add(self.capacity(), Ordering::Relaxed);
+        if before >= self.capacity() {
+            return false; // full, or closed by an earlier close (H4)
+        }
+        // Relaxed: see `len`.
+        self.closed_len.store(before, Ordering::Relaxed);
+        true
     }
 
     /// Appends a row, returning its index, or gives the row back if the head is full.
@@ -150,5 +189,47 @@ impl Head {
                 f(index, RowRef::Owned(meta), vector);
             }
         });
+    }
+}
+
+#[cfg(all(test, not(vecindex_loom)))]
+mod tests {
+    use super::*;
+    use crate::chunk::Metadata;
+
+    fn row(id: &str) -> HeadRow {
+        let meta = RowMeta {
+            chunk_id: id.into(),
+            doc_id: "d".into(),
+            text: String::new(),
+            metadata: Metadata::new(),
+            add_seq: 1,
+            add_index: 0,
+        };
+        HeadRow { meta: Arc::new(meta), vector: vec![1.0].into_boxed_slice() }
+    }
+
+    #[test]
+    fn a_closed_head_keeps_its_rows_and_takes_no_more() {
+        let head = Head::new(SegmentId(0), 4);
+        assert_eq!(head.try_append(row("a")).ok(), Some(0));
+        assert_eq!(head.try_append(row("b")).ok(), Some(1));
+        assert!(head.close());
+        assert!(!head.close(), "a head closes once");
+        assert!(head.try_append(row("c")).is_err(), "a closed head takes no rows");
+        assert_eq!(head.len(), 2);
+        assert!(head.is_settled());
+        let mut ids = Vec::new();
+        head.for_each(|_, meta, _| ids.push(meta.chunk_id.clone()));
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn closing_a_full_head_changes_nothing() {
+        let head = Head::new(SegmentId(0), 1);
+        assert!(head.try_append(row("a")).is_ok());
+        assert!(!head.close());
+        assert_eq!(head.len(), 1);
+        assert!(head.is_settled());
     }
 }

@@ -34,7 +34,7 @@ use crate::search::{SearchHit, SearchOptions, TopK};
 use crate::segment::{RowLoc, Segment, SegmentData, SegmentId, Source};
 use crate::seq::{ReadView, SeqNo};
 use crate::snapshot::Sequencer;
-use crate::sync::{Arc, AtomicUsize, Entry, Mutex, Ordering};
+use crate::sync::{Arc, AtomicUsize, Entry, Mutex, Ordering, spin_wait};
 use crate::tombstones::Tombstones;
 use crate::vocabulary::Vocabulary;
 use crate::worker::Worker;
@@ -246,6 +246,17 @@ impl Shared {
     /// background builder. Writers and searches go on meanwhile. Returns the sealed segments
     /// left.
     pub(crate) fn force_merge(&self) -> usize {
+        // The current head's rows are merged too: otherwise the last rows of a bulk load stay
+        // in a head that every query scans exactly until it fills.
+        if let Some(closed) = self.epochs.close_head() {
+            // Its writers publish the rows they reserved within moments; then it seals.
+            let mut round = 0;
+            while self.epochs.load().frozen.iter().any(|head| head.id() == closed) {
+                self.seal();
+                spin_wait(round);
+                round += 1;
+            }
+        }
         self.seal();
         let _one_at_a_time = self.maintenance_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // Bounded: deletes landing meanwhile could otherwise keep a segment worth rewriting.
@@ -414,9 +425,9 @@ impl VectorIndex {
     /// deleted rows, and builds the configured index over the result, on the calling thread
     /// (the background merge policy instead merges a tier at a time as the index grows). Call it
     /// after a bulk load of an index that will mostly be searched: each query then walks one
-    /// graph instead of one per segment. Rows still in the current head stay there (it is scanned
-    /// exactly, and sealed when it fills). Writers and searches go on meanwhile; returns the
-    /// number of sealed segments left.
+    /// graph instead of one per segment. The current head is closed first, so its rows are
+    /// merged too (rows added meanwhile go to a fresh head). Writers and searches go on
+    /// meanwhile; returns the number of sealed segments left.
     ///
     /// ```
     /// use vecindex::{Chunk, Index, IndexConfig, VectorIndex};
