@@ -5,9 +5,13 @@
 //!   writer also `RawAppend`, the floor: appending to plain vectors and a hash map, no
 //!   synchronization, no index.
 //! - `ingest`: one thread adding 4000 chunks as 80 documents of 50 with `add_document` (the bulk
-//!   path an ingest takes), against `RawAppend` of the same chunks.
+//!   path an ingest takes), against `RawAppend` of the same chunks (vectors copied into one
+//!   growing array, as a flat index stores them) and `RawMove` (each vector moved in whole).
 //! - `search_idle` / `search_with_writer`: k = 10 over 20 000 rows, without and with one thread
-//!   adding 2000 chunks per second meanwhile.
+//!   adding a chunk every 500 µs meanwhile. The writer's adds grow the index while criterion
+//!   measures (which slows every search that scans it), and how many it manages differs by
+//!   design, so each writer's count and the rows at the end are printed and written to
+//!   `$CRITERION_HOME/search_with_writer/writer.json` for the report.
 //! - `persist_full`: 20 000 rows into an empty directory.
 //!
 //! `cargo bench -p vecindex-bench --bench core` (add `-- --quick` for a fast pass). Segments are
@@ -56,15 +60,27 @@ fn add_concurrently(design: &Arc<dyn Design>, batches: Vec<Vec<Chunk>>) -> Durat
 /// The floor for one writer: what storing chunks costs with no index and no synchronization,
 /// and no allocation the data does not need (ids are moved, a document's id is copied once).
 fn raw_append(batch: Vec<Chunk>) -> Duration {
+    raw_store(batch, |vectors: &mut Vec<f32>, vector: Vec<f32>| vectors.extend_from_slice(&vector))
+}
+
+/// The same, each chunk's vector moved in whole (as the index moves it into its head) rather
+/// than copied into one array: what storing alone costs, without growing megabytes of array.
+fn raw_move(batch: Vec<Chunk>) -> Duration {
+    raw_store(batch, |vectors: &mut Vec<Vec<f32>>, vector: Vec<f32>| vectors.push(vector))
+}
+
+/// Appends `batch` to plain vectors and hash maps (no synchronization, no index), storing each
+/// vector with `store`; returns the time it took.
+fn raw_store<V: Default>(batch: Vec<Chunk>, store: impl Fn(&mut V, Vec<f32>)) -> Duration {
     let started = Instant::now();
-    let mut vectors: Vec<f32> = Vec::new();
+    let mut vectors = V::default();
     let mut row_docs: Vec<usize> = Vec::new();
     let mut by_chunk: HashMap<String, usize> = HashMap::new();
     let mut docs: HashMap<String, usize> = HashMap::new();
     let mut doc_rows: Vec<Vec<usize>> = Vec::new();
     for chunk in batch {
         let row = row_docs.len();
-        vectors.extend_from_slice(&chunk.vector);
+        store(&mut vectors, chunk.vector);
         let doc = match docs.get(&chunk.doc_id) {
             Some(&doc) => doc,
             None => {
@@ -146,6 +162,11 @@ fn ingest(c: &mut Criterion) {
             (0..iters).map(|round| raw_append(documents(round).into_iter().flat_map(|(_, c)| c).collect())).sum()
         });
     });
+    group.bench_function("RawMove", |b| {
+        b.iter_custom(|iters| {
+            (0..iters).map(|round| raw_move(documents(round).into_iter().flat_map(|(_, c)| c).collect())).sum()
+        });
+    });
     group.finish();
 }
 
@@ -163,13 +184,15 @@ fn loaded(name: &str) -> Arc<dyn Design> {
 
 fn search(c: &mut Criterion) {
     let query = vector(u64::MAX / 7, DIM);
+    let mut writers = Vec::new();
     for (group_name, with_writer) in [("search_idle", false), ("search_with_writer", true)] {
         let mut group = c.benchmark_group(group_name);
         for name in ["VectorIndex", "MutexIndex", "FaissMutex"] {
             let design = loaded(name);
             let stop = AtomicBool::new(false);
-            std::thread::scope(|scope| {
-                if with_writer {
+            let started = Instant::now();
+            let adds = std::thread::scope(|scope| {
+                let writer = with_writer.then(|| {
                     let design = design.clone();
                     let stop = &stop;
                     scope.spawn(move || {
@@ -180,13 +203,31 @@ fn search(c: &mut Criterion) {
                             i += 1;
                             std::thread::sleep(Duration::from_micros(500));
                         }
-                    });
-                }
+                        i
+                    })
+                });
                 group.bench_function(name, |b| b.iter(|| black_box(design.search(black_box(&query), 10))));
                 stop.store(true, Ordering::Relaxed);
+                writer.map(|w| w.join().expect("writer"))
             });
+            if let Some(adds) = adds {
+                let seconds = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "{group_name}/{name}: the writer added {adds} chunks in {seconds:.1} s ({:.0}/s); {} rows at the end",
+                    adds as f64 / seconds,
+                    design.len()
+                );
+                writers.push(serde_json::json!({
+                    "design": name, "adds": adds, "seconds": seconds, "rows_before": ROWS, "rows_after": design.len(),
+                }));
+            }
         }
         group.finish();
+    }
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        let dir = std::path::Path::new(&home).join("search_with_writer");
+        std::fs::create_dir_all(&dir).expect("criterion dir");
+        std::fs::write(dir.join("writer.json"), serde_json::to_vec_pretty(&writers).expect("json")).expect("write");
     }
 }
 

@@ -1,5 +1,6 @@
 //! Search latency and recall@10 against exact search on a real dataset (see [`crate::data`]):
-//! raw FAISS flat (the crate's own generic build), vecindex with exact segments, and vecindex
+//! raw FAISS flat and HNSW32 (the crate's own generic build; HNSW32 with vecindex's
+//! efConstruction, over the same sweep of efSearch), vecindex with exact segments, and vecindex
 //! with its default HNSW segments over a sweep of efSearch. Queries run one at a time on one
 //! thread, as a server answers them.
 
@@ -34,6 +35,9 @@ pub struct Config {
     pub index: String,
     pub build_s: f64,
     pub segments: usize,
+    /// Rows not in a sealed segment (the head, and frozen heads), which every query scans.
+    #[serde(default)]
+    pub head_rows: usize,
     /// The index's own accounting (MiB): vectors, row metadata, FAISS indexes.
     pub memory_mb: f64,
     pub sweep: Vec<Point>,
@@ -65,6 +69,46 @@ fn measure(data: &Dataset, queries: usize, mut search: impl FnMut(&[f32]) -> Vec
         mean_latency_us: total.as_secs_f64() * 1e6 / queries as f64,
         p99_latency_us: latencies[(queries * 99 / 100).min(queries - 1)].as_secs_f64() * 1e6,
     }
+}
+
+/// Sets a FAISS index parameter ("efSearch", "efConstruction") through FAISS's ParameterSpace.
+fn set_parameter(index: &mut faiss::index::IndexImpl, name: &str, value: f64) {
+    let name = std::ffi::CString::new(name).expect("no NUL");
+    let mut space = std::ptr::null_mut();
+    // SAFETY: FFI calls of FAISS's C API: `space` is created, used once with a live index
+    // pointer and a NUL-terminated name, and freed; every return code is checked.
+    unsafe {
+        assert_eq!(faiss_sys::faiss_ParameterSpace_new(&mut space), 0, "ParameterSpace");
+        let rc = faiss_sys::faiss_ParameterSpace_set_index_parameter(space, index.inner_ptr(), name.as_ptr(), value);
+        faiss_sys::faiss_ParameterSpace_free(space);
+        assert_eq!(rc, 0, "set {name:?}");
+    }
+}
+
+/// The size of FAISS's serialization of `index` (vectors and graph), in MiB.
+fn serialized_mb(index: &faiss::index::IndexImpl) -> f64 {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    faiss::write_index(index, file.path().to_str().expect("UTF-8 path")).expect("FAISS write");
+    std::fs::metadata(file.path()).expect("metadata").len() as f64 / (1 << 20) as f64
+}
+
+unsafe extern "C" {
+    fn omp_get_max_threads() -> std::os::raw::c_int;
+    fn omp_set_num_threads(threads: std::os::raw::c_int);
+}
+
+/// Runs `f` with this thread's OpenMP team size at one, as vecindex runs each query
+/// (`SegmentIndex::search_threads`), then restores it.
+fn one_search_thread<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: plain OpenMP runtime calls (libgomp, which FAISS links); they change only this
+    // thread's nthreads-var.
+    let before = unsafe { omp_get_max_threads() };
+    // SAFETY: as above.
+    unsafe { omp_set_num_threads(1) };
+    let result = f();
+    // SAFETY: as above.
+    unsafe { omp_set_num_threads(before) };
+    result
 }
 
 fn rows(hits: Vec<vecindex::SearchHit>) -> Vec<u32> {
@@ -106,6 +150,10 @@ fn memory_mb(index: &VectorIndex) -> f64 {
     index.stats().segments.iter().map(|s| s.bytes).sum::<usize>() as f64 / (1 << 20) as f64
 }
 
+fn head_rows(index: &VectorIndex) -> usize {
+    index.stats().segments.iter().filter(|s| s.kind == "head" || s.kind == "frozen").map(|s| s.rows).sum()
+}
+
 fn sealed_segments(index: &VectorIndex) -> usize {
     index.stats().segments.iter().filter(|s| s.kind != "head").count()
 }
@@ -115,7 +163,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
     let print = |c: &Config| {
         for p in &c.sweep {
             println!(
-                "  {:<10} {:<8} ef {:>4}  recall@10 {:.4}  {:>8.0} QPS  mean {:>8.1} µs  p99 {:>8.1} µs  (build {:.1} s, {} segments, {:.0} MB)",
+                "  {:<10} {:<8} ef {:>4}  recall@10 {:.4}  {:>8.0} QPS  mean {:>8.1} µs  p99 {:>8.1} µs  (build {:.1} s, {} segments + {} rows in heads, {:.0} MB)",
                 c.system,
                 c.index,
                 p.ef_search.map_or("-".to_owned(), |e| e.to_string()),
@@ -125,6 +173,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
                 p.p99_latency_us,
                 c.build_s,
                 c.segments,
+                c.head_rows,
                 c.memory_mb
             );
         }
@@ -145,8 +194,44 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
         index: "Flat".into(),
         build_s,
         segments: 1,
+        head_rows: 0,
         memory_mb: data.base.len() as f64 * 4.0 / (1 << 20) as f64,
         sweep: vec![point],
+    };
+    print(&c);
+    configs.push(c);
+
+    // Raw FAISS HNSW32 of the same build, with vecindex's construction parameters: what the
+    // walk itself costs here, apart from everything vecindex does around it.
+    let started = Instant::now();
+    let mut hnsw = faiss::index_factory(data.dim() as u32, "HNSW32", MetricType::InnerProduct).expect("FAISS");
+    set_parameter(&mut hnsw, "efConstruction", SegmentIndex::default().ef_construction as f64);
+    hnsw.add(&data.base).expect("add");
+    let build_s = started.elapsed().as_secs_f64();
+    let hnsw_mb = serialized_mb(&hnsw);
+    let sweep = one_search_thread(|| {
+        params
+            .efs
+            .iter()
+            .map(|&ef| {
+                set_parameter(&mut hnsw, "efSearch", ef as f64);
+                let point = measure(data, data.meta.queries, |q| {
+                    let result = hnsw.search(q, K).expect("search");
+                    result.labels.iter().filter_map(|l| l.get()).map(|r| r as u32).collect()
+                });
+                Point { ef_search: Some(ef), ..point }
+            })
+            .collect()
+    });
+    drop(hnsw);
+    let c = Config {
+        system: "faiss (Rust crate)".into(),
+        index: "HNSW32".into(),
+        build_s,
+        segments: 1,
+        head_rows: 0,
+        memory_mb: hnsw_mb,
+        sweep,
     };
     print(&c);
     configs.push(c);
@@ -162,6 +247,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
             index: name.into(),
             build_s: took.as_secs_f64(),
             segments: sealed_segments(&index),
+            head_rows: head_rows(&index),
             memory_mb: memory_mb(&index),
             sweep: vec![point],
         };
@@ -185,6 +271,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
             index: format!("{} ({how})", SegmentIndex::default().factory),
             build_s: took.as_secs_f64(),
             segments: sealed_segments(&index),
+            head_rows: head_rows(&index),
             memory_mb: memory_mb(&index),
             sweep,
         };
