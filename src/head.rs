@@ -195,18 +195,11 @@ impl Head {
 #[cfg(all(test, not(vecindex_loom)))]
 mod tests {
     use super::*;
-    use crate::chunk::Metadata;
+    use crate::chunk::Chunk;
 
     fn row(id: &str) -> HeadRow {
-        let meta = RowMeta {
-            chunk_id: id.into(),
-            doc_id: "d".into(),
-            text: String::new(),
-            metadata: Metadata::new(),
-            add_seq: 1,
-            add_index: 0,
-        };
-        HeadRow { meta: Arc::new(meta), vector: vec![1.0].into_boxed_slice() }
+        let (meta, vector) = RowMeta::from_chunk(Chunk::new(id, "d", vec![1.0]), 1, 0);
+        HeadRow { meta: Arc::new(meta), vector: vector.into_boxed_slice() }
     }
 
     #[test]

@@ -183,18 +183,11 @@ impl TopK {
 #[cfg(all(test, not(vecindex_loom)))]
 mod tests {
     use super::*;
-    use crate::chunk::RowMeta;
+    use crate::chunk::{Chunk, RowMeta};
     use crate::sync::Arc;
 
     fn row(id: &str) -> Arc<RowMeta> {
-        Arc::new(RowMeta {
-            chunk_id: id.into(),
-            doc_id: "d".into(),
-            text: String::new(),
-            metadata: Metadata::new(),
-            add_seq: 1,
-            add_index: 0,
-        })
+        Arc::new(RowMeta::from_chunk(Chunk::new(id, "d", vec![1.0]), 1, 0).0)
     }
 
     #[test]

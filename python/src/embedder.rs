@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use vecindex::embed::{Embedder as _, HashingEmbedder};
+use vecindex::embed::HashingEmbedder;
 
 use crate::arrays;
 use crate::errors::ToPyResult;
 
 /// Where `embedder="minilm"` looks for the model unless `config["model_dir"]` or
 /// `VECINDEX_MINILM_DIR` says otherwise (where scripts/fetch-minilm unpacks it).
+#[cfg(feature = "minilm")]
 const DEFAULT_MODEL_DIR: &str = "target/models/all-MiniLM-L6-v2";
 
 /// Dimension of the hashing embedder when neither `dim` nor an opened index says otherwise.
@@ -112,7 +113,7 @@ impl Embedder {
 
 #[cfg(feature = "minilm")]
 fn minilm(dim: Option<usize>, model_dir: Option<PathBuf>) -> PyResult<Embedder> {
-    use vecindex::embed::MiniLmEmbedder;
+    use vecindex::embed::{Embedder as _, MiniLmEmbedder};
     let dir = model_dir
         .or_else(|| std::env::var_os("VECINDEX_MINILM_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_DIR));
