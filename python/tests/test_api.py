@@ -63,9 +63,9 @@ def test_persist_open_and_load_round_trip(tmp_path):
 
 
 def test_callable_embedder_and_open_with_it(tmp_path):
-    embed = RandomProjection(dim=32)
+    embed = RandomProjection(dim=64)
     index = vecindex.VectorIndex(embedder=embed)  # dim learned from one call
-    assert index.dim == 32
+    assert index.dim == 64
     index.add_chunks([make_chunk(i) for i in range(50)])
     assert index.search("word42 topic0", top_k=1)[0]["chunk_id"] == "c42"
     index.persist(tmp_path / "idx")
@@ -73,9 +73,9 @@ def test_callable_embedder_and_open_with_it(tmp_path):
     assert reopened.search("word42 topic0", top_k=1)[0]["chunk_id"] == "c42"
     # An embedder of another dimension is refused at its first use, and nothing is added.
     wrong = vecindex.VectorIndex.open(tmp_path / "idx", embedder=RandomProjection(dim=16))
-    with pytest.raises(ValueError, match="dimension 32"):
+    with pytest.raises(ValueError, match="dimension 64"):
         wrong.add_chunk(make_chunk(1000))
-    with pytest.raises(ValueError, match="dimension 32"):
+    with pytest.raises(ValueError, match="dimension 64"):
         wrong.search("word42", top_k=1)
     assert len(wrong) == 50
 
