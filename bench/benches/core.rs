@@ -12,6 +12,10 @@
 //!   measures (which slows every search that scans it), and how many it manages differs by
 //!   design, so each writer's count and the rows at the end are printed and written to
 //!   `$CRITERION_HOME/search_with_writer/writer.json` for the report.
+//! - `search_head`: k = 10 over 8 000 rows of one `VectorIndex`, all in its head (a head holds
+//!   every row added since the last seal, and every query scans it exactly) against the same rows
+//!   sealed into an exact segment by `force_merge`: what scanning the head costs against a
+//!   segment's contiguous rows.
 //! - `persist_full`: 20 000 rows into an empty directory.
 //!
 //! `cargo bench -p vecindex-bench --bench core` (add `-- --quick` for a fast pass). Segments are
@@ -24,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use vecindex::{Chunk, IndexConfig, SegmentIndex};
+use vecindex::{Chunk, Index, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
 use vecindex_bench::data::vector;
 use vecindex_bench::design::{self, Design};
 
@@ -255,5 +259,25 @@ fn persist(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, add_throughput, ingest, search, persist);
+fn search_head(c: &mut Criterion) {
+    const HEAD_ROWS: usize = 8000;
+    let query = vector(u64::MAX / 7, DIM);
+    let options = SearchOptions::k(10);
+    let mut group = c.benchmark_group("search_head");
+    for (name, seal) in [("in the head", false), ("sealed", true)] {
+        let index = VectorIndex::new(config().head_capacity(HEAD_ROWS + 1).background(false)).expect("config");
+        let chunks = (0..HEAD_ROWS).map(|i| Chunk::new(format!("c{i}"), format!("d{}", i / 8), vector(i as u64, DIM)));
+        index.add_chunks(chunks.collect()).expect("add");
+        if seal {
+            index.force_merge();
+        }
+        let head_rows: usize = index.stats().segments.iter().filter(|seg| seg.kind == "head").map(|seg| seg.rows).sum();
+        assert_eq!(head_rows == HEAD_ROWS, !seal, "{name}: {head_rows} rows in the head");
+        group
+            .bench_function(name, |b| b.iter(|| black_box(index.search(black_box(&query), &options).expect("search"))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, add_throughput, ingest, search, search_head, persist);
 criterion_main!(benches);
