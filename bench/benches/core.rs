@@ -31,6 +31,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use vecindex::{Chunk, Index, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
 use vecindex_bench::data::vector;
 use vecindex_bench::design::{self, Design};
+use vecindex_bench::recall;
 
 const DIM: usize = 384;
 const PER_THREAD: usize = 4000;
@@ -271,7 +272,7 @@ fn search_head(c: &mut Criterion) {
         if seal {
             index.force_merge();
         }
-        let head_rows: usize = index.stats().segments.iter().filter(|seg| seg.kind == "head").map(|seg| seg.rows).sum();
+        let head_rows = recall::head_rows(&index);
         assert_eq!(head_rows == HEAD_ROWS, !seal, "{name}: {head_rows} rows in the head");
         group
             .bench_function(name, |b| b.iter(|| black_box(index.search(black_box(&query), &options).expect("search"))));

@@ -150,7 +150,8 @@ fn memory_mb(index: &VectorIndex) -> f64 {
     index.stats().segments.iter().map(|s| s.bytes).sum::<usize>() as f64 / (1 << 20) as f64
 }
 
-fn head_rows(index: &VectorIndex) -> usize {
+/// Rows not yet in a sealed segment (the head and frozen heads), which every query scans exactly.
+pub fn head_rows(index: &VectorIndex) -> usize {
     index.stats().segments.iter().filter(|s| s.kind == "head" || s.kind == "frozen").map(|s| s.rows).sum()
 }
 
