@@ -86,6 +86,9 @@ void vecindex_omp_set_threads(int threads) {
     if (threads > 0) omp_set_num_threads(threads);
 }
 
+// Whether the index is an HNSW graph (whose construction suffers from duplicate points).
+int vecindex_faiss_is_graph(const void* index_ptr) { return as_hnsw(static_cast<const faiss::Index*>(index_ptr)) != nullptr; }
+
 int vecindex_faiss_configure(void* index_ptr, int64_t ef_construction, int64_t ef_search, int64_t nprobe, char* err,
                              size_t err_len) {
     return guarded(err, err_len, [&] {
@@ -150,16 +153,17 @@ int vecindex_faiss_write(const void* index_ptr, vecindex_sink sink, void* ctx, c
     });
 }
 
-// Reads an index from `len` bytes at `data`. On success `*index_out` owns a new index (free it
-// with faiss_Index_free), and `*ntotal`, `*dim` and `*metric` (0 inner product, 1 L2, 2 other)
-// describe it.
-int vecindex_faiss_read(const uint8_t* data, size_t len, void** index_out, int64_t* ntotal, int64_t* dim,
-                        int* metric, char* err, size_t err_len) {
+// Reads an index from the first bytes of the `len` at `data`. On success `*index_out` owns a new
+// index (free it with faiss_Index_free), `*consumed` is how many bytes it took (vecindex may
+// follow them with a section of its own), and `*ntotal`, `*dim` and `*metric` (0 inner product,
+// 1 L2, 2 other) describe it.
+int vecindex_faiss_read(const uint8_t* data, size_t len, void** index_out, size_t* consumed, int64_t* ntotal,
+                        int64_t* dim, int* metric, char* err, size_t err_len) {
     *index_out = nullptr;
     return guarded(err, err_len, [&] {
         SpanReader reader(data, len);
         std::unique_ptr<faiss::Index> index(faiss::read_index(&reader, 0));
-        if (reader.pos != len) throw std::runtime_error("trailing bytes after the index");
+        *consumed = reader.pos;
         *ntotal = static_cast<int64_t>(index->ntotal);
         *dim = static_cast<int64_t>(index->d);
         *metric = index->metric_type == faiss::METRIC_INNER_PRODUCT ? 0 : index->metric_type == faiss::METRIC_L2 ? 1 : 2;

@@ -34,7 +34,7 @@ use crate::search::{SearchHit, SearchOptions, TopK};
 use crate::segment::{RowLoc, Segment, SegmentData, SegmentId, Source};
 use crate::seq::{ReadView, SeqNo};
 use crate::snapshot::Sequencer;
-use crate::sync::{Arc, AtomicUsize, Entry, Mutex, Ordering, spin_wait};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Entry, Mutex, Ordering, spin_wait};
 use crate::tombstones::Tombstones;
 use crate::vocabulary::Vocabulary;
 use crate::worker::Worker;
@@ -163,9 +163,21 @@ pub struct SegmentStats {
     pub build_time: Option<std::time::Duration>,
     /// Whether its rows are read in place from a mapped file (a segment opened from disk).
     pub mapped: bool,
+    /// Vectors in its FAISS index, if it has one: `rows`, or fewer when rows repeat a vector
+    /// (an HNSW graph holds one node per distinct vector).
+    pub indexed_vectors: Option<usize>,
 }
 
 /// The lock-free concurrent vector index. Share it with `Arc`; every method takes `&self`.
+///
+/// # Closing
+///
+/// Dropping the last handle stops the background threads and returns within about one
+/// bounded step of their work (about 100 ms of FAISS work): a merge or FAISS
+/// build in progress is abandoned, not finished, since nobody would use its result; what it had
+/// published stays. Dropping never persists: what is not in a snapshot is gone with the index,
+/// so call [`Index::persist`] first if you need it (a segment's FAISS index that was not built
+/// yet is built again after the next open).
 ///
 /// ```
 /// use vecindex::{Chunk, Index, IndexConfig, SearchOptions, VectorIndex};
@@ -199,6 +211,9 @@ pub(crate) struct Shared {
     maps: Maps,
     vocabulary: Vocabulary,
     live: AtomicUsize,
+    /// Set when the index is dropped: background work in progress stops at its next bounded
+    /// step instead of finishing work nobody will use.
+    closing: AtomicBool,
     /// Serializes persists (only persists: writers never touch it).
     persist_lock: Mutex<()>,
     /// Serializes maintenance steps (the worker's and `maintain()` calls).
@@ -265,7 +280,11 @@ impl Shared {
             let epoch = self.epochs.load_full();
             let Some(sources) = self.config.merge.pick_all(&epoch.sealed) else { break };
             drop(epoch);
-            let (mut merged, horizon) = merge::build(&self.epochs, &self.seq, &sources, self.config.dim);
+            let Some((mut merged, horizon)) =
+                merge::build(&self.epochs, &self.seq, &sources, self.config.dim, &|| false)
+            else {
+                break;
+            };
             merged.segment = merged.segment.map(|segment| self.indexed(segment));
             if !merge::publish(&self.epochs, &self.maps, &sources, merged, horizon) {
                 continue; // a source changed meanwhile: pick again from the new epoch
@@ -287,16 +306,36 @@ impl Shared {
         self.maps.grow_ahead() + self.vocabulary.grow_ahead()
     }
 
+    /// Tells background work in progress to stop at its next bounded step (a FAISS build
+    /// checks between calls of about [`BUILD_STEP`](crate::segment::faiss::BUILD_STEP), a merge
+    /// between segments it copies). The index's state stays whatever the last completed step
+    /// published.
+    pub(crate) fn close(&self) {
+        // Relaxed: a hint polled by the worker; the join that follows orders everything else.
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
     /// Merges, vacuums and indexes sealed segments, one caller at a time. Returns how many
     /// heads were frozen after its last step, if it did anything.
     pub(crate) fn build(&self) -> Option<usize> {
         let _one_at_a_time = self.maintenance_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut frozen = None;
         for _ in 0..MERGES_PER_STEP {
+            if self.is_closing() {
+                return frozen;
+            }
             let epoch = self.epochs.load_full();
             let Some(sources) = self.config.merge.pick(&epoch.sealed, self.config.head_capacity) else { break };
             drop(epoch);
-            let (mut merged, horizon) = merge::build(&self.epochs, &self.seq, &sources, self.config.dim);
+            let Some((mut merged, horizon)) =
+                merge::build(&self.epochs, &self.seq, &sources, self.config.dim, &|| self.is_closing())
+            else {
+                return frozen;
+            };
             // Index before publishing: until then the sources (indexed) serve searches.
             merged.segment = merged.segment.map(|segment| self.indexed(segment));
             let published = merge::publish(&self.epochs, &self.maps, &sources, merged, horizon);
@@ -319,6 +358,9 @@ impl Shared {
         let epoch = self.epochs.load_full();
         let mut frozen = None;
         for segment in epoch.sealed.iter() {
+            if self.is_closing() {
+                break;
+            }
             let indexed = self.indexed(segment.clone());
             if !Arc::ptr_eq(&indexed, segment) {
                 self.epochs.replace_sealed(segment, indexed);
@@ -346,16 +388,26 @@ impl Shared {
             self.config.metric,
             self.config.dim,
             segment.data().vectors(),
+            &|| self.is_closing(),
         );
         match built {
-            Ok(ann) => {
+            Ok(Some(ann)) => {
                 tracing::debug!(
                     segment = segment.id().0,
                     rows = segment.len(),
+                    vectors = ann.indexed_vectors(),
                     ms = ann.build_time().as_secs_f64() * 1e3,
                     "indexed segment"
                 );
                 Arc::new(segment.with_ann(ann))
+            }
+            Ok(None) => {
+                tracing::info!(
+                    segment = segment.id().0,
+                    rows = segment.len(),
+                    "FAISS build cancelled: the index is closing"
+                );
+                segment
             }
             Err(e) => {
                 tracing::warn!(segment = segment.id().0, rows = segment.len(), error = %e, "cannot build the FAISS index; the segment stays exact");
@@ -388,6 +440,7 @@ impl VectorIndex {
             vocabulary: Vocabulary::new(config.vocabulary_limit),
             maps: Maps::new(),
             live: AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
             persist_lock: Mutex::new(()),
             maintenance_lock: Mutex::new(()),
             #[cfg(feature = "faiss")]
@@ -940,14 +993,22 @@ impl Index for VectorIndex {
         let segments = epoch
             .sources()
             .map(|source| {
-                let (kind, bytes, build_time, mapped) = match source {
-                    Source::Sealed(seg) => (seg.kind(), seg.bytes(), seg.build_time(), seg.data().rows().is_mapped()),
-                    Source::Head(h) if std::ptr::eq(h, &*epoch.head) => ("head".into(), h.len() * dim * 4, None, false),
-                    Source::Head(h) => ("frozen".to_owned(), h.len() * dim * 4, None, false),
+                let (kind, bytes, build_time, mapped, indexed_vectors) = match source {
+                    Source::Sealed(seg) => (
+                        seg.kind(),
+                        seg.bytes(),
+                        seg.build_time(),
+                        seg.data().rows().is_mapped(),
+                        seg.indexed_vectors(),
+                    ),
+                    Source::Head(h) if std::ptr::eq(h, &*epoch.head) => {
+                        ("head".into(), h.len() * dim * 4, None, false, None)
+                    }
+                    Source::Head(h) => ("frozen".to_owned(), h.len() * dim * 4, None, false, None),
                 };
                 let rows = source.len();
                 let live_rows = rows.saturating_sub(source.tombstones().dead_count());
-                SegmentStats { id: source.id().0, kind, rows, live_rows, bytes, build_time, mapped }
+                SegmentStats { id: source.id().0, kind, rows, live_rows, bytes, build_time, mapped, indexed_vectors }
             })
             .collect();
         Stats {

@@ -159,13 +159,23 @@ pub struct Merged {
 }
 
 /// Steps 1-2: copies the rows of `sources` that are not dead in a fresh snapshot view.
-/// Returns the merge and the horizon to publish it with.
-pub fn build(epochs: &Epochs, seq: &Sequencer, sources: &[Arc<Segment>], dim: usize) -> (Merged, u64) {
+/// Returns the merge and the horizon to publish it with, or `None` if `cancelled` said so
+/// (asked before each source is copied).
+pub fn build(
+    epochs: &Epochs,
+    seq: &Sequencer,
+    sources: &[Arc<Segment>],
+    dim: usize,
+    cancelled: &dyn Fn() -> bool,
+) -> Option<(Merged, u64)> {
     let view = seq.snapshot();
     let mut rows = Vec::new();
     let mut deletes = Vec::new();
     let mut moves = Vec::new();
     for (s, source) in sources.iter().enumerate() {
+        if cancelled() {
+            return None;
+        }
         let data = source.data();
         for row in 0..data.len() {
             let deleted = data.tombstones().deleted_at(row);
@@ -183,7 +193,7 @@ pub fn build(epochs: &Epochs, seq: &Sequencer, sources: &[Arc<Segment>], dim: us
         let tombstones = Arc::new(Tombstones::from_seqs(deletes));
         Arc::new(Segment::exact(SegmentData::new(epochs.allocate_id(), encoded, tombstones)))
     });
-    (Merged { segment, moves }, view.upper())
+    Some((Merged { segment, moves }, view.upper()))
 }
 
 /// Steps 3-5: publishes the merge, carries late deletes over and moves map entries.

@@ -278,6 +278,7 @@ impl Index for MutexIndex {
                 bytes: state.vectors.len() * std::mem::size_of::<f32>(),
                 build_time: None,
                 mapped: false,
+                indexed_vectors: None,
             }],
             vocabulary_terms: self.vocabulary.len(),
         }

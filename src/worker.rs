@@ -10,7 +10,8 @@
 //! every search, and rewritten by every persist, until it is sealed). The sealer wakes it after
 //! sealing; otherwise it looks for merge and vacuum work a few times a second.
 //!
-//! Dropping the [`Worker`] stops both threads and joins them.
+//! Dropping the [`Worker`] stops both threads and joins them, within one bounded step of the
+//! builder's work: a build in progress is abandoned, not finished.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -72,6 +73,7 @@ fn next(rx: &Receiver<Message>, wait: Duration) -> Message {
 }
 
 pub(crate) struct Worker {
+    shared: Arc<Shared>,
     sealer: Thread,
     builder: Option<Thread>,
 }
@@ -81,6 +83,7 @@ impl Worker {
     /// searched exactly until `maintain()` is called.
     pub(crate) fn start(shared: Arc<Shared>) -> Option<Self> {
         let for_builder = shared.clone();
+        let for_sealer = shared.clone();
         let builder = Thread::spawn("vecindex-builder", move |rx| {
             while let Message::Wake = next(&rx, IDLE_POLL) {
                 for_builder.build();
@@ -90,9 +93,9 @@ impl Worker {
         let sealer = Thread::spawn("vecindex-sealer", move |rx| {
             let mut frozen = 0;
             while let Message::Wake = next(&rx, if frozen > 0 { SETTLE_POLL } else { IDLE_POLL }) {
-                shared.grow_maps_ahead();
+                for_sealer.grow_maps_ahead();
                 let sealed;
-                (sealed, frozen) = shared.seal();
+                (sealed, frozen) = for_sealer.seal();
                 if sealed > 0
                     && let Some(tx) = &builder_tx
                 {
@@ -100,7 +103,7 @@ impl Worker {
                 }
             }
         })?;
-        Some(Self { sealer, builder })
+        Some(Self { shared, sealer, builder })
     }
 
     /// Never blocks.
@@ -110,7 +113,11 @@ impl Worker {
 }
 
 impl Drop for Worker {
+    /// Stops both threads without finishing work whose result would be thrown away: a FAISS
+    /// build or merge in progress stops at its next bounded step ([`Shared::close`]), so this
+    /// returns within about one such step.
     fn drop(&mut self) {
+        self.shared.close();
         self.sealer.stop();
         if let Some(builder) = &mut self.builder {
             builder.stop();

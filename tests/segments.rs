@@ -229,3 +229,66 @@ fn bad_faiss_configs_are_typed_errors_or_stay_exact() {
     let hits = index.search(&points[7], &SearchOptions::k(1)).unwrap();
     assert_eq!(hits[0].chunk_id, "c7");
 }
+
+/// Rows that repeat a vector (boilerplate text embeds to one vector) share one graph node:
+/// the graph holds one node per distinct vector, and every copy is still found, deleted and
+/// filtered as a row of its own, before and after a persist.
+#[test]
+fn repeated_vectors_share_graph_nodes_and_every_copy_is_found() {
+    const COPIES: usize = 300;
+    let bases = clustered(10, 10, 5);
+    let distinct = clustered(500, 25, 6);
+    let mut points: Vec<Vec<f32>> = Vec::new();
+    for copy in 0..COPIES {
+        for base in &bases {
+            // Every third copy differs in its last bits, as the same text embedded in another
+            // batch may.
+            let jitter = if copy % 3 == 0 { 1e-7 * (copy % 7) as f32 } else { 0.0 };
+            points.push(base.iter().map(|x| x + jitter).collect());
+        }
+    }
+    points.extend(distinct.iter().cloned());
+    let index = VectorIndex::new(config("HNSW32").head_capacity(points.len())).unwrap();
+    let per_copy = bases.len();
+    add_all(&index, &points, |i| format!("t{}", (i / per_copy) % 2)); // half the copies of each
+    assert_eq!(index.force_merge(), 1);
+    let check = |index: &VectorIndex, when: &str| {
+        let segment = &index.stats().segments[0];
+        assert_eq!(segment.kind, "HNSW32", "{when}");
+        assert_eq!(segment.indexed_vectors, Some(bases.len() + distinct.len()), "{when}: one node per distinct vector");
+        for (b, base) in bases.iter().enumerate() {
+            let copies: Vec<String> = (0..COPIES).map(|c| format!("c{}", c * bases.len() + b)).collect();
+            let live: HashSet<&String> = copies.iter().filter(|id| index.get_chunk(id).is_some()).collect();
+            let hits = index.search(base, &SearchOptions::k(COPIES)).unwrap();
+            let found: HashSet<&String> = hits.iter().map(|h| &h.chunk_id).filter(|id| live.contains(id)).collect();
+            assert_eq!(found, live, "{when}: every live copy of base {b} is among its {COPIES} nearest");
+            if live.is_empty() {
+                assert!(hits.iter().all(|h| !copies.contains(&h.chunk_id)), "{when}: deleted copies stay hidden");
+                continue;
+            }
+            let tagged = index.search(base, &SearchOptions::k(5).filter("tag", "t1")).unwrap();
+            assert_eq!(tagged.len(), 5, "{when}");
+            assert!(tagged.iter().all(|h| h.metadata["tag"] == "t1" && live.contains(&h.chunk_id)), "{when}");
+        }
+        for query in distinct.iter().take(20) {
+            assert!(index.search(query, &SearchOptions::k(1)).unwrap()[0].score > 0.999, "{when}");
+        }
+    };
+    check(&index, "built");
+    // Deleting copies leaves the node to the others; deleting a node's last copy hides it.
+    for c in (0..COPIES).filter(|c| c % 2 == 0) {
+        assert!(index.remove_chunk(&format!("c{}", c * bases.len())).unwrap());
+    }
+    for c in 0..COPIES {
+        index.remove_chunk(&format!("c{}", c * bases.len() + 1)).unwrap();
+    }
+    check(&index, "after deletes");
+    assert!(
+        index.search(&bases[1], &SearchOptions::k(3)).unwrap().iter().all(|h| index.get_chunk(&h.chunk_id).is_some())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    index.persist(dir.path()).unwrap();
+    let reopened = VectorIndex::open_with(dir.path(), config("HNSW32").head_capacity(points.len())).unwrap();
+    assert!(reopened.stats().segments[0].build_time.is_some());
+    check(&reopened, "reopened");
+}

@@ -19,6 +19,13 @@
 //! a per-call bitmap selector when there are many; when there are few, the query over-fetches
 //! instead. Either way it keeps fetching more until it has `k` live candidates and no candidate
 //! beyond the last one could tie with the k-th, or the segment is exhausted.
+//!
+//! # Builds
+//!
+//! A build adds rows a bounded step at a time ([`BUILD_STEP`]) and asks between steps whether
+//! to stop, so closing an index never waits for a build nobody will use. An HNSW graph gets one
+//! node per distinct vector ([`Groups`]): a node FAISS returns stands for every row of its
+//! group, and each of those rows is checked and re-scored as above.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::time::{Duration, Instant};
@@ -31,10 +38,12 @@ use crate::error::{Error, Result};
 use crate::metric::Metric;
 use crate::search::{SearchOptions, TopK};
 use crate::segment::SegmentData;
+use crate::segment::groups::Groups;
 use crate::seq::ReadView;
 
 unsafe extern "C" {
     fn vecindex_omp_set_threads(threads: c_int);
+    fn vecindex_faiss_is_graph(index: *const c_void) -> c_int;
     fn vecindex_faiss_configure(
         index: *mut c_void,
         ef_construction: i64,
@@ -69,6 +78,7 @@ unsafe extern "C" {
         data: *const u8,
         len: usize,
         index_out: *mut *mut c_void,
+        consumed: *mut usize,
         ntotal: *mut i64,
         dim: *mut i64,
         metric: *mut c_int,
@@ -100,6 +110,9 @@ fn shim_error(buffer: &[c_char; ERR_LEN]) -> Error {
 /// A built, immutable FAISS index over one segment. See the module docs.
 pub struct FaissIndex {
     index: IndexImpl,
+    /// For a graph whose segment repeats vectors: the rows of each node ([`Groups`]). Without
+    /// it, node `i` is row `i`.
+    groups: Option<Groups>,
     factory: String,
     /// The build-time defaults, the starting point when a filtered query must widen its search.
     ef_search: usize,
@@ -158,30 +171,71 @@ impl FaissIndex {
     }
 
     /// Builds an index over `vectors` (rows of `dim` values): training if the factory needs it,
-    /// then adding. Runs on the calling thread with `config.build_threads` OpenMP threads.
+    /// then adding, a bounded step at a time (about [`BUILD_STEP`] of work per FAISS call), so
+    /// that `cancelled` is asked often; `Ok(None)` when it said yes. An HNSW graph gets one node
+    /// per distinct vector ([`Groups`]). Runs on the calling thread with `config.build_threads`
+    /// OpenMP threads.
     ///
     /// # Errors
     /// [`Error::Faiss`] if FAISS rejects the factory string or the data, for example an IVF
     /// index with fewer rows than lists to train.
-    pub fn build(config: &SegmentIndex, metric: Metric, dim: usize, vectors: &[f32]) -> Result<Self> {
+    pub fn build(
+        config: &SegmentIndex,
+        metric: Metric,
+        dim: usize,
+        vectors: &[f32],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<Self>> {
         let started = Instant::now();
         let dim_u32 = u32::try_from(dim).map_err(|_| Error::Faiss { reason: format!("dimension {dim} too large") })?;
         let mut index = faiss::index_factory(dim_u32, &config.factory, metric_type(metric)).map_err(faiss_error)?;
         // SAFETY: plain setter of the calling thread's OpenMP team size.
         unsafe { vecindex_omp_set_threads(c_int::try_from(config.build_threads).unwrap_or(c_int::MAX)) };
         configure(&mut index, config.ef_construction, config)?;
+        // SAFETY: a valid index pointer; the shim only inspects its type.
+        let graph = unsafe { vecindex_faiss_is_graph(index.inner_ptr().cast_const().cast()) } != 0;
+        let groups = if graph { Groups::find(vectors, dim) } else { None };
+        let representatives: Vec<f32>;
+        let points = match &groups {
+            Some(groups) => {
+                representatives =
+                    groups.representatives().flat_map(|row| &vectors[row * dim..(row + 1) * dim]).copied().collect();
+                &representatives[..]
+            }
+            None => vectors,
+        };
         if !index.is_trained() {
-            index.train(vectors).map_err(faiss_error)?;
+            index.train(points).map_err(faiss_error)?;
         }
-        index.add(vectors).map_err(faiss_error)?;
+        let total = points.len() / dim.max(1);
+        let (mut added, mut batch) = (0, FIRST_BATCH);
+        while added < total {
+            if cancelled() {
+                return Ok(None);
+            }
+            let n = batch.min(total - added);
+            let step = Instant::now();
+            index.add(&points[added * dim..(added + n) * dim]).map_err(faiss_error)?;
+            added += n;
+            let per_row = step.elapsed().as_secs_f64() / n as f64;
+            batch = ((BUILD_STEP.as_secs_f64() / per_row.max(1e-9)) as usize).clamp(MIN_BATCH, MAX_BATCH);
+        }
         // SAFETY: a valid index pointer; the shim only reads the index.
         let bytes = unsafe { vecindex_faiss_serialized_size(index.inner_ptr().cast_const().cast()) };
-        Ok(Self::assemble(index, config, started.elapsed(), usize::try_from(bytes).unwrap_or(0)))
+        let bytes = usize::try_from(bytes).unwrap_or(0) + groups.as_ref().map_or(0, Groups::bytes);
+        Ok(Some(Self::assemble(index, groups, config, started.elapsed(), bytes)))
     }
 
-    fn assemble(index: IndexImpl, config: &SegmentIndex, build_time: Duration, bytes: usize) -> Self {
+    fn assemble(
+        index: IndexImpl,
+        groups: Option<Groups>,
+        config: &SegmentIndex,
+        build_time: Duration,
+        bytes: usize,
+    ) -> Self {
         Self {
             index,
+            groups,
             factory: config.factory.clone(),
             ef_search: config.ef_search,
             nprobe: config.nprobe,
@@ -192,15 +246,15 @@ impl FaissIndex {
         }
     }
 
-    /// An index read back from `bytes` (FAISS's `write_index` format, already checked against
-    /// its file's checksum), which must index `rows` vectors of `dim` for `metric`.
+    /// An index read back from `bytes` ([`FaissIndex::to_bytes`]'s, already checked against its
+    /// file's checksum), which must index `rows` vectors of `dim` for `metric`.
     ///
     /// # Errors
     /// [`Error::Faiss`] if FAISS cannot read it or it does not match the segment.
     pub fn from_bytes(bytes: &[u8], config: &SegmentIndex, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
         let started = Instant::now();
         let mut err = [0 as c_char; ERR_LEN];
-        let (mut raw, mut ntotal, mut d, mut kind) = (std::ptr::null_mut(), 0i64, 0i64, 0 as c_int);
+        let (mut raw, mut consumed, mut ntotal, mut d, mut kind) = (std::ptr::null_mut(), 0, 0i64, 0i64, 0 as c_int);
         // SAFETY: `bytes` is a live slice of `bytes.len()` bytes; the out-pointers point at
         // locals; `err` holds ERR_LEN bytes. On success the shim hands us a new index we own.
         let rc = unsafe {
@@ -208,6 +262,7 @@ impl FaissIndex {
                 bytes.as_ptr(),
                 bytes.len(),
                 &mut raw,
+                &mut consumed,
                 &mut ntotal,
                 &mut d,
                 &mut kind,
@@ -225,18 +280,26 @@ impl FaissIndex {
             MetricType::InnerProduct => 0,
             MetricType::L2 => 1,
         };
-        if usize::try_from(ntotal).ok() != Some(rows) || usize::try_from(d).ok() != Some(dim) || kind != expected_kind {
+        let nodes = usize::try_from(ntotal).unwrap_or(usize::MAX);
+        let groups = match bytes.get(consumed..).filter(|rest| !rest.is_empty()) {
+            Some(section) => Some(Groups::decode(section, nodes, rows)?),
+            None => None,
+        };
+        let expected_nodes = groups.as_ref().map_or(rows, Groups::labels);
+        if nodes != expected_nodes || usize::try_from(d).ok() != Some(dim) || kind != expected_kind {
             return Err(Error::Faiss {
                 reason: format!(
-                    "index of {ntotal} vectors of dimension {d} (metric {kind}), the segment has {rows} of {dim}"
+                    "index of {ntotal} vectors of dimension {d} (metric {kind}), the segment has {expected_nodes} of {dim}"
                 ),
             });
         }
         configure(&mut index, 0, config)?; // efConstruction matters no more: it is built
-        Ok(Self::assemble(index, config, started.elapsed(), bytes.len()))
+        let memory = bytes.len() + groups.as_ref().map_or(0, Groups::bytes);
+        Ok(Self::assemble(index, groups, config, started.elapsed(), memory))
     }
 
-    /// The index in FAISS's `write_index` format.
+    /// The index in FAISS's `write_index` format, followed by the groups section when some
+    /// rows share a node (`docs/format.md`).
     ///
     /// # Errors
     /// [`Error::Faiss`] if FAISS cannot serialize it.
@@ -258,7 +321,24 @@ impl FaissIndex {
         if rc != 0 {
             return Err(shim_error(&err));
         }
+        if let Some(groups) = &self.groups {
+            groups.encode(&mut out);
+        }
         Ok(out)
+    }
+
+    /// Vectors the index holds: the segment's rows, or fewer when rows share a node.
+    pub fn indexed_vectors(&self) -> usize {
+        usize::try_from(self.index.ntotal()).unwrap_or(usize::MAX)
+    }
+
+    /// Calls `f` with every row of node `label`.
+    #[inline]
+    fn for_each_row(&self, label: usize, mut f: impl FnMut(usize)) {
+        match &self.groups {
+            Some(groups) => groups.members(label).iter().for_each(|&row| f(row as usize)),
+            None => f(label),
+        }
     }
 
     pub fn factory(&self) -> &str {
@@ -339,6 +419,7 @@ impl FaissIndex {
         if rows == 0 || query.len() != data.dim() {
             return Ok(());
         }
+        let nodes = self.groups.as_ref().map_or(rows, Groups::labels);
         let wanted = |row: usize| data.is_visible(row, view) && data.row(row).is_some_and(|(r, _)| options.accepts(r));
         let scan = |top: &mut TopK, rows: &mut dyn Iterator<Item = usize>| {
             for row in rows {
@@ -350,34 +431,43 @@ impl FaissIndex {
         let k = options.k.min(rows);
         let all_added_visible = view.covers(data.max_add_seq().saturating_add(1));
         let dead = data.tombstones().dead_count();
-        // Few rows to skip: over-fetch by that many. Many: a bitmap selector, so FAISS itself
-        // skips them.
+        // Few rows to skip: over-fetch by that many nodes (each node holds at least one row, so
+        // at most `dead` nodes are dead). Many: a bitmap selector over nodes, so FAISS itself
+        // skips them; a node passes if any of its rows does.
         let over_fetch = !options.has_filters() && all_added_visible && dead <= k.max(16);
         let (bitmap, limit) = if over_fetch {
-            (None, rows)
+            (None, nodes)
         } else {
-            let mut bitmap = vec![0u8; rows.div_ceil(8)];
-            let mut allowed = Vec::new();
-            for row in (0..rows).filter(|&row| wanted(row)) {
-                bitmap[row / 8] |= 1 << (row % 8);
-                allowed.push(row);
+            let mut bitmap = vec![0u8; nodes.div_ceil(8)];
+            let (mut allowed, mut allowed_nodes) = (Vec::new(), 0);
+            for node in 0..nodes {
+                let before = allowed.len();
+                self.for_each_row(node, |row| {
+                    if wanted(row) {
+                        allowed.push(row);
+                    }
+                });
+                if allowed.len() > before {
+                    bitmap[node / 8] |= 1 << (node % 8);
+                    allowed_nodes += 1;
+                }
             }
             if allowed.len() <= EXACT_BELOW {
                 // Scanning a few rows beats any index, and is exact.
                 scan(top, &mut allowed.into_iter());
                 return Ok(());
             }
-            (Some(bitmap), allowed.len())
+            (Some(bitmap), allowed_nodes)
         };
         let tie = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1.0);
         let mut ef_search = options.ef_search.unwrap_or(self.ef_search).max(1);
         let mut nprobe = options.nprobe.unwrap_or(self.nprobe).max(1);
-        // One candidate past the k-th, so that whether the k-th ties with rows not fetched can be
-        // decided from this search; asking for exactly k made every query search twice.
-        let mut want = if over_fetch { (k + dead + 1).min(rows) } else { (k + 1).min(limit) };
+        // One candidate past the k-th, so that whether the k-th ties with nodes not fetched can
+        // be decided from this search; asking for exactly k made every query search twice.
+        let mut want = if over_fetch { (k + dead + 1).min(nodes) } else { (k + 1).min(limit) };
         let mut escalations = 0;
         let candidates = loop {
-            let found = self.raw_search(query, want, ef_search, nprobe, bitmap.as_deref(), rows)?;
+            let found = self.raw_search(query, want, ef_search, nprobe, bitmap.as_deref(), nodes)?;
             if found.len() < want.min(limit) {
                 // HNSW and IVF stop early when most rows are filtered out: widen the search,
                 // and past a few rounds scan instead, so a query never comes back short.
@@ -390,22 +480,47 @@ impl FaissIndex {
                 scan(top, &mut (0..rows));
                 return Ok(());
             }
-            let live: Vec<&(usize, f32)> = found.iter().filter(|(row, _)| wanted(*row)).collect();
-            let settled = live.len() >= k
-                && match (live.get(k - 1), found.last()) {
-                    // Nothing past the last candidate can tie with the k-th.
-                    (Some((_, kth)), Some((_, last))) => !tie(*kth, *last),
-                    _ => true,
-                };
+            // The distance of the node holding the k-th live row, in FAISS's order.
+            let mut live = 0;
+            let mut kth = None;
+            for &(node, distance) in &found {
+                self.for_each_row(node, |row| {
+                    if live < k && wanted(row) {
+                        live += 1;
+                        if live == k {
+                            kth = Some(distance);
+                        }
+                    }
+                });
+                if kth.is_some() {
+                    break;
+                }
+            }
+            let settled = match (kth, found.last()) {
+                // Nothing past the last candidate can tie with the k-th.
+                (Some(kth), Some((_, last))) => !tie(kth, *last),
+                _ => false,
+            };
             if settled || want >= limit {
                 break found;
             }
             want = (want * 2).min(limit);
         };
-        scan(top, &mut candidates.into_iter().map(|(row, _)| row));
+        let mut rows_found = Vec::with_capacity(candidates.len());
+        for (node, _) in candidates {
+            self.for_each_row(node, |row| rows_found.push(row));
+        }
+        scan(top, &mut rows_found.into_iter());
         Ok(())
     }
 }
 
 /// With at most this many rows left after filters, a segment is scanned instead of searched.
 const EXACT_BELOW: usize = 1024;
+/// FAISS work per call while building: how long a cancelled build can still run, at most
+/// (`cancelled` is asked between calls).
+pub const BUILD_STEP: Duration = Duration::from_millis(100);
+/// Rows the first call adds; later calls are sized from the time per row so far.
+const FIRST_BATCH: usize = 256;
+const MIN_BATCH: usize = 64;
+const MAX_BATCH: usize = 1 << 16;

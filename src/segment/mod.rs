@@ -10,6 +10,8 @@
 pub mod exact;
 #[cfg(feature = "faiss")]
 pub mod faiss;
+#[cfg(feature = "faiss")]
+mod groups;
 
 use std::time::Duration;
 
@@ -119,6 +121,16 @@ impl Segment {
         #[cfg(feature = "faiss")]
         if let Some(ann) = &self.ann {
             return Some(ann.build_time());
+        }
+        None
+    }
+
+    /// How many vectors the FAISS index holds, if there is one: the rows, or fewer when some
+    /// rows repeat a vector (they share one graph node).
+    pub fn indexed_vectors(&self) -> Option<usize> {
+        #[cfg(feature = "faiss")]
+        if let Some(ann) = &self.ann {
+            return Some(ann.indexed_vectors());
         }
         None
     }
