@@ -110,7 +110,7 @@ pub(crate) fn prepare_chunks(metric: Metric, dim: usize, chunks: &mut [Chunk]) -
 }
 
 /// Groups chunks by document, keeping first-appearance order of documents and chunk order within
-/// each document. `add_chunks` applies one group per seq.
+/// each document. `add_chunks` applies all groups under one seq.
 pub(crate) fn group_by_doc(chunks: Vec<Chunk>) -> Vec<(String, Vec<Chunk>)> {
     let mut groups: Vec<(String, Vec<Chunk>)> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();

@@ -21,6 +21,7 @@ use std::path::Path;
 
 use crate::chunk::{self, Chunk, RowMeta};
 use crate::config::IndexConfig;
+use crate::doc_locks::DocLocks;
 use crate::epoch::{Epoch, Epochs};
 use crate::error::{Error, Result};
 use crate::maps::{self, ChunkEntry, Maps};
@@ -47,8 +48,9 @@ pub trait Index: Send + Sync {
     /// # Errors
     /// Bad vectors or ids, or a chunk id owned by another document; the index is then unchanged.
     fn add_chunk(&self, chunk: Chunk) -> Result<()>;
-    /// Adds chunks of any documents. All are validated first (a bad one rejects the whole call);
-    /// then each document's chunks are applied as one atomic step.
+    /// Adds chunks of any documents as one atomic step: every chunk is checked first (bad
+    /// vectors or ids, a chunk id owned by another document), and one bad chunk rejects the whole
+    /// call with the index unchanged; otherwise all of them are applied under one seq.
     fn add_chunks(&self, chunks: Vec<Chunk>) -> Result<()>;
     /// Replaces all chunks of `doc_id` with `chunks` in one atomic step (their `doc_id` fields
     /// are set to `doc_id`). A snapshot or search sees the old document or the new one, never a mix.
@@ -209,6 +211,8 @@ pub(crate) struct Shared {
     seq: Sequencer,
     epochs: Epochs,
     maps: Maps,
+    /// Serializes the mutations of each document (`doc_locks`).
+    doc_locks: DocLocks,
     vocabulary: Vocabulary,
     live: AtomicUsize,
     /// Set when the index is dropped: background work in progress stops at its next bounded
@@ -225,6 +229,17 @@ pub(crate) struct Shared {
 
 /// Merges one maintenance step performs at most, so a step never runs unboundedly long.
 const MERGES_PER_STEP: usize = 16;
+
+/// What one document of a write replaces, found while claiming its chunk ids.
+#[derive(Default)]
+struct WritePlan {
+    /// Rows to delete: the rewritten chunks' rows, then those of `dropped`.
+    replaced: Vec<RowLoc>,
+    /// The document's chunks that the write leaves out (`add_document` only).
+    dropped: Vec<String>,
+    /// Whether some written chunk id was already the document's.
+    rewrites: bool,
+}
 
 impl Shared {
     /// A view and an epoch it may read: the view first (every operation it includes put its
@@ -286,7 +301,7 @@ impl Shared {
                 break;
             };
             merged.segment = merged.segment.map(|segment| self.indexed(segment));
-            if !merge::publish(&self.epochs, &self.maps, &sources, merged, horizon) {
+            if !merge::publish(&self.epochs, &self.maps, &self.doc_locks, &sources, merged, horizon) {
                 continue; // a source changed meanwhile: pick again from the new epoch
             }
         }
@@ -338,7 +353,7 @@ impl Shared {
             };
             // Index before publishing: until then the sources (indexed) serve searches.
             merged.segment = merged.segment.map(|segment| self.indexed(segment));
-            let published = merge::publish(&self.epochs, &self.maps, &sources, merged, horizon);
+            let published = merge::publish(&self.epochs, &self.maps, &self.doc_locks, &sources, merged, horizon);
             // A merge and its index build can take seconds: seal the heads that filled up
             // meanwhile (when the sealer thread has not), so searches scan few rows exactly and
             // a persist rewrites few head rows.
@@ -439,6 +454,7 @@ impl VectorIndex {
             epochs: Epochs::new(config.dim, config.head_capacity, sealed),
             vocabulary: Vocabulary::new(config.vocabulary_limit),
             maps: Maps::new(),
+            doc_locks: DocLocks::new(index_uid as u64),
             live: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             persist_lock: Mutex::new(()),
@@ -504,30 +520,31 @@ impl VectorIndex {
         self.shared.vocabulary.top(n)
     }
 
-    /// Applies one document's chunks under one seq. `replace`: the document's other chunks are
-    /// removed in the same step (add_document); otherwise they stay (add_chunk/add_chunks).
-    /// The chunks must already be prepared.
-    fn write_document(&self, doc_id: &str, chunks: Vec<Chunk>, replace: bool) -> Result<()> {
+    /// Applies every document's chunks under one seq, all or nothing. `replace`: each
+    /// document's other chunks are removed in the same step (add_document); otherwise they stay
+    /// (add_chunk/add_chunks). The chunks must already be prepared (`chunk::prepare_chunks`).
+    fn write_documents(&self, docs: Vec<(String, Vec<Chunk>)>, replace: bool) -> Result<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
         let s = &*self.shared;
-        let new_ids: HashSet<&str> = chunks.iter().map(|c| c.chunk_id.as_str()).collect();
-        let froze;
-        {
-            let entry = s.maps.docs.entry(doc_id.to_owned());
-            // Claim chunk ids; a conflict undoes the claims made so far.
-            let mut claimed: Vec<&str> = Vec::new();
-            let mut replaced: Vec<RowLoc> = Vec::new();
-            let mut rewrites = false;
-            for chunk in &chunks {
+        let documents = s.doc_locks.lock_all(docs.iter().map(|(doc_id, _)| doc_id.as_str()));
+        // 1. Claim every chunk id of every document; a conflict undoes the claims made so far.
+        let mut claimed: Vec<&str> = Vec::new();
+        let mut plans: Vec<WritePlan> = Vec::with_capacity(docs.len());
+        for (doc_id, chunks) in &docs {
+            let mut plan = WritePlan::default();
+            for chunk in chunks {
                 // An injected bug for the loom models: claiming a chunk id by looking, then
                 // inserting, instead of through one entry (two documents can both claim it).
                 #[cfg(vecindex_bug = "claim_check_then_insert")]
                 if !s.maps.chunks.contains_key(&chunk.chunk_id) {
-                    s.maps.chunks.insert(chunk.chunk_id.clone(), ChunkEntry { doc_id: doc_id.to_owned(), loc: None });
+                    s.maps.chunks.insert(chunk.chunk_id.clone(), ChunkEntry { doc_id: doc_id.clone(), loc: None });
                     claimed.push(&chunk.chunk_id);
                     continue;
                 }
                 match s.maps.chunks.entry(chunk.chunk_id.clone()) {
-                    Entry::Occupied(o) if o.get().doc_id != doc_id => {
+                    Entry::Occupied(o) if o.get().doc_id != *doc_id => {
                         let owner = o.get().doc_id.clone();
                         drop(o);
                         for id in claimed {
@@ -536,74 +553,89 @@ impl VectorIndex {
                         return Err(Error::ChunkInOtherDocument {
                             chunk_id: chunk.chunk_id.clone(),
                             owner,
-                            requested: doc_id.to_owned(),
+                            requested: doc_id.clone(),
                         });
                     }
                     Entry::Occupied(o) => {
-                        rewrites = true;
-                        replaced.extend(o.get().loc);
+                        plan.rewrites = true;
+                        plan.replaced.extend(o.get().loc);
                     }
                     Entry::Vacant(v) => {
-                        v.insert(ChunkEntry { doc_id: doc_id.to_owned(), loc: None });
+                        v.insert(ChunkEntry { doc_id: doc_id.clone(), loc: None });
                         claimed.push(&chunk.chunk_id);
                     }
                 }
             }
-            let dropped: Vec<String> = match &entry {
-                Entry::Occupied(o) if replace => {
-                    o.get().iter().filter(|id| !new_ids.contains(id.as_str())).cloned().collect()
-                }
-                _ => Vec::new(),
-            };
+            if replace {
+                let new_ids: HashSet<&str> = chunks.iter().map(|c| c.chunk_id.as_str()).collect();
+                plan.dropped = s
+                    .maps
+                    .docs
+                    .get(doc_id)
+                    .map(|list| list.iter().filter(|id| !new_ids.contains(id.as_str())).cloned().collect())
+                    .unwrap_or_default();
+            }
+            plans.push(plan);
+        }
 
-            let op = s.seq.begin();
-            let seq = op.seq();
-            let epoch = s.epochs.load();
-            for id in &dropped {
+        // 2. One seq for the whole call: its rows and tombstones appear to every reader at once.
+        let op = s.seq.begin();
+        let seq = op.seq();
+        let epoch = s.epochs.load();
+        let mut removed = 0;
+        for plan in &mut plans {
+            for id in &plan.dropped {
                 if let Some((_, entry)) = s.maps.chunks.remove(id.as_str()) {
-                    replaced.extend(entry.loc);
+                    plan.replaced.extend(entry.loc);
                 }
             }
-            let mut removed = 0;
-            for loc in &replaced {
+            for loc in &plan.replaced {
                 removed += usize::from(tombstone(&epoch, *loc, seq));
             }
-            drop(epoch);
-            let added = chunks.len();
-            let mut any_froze = false;
-            let mut written_rows = Vec::with_capacity(chunks.len());
-            for (add_index, chunk) in chunks.into_iter().enumerate() {
-                let (meta, vector) = RowMeta::from_chunk(chunk, seq, add_index as u32);
-                let id = meta.chunk_id.clone();
+        }
+        drop(epoch);
+        let mut added = 0;
+        let mut froze = false;
+        let mut add_index = 0u32;
+        let mut written: Vec<(String, Vec<Arc<RowMeta>>)> = Vec::with_capacity(docs.len());
+        for (doc_id, chunks) in docs {
+            let mut rows = Vec::with_capacity(chunks.len());
+            for chunk in chunks {
+                let (meta, vector) = RowMeta::from_chunk(chunk, seq, add_index);
+                add_index += 1;
                 let meta = Arc::new(meta);
-                written_rows.push(meta.clone());
-                let (loc, froze_head) = s.epochs.append(meta, vector.into_boxed_slice());
-                any_froze |= froze_head;
-                if let Some(mut entry) = s.maps.chunks.get_mut(&id) {
+                let (loc, froze_head) = s.epochs.append(meta.clone(), vector.into_boxed_slice());
+                froze |= froze_head;
+                if let Some(mut entry) = s.maps.chunks.get_mut(&meta.chunk_id) {
                     entry.loc = Some(loc);
                 }
+                rows.push(meta);
             }
-            // Relaxed: a counter for len(); exact whenever writers are quiescent.
-            s.live.fetch_add(added, Ordering::Relaxed);
-            s.live.fetch_sub(removed, Ordering::Relaxed);
-            drop(op); // the operation is complete: views from now on include it
+            added += rows.len();
+            written.push((doc_id, rows));
+        }
+        // Relaxed: a counter for len(); exact whenever writers are quiescent.
+        s.live.fetch_add(added, Ordering::Relaxed);
+        s.live.fetch_sub(removed, Ordering::Relaxed);
+        drop(op); // the operation is complete: views from now on include it
 
-            let written: Vec<String> = written_rows.iter().map(|m| m.chunk_id.clone()).collect();
-            match entry {
+        // 3. The documents' chunk lists, still under their locks.
+        for ((doc_id, rows), plan) in written.iter().zip(&plans) {
+            let ids: Vec<String> = rows.iter().map(|m| m.chunk_id.clone()).collect();
+            match s.maps.docs.entry(doc_id.clone()) {
                 Entry::Occupied(mut o) => {
-                    maps::update_chunk_list(o.get_mut(), replace, &written, rewrites);
+                    maps::update_chunk_list(o.get_mut(), replace, &ids, plan.rewrites);
                     if o.get().is_empty() {
                         o.remove();
                     }
                 }
-                Entry::Vacant(v) if !written.is_empty() => drop(v.insert(written)),
+                Entry::Vacant(v) if !ids.is_empty() => drop(v.insert(ids)),
                 Entry::Vacant(_) => {}
             }
-            froze = any_froze;
-            // Outside every critical section (the entry was consumed above).
-            for meta in written_rows {
-                s.vocabulary.register(&meta.text);
-            }
+        }
+        drop(documents);
+        for meta in written.iter().flat_map(|(_, rows)| rows) {
+            s.vocabulary.register(&meta.text);
         }
         if froze {
             self.wake_sealer();
@@ -617,7 +649,7 @@ impl VectorIndex {
         }
     }
 
-    /// An injected bug for the loom models: `remove_document` releasing the document's entry
+    /// An injected bug for the loom models: `remove_document` releasing the document's lock
     /// before it removes the chunks (a writer of the same document can then run in between).
     #[cfg(vecindex_bug = "remove_unlocks_early")]
     fn remove_document_unlocked(&self, doc_id: &str, ids: &[String]) -> usize {
@@ -763,47 +795,55 @@ impl Index for VectorIndex {
         chunk::prepare_chunks(self.shared.config.metric, self.shared.config.dim, &mut chunks)?;
         let [chunk] = chunks;
         let doc_id = chunk.doc_id.clone();
-        self.write_document(&doc_id, vec![chunk], false)
+        self.write_documents(vec![(doc_id, vec![chunk])], false)
     }
 
     fn add_chunks(&self, mut chunks: Vec<Chunk>) -> Result<()> {
         chunk::prepare_chunks(self.shared.config.metric, self.shared.config.dim, &mut chunks)?;
-        for (doc_id, group) in chunk::group_by_doc(chunks) {
-            self.write_document(&doc_id, group, false)?;
+        // An injected bug for the loom models: each document applied as a write of its own
+        // (one seq and one conflict check per document), as add_chunks once did.
+        #[cfg(vecindex_bug = "add_chunks_per_document")]
+        {
+            for group in chunk::group_by_doc(chunks) {
+                self.write_documents(vec![group], false)?;
+            }
+            return Ok(());
         }
-        Ok(())
+        #[allow(unreachable_code)]
+        self.write_documents(chunk::group_by_doc(chunks), false)
     }
 
     fn add_document(&self, doc_id: &str, mut chunks: Vec<Chunk>) -> Result<()> {
         chunk::validate_doc_id(doc_id)?;
         chunks.iter_mut().for_each(|c| c.doc_id = doc_id.to_owned());
         chunk::prepare_chunks(self.shared.config.metric, self.shared.config.dim, &mut chunks)?;
-        self.write_document(doc_id, chunks, true)
+        self.write_documents(vec![(doc_id.to_owned(), chunks)], true)
     }
 
     fn remove_document(&self, doc_id: &str) -> Result<usize> {
         chunk::validate_doc_id(doc_id)?;
         let s = &*self.shared;
-        let Entry::Occupied(doc) = s.maps.docs.entry(doc_id.to_owned()) else {
+        let document = s.doc_locks.lock(doc_id);
+        let Some(ids) = s.maps.docs.get(doc_id).map(|list| list.clone()) else {
             return Ok(0);
         };
         #[cfg(vecindex_bug = "remove_unlocks_early")]
         {
-            let ids = doc.get().clone();
-            drop(doc);
+            drop(document);
             return Ok(self.remove_document_unlocked(doc_id, &ids));
         }
         let op = s.seq.begin();
         let epoch = s.epochs.load();
         let mut removed = 0;
-        for id in doc.get() {
+        for id in &ids {
             if let Some((_, ChunkEntry { loc: Some(loc), .. })) = s.maps.chunks.remove(id) {
                 removed += usize::from(tombstone(&epoch, loc, op.seq()));
             }
         }
         s.live.fetch_sub(removed, Ordering::Relaxed);
         drop(op);
-        doc.remove();
+        s.maps.docs.remove(doc_id);
+        drop(document);
         Ok(removed)
     }
 
@@ -816,8 +856,8 @@ impl Index for VectorIndex {
             let Some(owner) = s.maps.chunks.get(chunk_id).map(|e| e.doc_id.clone()) else {
                 return Ok(false);
             };
-            let doc = s.maps.docs.entry(owner.clone());
-            // Under the owner's entry nothing else changes this chunk: check it is still owner's.
+            let _document = s.doc_locks.lock(&owner);
+            // Under the owner's lock nothing else changes this chunk: check it is still owner's.
             match s.maps.chunks.get(chunk_id).map(|e| e.doc_id.clone()) {
                 None => return Ok(false),
                 Some(now) if now != owner => continue, // re-owned meanwhile: lock the new owner
@@ -830,7 +870,7 @@ impl Index for VectorIndex {
             };
             s.live.fetch_sub(usize::from(removed), Ordering::Relaxed);
             drop(op);
-            if let Entry::Occupied(mut doc) = doc {
+            if let Entry::Occupied(mut doc) = s.maps.docs.entry(owner) {
                 doc.get_mut().retain(|id| id != chunk_id);
                 if doc.get().is_empty() {
                     doc.remove();
@@ -895,8 +935,9 @@ impl Index for VectorIndex {
             };
             #[cfg(vecindex_bug = "reconcile_stale_entry")]
             let early = s.maps.chunks.get(&id).map(|e| e.clone());
+            let _document = s.doc_locks.lock(&owner);
             let mut doc = s.maps.docs.entry(owner.clone());
-            // Read again under the owner's entry: a writer of the document may have moved it.
+            // Read again under the owner's lock: a writer of the document may have moved it.
             #[cfg(not(vecindex_bug = "reconcile_stale_entry"))]
             let Some(entry) = s.maps.chunks.get(&id).map(|e| e.clone()) else {
                 continue;
@@ -935,6 +976,7 @@ impl Index for VectorIndex {
         }
         // 2. Document lists naming chunks the chunk map does not give them.
         for doc_id in s.maps.document_ids() {
+            let _document = s.doc_locks.lock(&doc_id);
             if let Entry::Occupied(mut doc) = s.maps.docs.entry(doc_id.clone()) {
                 let before = doc.get().len();
                 doc.get_mut().retain(|id| s.maps.chunks.get(id).is_some_and(|e| e.doc_id == doc_id));
@@ -955,6 +997,7 @@ impl Index for VectorIndex {
                 }
             });
             for (row, chunk_id, doc_id) in lost {
+                let _document = s.doc_locks.lock(&doc_id);
                 let mut doc = s.maps.docs.entry(doc_id.clone()).or_default();
                 let still_lost = !s.maps.chunks.contains_key(&chunk_id);
                 if still_lost && source.tombstones().deleted_at(row).is_none() {

@@ -78,6 +78,7 @@ compile_error!("vecindex reads its little-endian files in place; big-endian targ
 
 mod chunk;
 mod config;
+mod doc_locks;
 pub mod embed;
 mod epoch;
 mod error;

@@ -2,13 +2,13 @@
 //!
 //! They are caches: everything in them can be derived from the rows of an epoch, and
 //! [`reconcile_mappings`](crate::Index::reconcile_mappings) re-derives and repairs them.
-//! They are also where mutations of one document are serialized: every mutation of document `d`
-//! holds `d`'s entry in `docs` (a shard write lock) for its short critical section.
+//! Mutations of one document are serialized by its lock in [`crate::doc_locks`], not here.
 //!
 //! # Lock order
 //!
-//! `docs` entry first, then `chunks` entries one at a time; never the reverse, and never two
-//! `docs` entries at once. Nothing holds a map lock while waiting for a persist or a search.
+//! Document locks first ([`crate::doc_locks`]), then a `docs` entry, then `chunks` entries one
+//! at a time; never the reverse, and never two `docs` entries at once. Nothing holds a map lock
+//! while waiting for a persist or a search.
 
 use crate::sync::ShardedMap;
 

@@ -11,9 +11,9 @@
 //!    every source delete to the merged rows again (Forwarding in [`crate::tombstones`]).
 //! 4. Publish an epoch in which the merged segment replaces the sources; the sources move to
 //!    `retired` and the epoch's horizon rises to `M.upper()` (E4 and E5 in [`crate::epoch`]).
-//! 5. For each document with copied rows, holding that document's id-map entry (which every
-//!    mutation of the document holds for its whole critical section): move the chunk's map entry
-//!    to the merged row if it still points at the source row.
+//! 5. For each document with copied rows, holding that document's lock (which every mutation
+//!    of the document holds for its whole critical section, `doc_locks`): move the chunk's map
+//!    entry to the merged row if it still points at the source row.
 //! 6. Publish an epoch without the retired sources.
 //!
 //! # Invariants
@@ -36,6 +36,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::doc_locks::DocLocks;
 use crate::epoch::Epochs;
 use crate::maps::Maps;
 use crate::persist::rows::SealedRows;
@@ -198,7 +199,14 @@ pub fn build(
 
 /// Steps 3-5: publishes the merge, carries late deletes over and moves map entries.
 /// Returns false (nothing published) if a source was merged away meanwhile.
-pub fn publish(epochs: &Epochs, maps: &Maps, sources: &[Arc<Segment>], merged: Merged, horizon: u64) -> bool {
+pub fn publish(
+    epochs: &Epochs,
+    maps: &Maps,
+    doc_locks: &DocLocks,
+    sources: &[Arc<Segment>],
+    merged: Merged,
+    horizon: u64,
+) -> bool {
     if let Some(segment) = &merged.segment {
         // Forward deletes from the sources, then copy every delete so far (M1, Forwarding in
         // `tombstones`): a delete completes only once it is on the merged segment too.
@@ -234,7 +242,7 @@ pub fn publish(epochs: &Epochs, maps: &Maps, sources: &[Arc<Segment>], merged: M
         }
         for (doc_id, moves) in by_doc {
             // Held for this document's moves: no mutation of the document runs meanwhile (M1).
-            let doc_lock = maps.docs.entry(doc_id.to_owned());
+            let doc_lock = doc_locks.lock(doc_id);
             for (s, from, to) in moves {
                 let source = &sources[s];
                 let Some((row, _)) = source.data().row(from as usize) else { continue };

@@ -95,42 +95,55 @@ impl MutexIndex {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write_document(&self, doc_id: &str, chunks: Vec<Chunk>, replace: bool) -> Result<()> {
+    /// Applies every document's chunks under one seq, after checking every chunk id: all or
+    /// nothing, as [`VectorIndex`](crate::VectorIndex) does.
+    fn write_documents(&self, docs: Vec<(String, Vec<Chunk>)>, replace: bool) -> Result<()> {
         let dim = self.config.dim;
-        let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+        let texts: Vec<String> = docs.iter().flat_map(|(_, chunks)| chunks.iter().map(|c| c.text.clone())).collect();
         {
             let mut state = self.lock();
-            let mut rewrites = false;
-            for chunk in &chunks {
-                if let Some(&row) = state.by_chunk.get(&chunk.chunk_id) {
-                    rewrites = true;
-                    let owner = &state.rows[row].0.doc_id;
-                    if owner != doc_id {
-                        return Err(Error::ChunkInOtherDocument {
-                            chunk_id: chunk.chunk_id.clone(),
-                            owner: owner.clone(),
-                            requested: doc_id.to_owned(),
-                        });
+            let mut rewrites = Vec::with_capacity(docs.len());
+            for (doc_id, chunks) in &docs {
+                let mut rewrite = false;
+                for chunk in chunks {
+                    if let Some(&row) = state.by_chunk.get(&chunk.chunk_id) {
+                        rewrite = true;
+                        let owner = &state.rows[row].0.doc_id;
+                        if owner != doc_id {
+                            return Err(Error::ChunkInOtherDocument {
+                                chunk_id: chunk.chunk_id.clone(),
+                                owner: owner.clone(),
+                                requested: doc_id.clone(),
+                            });
+                        }
                     }
                 }
+                rewrites.push(rewrite);
+            }
+            if docs.is_empty() {
+                return Ok(());
             }
             let seq = state.next_seq;
             state.next_seq += 1;
-            let mut list = state.docs.remove(doc_id).unwrap_or_default();
-            if replace {
-                for id in &list {
-                    state.remove_row(dim, id);
+            let mut add_index = 0u32;
+            for ((doc_id, chunks), rewrites) in docs.into_iter().zip(rewrites) {
+                let mut list = state.docs.remove(&doc_id).unwrap_or_default();
+                if replace {
+                    for id in &list {
+                        state.remove_row(dim, id);
+                    }
                 }
-            }
-            let written: Vec<String> = chunks.iter().map(|c| c.chunk_id.clone()).collect();
-            for (add_index, chunk) in chunks.into_iter().enumerate() {
-                state.remove_row(dim, &chunk.chunk_id);
-                let (meta, vector) = RowMeta::from_chunk(chunk, seq, add_index as u32);
-                state.push(meta, &vector);
-            }
-            update_chunk_list(&mut list, replace, &written, rewrites);
-            if !list.is_empty() {
-                state.docs.insert(doc_id.to_owned(), list);
+                let written: Vec<String> = chunks.iter().map(|c| c.chunk_id.clone()).collect();
+                for chunk in chunks {
+                    state.remove_row(dim, &chunk.chunk_id);
+                    let (meta, vector) = RowMeta::from_chunk(chunk, seq, add_index);
+                    add_index += 1;
+                    state.push(meta, &vector);
+                }
+                update_chunk_list(&mut list, replace, &written, rewrites);
+                if !list.is_empty() {
+                    state.docs.insert(doc_id, list);
+                }
             }
         }
         for text in texts {
@@ -147,17 +160,14 @@ impl Index for MutexIndex {
 
     fn add_chunks(&self, mut chunks: Vec<Chunk>) -> Result<()> {
         chunk::prepare_chunks(self.config.metric, self.config.dim, &mut chunks)?;
-        for (doc_id, group) in chunk::group_by_doc(chunks) {
-            self.write_document(&doc_id, group, false)?;
-        }
-        Ok(())
+        self.write_documents(chunk::group_by_doc(chunks), false)
     }
 
     fn add_document(&self, doc_id: &str, mut chunks: Vec<Chunk>) -> Result<()> {
         chunk::validate_doc_id(doc_id)?;
         chunks.iter_mut().for_each(|c| c.doc_id = doc_id.to_owned());
         chunk::prepare_chunks(self.config.metric, self.config.dim, &mut chunks)?;
-        self.write_document(doc_id, chunks, true)
+        self.write_documents(vec![(doc_id.to_owned(), chunks)], true)
     }
 
     fn remove_document(&self, doc_id: &str) -> Result<usize> {

@@ -1,7 +1,7 @@
 //! Sequence numbers: the order of every mutation.
 //!
-//! Every mutating call (add_chunk, add_document, remove_document, remove_chunk, and each
-//! document's group in add_chunks) takes exactly one [`SeqNo`] from the
+//! Every mutating call (add_chunk, add_chunks, add_document, remove_document, remove_chunk)
+//! takes exactly one [`SeqNo`] from the
 //! [`Sequencer`](crate::snapshot::Sequencer). Rows carry the seq of the call that added them,
 //! tombstones the seq of the call that deleted them. A [`ReadView`] decides what a search or a
 //! persist sees by comparing those stamps, which is what makes a multi-chunk call all-or-nothing:

@@ -27,7 +27,7 @@ mod imp {
     pub(crate) use dashmap::mapref::entry::Entry;
     pub(crate) use std::sync::OnceLock;
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-    pub(crate) use std::sync::{Arc, Mutex};
+    pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
     pub(crate) use super::std_cell::UnsafeCell;
 

@@ -113,3 +113,41 @@ fn bad_configs_and_paths_are_typed_errors() {
     entries.sort();
     assert_eq!(entries, ["notes.txt"], "a refused persist leaves no file behind");
 }
+
+#[test]
+fn a_multi_document_add_with_one_conflict_adds_nothing() {
+    for index in indexes() {
+        let index = &*index;
+        index.add_chunk(Chunk::new("c1", "d0", vec![1.0, 0.0, 0.0])).unwrap();
+        let d7: Vec<Chunk> = (0..19).map(|i| Chunk::new(format!("m{i}"), "d7", vec![1.0, i as f32, 0.0])).collect();
+        index.add_document("d7", d7).unwrap();
+        assert_eq!(index.len(), 20);
+        let before = (state(index), index.stats().next_seq);
+        // The conflict comes after a good chunk of another document, and before one.
+        for chunks in [
+            vec![Chunk::new("n9", "d7", vec![0.0, 1.0, 0.0]), Chunk::new("c1", "d8", vec![0.0, 0.0, 1.0])],
+            vec![Chunk::new("c1", "d8", vec![0.0, 0.0, 1.0]), Chunk::new("n9", "d7", vec![0.0, 1.0, 0.0])],
+            vec![
+                Chunk::new("n9", "d7", vec![0.0, 1.0, 0.0]),
+                Chunk::new("n10", "d9", vec![0.0, 1.0, 1.0]),
+                Chunk::new("c1", "d8", vec![0.0, 0.0, 1.0]),
+            ],
+        ] {
+            let err = index.add_chunks(chunks).unwrap_err();
+            assert!(
+                matches!(&err, Error::ChunkInOtherDocument { chunk_id, owner, .. } if chunk_id == "c1" && owner == "d0")
+            );
+            assert_eq!((state(index), index.stats().next_seq), before, "index unchanged after {err}");
+            assert!(index.get_chunk("n9").is_none() && index.get_chunk("n10").is_none());
+        }
+        // Without the conflict, the same call adds both documents' chunks under one seq.
+        let seq = index.stats().next_seq;
+        index
+            .add_chunks(vec![Chunk::new("n9", "d7", vec![0.0, 1.0, 0.0]), Chunk::new("c2", "d8", vec![0.0, 0.0, 1.0])])
+            .unwrap();
+        assert_eq!(index.stats().next_seq, seq + 1, "one seq for the whole call");
+        assert_eq!(index.len(), 22);
+        assert_eq!(index.get_chunk_ids_for_document("d8"), ["c2"]);
+        assert_eq!(index.get_chunk_ids_for_document("d7").last().map(String::as_str), Some("n9"));
+    }
+}

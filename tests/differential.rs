@@ -44,8 +44,9 @@ impl Model {
         Ok(())
     }
 
-    fn write(&mut self, doc: &str, chunks: Vec<Chunk>, replace: bool) -> vecindex::Result<()> {
-        for c in &chunks {
+    /// A chunk id of `chunks` that another document owns.
+    fn conflict(&self, doc: &str, chunks: &[Chunk]) -> vecindex::Result<()> {
+        for c in chunks {
             if let Some(owner) = self.chunks.get(&c.chunk_id).map(|o| &o.doc_id)
                 && owner != doc
             {
@@ -56,6 +57,11 @@ impl Model {
                 });
             }
         }
+        Ok(())
+    }
+
+    fn write(&mut self, doc: &str, chunks: Vec<Chunk>, replace: bool) -> vecindex::Result<()> {
+        self.conflict(doc, &chunks)?;
         let mut list = self.docs.remove(doc).unwrap_or_default();
         if replace {
             for id in list.drain(..) {
@@ -82,6 +88,10 @@ impl Model {
                 order.push(c.doc_id.clone());
             }
             groups.entry(c.doc_id.clone()).or_default().push(c);
+        }
+        // All or nothing: every document is checked before any is written.
+        for doc in &order {
+            self.conflict(doc, &groups[doc])?;
         }
         for doc in order {
             let group = groups.remove(&doc).unwrap();

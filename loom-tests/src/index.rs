@@ -5,7 +5,7 @@
 //! Injected bugs these catch: `remove_unlocks_early` (`remove_document` releases the document's
 //! entry before removing its chunks, so a replacement can run in between and its chunk list is
 //! then removed under it) and `claim_check_then_insert` (a chunk id claimed by looking, then
-//! inserting, so two documents can both own it).
+//! inserting, so two documents can both own it), and `add_chunks_per_document` (below).
 
 use loom::sync::Arc;
 use loom::thread;
@@ -65,6 +65,46 @@ fn two_documents_claiming_one_chunk_id_leave_one_owner() {
         assert!(matches!(lost, Error::ChunkInOtherDocument { .. }), "{lost}");
         assert_eq!(searched(&index), ["shared"]);
         assert_eq!(index.get_document_ids(), [won]);
+        assert_maps_agree(&index);
+    });
+}
+
+/// One `add_chunks` over two documents races a writer that claims one of its chunk ids, and a
+/// reader: the call lands whole or not at all, for the rival and for the reader (one seq for the
+/// whole call; the documents' locks taken before any chunk id is checked).
+///
+/// Injected bug this catches: `add_chunks_per_document` (each document applied as its own write,
+/// with its own seq and conflict check): the reader can see `x` without `y`, and when the rival
+/// claims `y` in between, the call fails having added `x`.
+#[test]
+fn a_multi_document_add_is_all_or_nothing() {
+    loom::model(|| {
+        let index = Arc::new(VectorIndex::new(config().head_capacity(4)).unwrap());
+        let rival = {
+            let index = index.clone();
+            thread::spawn(move || index.add_chunk(chunk("y", "d3", 0.25)))
+        };
+        let reader = {
+            let index = index.clone();
+            thread::spawn(move || {
+                let seen = searched(&index);
+                assert!(!seen.contains(&"x".to_owned()) || seen.contains(&"y".to_owned()), "x without y: {seen:?}");
+            })
+        };
+        let mine = index.add_chunks(vec![chunk("x", "d1", 0.5), chunk("y", "d2", 0.75)]);
+        let rival = rival.join().unwrap();
+        reader.join().unwrap();
+        match (&mine, &rival) {
+            (Ok(()), Err(Error::ChunkInOtherDocument { .. })) => {
+                assert_eq!(searched(&index), ["x", "y"]);
+                assert_eq!(index.get_document_ids(), ["d1", "d2"]);
+            }
+            (Err(Error::ChunkInOtherDocument { .. }), Ok(())) => {
+                assert_eq!(searched(&index), ["y"], "the failed call added nothing");
+                assert_eq!(index.get_document_ids(), ["d3"]);
+            }
+            _ => panic!("exactly one call owns y: {mine:?} {rival:?}"),
+        }
         assert_maps_agree(&index);
     });
 }
