@@ -16,6 +16,13 @@ pub enum Error {
     /// A zero vector cannot be normalized for the cosine metric.
     #[error("vector is all zeros, which has no direction for the cosine metric")]
     ZeroVector,
+    /// Under L2 or inner product, a vector so long that its scores would overflow single
+    /// precision: its squared length exceeds `limit`
+    /// ([`MAX_SQUARED_NORM`](crate::metric::MAX_SQUARED_NORM)).
+    #[error(
+        "vector is too long to score: its squared length is {squared_norm:e}, at most {limit:e} is allowed under L2 and inner product (scale it down, or use cosine)"
+    )]
+    VectorTooLong { squared_norm: f64, limit: f64 },
     /// An id (chunk or document) is empty.
     #[error("{what} must not be empty")]
     EmptyId { what: &'static str },

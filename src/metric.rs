@@ -7,6 +7,11 @@
 
 use crate::error::{Error, Result};
 
+/// The largest squared length a vector may have under L2 and inner product: a quarter of the
+/// largest `f32`, so that a squared distance (at most `2|a|^2 + 2|b|^2`) and an inner product
+/// (at most `|a| |b|`) stay finite.
+pub const MAX_SQUARED_NORM: f32 = f32::MAX / 4.0;
+
 /// How a query is compared with stored vectors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Metric {
@@ -41,8 +46,14 @@ impl Metric {
 
     /// Checks `vector` against `dim` and, for cosine, normalizes it in place.
     ///
+    /// Under cosine any finite vector but zero is accepted (its length is computed in double
+    /// precision when its squares overflow single precision). Under L2 and inner product the
+    /// vector is stored as given, so its squared length must stay below [`MAX_SQUARED_NORM`]:
+    /// scores of longer vectors would overflow to infinity.
+    ///
     /// # Errors
-    /// [`Error::DimensionMismatch`], [`Error::NonFiniteValue`], or [`Error::ZeroVector`] (cosine).
+    /// [`Error::DimensionMismatch`], [`Error::NonFiniteValue`], [`Error::ZeroVector`] (cosine),
+    /// or [`Error::VectorTooLong`] (L2, inner product).
     pub fn prepare(self, dim: usize, vector: &mut [f32]) -> Result<()> {
         if vector.len() != dim {
             return Err(Error::DimensionMismatch { expected: dim, got: vector.len() });
@@ -56,13 +67,21 @@ impl Metric {
         {
             return Err(Error::NonFiniteValue { position, value });
         }
+        // Finite values whose squares overflow (or all underflow): measure again in double
+        // precision.
+        let squares = if squares.is_finite() && squares > 0.0 {
+            f64::from(squares)
+        } else {
+            vector.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
+        };
         if self == Metric::Cosine {
-            let norm = squares.sqrt();
-            if norm == 0.0 || !norm.is_finite() {
+            if squares == 0.0 {
                 return Err(Error::ZeroVector);
             }
-            let scale = 1.0 / norm;
-            vector.iter_mut().for_each(|v| *v *= scale);
+            let scale = 1.0 / squares.sqrt();
+            vector.iter_mut().for_each(|v| *v = (f64::from(*v) * scale) as f32);
+        } else if squares > f64::from(MAX_SQUARED_NORM) {
+            return Err(Error::VectorTooLong { squared_norm: squares, limit: f64::from(MAX_SQUARED_NORM) });
         }
         Ok(())
     }
@@ -220,5 +239,24 @@ mod tests {
         m.prepare(2, &mut v).unwrap();
         assert_eq!(v, [0.6, 0.8]);
         assert!(Metric::L2.prepare(2, &mut [0.0, 0.0]).is_ok());
+    }
+
+    #[test]
+    fn huge_values_are_normalized_under_cosine_and_refused_where_scores_would_overflow() {
+        // Each square overflows f32 (1e40), yet the direction is well defined.
+        let mut v = vec![1e20f32; 4];
+        Metric::Cosine.prepare(4, &mut v).unwrap();
+        assert!(v.iter().all(|x| (x - 0.5).abs() < 1e-6), "{v:?}");
+        let mut tiny = vec![1e-30f32, 0.0];
+        Metric::Cosine.prepare(2, &mut tiny).unwrap();
+        assert_eq!(tiny, [1.0, 0.0], "a tiny vector's squares underflow no more than they must");
+        for metric in [Metric::L2, Metric::InnerProduct] {
+            let err = metric.prepare(4, &mut [1e20f32; 4]).unwrap_err();
+            assert!(matches!(err, Error::VectorTooLong { squared_norm, .. } if squared_norm > 3.9e40), "{err}");
+            assert!(err.to_string().contains("too long"), "{err}");
+            let mut fine = [1e18f32; 4];
+            metric.prepare(4, &mut fine).unwrap();
+            assert!(metric.score(&fine, &fine).is_finite());
+        }
     }
 }
