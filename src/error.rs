@@ -26,6 +26,9 @@ pub enum Error {
     /// An id (chunk or document) is empty.
     #[error("{what} must not be empty")]
     EmptyId { what: &'static str },
+    /// A text query with nothing to search for: empty, blank, or only common function words.
+    #[error("query {query:?} has no word to search for (it is empty, blank, or only words such as \"the\" or \"how\")")]
+    EmptyQuery { query: String },
     /// `k` must be at least 1.
     #[error("k must be at least 1")]
     ZeroK,

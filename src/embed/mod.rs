@@ -12,10 +12,12 @@
 mod hashing;
 #[cfg(feature = "minilm")]
 mod minilm;
+mod words;
 
 pub use hashing::HashingEmbedder;
 #[cfg(feature = "minilm")]
 pub use minilm::{MAX_TOKENS, MiniLmEmbedder};
+pub use words::check_query;
 
 use crate::error::Result;
 
@@ -32,4 +34,17 @@ pub trait Embedder: Send + Sync {
     /// # Errors
     /// Model loading or inference failures (never for the hashing embedder).
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+    /// The vector of a search query, after [`check_query`]: a query without a content word
+    /// (empty, blank, or only words such as "the" and "how") is refused rather than answered
+    /// with arbitrary chunks.
+    ///
+    /// # Errors
+    /// [`Error::EmptyQuery`](crate::Error::EmptyQuery), or what [`Embedder::embed`] returns.
+    fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        check_query(query)?;
+        self.embed(&[query])?.pop().ok_or_else(|| crate::Error::Embedder {
+            name: self.name().to_owned(),
+            reason: "returned no vector for the query".into(),
+        })
+    }
 }
