@@ -61,6 +61,13 @@ pub enum Error {
     /// files in it, or one without a manifest (to open).
     #[error("{path} is not a vecindex index directory: {reason}")]
     NotAnIndex { path: PathBuf, reason: String },
+    /// The directory holds no committed snapshot, only what an interrupted first persist left
+    /// (its lock file, temporary files, segment files no manifest names), or nothing at all.
+    /// Persisting into it is fine; there is nothing to open.
+    #[error(
+        "{path} holds no snapshot yet: no persist into it ever committed (only a lock or temporary files, if anything)"
+    )]
+    NoSnapshot { path: PathBuf },
     /// The directory holds another index (a different lineage): persisting would overwrite it.
     #[error("{path} holds another index; persist into an empty or new directory, or remove it first")]
     ForeignIndex { path: PathBuf },

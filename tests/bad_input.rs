@@ -78,7 +78,22 @@ fn bad_configs_and_paths_are_typed_errors() {
     assert!(matches!(MutexIndex::new(IndexConfig::new(4).head_capacity(0)), Err(Error::InvalidConfig { .. })));
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(VectorIndex::open(&dir.path().join("missing")), Err(Error::Io { .. })));
-    assert!(matches!(VectorIndex::open(dir.path()), Err(Error::NotAnIndex { .. })), "no manifest");
+    assert!(matches!(VectorIndex::open(dir.path()), Err(Error::NoSnapshot { .. })), "an empty directory");
+    // What a first persist killed before its commit leaves: the lock and a temp file.
+    std::fs::write(dir.path().join("LOCK"), b"").unwrap();
+    std::fs::write(dir.path().join(".MANIFEST.tmp-4242"), b"half a manifest").unwrap();
+    assert!(matches!(VectorIndex::open(dir.path()), Err(Error::NoSnapshot { .. })), "leftovers only");
+    assert!(matches!(MutexIndex::open(dir.path()), Err(Error::NoSnapshot { .. })));
+    let fresh = VectorIndex::new(IndexConfig::new(3)).unwrap();
+    fresh.add_chunk(Chunk::new("x", "d", vec![0.0, 1.0, 0.0])).unwrap();
+    let leftovers = tempfile::tempdir().unwrap();
+    std::fs::write(leftovers.path().join("LOCK"), b"").unwrap();
+    std::fs::write(leftovers.path().join(".MANIFEST.tmp-4242"), b"half a manifest").unwrap();
+    fresh.persist(leftovers.path()).expect("a directory of leftovers takes a first snapshot");
+    assert_eq!(VectorIndex::open(leftovers.path()).unwrap().len(), 1);
+    let strangers = tempfile::tempdir().unwrap();
+    std::fs::write(strangers.path().join("notes.txt"), b"mine").unwrap();
+    assert!(matches!(VectorIndex::open(strangers.path()), Err(Error::NotAnIndex { .. })), "other files");
     std::fs::write(dir.path().join("MANIFEST"), b"not an index at all").unwrap();
     assert!(matches!(VectorIndex::open(dir.path()), Err(Error::Corrupt { .. })));
     assert!(matches!(MutexIndex::open(dir.path()), Err(Error::Corrupt { .. })));

@@ -41,7 +41,7 @@ fn crash_child() {
     let run: usize = run.parse().unwrap();
     let index = match VectorIndex::open_with(dir, config()) {
         Ok(index) => index,
-        Err(Error::NotAnIndex { .. } | Error::Io { .. }) => VectorIndex::new(config()).unwrap(),
+        Err(Error::NoSnapshot { .. } | Error::Io { .. }) => VectorIndex::new(config()).unwrap(),
         Err(e) => panic!("{e}"),
     };
     let index = Arc::new(index);
@@ -145,7 +145,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_operation() {
         let options = OpenOptions::new().config(config().background(false)).strict(true);
         let (index, report) = match VectorIndex::open_with_options(&dir, &options) {
             Ok(opened) => opened,
-            Err(Error::NotAnIndex { .. } | Error::Io { .. }) if acked == 0 && settled.iter().all(State::is_empty) => {
+            Err(Error::NoSnapshot { .. } | Error::Io { .. }) if acked == 0 && settled.iter().all(State::is_empty) => {
                 // Killed before any persist ever committed: nothing was acknowledged.
                 settled.push(State::new());
                 continue;

@@ -143,6 +143,11 @@ fn choose_manifest(dir: &Path, strict: bool, report: &mut OpenReport) -> Result<
         return Ok((manifest, deletes));
     }
     if missing == 2 {
+        // Only vecindex's own files (or none): a first persist that never committed.
+        let strangers = io::list(dir)?.into_iter().any(|(name, _)| !crate::persist::manifest::is_ours(&name));
+        if !strangers {
+            return Err(Error::NoSnapshot { path: dir.to_owned() });
+        }
         return Err(Error::NotAnIndex { path: dir.to_owned(), reason: "it holds no MANIFEST".into() });
     }
     Err(Error::corrupt(dir, format!("no usable manifest: {}", reasons.join("; "))))
