@@ -63,8 +63,12 @@ impl From<vecindex::Error> for ApiError {
     fn from(e: vecindex::Error) -> Self {
         use vecindex::Error::*;
         let status = match &e {
-            DimensionMismatch { .. } | NonFiniteValue { .. } | ZeroVector => StatusCode::UNPROCESSABLE_ENTITY,
-            EmptyId { .. } | ZeroK | DuplicateChunkId { .. } | InvalidConfig { .. } => StatusCode::BAD_REQUEST,
+            DimensionMismatch { .. } | NonFiniteValue { .. } | ZeroVector | VectorTooLong { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            EmptyId { .. } | ZeroK | DuplicateChunkId { .. } | InvalidConfig { .. } | EmptyQuery { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ChunkInOtherDocument { .. } => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -73,6 +77,16 @@ impl From<vecindex::Error> for ApiError {
 }
 
 type ApiResult = Result<Response, ApiError>;
+
+/// 404 for a path no route serves, as JSON like every other error.
+async fn no_such_route(uri: axum::http::Uri) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
+}
+
+/// 405 for a method a route does not take, as JSON like every other error.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError(StatusCode::METHOD_NOT_ALLOWED, format!("{} does not take {method}", uri.path()))
+}
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
@@ -291,7 +305,10 @@ async fn search(State(app): State<Shared>, bytes: Result<Bytes, BytesRejection>)
     let request: SearchRequest = parse(&body(bytes)?)?;
     app.blocking(3, move |app| {
         let query = match (request.text, request.vector) {
-            (Some(text), None) => app.embed(&[&text])?.remove(0),
+            (Some(text), None) => {
+                vecindex::embed::check_query(&text).map_err(|e| bad(e.to_string()))?;
+                app.embed(&[&text])?.remove(0)
+            }
             (None, Some(vector)) => vector,
             _ => return Err(bad("give either \"text\" or \"vector\"")),
         };
@@ -417,6 +434,8 @@ pub fn serve(index: Arc<VectorIndex>, embedder: Arc<dyn Embedder>, options: Serv
         .route("/stats", get(stats))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .with_state(app);
 

@@ -91,8 +91,40 @@ fn every_route_and_its_errors() {
     ] {
         assert!(metrics.body.contains(line), "{line} not in\n{}", metrics.body);
     }
+
     let (code, printed) = server.terminate();
     assert_eq!(code, Some(0), "{printed:?}");
+}
+
+#[test]
+fn queries_with_nothing_to_search_for_get_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("index"), &[]);
+    let addr = server.addr.as_str();
+    let doc = json!({ "doc_id": "guide", "text": "# Install\nunpack the archive, then run the installer." });
+    assert_eq!(post_json(addr, "/documents", None, &doc).status, 200);
+    // A query with nothing to search for is refused, not answered with arbitrary chunks.
+    for text in ["", "   ", "the", "how do I"] {
+        let refused = post_json(addr, "/search", None, &json!({ "text": text }));
+        assert_eq!(refused.status, 400, "{text:?}: {refused:?}");
+        assert!(refused.json()["error"].as_str().unwrap().contains("no word to search for"), "{refused:?}");
+    }
+    let (code, _) = server.terminate();
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn router_errors_are_json_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("index"), &[]);
+    let addr = server.addr.as_str();
+    let nowhere = get(addr, "/no/such/route");
+    assert_eq!((nowhere.status, nowhere.json()["status"].as_u64()), (404, Some(404)), "{nowhere:?}");
+    let wrong_method = request(addr, "PUT", "/search", None, None).unwrap();
+    assert_eq!((wrong_method.status, wrong_method.json()["status"].as_u64()), (405, Some(405)), "{wrong_method:?}");
+    assert!(wrong_method.json()["error"].as_str().unwrap().contains("PUT"));
+    let (code, _) = server.terminate();
+    assert_eq!(code, Some(0));
 }
 
 /// A corpus big enough that ingesting it takes a while: `n` Markdown files of several sections.
