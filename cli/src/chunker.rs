@@ -44,6 +44,30 @@ impl Default for ChunkSize {
     }
 }
 
+impl ChunkSize {
+    /// The smallest chunk allowed: a few words; smaller chunks carry no meaning of their own.
+    pub const MIN_CHARS: usize = 64;
+
+    /// Chunks of at most `max_chars` characters (at least [`ChunkSize::MIN_CHARS`]), each
+    /// repeating `overlap` characters of the one before (at most half of `max_chars`, or every
+    /// window would mostly repeat the last).
+    pub fn new(max_chars: usize, overlap: usize) -> Result<Self, String> {
+        if max_chars < Self::MIN_CHARS {
+            return Err(format!(
+                "--max-chars {max_chars} is too small: chunks need at least {} characters",
+                Self::MIN_CHARS
+            ));
+        }
+        if overlap > max_chars / 2 {
+            return Err(format!(
+                "--overlap {overlap} is more than half of --max-chars {max_chars}: at most {} characters",
+                max_chars / 2
+            ));
+        }
+        Ok(Self { max_chars, overlap })
+    }
+}
+
 /// One piece of a document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Piece {

@@ -235,15 +235,19 @@ pub fn ingest(
 /// Opens the index at `path`, or makes a new one for `embedder`'s vectors if there is none.
 /// An index whose chunks were embedded by another embedder is refused.
 pub fn open_or_create(path: &Path, embedder: &dyn Embedder) -> Result<VectorIndex, String> {
-    let index = if path.join("MANIFEST").exists() || path.join("MANIFEST.prev").exists() {
-        let (index, report) =
-            VectorIndex::open_with_options(path, &vecindex::OpenOptions::new()).map_err(|e| e.to_string())?;
-        if !report.is_clean() {
-            tracing::warn!(?report, "the index was damaged; see the report");
+    let fresh = || VectorIndex::new(vecindex::IndexConfig::new(embedder.dim())).map_err(|e| e.to_string());
+    let index = match VectorIndex::open_with_options(path, &vecindex::OpenOptions::new()) {
+        Ok((index, report)) => {
+            if !report.is_clean() {
+                tracing::warn!(?report, "the index was damaged; see the report");
+            }
+            index
         }
-        index
-    } else {
-        VectorIndex::new(vecindex::IndexConfig::new(embedder.dim())).map_err(|e| e.to_string())?
+        // Nothing committed yet (a missing or empty directory, or the leftovers of a first run
+        // killed before its first persist): start empty; the first persist creates what it needs.
+        Err(vecindex::Error::NoSnapshot { .. }) => fresh()?,
+        Err(vecindex::Error::Io { ref source, .. }) if source.kind() == std::io::ErrorKind::NotFound => fresh()?,
+        Err(e) => return Err(e.to_string()),
     };
     check_embedder(&index, embedder)?;
     Ok(index)

@@ -4,7 +4,7 @@
 //! vecindex ingest DIR --index PATH     walk, chunk, embed, add, persist as it goes (progress bar)
 //! vecindex query PATH "text" -k 5      ranked hits: score, document, heading, snippet
 //! vecindex stats PATH                  documents, chunks, segments
-//! vecindex verify PATH                 checksums, mappings; exit 2 on any damage
+//! vecindex verify PATH                 checksums, mappings; exit 2 on damage, 3 if never persisted
 //! vecindex serve PATH --addr A [--ingest DIR]   the HTTP API (see `server.rs`)
 //! ```
 
@@ -77,7 +77,9 @@ enum Command {
     /// Prints what the index holds.
     Stats { index: PathBuf },
     /// Checks every file of the index (checksums, archives) and its id maps, changing nothing.
-    /// Exits with 2 if anything is damaged or inconsistent.
+    /// Exits with 2 if anything is damaged or inconsistent, 3 if no snapshot was ever committed
+    /// there (nothing, or only what a first run killed before its first persist left), 1 if it
+    /// is not an index directory at all.
     Verify { index: PathBuf },
     /// Serves the index over HTTP until SIGTERM or SIGINT, then persists and exits.
     Serve {
@@ -135,6 +137,11 @@ impl EmbedderArgs {
     }
 }
 
+/// `verify`: some file is damaged or the id maps are inconsistent.
+const EXIT_DAMAGED: u8 = 2;
+/// `verify`: the directory holds no committed snapshot.
+const EXIT_NO_SNAPSHOT: u8 = 3;
+
 fn open_read_only(path: &std::path::Path) -> Result<VectorIndex, String> {
     let options = OpenOptions::new().read_only(true);
     let (index, report) = VectorIndex::open_with_options(path, &options).map_err(|e| e.to_string())?;
@@ -166,6 +173,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             overlap,
             quiet,
         } => {
+            let chunk = ChunkSize::new(max_chars, overlap)
+                .unwrap_or_else(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e}\n")).exit());
             let embedder = embedder.build()?;
             let started = Instant::now();
             let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref())?);
@@ -176,7 +185,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 threads,
                 persist_every_docs,
                 persist_every: Duration::from_secs_f64(persist_every_secs.max(0.0)),
-                chunk: ChunkSize { max_chars, overlap },
+                chunk,
                 batch: 64,
                 progress: !quiet,
             };
@@ -202,7 +211,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let embedder = embedder.build()?;
             let opened = open_read_only(&index)?;
             check_embedder(&opened, embedder.as_ref())?;
-            let query = embedder.embed(&[&text]).map_err(|e| e.to_string())?.remove(0);
+            let query = embedder.embed_query(&text).map_err(|e| e.to_string())?;
             let hits = opened.search(&query, &SearchOptions::k(k)).map_err(|e| e.to_string())?;
             for (rank, hit) in hits.iter().enumerate() {
                 let chunk = opened.get_chunk(&hit.chunk_id);
@@ -272,9 +281,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let options = OpenOptions::new().read_only(true);
             let (opened, report) = match VectorIndex::open_with_options(&index, &options) {
                 Ok(opened) => opened,
+                Err(vecindex::Error::NoSnapshot { .. }) => {
+                    println!(
+                        "NO SNAPSHOT: {} holds no committed snapshot (a first persist never finished)",
+                        index.display()
+                    );
+                    return Ok(ExitCode::from(EXIT_NO_SNAPSHOT));
+                }
+                Err(e @ (vecindex::Error::Io { .. } | vecindex::Error::NotAnIndex { .. })) => return Err(e.to_string()),
                 Err(e) => {
                     println!("DAMAGED: {e}");
-                    return Ok(ExitCode::from(2));
+                    return Ok(ExitCode::from(EXIT_DAMAGED));
                 }
             };
             let stale = opened.reconcile_mappings();
@@ -310,7 +327,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let clean = report.is_clean() && stale == 0;
             println!("{}", if clean { "OK" } else { "NOT OK" });
-            Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
         }
     }
 }

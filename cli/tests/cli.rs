@@ -1,6 +1,8 @@
 //! The real `vecindex` binary on a small corpus: ingest, re-ingest (skip, replace, remove),
 //! query, stats, verify (and verify on a damaged index).
 
+mod support;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -101,5 +103,73 @@ fn bad_arguments_are_errors_not_panics() {
     let out = vecindex(&["query", dir.path().to_str().unwrap(), "x", "--embedder", "nonsense"]);
     assert_eq!(out.status.code(), Some(1));
     let out = vecindex(&["verify", missing.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "a missing index does not verify");
+    assert_eq!(out.status.code(), Some(1), "a missing path is no index at all: {out:?}");
+}
+
+/// A directory of one Markdown file, and where its index goes.
+fn small_corpus(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let docs = dir.join("docs");
+    write(&docs.join("a.md"), "# A\nsome text about mutexes and locks\n");
+    (docs, dir.join("index"))
+}
+
+#[test]
+fn chunk_sizes_that_make_no_sense_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (docs, index) = small_corpus(dir.path());
+    let (d, i) = (docs.to_str().unwrap(), index.to_str().unwrap());
+    for (args, message) in [
+        (&["--max-chars", "0"][..], "--max-chars 0 is too small"),
+        (&["--max-chars", "63"][..], "at least 64"),
+        (&["--max-chars", "200", "--overlap", "150"][..], "more than half of --max-chars"),
+    ] {
+        let out = vecindex(&[&["ingest", d, "--index", i, "--quiet"][..], args].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(message), "{args:?}: {out:?}");
+        assert!(!index.exists(), "nothing created");
+    }
+    let out = vecindex(&["ingest", d, "--index", i, "--quiet", "--max-chars", "64", "--overlap", "32"]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// What a first ingest killed before its first commit leaves: verify says so (exit 3, not
+/// "damaged"), and ingest and serve start on it as on an empty directory.
+#[test]
+fn a_directory_no_persist_ever_committed_to_is_not_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (docs, index) = small_corpus(dir.path());
+    let (d, i) = (docs.to_str().unwrap(), index.to_str().unwrap());
+    let leftovers = |path: &Path| {
+        std::fs::create_dir_all(path).unwrap();
+        std::fs::write(path.join("LOCK"), b"").unwrap();
+        std::fs::write(path.join(".MANIFEST.tmp-77"), b"half").unwrap();
+    };
+    leftovers(&index);
+    let out = vecindex(&["verify", i]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(stdout(&out).contains("NO SNAPSHOT") && !stdout(&out).contains("DAMAGED"), "{}", stdout(&out));
+    let out = vecindex(&["ingest", d, "--index", i, "--quiet"]);
+    assert!(out.status.success() && stdout(&out).contains("1 added"), "{out:?}");
+    assert!(vecindex(&["verify", i]).status.success());
+
+    let served = dir.path().join("served");
+    leftovers(&served);
+    let server = support::Server::start(&served, &[]);
+    let (code, printed) = server.terminate();
+    assert_eq!(code, Some(0), "{printed:?}");
+    assert!(vecindex(&["verify", served.to_str().unwrap()]).status.success(), "its final persist committed");
+}
+
+#[test]
+fn queries_with_nothing_to_search_for_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (docs, index) = small_corpus(dir.path());
+    let (d, i) = (docs.to_str().unwrap(), index.to_str().unwrap());
+    assert!(vecindex(&["ingest", d, "--index", i, "--quiet"]).status.success());
+    for text in ["", "   ", "the", "how do I"] {
+        let out = vecindex(&["query", i, text]);
+        assert_eq!(out.status.code(), Some(1), "{text:?}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no word to search for"), "{out:?}");
+    }
+    assert!(stdout(&vecindex(&["query", i, "mutexes"])).contains("a.md"));
 }
