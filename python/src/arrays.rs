@@ -55,28 +55,30 @@ pub fn embedded(result: &Bound<'_, PyAny>, texts: usize, dim: usize) -> PyResult
     with_rows(&array, "the embedder's result", dim, |data| data.chunks(dim).map(<[f32]>::to_vec).collect())
 }
 
-/// `(ids, scores)` of a batch search as numpy arrays of shape `[queries, k]`: ids an object array
-/// of `str` (`None` where a query had fewer than `k` hits), scores float32 (`nan` there).
+/// `(ids, scores)` of a batch search as numpy arrays of shape `[queries, width]`, `width` the
+/// most hits any query got (at most its `k`, and never more than the rows that exist, so a huge
+/// `k` costs nothing): ids an object array of `str` (`None` where a query had fewer hits),
+/// scores float32 (`nan` there).
 pub fn hits_to_arrays<'py>(
     py: Python<'py>,
     hits: Vec<Vec<(String, f32)>>,
-    k: usize,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let queries = hits.len();
-    let mut ids: Vec<Py<PyAny>> = Vec::with_capacity(queries * k);
-    let mut scores: Vec<f32> = Vec::with_capacity(queries * k);
+    let width = hits.iter().map(Vec::len).max().unwrap_or(0);
+    let mut ids: Vec<Py<PyAny>> = Vec::with_capacity(queries * width);
+    let mut scores: Vec<f32> = Vec::with_capacity(queries * width);
     for row in hits {
         let found = row.len();
         for (id, score) in row {
             ids.push(id.into_pyobject(py)?.into_any().unbind());
             scores.push(score);
         }
-        for _ in found..k {
+        for _ in found..width {
             ids.push(py.None());
             scores.push(f32::NAN);
         }
     }
-    let ids = PyArray1::from_vec(py, ids).reshape([queries, k])?.into_any();
-    let scores = PyArray1::from_vec(py, scores).reshape([queries, k])?.into_any();
+    let ids = PyArray1::from_vec(py, ids).reshape([queries, width])?.into_any();
+    let scores = PyArray1::from_vec(py, scores).reshape([queries, width])?.into_any();
     Ok((ids, scores))
 }

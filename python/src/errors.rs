@@ -21,7 +21,9 @@ pub fn to_py(error: Error) -> PyErr {
     let message = error.to_string();
     match error {
         Error::Corrupt { .. } => CorruptIndexError::new_err(message),
-        Error::Io { .. } | Error::NotAnIndex { .. } | Error::ForeignIndex { .. } => PyOSError::new_err(message),
+        Error::Io { .. } | Error::NotAnIndex { .. } | Error::NoSnapshot { .. } | Error::ForeignIndex { .. } => {
+            PyOSError::new_err(message)
+        }
         Error::Faiss { .. } | Error::Embedder { .. } => PyRuntimeError::new_err(message),
         _ => PyValueError::new_err(message),
     }

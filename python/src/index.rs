@@ -148,11 +148,43 @@ impl PyVectorIndex {
     }
 }
 
-fn positive_k(value: i64) -> PyResult<usize> {
-    usize::try_from(value)
-        .ok()
-        .filter(|&k| k >= 1)
-        .ok_or_else(|| PyValueError::new_err(format!("top_k must be at least 1, got {value}")))
+/// A count argument (`top_k`, `k`, `ef_search`, `nprobe`): any int of at least 1. One too large
+/// for the machine means "as many as there are" (results are sized by what is found).
+fn positive(value: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
+    if value.is_instance_of::<pyo3::types::PyBool>() || !value.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(PyTypeError::new_err(format!("{name} must be an int, got {}", value.get_type().name()?)));
+    }
+    match value.extract::<i64>() {
+        Ok(n) if n >= 1 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        Ok(n) => Err(PyValueError::new_err(format!("{name} must be at least 1, got {n}"))),
+        Err(_) if value.gt(0)? => Ok(usize::MAX),
+        Err(_) => Err(PyValueError::new_err(format!("{name} must be at least 1, got {value}"))),
+    }
+}
+
+/// Search options of one call: `k` and the per-query settings of HNSW and IVF segments.
+fn search_options(
+    k: &Bound<'_, PyAny>,
+    k_name: &str,
+    ef_search: Option<&Bound<'_, PyAny>>,
+    nprobe: Option<&Bound<'_, PyAny>>,
+) -> PyResult<SearchOptions> {
+    let mut options = SearchOptions::k(positive(k, k_name)?);
+    if let Some(ef) = ef_search {
+        options = options.ef_search(positive(ef, "ef_search")?);
+    }
+    if let Some(nprobe) = nprobe {
+        options = options.nprobe(positive(nprobe, "nprobe")?);
+    }
+    Ok(options)
+}
+
+fn metric_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Cosine => "cosine",
+        Metric::InnerProduct => "inner_product",
+        Metric::L2 => "l2",
+    }
 }
 
 fn open_index(py: Python<'_>, path: PathBuf, settings: &Settings) -> PyResult<vecindex::VectorIndex> {
@@ -233,7 +265,8 @@ impl PyVectorIndex {
         py.detach(|| index.add_chunk(chunk)).py_err()
     }
 
-    /// Embeds and adds chunks of any documents; each document's chunks land atomically.
+    /// Embeds and adds chunks of any documents, all in one atomic step: a bad chunk (or one whose
+    /// id another document owns) raises and adds nothing.
     fn add_chunks(&self, py: Python<'_>, chunks: Bound<'_, PyAny>) -> PyResult<()> {
         let chunks = self.embed_chunks(py, &chunks, None)?;
         let index = self.index();
@@ -260,19 +293,27 @@ impl PyVectorIndex {
     }
 
     /// The `top_k` chunks nearest to `query`, best first, as dicts with `chunk_id`, `doc_id`,
-    /// `score`, `content` and `metadata`; chunks of the documents in `excluded_files` are skipped.
-    #[pyo3(signature = (query, top_k = 5, excluded_files = None))]
+    /// `score`, `content` and `metadata`; chunks of the documents in `excluded_files` are
+    /// skipped. `ef_search` (HNSW segments) and `nprobe` (IVF segments) override the index's
+    /// settings for this query. A query with no word to search for (empty, blank, or only words
+    /// such as "the") raises `ValueError`.
+    #[pyo3(signature = (query, top_k = None, excluded_files = None, *, ef_search = None, nprobe = None))]
     fn search<'py>(
         &self,
         py: Python<'py>,
         query: String,
-        top_k: i64,
+        top_k: Option<Bound<'py, PyAny>>,
         excluded_files: Option<Vec<String>>,
+        ef_search: Option<Bound<'py, PyAny>>,
+        nprobe: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let mut options = SearchOptions::k(positive_k(top_k)?);
+        let default_k = 5i64.into_pyobject(py)?.into_any();
+        let top_k = top_k.unwrap_or(default_k);
+        let mut options = search_options(&top_k, "top_k", ef_search.as_ref(), nprobe.as_ref())?;
         for doc_id in excluded_files.unwrap_or_default() {
             options = options.exclude_doc(doc_id);
         }
+        vecindex::embed::check_query(&query).py_err()?;
         let vector = self.embedder.embed(py, std::slice::from_ref(&query))?.pop().unwrap_or_default();
         let index = self.index();
         let hits = py
@@ -302,7 +343,8 @@ impl PyVectorIndex {
     }
 
     /// Adds vectors directly (no embedder): `ids[i]` of document `doc_ids[i]` gets row `i` of
-    /// `vectors`, a C-contiguous float32 array of shape `(n, dim)`. Returns `n`.
+    /// `vectors`, a C-contiguous float32 array of shape `(n, dim)`, all in one atomic step (a
+    /// bad row raises and adds nothing). Returns `n`.
     fn add_vectors(
         &self,
         py: Python<'_>,
@@ -334,19 +376,23 @@ impl PyVectorIndex {
     }
 
     /// The `k` nearest chunks of each row of `queries` (float32, `(q, dim)`): `(ids, scores)`,
-    /// numpy arrays of shape `(q, k)`; ids are `str` objects, `None` (score `nan`) past the
-    /// last hit of a query.
+    /// numpy arrays of shape `(q, w)`, `w` the most hits any query got (at most `k`, and at
+    /// most the chunks there are: a huge `k` costs nothing); ids are `str` objects, `None` (score
+    /// `nan`) past the last hit of a query. `ef_search` (HNSW segments) and `nprobe` (IVF
+    /// segments) override the index's settings for these queries.
+    #[pyo3(signature = (queries, k, *, ef_search = None, nprobe = None))]
     fn search_vectors<'py>(
         &self,
         py: Python<'py>,
         queries: Bound<'py, PyAny>,
-        k: i64,
+        k: Bound<'py, PyAny>,
+        ef_search: Option<Bound<'py, PyAny>>,
+        nprobe: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let k = positive_k(k)?;
+        let options = search_options(&k, "k", ef_search.as_ref(), nprobe.as_ref())?;
         let index = self.index();
         let dim = index.config().dim;
         let data = arrays::with_rows(&queries, "queries", dim, <[f32]>::to_vec)?;
-        let options = SearchOptions::k(k);
         let hits = py
             .detach(|| {
                 data.chunks(dim)
@@ -357,7 +403,7 @@ impl PyVectorIndex {
                     .collect::<vecindex::Result<Vec<Vec<(String, f32)>>>>()
             })
             .py_err()?;
-        arrays::hits_to_arrays(py, hits, k)
+        arrays::hits_to_arrays(py, hits)
     }
 
     /// A live chunk, or `None`.
@@ -424,15 +470,50 @@ impl PyVectorIndex {
         self.embedder.name(py)
     }
 
-    /// Counts: chunks, documents, segments, rows in heads, and the like.
+    /// What the index holds: `dim`, `metric`, `chunks`, `documents`, `next_seq`,
+    /// `generation`, `vocabulary_terms`, `head_rows` (rows not sealed yet, scanned by every
+    /// query), and `segments`, one dict per head or segment: `id`, `kind` ("head", "frozen",
+    /// "exact" or the FAISS factory string), `rows`, `live_rows`, `bytes`, `mapped` (read in
+    /// place from disk), `build_seconds` and `indexed_vectors` (`None` without a FAISS index).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let index = self.index();
         let stats = py.detach(|| index.stats());
         let dict = PyDict::new(py);
         dict.set_item("dim", stats.dim)?;
+        dict.set_item("metric", metric_name(stats.metric))?;
         dict.set_item("chunks", stats.chunks)?;
         dict.set_item("documents", stats.documents)?;
+        dict.set_item("next_seq", stats.next_seq)?;
+        dict.set_item("generation", stats.generation)?;
+        dict.set_item("vocabulary_terms", stats.vocabulary_terms)?;
+        let in_heads = |kind: &str| kind == "head" || kind == "frozen";
+        let head_rows: usize = stats.segments.iter().filter(|s| in_heads(&s.kind)).map(|s| s.rows).sum();
+        dict.set_item("head_rows", head_rows)?;
+        let segments = PyList::empty(py);
+        for segment in stats.segments {
+            let entry = PyDict::new(py);
+            entry.set_item("id", segment.id)?;
+            entry.set_item("kind", segment.kind)?;
+            entry.set_item("rows", segment.rows)?;
+            entry.set_item("live_rows", segment.live_rows)?;
+            entry.set_item("bytes", segment.bytes)?;
+            entry.set_item("mapped", segment.mapped)?;
+            entry.set_item("build_seconds", segment.build_time.map(|t| t.as_secs_f64()))?;
+            entry.set_item("indexed_vectors", segment.indexed_vectors)?;
+            segments.append(entry)?;
+        }
+        dict.set_item("segments", segments)?;
         Ok(dict)
+    }
+
+    /// Merges the sealed segments (and the rows not sealed yet) into as few segments as
+    /// possible and builds their FAISS index, on this thread with the GIL released; returns
+    /// the segments left. Call it after a bulk load of an index that will mostly be searched:
+    /// each query then walks one graph instead of one per segment. Other threads may add and
+    /// search meanwhile.
+    fn force_merge(&self, py: Python<'_>) -> usize {
+        let index = self.index();
+        py.detach(|| index.force_merge())
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

@@ -94,12 +94,41 @@ def test_vectors_in_and_out():
     assert [[int(x[1:]) for x in row] for row in found] == expected.tolist()
     np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, expected, axis=1), rtol=1e-5)
 
-    # Fewer live chunks than k: None and nan past the last hit.
+    # Fewer live chunks than k: the arrays are as wide as the hits, not as k.
     small = vecindex.VectorIndex(dim=24)
     small.add_vectors(["x", "y"], ["d", "d"], vectors[:2])
     found, scores = small.search_vectors(vectors[:1], 4)
-    assert list(found[0][:2]) != [None, None] and list(found[0][2:]) == [None, None]
-    assert np.isnan(scores[0][2:]).all()
+    assert found.shape == scores.shape == (1, 2) and sorted(found[0]) == ["x", "y"]
+    assert not np.isnan(scores).any()
+
+
+def test_force_merge_per_query_settings_and_segment_stats():
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    ids = [f"v{i}" for i in range(3000)]
+    queries = vectors[:50] + 0.1 * rng.standard_normal((50, 32)).astype(np.float32)
+    exact = np.argsort(-(queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).T, axis=1)[:, :10]
+
+    def recall(found):
+        return np.mean([len(set(row) & {f"v{j}" for j in want}) / 10 for row, want in zip(found, exact)])
+
+    for factory, option, low, high in (("HNSW32", "ef_search", 1, 400), ("IVF16,Flat", "nprobe", 1, 16)):
+        index = vecindex.VectorIndex(dim=32, config={"segment_index": factory, "head_capacity": 512, "background": False})
+        index.add_vectors(ids, [f"d{i % 30}" for i in range(3000)], vectors)
+        before = index.stats()
+        assert before["head_rows"] > 0 and len(before["segments"]) > 1, before
+        assert index.force_merge() == 1
+        after = index.stats()
+        assert after["head_rows"] == 0 and after["chunks"] == 3000
+        sealed = [s for s in after["segments"] if s["kind"] not in ("head", "frozen")]
+        assert len(sealed) == 1 and sealed[0]["kind"] == factory and sealed[0]["rows"] == 3000, after
+        assert sealed[0]["indexed_vectors"] == 3000 and sealed[0]["build_seconds"] > 0
+        assert set(sealed[0]) == {"id", "kind", "rows", "live_rows", "bytes", "mapped", "build_seconds", "indexed_vectors"}
+        narrow, _ = index.search_vectors(queries, 10, **{option: low})
+        wide, _ = index.search_vectors(queries, 10, **{option: high})
+        assert recall(wide) > 0.95 and recall(narrow) < recall(wide), (factory, recall(narrow), recall(wide))
+        by_text = index.search("word", top_k=3, **{option: high})
+        assert len(by_text) == 3
 
 
 def test_minilm_embedder_when_the_model_is_present(tmp_path):

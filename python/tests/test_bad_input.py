@@ -32,11 +32,62 @@ def test_bad_chunks(index):
 
 def test_bad_search_arguments(index):
     index.add_chunk(make_chunk(1))
-    for k in (0, -1):
+    queries = np.ones((1, index.dim), np.float32)
+    for k in (0, -1, -(2**70)):
         with pytest.raises(ValueError, match="top_k"):
-            index.search("x", top_k=k)
-        with pytest.raises(ValueError, match="top_k"):
-            index.search_vectors(np.zeros((1, index.dim), np.float32), k)
+            index.search("word1", top_k=k)
+        with pytest.raises(ValueError, match="k must be at least 1"):
+            index.search_vectors(queries, k)
+    for k in ("3", 1.5, True, None):
+        with pytest.raises(TypeError, match="must be an int"):
+            index.search_vectors(queries, k)
+    for option in ("ef_search", "nprobe"):
+        with pytest.raises(ValueError, match=option):
+            index.search("word1", **{option: 0})
+        with pytest.raises(TypeError, match=option):
+            index.search_vectors(queries, 3, **{option: "16"})
+
+
+def test_a_huge_k_is_sized_by_the_hits_not_by_k():
+    index = vecindex.VectorIndex(dim=4, config={"segment_index": "exact"})
+    index.add_vectors(["a", "b"], ["d", "d"], np.eye(4, dtype=np.float32)[:2].copy())
+    queries = np.eye(4, dtype=np.float32)[:3].copy()
+    for k in (10**8, 10**10, 2**61, 2**64, 2**100):
+        ids, scores = index.search_vectors(queries, k)
+        assert ids.shape == scores.shape == (3, 2), k
+        assert ids[0, 0] == "a" and ids[1, 0] == "b"
+        assert index.search("anything at all", top_k=k) is not None
+    ids, _ = index.search_vectors(queries, 1)
+    assert ids.shape == (3, 1)
+
+
+def test_queries_with_nothing_to_search_for_are_refused(index):
+    index.add_chunks([make_chunk(i) for i in range(5)])
+    for query in ("", "   ", "\n\t", "the", "how do I", "?!"):
+        with pytest.raises(ValueError, match="no word to search for"):
+            index.search(query)
+    assert index.search("word3", top_k=1)[0]["chunk_id"] == "c3"
+
+
+def test_multi_row_calls_are_all_or_nothing():
+    index = vecindex.VectorIndex(dim=4, config={"segment_index": "exact"})
+    index.add_vectors(["a", "b"], ["x", "y"], np.eye(4, dtype=np.float32)[:2].copy())
+    before = (len(index), index.get_document_ids(), index.stats()["next_seq"])
+    rows = np.eye(4, dtype=np.float32)[2:].copy()
+    # "n9" would join document y, "a" belongs to x, not z: the call adds neither.
+    with pytest.raises(ValueError, match="belongs to document"):
+        index.add_vectors(["n9", "a"], ["y", "z"], rows)
+    with pytest.raises(ValueError, match="not a finite number"):
+        index.add_vectors(["n9", "n10"], ["y", "z"], np.array([[1, 0, 0, 0], [np.nan, 0, 0, 0]], np.float32))
+    assert (len(index), index.get_document_ids(), index.stats()["next_seq"]) == before
+    assert index.get_chunk_by_id("n9") is None
+    texts = vecindex.VectorIndex(config={"segment_index": "exact"})
+    texts.add_chunk(make_chunk(1, "x"))
+    with pytest.raises(ValueError, match="belongs to document"):
+        texts.add_chunks([make_chunk(2, "y"), make_chunk(1, "z")])
+    with pytest.raises(ValueError, match="belongs to document"):
+        texts.add("z", [make_chunk(3, "z"), make_chunk(1, "z")])
+    assert len(texts) == 1 and texts.get_document_ids() == ["x"]
 
 
 def test_bad_arrays():

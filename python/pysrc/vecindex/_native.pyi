@@ -43,6 +43,27 @@ class PersistReport(TypedDict):
     bytes_written: int
     seconds: float
 
+class SegmentStats(TypedDict):
+    id: int
+    kind: str  # "head", "frozen", "exact", or the FAISS factory string
+    rows: int
+    live_rows: int
+    bytes: int
+    mapped: bool
+    build_seconds: Optional[float]
+    indexed_vectors: Optional[int]
+
+class Stats(TypedDict):
+    dim: int
+    metric: str
+    chunks: int
+    documents: int
+    next_seq: int
+    generation: int
+    vocabulary_terms: int
+    head_rows: int
+    segments: list[SegmentStats]
+
 class Config(TypedDict, total=False):
     metric: str  # "cosine" (default), "inner_product" or "l2"
     head_capacity: int
@@ -67,18 +88,35 @@ class VectorIndex:
     def load(self, path: StrPath) -> None:
         """Replaces this index with the one persisted in ``path``."""
     def add_chunk(self, chunk: ChunkLike) -> None: ...
-    def add_chunks(self, chunks: Iterable[ChunkLike]) -> None: ...
+    def add_chunks(self, chunks: Iterable[ChunkLike]) -> None:
+        """Adds chunks of any documents in one atomic step: a bad one raises and adds nothing."""
     def add(self, doc_id: str, chunks: Iterable[ChunkLike]) -> None:
         """Replaces every chunk of ``doc_id`` with ``chunks``, atomically."""
     def remove(self, doc_id: str) -> int: ...
     def remove_chunk(self, chunk_id: str) -> bool: ...
-    def search(self, query: str, top_k: int = 5, excluded_files: Optional[Sequence[str]] = None) -> list[Hit]: ...
+    def search(
+        self,
+        query: str,
+        top_k: int = 5,
+        excluded_files: Optional[Sequence[str]] = None,
+        *,
+        ef_search: Optional[int] = None,
+        nprobe: Optional[int] = None,
+    ) -> list[Hit]:
+        """The ``top_k`` nearest chunks; ``ValueError`` for a query with no word to search for."""
     def add_vectors(self, ids: Sequence[str], doc_ids: Sequence[str], vectors: npt.NDArray[np.float32]) -> int:
-        """Adds rows of a C-contiguous float32 array of shape ``(n, dim)``; returns ``n``."""
+        """Adds rows of a C-contiguous float32 array of shape ``(n, dim)`` in one atomic step;
+        returns ``n``."""
     def search_vectors(
-        self, queries: npt.NDArray[np.float32], k: int
+        self,
+        queries: npt.NDArray[np.float32],
+        k: int,
+        *,
+        ef_search: Optional[int] = None,
+        nprobe: Optional[int] = None,
     ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]:
-        """``(ids, scores)`` of shape ``(q, k)``; ``None`` / ``nan`` past a query's last hit."""
+        """``(ids, scores)`` of shape ``(q, w)``, ``w`` the most hits a query got (at most ``k``
+        and the chunks there are); ``None`` / ``nan`` past a query's last hit."""
     def get_chunk_by_id(self, chunk_id: str) -> Optional[Chunk]: ...
     def get_chunk_ids_for_document(self, doc_id: str) -> list[str]: ...
     def get_document_ids(self) -> list[str]: ...
@@ -86,7 +124,11 @@ class VectorIndex:
     def persist(self, path: StrPath) -> PersistReport:
         """A crash-safe snapshot of every call that returned before this one."""
     def clear(self) -> None: ...
-    def stats(self) -> dict[str, int]: ...
+    def stats(self) -> Stats:
+        """Counts, and one entry per head and segment."""
+    def force_merge(self) -> int:
+        """Merges everything into as few segments as possible and indexes them; returns how many
+        are left. Call it after a bulk load."""
     def __len__(self) -> int: ...
     @property
     def dim(self) -> int: ...
