@@ -66,26 +66,42 @@ def test_concurrent_add_and_persist_async(tmp_path, index):
 
 
 def test_multiple_persists_during_indexing(tmp_path, index):
+    """Twenty persists while one writer indexes. The two take turns by handshake, so the count
+    does not depend on the machine's speed: every ``PER_ROUND`` adds the writer asks for a
+    persist and waits until it has started; it then adds the next round while that persist
+    runs. Each snapshot must hold every chunk acknowledged before its persist began."""
+    rounds, per_round = 20, 150
     acknowledged = []
-    done = threading.Event()
+    wants_persist = threading.Semaphore(0)
+    persist_started = threading.Semaphore(0)
+    failures = []
 
     def add_chunks():
-        for i in range(3000):
-            index.add(f"doc{i // 5}", [make_chunk(j, f"doc{i // 5}") for j in range(i // 5 * 5, i + 1)])
-            acknowledged.append(i)
-        done.set()
+        try:
+            for i in range(rounds * per_round):
+                if i % per_round == 0:
+                    wants_persist.release()
+                    assert persist_started.acquire(timeout=120), "no persist started"
+                index.add(f"doc{i // 5}", [make_chunk(j, f"doc{i // 5}") for j in range(i // 5 * 5, i + 1)])
+                acknowledged.append(i)
+        except BaseException as e:  # reported by the main thread
+            failures.append(e)
+            wants_persist.release()
 
     writer = threading.Thread(target=add_chunks)
     writer.start()
     snapshots = []
-    while not done.is_set() and len(snapshots) < 20:
+    for round_ in range(rounds):
+        assert wants_persist.acquire(timeout=120), "the writer stopped asking"
+        assert not failures, failures
         before = [f"c{i}" for i in list(acknowledged)]
-        path = tmp_path / f"snap{len(snapshots)}"
+        persist_started.release()  # the writer adds the next round while this persist runs
+        path = tmp_path / f"snap{round_}"
         index.persist(path)
         snapshots.append((path, before))
-        time.sleep(0.005)
     writer.join()
-    assert len(snapshots) >= 3, "the writer finished before three persists ran"
+    assert not failures, failures
+    assert len(snapshots) == rounds and len(acknowledged) == rounds * per_round
     for path, before in snapshots:
         assert_snapshot_has(path, before)
     # One directory persisted into again and again keeps working too.
