@@ -8,6 +8,7 @@ pub mod corpus;
 pub mod data;
 pub mod design;
 pub mod disk;
+pub mod duplicates;
 pub mod growth;
 pub mod latency;
 pub mod old_design;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use vecindex::embed::{Embedder, HashingEmbedder};
 use vecindex_bench::data::Dataset;
-use vecindex_bench::{disk, growth, recall, report, seed, writers};
+use vecindex_bench::{disk, duplicates, growth, recall, report, seed, writers};
 
 #[derive(Parser)]
 #[command(about = "vecindex's benchmark harness (see docs/benchmarks.md)")]
@@ -68,6 +68,8 @@ enum Command {
     Disk,
     /// Writer throughput across a growth step after a bulk load.
     Growth,
+    /// HNSW builds over repeated vectors: raw FAISS against vecindex's segment build.
+    Duplicates,
     /// Writes docs/benchmarks.md (or `--to`) and its plots from the results.
     Report {
         #[arg(long, default_value = "docs/benchmarks.md")]
@@ -207,6 +209,12 @@ fn main() {
             println!("growth: {} x {} bulk-loaded, then {} single adds", params.rows, params.dim, params.adds);
             let outcomes = growth::run(&params);
             save(out, "growth", &outcomes);
+        }
+        Command::Duplicates => {
+            let params = duplicates::Params { rows: if quick { 2_048 } else { 16_384 } };
+            println!("duplicates: HNSW32 builds over {} rows x 384, three ways of repeating", params.rows);
+            let outcomes = duplicates::run(&params);
+            save(out, "duplicates", &outcomes);
         }
         Command::Report { to, criterion } => {
             if let Err(e) = report::write(out, &to, &criterion) {

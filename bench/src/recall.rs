@@ -72,7 +72,7 @@ fn measure(data: &Dataset, queries: usize, mut search: impl FnMut(&[f32]) -> Vec
 }
 
 /// Sets a FAISS index parameter ("efSearch", "efConstruction") through FAISS's ParameterSpace.
-fn set_parameter(index: &mut faiss::index::IndexImpl, name: &str, value: f64) {
+pub(crate) fn set_parameter(index: &mut faiss::index::IndexImpl, name: &str, value: f64) {
     let name = std::ffi::CString::new(name).expect("no NUL");
     let mut space = std::ptr::null_mut();
     // SAFETY: FFI calls of FAISS's C API: `space` is created, used once with a live index
