@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::metric::Metric;
-use crate::seq::SeqNo;
 
 /// String metadata of a chunk (for example its source file or heading). Ordered, so equal maps
 /// compare and serialize identically.
@@ -47,40 +46,6 @@ impl Chunk {
     pub fn with_meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());
         self
-    }
-}
-
-/// Everything of a stored chunk except its vector. Shared (`Arc`) between the head that wrote it,
-/// the segment it is sealed into, and search hits.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RowMeta {
-    pub chunk_id: String,
-    pub doc_id: String,
-    pub text: String,
-    pub metadata: Metadata,
-    /// The seq of the call that added this row.
-    pub add_seq: SeqNo,
-    /// The row's position among the rows of that call: `(add_seq, add_index)` orders all rows
-    /// the way they were added, wherever merges moved them.
-    pub add_index: u32,
-}
-
-impl RowMeta {
-    /// Splits a chunk into its row metadata (stamped `add_seq`) and its vector.
-    pub(crate) fn from_chunk(chunk: Chunk, add_seq: SeqNo, add_index: u32) -> (Self, Vec<f32>) {
-        let Chunk { chunk_id, doc_id, vector, text, metadata } = chunk;
-        (Self { chunk_id, doc_id, text, metadata, add_seq, add_index }, vector)
-    }
-
-    /// The chunk again, with the vector as stored (normalized for cosine).
-    pub(crate) fn to_chunk(&self, vector: &[f32]) -> Chunk {
-        Chunk {
-            chunk_id: self.chunk_id.clone(),
-            doc_id: self.doc_id.clone(),
-            vector: vector.to_vec(),
-            text: self.text.clone(),
-            metadata: self.metadata.clone(),
-        }
     }
 }
 

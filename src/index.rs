@@ -19,24 +19,26 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::chunk::{self, Chunk, RowMeta};
+use crate::chunk::{self, Chunk};
 use crate::config::IndexConfig;
-use crate::doc_locks::DocLocks;
+use crate::epoch::Source;
 use crate::epoch::{Epoch, Epochs};
 use crate::error::{Error, Result};
-use crate::maps::{self, ChunkEntry, Maps};
+use crate::maps::{self, ChunkEntry, DocLocks, Maps};
 use crate::merge;
 use crate::metric::Metric;
 use crate::persist::reader::Loaded;
-use crate::persist::rows::SealedRows;
 use crate::persist::writer::{SnapshotParts, SnapshotSegment};
 use crate::persist::{self, OpenOptions, OpenReport, PersistReport};
-use crate::search::{SearchHit, SearchOptions, TopK};
-use crate::segment::{RowLoc, Segment, SegmentData, SegmentId, Source};
+use crate::query::{SearchHit, SearchOptions, TopK};
+use crate::rows::RowMeta;
+use crate::rows::SealedRows;
+use crate::rows::Tombstones;
+use crate::rows::{RowLoc, SegmentId};
+use crate::segment::{Segment, SegmentData};
+use crate::seq::Sequencer;
 use crate::seq::{ReadView, SeqNo};
-use crate::snapshot::Sequencer;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Entry, Mutex, Ordering, spin_wait};
-use crate::tombstones::Tombstones;
 use crate::vocabulary::Vocabulary;
 use crate::worker::Worker;
 
@@ -316,7 +318,7 @@ impl Shared {
     }
 
     /// Doubles the id maps' and the vocabulary's shards that are about to fill, so that the
-    /// writer whose insert would fill one does not rehash it ([`crate::sync::grow_ahead`]).
+    /// writer whose insert would fill one does not rehash it ([`crate::maps::grow_ahead`]).
     pub(crate) fn grow_maps_ahead(&self) -> usize {
         self.maps.grow_ahead() + self.vocabulary.grow_ahead()
     }

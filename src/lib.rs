@@ -78,24 +78,21 @@ compile_error!("vecindex reads its little-endian files in place; big-endian targ
 
 mod chunk;
 mod config;
-mod doc_locks;
 pub mod embed;
 mod epoch;
 mod error;
-mod head;
 mod index;
 mod maps;
 mod merge;
 pub mod metric;
 mod mutex_index;
 pub mod persist;
-mod row;
-mod search;
+mod query;
+mod rows;
 mod segment;
 pub mod seq;
-pub mod snapshot;
+pub mod storage;
 mod sync;
-mod tombstones;
 mod vocabulary;
 mod worker;
 
@@ -107,16 +104,16 @@ pub use merge::MergePolicy;
 pub use metric::Metric;
 pub use mutex_index::MutexIndex;
 pub use persist::{Healed, LostDocument, OpenOptions, OpenReport, PersistReport, Quarantined};
-pub use search::{SearchHit, SearchOptions};
+pub use query::{SearchHit, SearchOptions};
 pub use seq::{ReadView, SeqNo};
 
 /// Protocol types for the loom models in `loom-tests/`; compiled only under `--cfg vecindex_loom`.
 #[cfg(vecindex_loom)]
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::chunk::RowMeta;
-    pub use crate::head::{Head, HeadRow};
-    pub use crate::segment::SegmentId;
-    pub use crate::snapshot::Sequencer;
-    pub use crate::tombstones::Tombstones;
+    pub use crate::epoch::head::{Head, HeadRow};
+    pub use crate::rows::RowMeta;
+    pub use crate::rows::SegmentId;
+    pub use crate::rows::Tombstones;
+    pub use crate::seq::Sequencer;
 }

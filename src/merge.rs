@@ -36,14 +36,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::doc_locks::DocLocks;
 use crate::epoch::Epochs;
+use crate::maps::DocLocks;
 use crate::maps::Maps;
-use crate::persist::rows::SealedRows;
-use crate::segment::{RowLoc, Segment, SegmentData};
-use crate::snapshot::Sequencer;
+use crate::rows::RowLoc;
+use crate::rows::SealedRows;
+use crate::rows::tombstones::{DROPPED, Forward, Tombstones};
+use crate::segment::{Segment, SegmentData};
+use crate::seq::Sequencer;
 use crate::sync::Arc;
-use crate::tombstones::{DROPPED, Forward, Tombstones};
 
 /// When to merge and vacuum sealed segments.
 #[derive(Clone, Debug, PartialEq)]

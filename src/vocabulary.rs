@@ -28,9 +28,9 @@ impl Vocabulary {
         }
     }
 
-    /// Grows the shards about to fill, off the write path ([`crate::sync::grow_ahead`]).
+    /// Grows the shards about to fill, off the write path ([`crate::maps::grow_ahead`]).
     pub fn grow_ahead(&self) -> usize {
-        crate::sync::grow_ahead(&self.counts)
+        crate::maps::grow_ahead(&self.counts)
     }
 
     /// Distinct terms known.

@@ -2,7 +2,7 @@
 //!
 //! The *sealer* seals frozen heads as soon as their last writer has published (sealing encodes a
 //! head's rows, milliseconds). On each wake-up it also grows the shards of the id maps that are
-//! about to fill ([`crate::sync::grow_ahead`]), so writers rarely rehash one. Writers that freeze a head wake it with a non-blocking channel send;
+//! about to fill ([`crate::maps::grow_ahead`]), so writers rarely rehash one. Writers that freeze a head wake it with a non-blocking channel send;
 //! it polls briefly while a frozen head still has a writer publishing into it.
 //!
 //! The *builder* merges and vacuums segments and builds their FAISS indexes, which can take

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{exact_config, vector};
 use proptest::prelude::*;
-use vecindex::persist::format::FileRef;
-use vecindex::persist::io::failpoint;
+use vecindex::persist::ids::IdsFile;
 use vecindex::persist::manifest::{MANIFEST, MANIFEST_PREV, Manifest};
-use vecindex::persist::rows::IdsFile;
+use vecindex::storage::format::FileRef;
+use vecindex::storage::io::failpoint;
 use vecindex::{Chunk, Error, Index, IndexConfig, MutexIndex, OpenOptions, OpenReport, SearchOptions, VectorIndex};
 
 /// Every document and its chunks (vectors, text and metadata included), as the maps and

@@ -35,9 +35,9 @@ use crate::config::{IndexConfig, SegmentIndex};
 use crate::error::{Error, Result};
 use crate::merge::MergePolicy;
 use crate::metric::Metric;
-use crate::persist::format::{self, FileKind, FileRef};
-use crate::persist::io;
 use crate::seq::SeqNo;
+use crate::storage::format::{self, FileKind, FileRef};
+use crate::storage::io;
 
 pub const MANIFEST: &str = "MANIFEST";
 pub const MANIFEST_PREV: &str = "MANIFEST.prev";

@@ -21,11 +21,9 @@
 //! [`io`] is the only place the library touches the file system; [`format`] defines the header
 //! every file starts with.
 
-pub mod format;
-pub mod io;
+pub mod ids;
 pub mod manifest;
 pub(crate) mod reader;
-pub mod rows;
 pub mod tombstones;
 pub(crate) mod writer;
 

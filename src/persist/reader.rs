@@ -7,13 +7,14 @@ use std::time::Instant;
 
 use crate::config::{IndexConfig, SegmentIndex};
 use crate::error::{Error, Result};
-use crate::persist::format::{self, FileKind};
-use crate::persist::io::{self, Access, DirLock, PathKind};
+use crate::persist::ids::IdsFile;
 use crate::persist::manifest::{MANIFEST, MANIFEST_PREV, Manifest, StoredSegment};
-use crate::persist::rows::{IdsFile, SealedRows};
 use crate::persist::tombstones::{self, Deletes};
 use crate::persist::{Healed, LostDocument, OpenOptions, OpenReport, Quarantined};
+use crate::rows::SealedRows;
 use crate::seq::SeqNo;
+use crate::storage::format::{self, FileKind};
+use crate::storage::io::{self, Access, DirLock, PathKind};
 use crate::sync::Arc;
 
 /// A segment read back.

@@ -10,8 +10,8 @@ use std::path::Path;
 use rkyv::rancor;
 
 use crate::error::{Error, Result};
-use crate::persist::format::{self, FileKind, FileRef};
 use crate::seq::SeqNo;
+use crate::storage::format::{self, FileKind, FileRef};
 
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct StoredDeletes {

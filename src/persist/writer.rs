@@ -7,12 +7,12 @@ use std::time::Instant;
 use crate::config::IndexConfig;
 use crate::error::{Error, Result};
 use crate::persist::PersistReport;
-use crate::persist::format::{self, FileKind, FileRef, Header};
-use crate::persist::io::{self, DirLock, PathKind};
 use crate::persist::manifest::{self, Manifest, StoredConfig, StoredFile, StoredSegment};
-use crate::persist::rows::SealedRows;
 use crate::persist::tombstones::{self, Deletes};
+use crate::rows::SealedRows;
 use crate::seq::SeqNo;
+use crate::storage::format::{self, FileKind, FileRef, Header};
+use crate::storage::io::{self, DirLock, PathKind};
 use crate::sync::Arc;
 
 /// One segment of a snapshot.
@@ -99,7 +99,7 @@ fn write_segment(
             found
         }
         None => {
-            let ids = rows.encode_ids();
+            let ids = crate::persist::ids::encode(rows);
             written.write(dir, &name, &ids)?;
             FileRef { bytes: ids.len() as u64, checksum: format::checksum(&ids[format::HEADER_LEN..]) }
         }

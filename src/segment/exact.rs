@@ -1,14 +1,13 @@
 //! The rows of a sealed segment, and the exact (brute-force, "plain") scan over them.
 
-use crate::head::Head;
 use crate::metric::score_rows;
-use crate::persist::rows::{ArchivedStoredRow, SealedRows};
-use crate::row::RowRef;
-use crate::search::{SearchOptions, TopK};
-use crate::segment::SegmentId;
+use crate::query::{SearchOptions, TopK};
+use crate::rows::RowRef;
+use crate::rows::SegmentId;
+use crate::rows::Tombstones;
+use crate::rows::{ArchivedStoredRow, SealedRows};
 use crate::seq::{ReadView, SeqNo};
 use crate::sync::Arc;
-use crate::tombstones::Tombstones;
 
 /// Sealed rows (in their file format: owned bytes after sealing, a mapping after open; one
 /// contiguous vector array, so a scan streams through memory) and their tombstones. Shared by
@@ -20,31 +19,6 @@ pub struct SegmentData {
 }
 
 impl SegmentData {
-    /// Encodes a settled head: same id, same row numbers, shared tombstones.
-    ///
-    /// Returns `None` if some reserved row is not published yet (call again later).
-    pub fn seal(head: &Head, dim: usize) -> Option<Self> {
-        #[cfg(not(vecindex_bug = "seal_unsettled"))]
-        if !head.is_settled() {
-            return None;
-        }
-        let mut metas = Vec::with_capacity(head.len());
-        let mut vectors = Vec::with_capacity(head.len() * dim);
-        for index in 0..head.len() {
-            let copied = head.with_row(index, |row| {
-                metas.push(row.meta.clone());
-                vectors.extend_from_slice(&row.vector);
-            });
-            #[cfg(not(vecindex_bug = "seal_unsettled"))]
-            copied?;
-            #[cfg(vecindex_bug = "seal_unsettled")]
-            let _ = copied;
-        }
-        let rows = metas.iter().map(RowRef::Owned).zip(vectors.chunks_exact(dim.max(1)));
-        let encoded = SealedRows::encode(dim, rows);
-        Some(Self::new(head.id(), encoded, head.tombstones().clone()))
-    }
-
     /// Rows from elsewhere: a merge, or a file opened from disk. `tombstones` has one slot per row.
     pub fn new(id: SegmentId, rows: Arc<SealedRows>, tombstones: Arc<Tombstones>) -> Self {
         Self { id, rows, tombstones }

@@ -36,7 +36,7 @@ use faiss::{Index as _, MetricType};
 use crate::config::SegmentIndex;
 use crate::error::{Error, Result};
 use crate::metric::Metric;
-use crate::search::{SearchOptions, TopK};
+use crate::query::{SearchOptions, TopK};
 use crate::segment::SegmentData;
 use crate::segment::groups::Groups;
 use crate::seq::ReadView;

@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, HashSet};
 use crate::chunk::Metadata;
 use crate::error::{Error, Result};
 use crate::metric::Metric;
-use crate::row::{RowHandle, RowRef};
+use crate::rows::{RowHandle, RowRef};
 
 /// What a search returns and which chunks it may return.
 #[derive(Clone, Debug, PartialEq)]
@@ -183,7 +183,8 @@ impl TopK {
 #[cfg(all(test, not(vecindex_loom)))]
 mod tests {
     use super::*;
-    use crate::chunk::{Chunk, RowMeta};
+    use crate::chunk::Chunk;
+    use crate::rows::RowMeta;
     use crate::sync::Arc;
 
     fn row(id: &str) -> Arc<RowMeta> {

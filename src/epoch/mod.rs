@@ -31,9 +31,15 @@
 //! A writer that appends to a head it found in epoch `E` may be racing a rotation; that is fine,
 //! because the full head stays reachable (E1) and a head only accepts rows while it has room.
 
-use crate::chunk::RowMeta;
-use crate::head::{Head, HeadRow};
-use crate::segment::{RowLoc, Segment, SegmentData, SegmentId, Source};
+pub(crate) mod head;
+mod source;
+
+pub(crate) use source::Source;
+
+use crate::epoch::head::{Head, HeadRow};
+use crate::rows::RowMeta;
+use crate::rows::{RowLoc, SegmentId};
+use crate::segment::Segment;
 use crate::seq::SeqNo;
 use crate::sync::{Arc, AtomicU64, EpochCell, EpochGuard, Ordering};
 
@@ -175,12 +181,8 @@ impl Epochs {
     pub fn seal_settled(&self) -> (usize, usize) {
         let epoch = self.load_full();
         // Build outside `rcu`: its closure may run more than once.
-        let built: Vec<Arc<Segment>> = epoch
-            .frozen
-            .iter()
-            .filter_map(|h| SegmentData::seal(h, self.dim))
-            .map(|data| Arc::new(Segment::exact(data)))
-            .collect();
+        let built: Vec<Arc<Segment>> =
+            epoch.frozen.iter().filter_map(|h| h.seal(self.dim)).map(|data| Arc::new(Segment::exact(data))).collect();
         let mut sealed = 0;
         if !built.is_empty() {
             self.current.rcu(|cur| {

@@ -2,10 +2,14 @@
 //!
 //! Every mutating call (add_chunk, add_chunks, add_document, remove_document, remove_chunk)
 //! takes exactly one [`SeqNo`] from the
-//! [`Sequencer`](crate::snapshot::Sequencer). Rows carry the seq of the call that added them,
+//! [`Sequencer`](crate::seq::Sequencer). Rows carry the seq of the call that added them,
 //! tombstones the seq of the call that deleted them. A [`ReadView`] decides what a search or a
 //! persist sees by comparing those stamps, which is what makes a multi-chunk call all-or-nothing:
 //! all of its rows and tombstones share one seq.
+
+mod sequencer;
+
+pub use sequencer::{InFlight, Sequencer};
 
 /// The position of a mutation in the index's history. Starts at 1; 0 is "before everything".
 pub type SeqNo = u64;
@@ -13,9 +17,9 @@ pub type SeqNo = u64;
 /// The set of operations a reader sees: every operation with a seq below `upper`, except those
 /// still in flight when the view was taken.
 ///
-/// A search takes a view without waiting ([`Sequencer::view`](crate::snapshot::Sequencer::view)):
+/// A search takes a view without waiting ([`Sequencer::view`](crate::seq::Sequencer::view)):
 /// in-flight operations are left out as a whole. A persist takes a view after waiting for the
-/// operations in flight below its seq ([`Sequencer::snapshot`](crate::snapshot::Sequencer::snapshot)),
+/// operations in flight below its seq ([`Sequencer::snapshot`](crate::seq::Sequencer::snapshot)),
 /// so `in_flight` is empty and the view is exactly "every operation before `upper`".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadView {

@@ -6,8 +6,9 @@
 //! that reads rows (search, filters, persist, the id maps) goes through these two types and so
 //! never copies a sealed row to look at it.
 
-use crate::chunk::{Chunk, Metadata, RowMeta};
-use crate::persist::rows::{ArchivedStoredRow, SealedRows};
+use crate::chunk::{Chunk, Metadata};
+use crate::rows::RowMeta;
+use crate::rows::{ArchivedStoredRow, SealedRows};
 use crate::seq::SeqNo;
 use crate::sync::Arc;
 

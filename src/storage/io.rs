@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::persist::format::HEADER_LEN;
+use crate::storage::format::HEADER_LEN;
 
 /// Injected I/O failures for tests: the n-th disk-changing step on this thread fails.
 #[doc(hidden)]

@@ -27,7 +27,7 @@
 //! # Orderings
 //!
 //! The delete marks are `Relaxed`: a reader only relies on a delete whose operation its view
-//! includes, and the [`Sequencer`](crate::snapshot::Sequencer) already makes that operation's
+//! includes, and the [`Sequencer`](crate::seq::Sequencer) already makes that operation's
 //! writes visible (Release on completing the operation, Acquire when taking the view). The two
 //! `SeqCst` fences above order a mark against the forward (see Forwarding).
 

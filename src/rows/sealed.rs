@@ -12,8 +12,8 @@
 //!   V .. V + 4*n*dim    the n vectors, row after row, f32 little endian
 //! ```
 //!
-//! The ids file beside it (`.ids`) repeats the chunk ids, document ids and add seqs as an rkyv
-//! archive of [`StoredIds`]; `header.extra` holds the rows file's body checksum.
+//! The ids file persisted beside it (`crate::persist::ids`) repeats its chunk ids, document ids
+//! and add seqs.
 
 use std::ops::Range;
 use std::path::Path;
@@ -22,10 +22,10 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use crate::error::{Error, Result};
-use crate::persist::format::{self, ALIGN, FileKind, FileRef, HEADER_LEN, Image};
-use crate::persist::io::Mapped;
-use crate::row::RowRef;
+use crate::rows::RowRef;
 use crate::seq::SeqNo;
+use crate::storage::format::{self, ALIGN, FileKind, FileRef, HEADER_LEN, Image};
+use crate::storage::io::Mapped;
 use crate::sync::Arc;
 
 /// One metadata entry of a row.
@@ -50,14 +50,6 @@ pub struct StoredRow {
 #[derive(rkyv::Archive, rkyv::Serialize)]
 pub struct StoredRows {
     pub rows: Vec<StoredRow>,
-}
-
-/// The ids file's archive: one entry per row of the rows file.
-#[derive(rkyv::Archive, rkyv::Serialize)]
-pub struct StoredIds {
-    pub chunk_ids: Vec<String>,
-    pub doc_ids: Vec<String>,
-    pub add_seqs: Vec<u64>,
 }
 
 /// The bytes of a rows file.
@@ -232,57 +224,12 @@ impl SealedRows {
     pub fn vector(&self, index: usize) -> Option<&[f32]> {
         self.vectors().get(index * self.dim..(index + 1) * self.dim)
     }
-
-    /// The ids file for these rows: its header and whole image.
-    pub fn encode_ids(&self) -> AlignedVec<ALIGN> {
-        let rows = self.rows();
-        let ids = StoredIds {
-            chunk_ids: rows.iter().map(|r| r.chunk_id.as_str().to_owned()).collect(),
-            doc_ids: rows.iter().map(|r| r.doc_id.as_str().to_owned()).collect(),
-            add_seqs: rows.iter().map(|r| r.add_seq.to_native()).collect(),
-        };
-        let archive = rkyv::to_bytes::<rancor::Panic>(&ids).unwrap_or_else(|never| match never {});
-        let mut image = Image::start(archive.len());
-        image.body().extend_from_slice(&archive);
-        let seq = self.max_add_seq + 1;
-        image.finish(FileKind::Ids, self.dim as u32, 0, seq, self.checksum).1
-    }
-}
-
-/// What an ids file says about the rows of a segment whose rows file is lost.
-pub struct IdsFile {
-    pub chunk_ids: Vec<String>,
-    pub doc_ids: Vec<String>,
-    pub add_seqs: Vec<SeqNo>,
-}
-
-impl IdsFile {
-    /// Checks and reads an ids file that belongs to the rows file with body checksum `rows`.
-    pub fn decode(path: &Path, bytes: &[u8], expected: FileRef, rows: u64) -> Result<Self> {
-        let corrupt = |reason: String| Error::corrupt(path, reason);
-        let (header, body) = format::check(path, bytes, FileKind::Ids, Some(expected))?;
-        if header.extra != rows {
-            return Err(corrupt("belongs to another rows file".into()));
-        }
-        let body = format::aligned(body);
-        let ids = rkyv::access::<ArchivedStoredIds, rancor::Error>(&body)
-            .map_err(|e| corrupt(format!("invalid ids archive: {e}")))?;
-        let n = ids.chunk_ids.len();
-        if ids.doc_ids.len() != n || ids.add_seqs.len() != n {
-            return Err(corrupt("id columns of different lengths".into()));
-        }
-        Ok(Self {
-            chunk_ids: ids.chunk_ids.iter().map(|s| s.as_str().to_owned()).collect(),
-            doc_ids: ids.doc_ids.iter().map(|s| s.as_str().to_owned()).collect(),
-            add_seqs: ids.add_seqs.iter().map(|s| s.to_native()).collect(),
-        })
-    }
 }
 
 #[cfg(all(test, not(vecindex_loom)))]
 mod tests {
     use super::*;
-    use crate::chunk::RowMeta;
+    use crate::rows::RowMeta;
 
     fn sample() -> Arc<SealedRows> {
         let metas: Vec<Arc<RowMeta>> = (0..3)
@@ -308,7 +255,7 @@ mod tests {
         assert_eq!((size_of::<rkyv::string::ArchivedString>(), align_of::<rkyv::string::ArchivedString>()), (16, 8));
         assert_eq!(size_of::<rkyv::vec::ArchivedVec<u32>>(), 16);
         assert_eq!((size_of::<ArchivedStoredPair>(), size_of::<ArchivedStoredRow>()), (32, 80));
-        assert_eq!((size_of::<ArchivedStoredRows>(), size_of::<ArchivedStoredIds>()), (16, 48));
+        assert_eq!(size_of::<ArchivedStoredRows>(), 16);
     }
 
     #[test]

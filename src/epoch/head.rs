@@ -44,12 +44,13 @@
 //!   bounds scans and the sealer's count, the rows themselves are guarded by their `ready` flags
 //!   and `published`, and a stale `usize::MAX` only means the capacity (see above).
 
-use crate::chunk::RowMeta;
-use crate::row::RowRef;
-use crate::segment::SegmentId;
+use crate::rows::RowMeta;
+use crate::rows::RowRef;
+use crate::rows::Tombstones;
+use crate::rows::{SealedRows, SegmentId};
+use crate::segment::SegmentData;
 use crate::seq::ReadView;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
-use crate::tombstones::Tombstones;
 
 /// A row as the head holds it.
 pub struct HeadRow {
@@ -189,6 +190,31 @@ impl Head {
                 f(index, RowRef::Owned(meta), vector);
             }
         });
+    }
+
+    /// Encodes this head, once settled, into a sealed segment's rows: same id, same row numbers, shared tombstones.
+    ///
+    /// Returns `None` if some reserved row is not published yet (call again later).
+    pub fn seal(&self, dim: usize) -> Option<SegmentData> {
+        #[cfg(not(vecindex_bug = "seal_unsettled"))]
+        if !self.is_settled() {
+            return None;
+        }
+        let mut metas = Vec::with_capacity(self.len());
+        let mut vectors = Vec::with_capacity(self.len() * dim);
+        for index in 0..self.len() {
+            let copied = self.with_row(index, |row| {
+                metas.push(row.meta.clone());
+                vectors.extend_from_slice(&row.vector);
+            });
+            #[cfg(not(vecindex_bug = "seal_unsettled"))]
+            copied?;
+            #[cfg(vecindex_bug = "seal_unsettled")]
+            let _ = copied;
+        }
+        let rows = metas.iter().map(RowRef::Owned).zip(vectors.chunks_exact(dim.max(1)));
+        let encoded = SealedRows::encode(dim, rows);
+        Some(SegmentData::new(self.id(), encoded, self.tombstones().clone()))
     }
 }
 

@@ -2,17 +2,23 @@
 //!
 //! They are caches: everything in them can be derived from the rows of an epoch, and
 //! [`reconcile_mappings`](crate::Index::reconcile_mappings) re-derives and repairs them.
-//! Mutations of one document are serialized by its lock in [`crate::doc_locks`], not here.
+//! Mutations of one document are serialized by its lock in [`doc_locks`], not here.
 //!
 //! # Lock order
 //!
-//! Document locks first ([`crate::doc_locks`]), then a `docs` entry, then `chunks` entries one
+//! Document locks first ([`doc_locks`]), then a `docs` entry, then `chunks` entries one
 //! at a time; never the reverse, and never two `docs` entries at once. Nothing holds a map lock
 //! while waiting for a persist or a search.
 
+mod doc_locks;
+mod grow;
+
+pub(crate) use doc_locks::DocLocks;
+pub(crate) use grow::grow_ahead;
+
 use crate::sync::ShardedMap;
 
-use crate::segment::RowLoc;
+use crate::rows::RowLoc;
 
 /// What the chunk map knows of a chunk.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,9 +43,9 @@ impl Maps {
     }
 
     /// Grows, off the write path, the shards of both maps that are about to fill
-    /// ([`grow_ahead`](crate::sync::grow_ahead)); returns how many it grew.
+    /// ([`grow_ahead`]); returns how many it grew.
     pub fn grow_ahead(&self) -> usize {
-        crate::sync::grow_ahead(&self.docs) + crate::sync::grow_ahead(&self.chunks)
+        grow_ahead(&self.docs) + grow_ahead(&self.chunks)
     }
 
     /// Sorted document ids.
