@@ -208,13 +208,13 @@ fn main() -> vecindex::Result<()> {
         stats.vocabulary_terms
     );
     assert_eq!(stats.chunks, index.len(), "the final snapshot holds every chunk");
-    assert_eq!(reopened.get_document_ids(), index.get_document_ids());
+    assert_eq!(reopened.document_ids(), index.document_ids());
 
     for query in ["fsync rename crash durable", "mutex contention deadlock"] {
         println!("\nquery {query:?}:");
         let hits = reopened.search(&embed(query), &SearchOptions::k(3))?;
         for hit in hits {
-            let text = reopened.get_chunk(&hit.chunk_id).map(|c| c.text).unwrap_or_default();
+            let text = reopened.chunk(&hit.chunk_id).map(|c| c.text).unwrap_or_default();
             println!("  {:.3}  {:<18} {}", hit.score, hit.chunk_id, text);
         }
     }

@@ -49,6 +49,14 @@ impl Chunk {
     }
 }
 
+/// Checks a chunk id.
+pub(crate) fn validate_chunk_id(chunk_id: &str) -> Result<()> {
+    if chunk_id.is_empty() {
+        return Err(Error::EmptyId { what: "chunk_id" });
+    }
+    Ok(())
+}
+
 /// Checks a document id.
 pub(crate) fn validate_doc_id(doc_id: &str) -> Result<()> {
     if doc_id.is_empty() {
@@ -62,9 +70,7 @@ pub(crate) fn validate_doc_id(doc_id: &str) -> Result<()> {
 pub(crate) fn prepare_chunks(metric: Metric, dim: usize, chunks: &mut [Chunk]) -> Result<()> {
     let mut seen = HashSet::with_capacity(chunks.len());
     for chunk in chunks.iter_mut() {
-        if chunk.chunk_id.is_empty() {
-            return Err(Error::EmptyId { what: "chunk_id" });
-        }
+        validate_chunk_id(&chunk.chunk_id)?;
         validate_doc_id(&chunk.doc_id)?;
         if !seen.insert(chunk.chunk_id.as_str()) {
             return Err(Error::DuplicateChunkId { chunk_id: chunk.chunk_id.clone() });

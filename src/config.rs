@@ -1,11 +1,27 @@
-//! Index configuration.
+//! Index configuration: [`IndexConfig`], and how it is persisted and opened again.
+
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::merge::MergePolicy;
+use crate::maintain::{MergePolicy, TieredMergePolicy};
 use crate::metric::Metric;
+use crate::persist::manifest::StoredConfig;
+use crate::segment::{SegmentIndex, SegmentKind};
 
-/// How an index is built. `dim` is required; everything else has a default.
-#[derive(Clone, Debug, PartialEq)]
+/// How an index is built. `dim` is required; everything else has a default and a setter.
+///
+/// ```
+/// use vecindex::{IndexConfig, Metric, SegmentIndex, TieredMergePolicy};
+///
+/// let config = IndexConfig::new(384)
+///     .metric(Metric::L2)
+///     .head_capacity(1024)
+///     .segment_index(SegmentIndex::faiss("HNSW32").ef_search(128))
+///     .merge_policy(TieredMergePolicy::default().merge_factor(4));
+/// assert_eq!(config.head_capacity, 1024);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct IndexConfig {
     /// Vector dimension; every vector added or searched must have it.
     pub dim: usize,
@@ -23,70 +39,24 @@ pub struct IndexConfig {
     pub writer_slots: usize,
     /// Most distinct terms the concept vocabulary keeps (default 50 000).
     pub vocabulary_limit: usize,
-    /// When sealed segments are merged and vacuumed.
-    pub merge: MergePolicy,
+    /// When sealed segments are merged and vacuumed (default: [`TieredMergePolicy`]).
+    pub merge_policy: Arc<dyn MergePolicy>,
     /// The index built over each sealed segment.
     pub segment_index: SegmentIndex,
 }
 
-/// The index each sealed segment gets, built in the background off the write path.
-///
-/// Defaults, for 10k-10M chunks of 384-d embeddings: `"HNSW32"` with efConstruction 80 and
-/// efSearch 64. HNSW answers a query in roughly logarithmic time with recall near 0.95-0.99 at
-/// these settings and needs no training (an IVF index needs a training set per segment, and small
-/// segments train badly); M=32 costs 256 bytes of graph per vector, small beside a 1.5 KB 384-d
-/// vector. Segments below `min_rows` rows stay exact: scanning a few thousand rows is as fast as
-/// walking a graph, and skips the build. Raise `ef_search` (or pass `SearchOptions::ef_search`)
-/// for recall, lower it for speed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SegmentIndex {
-    /// `"exact"` (scan, no FAISS), or a FAISS factory string: `"Flat"`, `"HNSW32"`,
-    /// `"HNSW32,SQ8"`, `"IVF1024,Flat"`, ... The default is `"HNSW32"` with the `faiss` feature
-    /// and `"exact"` without it.
-    pub factory: String,
-    /// HNSW graph quality at build time (default 80).
-    pub ef_construction: usize,
-    /// HNSW candidate list at query time (default 64); per query: `SearchOptions::ef_search`.
-    pub ef_search: usize,
-    /// IVF lists probed at query time (default 16); per query: `SearchOptions::nprobe`.
-    pub nprobe: usize,
-    /// Segments with fewer rows stay exact (default 2048).
-    pub min_rows: usize,
-    /// OpenMP threads for building an index (default 0: OpenMP's default, all cores; or set
-    /// `OMP_NUM_THREADS`). Builds run on the background worker, off every caller's path.
-    pub build_threads: usize,
-    /// OpenMP threads per query (default 1). Many threads search at once; giving each query a
-    /// team of threads would oversubscribe the cores. Raise it only for few, large queries.
-    pub search_threads: usize,
-}
-
-impl Default for SegmentIndex {
-    fn default() -> Self {
-        Self {
-            factory: if cfg!(feature = "faiss") { "HNSW32" } else { "exact" }.to_owned(),
-            ef_construction: 80,
-            ef_search: 64,
-            nprobe: 16,
-            min_rows: 2048,
-            build_threads: 0,
-            search_threads: 1,
-        }
-    }
-}
-
-impl SegmentIndex {
-    /// Exact (scanned) segments.
-    pub fn exact() -> Self {
-        Self { factory: "exact".to_owned(), ..Self::default() }
-    }
-
-    /// A FAISS factory string, other settings at their defaults.
-    pub fn faiss(factory: impl Into<String>) -> Self {
-        Self { factory: factory.into(), ..Self::default() }
-    }
-
-    pub fn is_exact(&self) -> bool {
-        self.factory == "exact"
+/// Two configurations are equal when every setting is, the merge policies compared by what
+/// they print (their `Debug` form), which for the built-in policy is all of its settings.
+impl PartialEq for IndexConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.dim == other.dim
+            && self.metric == other.metric
+            && self.head_capacity == other.head_capacity
+            && self.background == other.background
+            && self.writer_slots == other.writer_slots
+            && self.vocabulary_limit == other.vocabulary_limit
+            && self.segment_index == other.segment_index
+            && format!("{:?}", self.merge_policy) == format!("{:?}", other.merge_policy)
     }
 }
 
@@ -100,7 +70,7 @@ impl IndexConfig {
             background: true,
             writer_slots: 64,
             vocabulary_limit: 50_000,
-            merge: MergePolicy::default(),
+            merge_policy: Arc::new(TieredMergePolicy::default()),
             segment_index: SegmentIndex::default(),
         }
     }
@@ -120,16 +90,31 @@ impl IndexConfig {
         self
     }
 
+    pub fn writer_slots(mut self, slots: usize) -> Self {
+        self.writer_slots = slots;
+        self
+    }
+
+    pub fn vocabulary_limit(mut self, terms: usize) -> Self {
+        self.vocabulary_limit = terms;
+        self
+    }
+
     pub fn segment_index(mut self, segment_index: SegmentIndex) -> Self {
         self.segment_index = segment_index;
         self
     }
 
-    pub fn merge_policy(mut self, merge: MergePolicy) -> Self {
-        self.merge = merge;
+    pub fn merge_policy(mut self, policy: impl MergePolicy + 'static) -> Self {
+        self.merge_policy = Arc::new(policy);
         self
     }
 
+    /// Checks every setting; the segment index's kind is checked by the segment builder.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a zero dimension, capacity or writer count, or a segment
+    /// index this build cannot make.
     pub(crate) fn validate(&self) -> Result<()> {
         let bad = |reason: &str| Err(Error::InvalidConfig { reason: reason.to_owned() });
         if self.dim == 0 {
@@ -141,12 +126,116 @@ impl IndexConfig {
         if self.writer_slots == 0 {
             return bad("writer_slots must be at least 1");
         }
-        if !self.segment_index.is_exact() {
-            #[cfg(feature = "faiss")]
-            crate::segment::faiss::FaissIndex::check_factory(&self.segment_index.factory, self.metric, self.dim)?;
-            #[cfg(not(feature = "faiss"))]
-            return bad("a FAISS segment index needs the `faiss` feature; use SegmentIndex::exact()");
+        self.segment_index.check(self.metric, self.dim)
+    }
+
+    /// The settings a persist records (all but `background`). A merge policy other than the
+    /// tiered one is recorded as the tiered default: it is code, not settings.
+    pub(crate) fn to_stored(&self) -> StoredConfig {
+        let n = |v: usize| v as u64;
+        let default_tiered = TieredMergePolicy::default();
+        let tiered = self.merge_policy.as_tiered().unwrap_or(&default_tiered);
+        let s = &self.segment_index;
+        StoredConfig {
+            head_capacity: n(self.head_capacity),
+            writer_slots: n(self.writer_slots),
+            vocabulary_limit: n(self.vocabulary_limit),
+            merge_factor: n(tiered.merge_factor),
+            max_segment_rows: n(tiered.max_segment_rows),
+            vacuum_dead_fraction: tiered.vacuum_dead_fraction,
+            factory: s.kind.to_string(),
+            ef_construction: n(s.ef_construction),
+            ef_search: n(s.ef_search),
+            nprobe: n(s.nprobe),
+            min_rows: n(s.min_rows),
+            build_threads: n(s.build_threads),
+            search_threads: n(s.search_threads),
         }
-        Ok(())
+    }
+
+    /// The settings `stored` records, for an index of `dim` and `metric`. Values too large for
+    /// this platform saturate.
+    pub(crate) fn from_stored(stored: &StoredConfig, dim: usize, metric: Metric) -> Self {
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        let kind = match stored.factory.as_str() {
+            "exact" => SegmentKind::Exact,
+            factory => SegmentKind::Faiss(factory.to_owned()),
+        };
+        Self {
+            head_capacity: n(stored.head_capacity),
+            writer_slots: n(stored.writer_slots),
+            vocabulary_limit: n(stored.vocabulary_limit),
+            merge_policy: Arc::new(
+                TieredMergePolicy::default()
+                    .merge_factor(n(stored.merge_factor))
+                    .max_segment_rows(n(stored.max_segment_rows))
+                    .vacuum_dead_fraction(stored.vacuum_dead_fraction),
+            ),
+            segment_index: SegmentIndex {
+                kind,
+                ef_construction: n(stored.ef_construction),
+                ef_search: n(stored.ef_search),
+                nprobe: n(stored.nprobe),
+                min_rows: n(stored.min_rows),
+                build_threads: n(stored.build_threads),
+                search_threads: n(stored.search_threads),
+            },
+            ..Self::new(dim).metric(metric)
+        }
+    }
+
+    /// The configuration to open a snapshot of `dim` and `metric` (persisted with `stored`)
+    /// with: `requested` if given (which must have that dimension and metric), else the stored
+    /// one (with this build's default segment index if the stored one cannot be built here, for
+    /// example a FAISS factory string in a build without the `faiss` feature).
+    pub(crate) fn resolve(
+        requested: Option<&IndexConfig>,
+        stored: &StoredConfig,
+        dim: usize,
+        metric: Metric,
+        path: &std::path::Path,
+    ) -> Result<Self> {
+        if let Some(config) = requested {
+            config.validate()?;
+            if (config.dim, config.metric) != (dim, metric) {
+                return Err(Error::Incompatible {
+                    path: path.to_owned(),
+                    expected: format!("dim {} {:?}", config.dim, config.metric),
+                    found: format!("dim {dim} {metric:?}"),
+                });
+            }
+            return Ok(config.clone());
+        }
+        let stored = Self::from_stored(stored, dim, metric);
+        match stored.validate() {
+            Ok(()) => Ok(stored),
+            Err(e) => {
+                tracing::warn!(error = %e, "the stored segment index cannot be used; using this build's default");
+                let config = Self { segment_index: SegmentIndex::default(), ..stored };
+                config.validate()?;
+                Ok(config)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_settings_come_back() {
+        let config = IndexConfig::new(4)
+            .head_capacity(100)
+            .writer_slots(3)
+            .vocabulary_limit(7)
+            .merge_policy(TieredMergePolicy::default().merge_factor(3).vacuum_dead_fraction(0.5))
+            .segment_index(SegmentIndex::faiss("HNSW16").ef_search(9).min_rows(1));
+        let back = IndexConfig::from_stored(&config.to_stored(), 4, Metric::Cosine);
+        assert_eq!(back, config);
+        let exact = IndexConfig::new(4).segment_index(SegmentIndex::exact());
+        assert_eq!(exact.to_stored().factory, "exact", "the file format's word for it");
+        assert_eq!(IndexConfig::from_stored(&exact.to_stored(), 4, Metric::Cosine), exact);
+        assert_ne!(config, IndexConfig::new(4).head_capacity(100));
     }
 }

@@ -4,41 +4,48 @@
 //!
 //! # Architecture
 //!
+//! The modules are layers; each imports only from the layers below it.
+//!
 //! ```text
-//! VectorIndex
-//!   seq:    Sequencer            seq numbers + in-flight table: views and snapshots  (snapshot.rs)
-//!   epochs: EpochCell<Epoch>     one pointer; readers load it, writers publish anew  (epoch.rs)
-//!     Epoch { sealed: [Segment], frozen: [Head], head: Head, retired, horizon }
-//!       Head          fixed-capacity rows, reserve / write / publish, no locks       (head.rs)
-//!       Segment       sealed, immutable rows + contiguous vectors (+ FAISS index)    (segment/)
-//!       Tombstones    per-row delete seqs, shared by a head and its segment          (tombstones.rs)
-//!   maps:   DashMap doc -> chunks, chunk -> (doc, row)   caches; per-document order  (maps.rs)
-//!   vocabulary: bounded concurrent term counts                                        (vocabulary.rs)
-//!   worker: a sealer (full heads) and a builder (merge, vacuum, FAISS), off the write path  (worker.rs, merge.rs)
+//! index (VectorIndex: the facade)   api (Index, OpenOptions)   config   stats   baseline (MutexIndex)
+//!   write      the write path: locks, claims, one seq per call, rows and deletes    (write.rs)
+//!   read       the read path: a view, one epoch, a top-k                           (read.rs)
+//!   maintain   sealing, merges (protocol + MergePolicy), FAISS builds, the worker  (maintain/)
+//!   maps       doc -> chunks, chunk -> (doc, row), document locks, reconcile       (maps/)
+//!   state      what the three paths share                                           (state.rs)
+//!   epoch      Epoch { sealed, frozen, head, retired, horizon }: the one pointer   (epoch/)
+//!              to every row, its publish path, the head, snapshot assembly
+//!   persist    the index directory: manifest, snapshot writer and reader           (persist/)
+//!   segment    sealed segments: exact scan, FAISS index, settings                  (segment/)
+//!   query      search options, hits, top-k                                          (query.rs)
+//!   rows       row metadata, the rows file format, tombstones, ids                 (rows/)
+//!   seq        SeqNo, ReadView, the sequencer                                       (seq/)
+//!   storage    file header and checksums, the file system                          (storage/)
+//!   sync       the shim: std, or loom / shuttle with stand-ins                      (sync/)
 //! ```
 //!
 //! Every mutation takes one sequence number; its rows and tombstones carry it. A search takes a
-//! [`ReadView`] (every completed operation below a seq, none in flight) without waiting, loads
-//! the epoch once, and scans. A persist waits only for operations already in flight below its
-//! seq, then writes exactly the operations before it, while new writers continue.
+//! view (every completed operation below a seq, none in flight) without waiting, loads the epoch
+//! once, and scans. A persist waits only for operations already in flight below its seq, then
+//! writes exactly the operations before it, while new writers continue.
 //!
 //! # Persistence
 //!
-//! [`Index::persist`] writes an index directory of write-once files named by a `MANIFEST`
-//! ([`persist`] has the layout, `docs/format.md` every byte): sealed segments once, the heads'
-//! rows, the tombstones, then the manifest, committed by rename. [`Index::open_with_options`]
-//! maps the files, checks each once, searches them in place, and returns an [`OpenReport`] of
-//! what it healed (FAISS and ids files), quarantined (damaged rows files, with the documents
-//! they held) or fell back from (a damaged `MANIFEST`).
+//! [`VectorIndex::persist`] writes an index directory of write-once files named by a
+//! `MANIFEST` (`docs/format.md` has every byte): sealed segments once, the heads' rows, the
+//! tombstones, then the manifest, committed by rename. [`VectorIndex::open_with_options`] maps
+//! the files, checks each once, searches them in place, and returns an [`OpenReport`] of what it
+//! healed (FAISS and ids files), quarantined (damaged rows files, with the documents they held)
+//! or fell back from (a damaged `MANIFEST`).
 //!
 //! # Protocols
 //!
-//! Each lives in one file whose docs state its invariants and memory orderings:
-//! [`snapshot`](crate::snapshot) (sequencer and watermark), `head` (append/publish),
-//! `epoch` (publish path), `tombstones` (seq-stamped deletes), `maps` (lock order),
-//! [`persist::manifest`] (the commit).
-//! Loom models in `loom-tests/` drive this code through the `sync` shim
-//! (`RUSTFLAGS="--cfg vecindex_loom"`).
+//! Each lives in one file whose docs state its invariants and memory orderings: the sequencer
+//! (`seq/sequencer.rs`), the head (`epoch/head.rs`), the epoch's publish path (`epoch/mod.rs`),
+//! deletes (`rows/tombstones.rs`), the write path (`write.rs`), the id maps and their lock order
+//! (`maps/`), merges (`maintain/merge.rs`), the manifest commit (`persist/manifest.rs`). Loom
+//! models in `loom-tests/` drive this code through the `sync` shim
+//! (`RUSTFLAGS="--cfg vecindex_loom"`); `docs/concurrency.md` maps each protocol to its models.
 //!
 //! # Baseline
 //!
@@ -49,7 +56,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use vecindex::{Chunk, Index, IndexConfig, SearchOptions, VectorIndex};
+//! use vecindex::{Chunk, IndexConfig, SearchOptions, VectorIndex};
 //!
 //! let index = Arc::new(VectorIndex::new(IndexConfig::new(2))?);
 //! let writer = {
@@ -76,36 +83,43 @@
 #[cfg(target_endian = "big")]
 compile_error!("vecindex reads its little-endian files in place; big-endian targets are not supported");
 
+mod api;
+mod baseline;
 mod chunk;
 mod config;
 pub mod embed;
 mod epoch;
 mod error;
 mod index;
+mod maintain;
 mod maps;
-mod merge;
 pub mod metric;
-mod mutex_index;
 pub mod persist;
 mod query;
+mod read;
 mod rows;
 mod segment;
 pub mod seq;
+mod state;
+mod stats;
 pub mod storage;
 mod sync;
 mod vocabulary;
-mod worker;
+mod write;
 
+pub use api::{Index, OpenOptions};
+pub use baseline::MutexIndex;
 pub use chunk::{Chunk, Metadata};
-pub use config::{IndexConfig, SegmentIndex};
+pub use config::IndexConfig;
 pub use error::{Error, Result};
-pub use index::{Index, SegmentStats, Stats, VectorIndex};
-pub use merge::MergePolicy;
+pub use index::VectorIndex;
+pub use maintain::{MergePolicy, SegmentInfo, TieredMergePolicy};
 pub use metric::Metric;
-pub use mutex_index::MutexIndex;
-pub use persist::{Healed, LostDocument, OpenOptions, OpenReport, PersistReport, Quarantined};
+pub use persist::{Healed, LostDocument, OpenReport, PersistReport, Quarantined};
 pub use query::{SearchHit, SearchOptions};
-pub use seq::{ReadView, SeqNo};
+pub use segment::{SegmentIndex, SegmentKind};
+pub use seq::SeqNo;
+pub use stats::{SegmentState, SegmentStats, Stats};
 
 /// Protocol types for the loom models in `loom-tests/`; compiled only under `--cfg vecindex_loom`.
 #[cfg(vecindex_loom)]

@@ -11,8 +11,8 @@ fn indexes() -> Vec<Box<dyn Index>> {
 }
 
 fn state(index: &dyn Index) -> (usize, Vec<String>, Vec<Vec<String>>) {
-    let docs = index.get_document_ids();
-    let chunks = docs.iter().map(|d| index.get_chunk_ids_for_document(d)).collect();
+    let docs = index.document_ids();
+    let chunks = docs.iter().map(|d| index.chunk_ids(d)).collect();
     (index.len(), docs, chunks)
 }
 
@@ -122,7 +122,7 @@ fn bad_configs_and_paths_are_typed_errors() {
         MutexIndex::new(IndexConfig::new(3)).unwrap().persist(good.path()),
         Err(Error::ForeignIndex { .. })
     ));
-    assert_eq!(VectorIndex::open(good.path()).unwrap().get_chunk("a").unwrap().doc_id, "d", "the index is intact");
+    assert_eq!(VectorIndex::open(good.path()).unwrap().chunk("a").unwrap().doc_id, "d", "the index is intact");
     let mut entries: Vec<String> =
         std::fs::read_dir(documents.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     entries.sort();
@@ -153,7 +153,7 @@ fn a_multi_document_add_with_one_conflict_adds_nothing() {
                 matches!(&err, Error::ChunkInOtherDocument { chunk_id, owner, .. } if chunk_id == "c1" && owner == "d0")
             );
             assert_eq!((state(index), index.stats().next_seq), before, "index unchanged after {err}");
-            assert!(index.get_chunk("n9").is_none() && index.get_chunk("n10").is_none());
+            assert!(index.chunk("n9").is_none() && index.chunk("n10").is_none());
         }
         // Without the conflict, the same call adds both documents' chunks under one seq.
         let seq = index.stats().next_seq;
@@ -162,7 +162,7 @@ fn a_multi_document_add_with_one_conflict_adds_nothing() {
             .unwrap();
         assert_eq!(index.stats().next_seq, seq + 1, "one seq for the whole call");
         assert_eq!(index.len(), 22);
-        assert_eq!(index.get_chunk_ids_for_document("d8"), ["c2"]);
-        assert_eq!(index.get_chunk_ids_for_document("d7").last().map(String::as_str), Some("n9"));
+        assert_eq!(index.chunk_ids("d8"), ["c2"]);
+        assert_eq!(index.chunk_ids("d7").last().map(String::as_str), Some("n9"));
     }
 }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Script, State, exact_config, observe_maps};
-use vecindex::{Error, Index, IndexConfig, OpenOptions, VectorIndex};
+use vecindex::{Error, IndexConfig, OpenOptions, VectorIndex};
 
 /// Operations each child's writer runs (it is usually killed long before the end).
 const OPS: usize = 400;

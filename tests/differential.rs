@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use vecindex::{
-    Chunk, Index, IndexConfig, MergePolicy, Metric, MutexIndex, OpenOptions, SearchHit, SearchOptions, SegmentIndex,
-    VectorIndex,
+    Chunk, Index, IndexConfig, Metric, MutexIndex, OpenOptions, SearchHit, SearchOptions, SegmentIndex,
+    TieredMergePolicy, VectorIndex,
 };
 
 const DIM: usize = 3;
@@ -223,12 +223,12 @@ fn metric() -> impl Strategy<Value = Metric> {
 /// and order), built for every segment however small, and merged (two at a time) and vacuumed
 /// (at 20% dead) at every `maintain()`.
 fn segment_index() -> impl Strategy<Value = SegmentIndex> {
-    let flat = SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("Flat") };
+    let flat = SegmentIndex::faiss("Flat").min_rows(0);
     prop_oneof![Just(SegmentIndex::exact()), Just(flat)]
 }
 
 fn check(metric: Metric, segments: SegmentIndex, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let merge = MergePolicy { merge_factor: 2, ..MergePolicy::default() };
+    let merge = TieredMergePolicy::default().merge_factor(2);
     let config = IndexConfig::new(DIM)
         .metric(metric)
         .head_capacity(3)
@@ -292,17 +292,17 @@ fn check(metric: Metric, segments: SegmentIndex, ops: Vec<Op>) -> Result<(), Tes
         prop_assert_eq!(&results[1], &results[2], "step {}: MutexIndex vs model on {:?}", step, op);
         // Mappings and stored chunks agree after every step.
         let docs: Vec<String> = model.docs.keys().cloned().collect();
-        prop_assert_eq!(&vector.get_document_ids(), &docs, "step {}: documents", step);
-        prop_assert_eq!(&mutex.get_document_ids(), &docs, "step {}: documents", step);
+        prop_assert_eq!(&vector.document_ids(), &docs, "step {}: documents", step);
+        prop_assert_eq!(&mutex.document_ids(), &docs, "step {}: documents", step);
         for (doc, ids) in &model.docs {
-            prop_assert_eq!(&vector.get_chunk_ids_for_document(doc), ids, "step {}: chunks of {}", step, doc);
-            prop_assert_eq!(&mutex.get_chunk_ids_for_document(doc), ids, "step {}: chunks of {}", step, doc);
+            prop_assert_eq!(&vector.chunk_ids(doc), ids, "step {}: chunks of {}", step, doc);
+            prop_assert_eq!(&mutex.chunk_ids(doc), ids, "step {}: chunks of {}", step, doc);
         }
         for i in 0..12 {
             let chunk_id = format!("c{i}");
             let expected = model.chunks.get(&chunk_id).cloned();
-            prop_assert_eq!(vector.get_chunk(&chunk_id), expected.clone(), "step {}: get_chunk", step);
-            prop_assert_eq!(mutex.get_chunk(&chunk_id), expected, "step {}: get_chunk", step);
+            prop_assert_eq!(vector.chunk(&chunk_id), expected.clone(), "step {}: get_chunk", step);
+            prop_assert_eq!(mutex.chunk(&chunk_id), expected, "step {}: get_chunk", step);
         }
         prop_assert_eq!(vector.len(), model.chunks.len());
         prop_assert_eq!(mutex.len(), model.chunks.len());

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{Script, observe_maps, observe_search};
-use vecindex::{Index, VectorIndex};
+use vecindex::VectorIndex;
 
 const WRITERS: usize = 4;
 const ROUNDS: usize = 20;
@@ -66,10 +66,10 @@ fn writers_against(maintain: fn(&VectorIndex)) {
             // row in it, and changes nothing visible.
             index.maintain();
             assert_eq!(index.force_merge(), 1, "round {round}: {:?}", index.stats().segments);
-            let sealed: Vec<_> = index.stats().segments.into_iter().filter(|s| s.kind != "head").collect();
+            let sealed: Vec<_> = index.stats().segments.into_iter().filter(|s| s.label() != "head").collect();
             assert_eq!(sealed[0].rows, sealed[0].live_rows, "round {round}: dead rows left");
             // The head was closed and merged too (Head::close): no row is left to scan exactly.
-            let unsealed: usize = index.stats().segments.iter().filter(|s| s.kind == "head").map(|s| s.rows).sum();
+            let unsealed: usize = index.stats().segments.iter().filter(|s| s.label() == "head").map(|s| s.rows).sum();
             assert_eq!(unsealed, 0, "round {round}: rows left in the head: {:?}", index.stats().segments);
         }
         let searched = observe_search(&*index, WRITERS);

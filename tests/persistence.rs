@@ -22,13 +22,13 @@ type Contents = BTreeMap<String, Vec<Chunk>>;
 
 fn contents(index: &dyn Index) -> Contents {
     index
-        .get_document_ids()
+        .document_ids()
         .into_iter()
         .map(|doc| {
             let chunks = index
-                .get_chunk_ids_for_document(&doc)
+                .chunk_ids(&doc)
                 .iter()
-                .map(|id| index.get_chunk(id).unwrap_or_else(|| panic!("{id} listed but missing")))
+                .map(|id| index.chunk(id).unwrap_or_else(|| panic!("{id} listed but missing")))
                 .collect();
             (doc, chunks)
         })
@@ -115,7 +115,10 @@ fn round_trip_gives_identical_answers_mappings_and_stats() {
         if factory != "exact" && !cfg!(feature = "faiss") {
             continue;
         }
-        let segments = vecindex::SegmentIndex { min_rows: 0, ..vecindex::SegmentIndex::faiss(factory) };
+        let segments = match factory {
+            "exact" => vecindex::SegmentIndex::exact(),
+            factory => vecindex::SegmentIndex::faiss(factory).min_rows(0),
+        };
         let config = config().segment_index(segments);
         let index = VectorIndex::new(config.clone()).unwrap();
         first_state(&index);
@@ -133,11 +136,11 @@ fn round_trip_gives_identical_answers_mappings_and_stats() {
         assert_same_answers(&index, &reopened, factory);
         // The heads' rows come back as one more sealed segment, with the current head's id; it
         // is exact until the worker indexes it. Every other segment's FAISS index is loaded.
-        let head_id = index.stats().segments.iter().find(|s| s.kind == "head").unwrap().id;
-        for segment in reopened.stats().segments.iter().filter(|s| s.kind != "head") {
+        let head_id = index.stats().segments.iter().find(|s| s.label() == "head").unwrap().id;
+        for segment in reopened.stats().segments.iter().filter(|s| s.label() != "head") {
             assert!(segment.mapped, "{factory}: sealed segments are read from the mapping: {segment:?}");
             if factory != "exact" && segment.id != head_id {
-                assert_eq!(segment.kind, factory, "{factory}: its index was loaded, not rebuilt");
+                assert_eq!(segment.label(), factory, "{factory}: its index was loaded, not rebuilt");
             }
         }
         // The reopened index keeps working: writes, deletes, another round trip.
@@ -613,7 +616,9 @@ fn every_kind_of_damage_to_every_kind_of_file_has_its_documented_outcome() {
                     // The healed file comes back: rebuilt (FAISS) and rewritten by the next persist.
                     opened.maintain();
                     if *kind == "faiss" {
-                        assert!(opened.stats().segments.iter().filter(|s| s.kind != "head").all(|s| s.kind == "Flat"));
+                        assert!(
+                            opened.stats().segments.iter().filter(|s| s.label() != "head").all(|s| s.label() == "Flat")
+                        );
                     }
                     opened.persist(&dir).unwrap();
                     let (_, again) = open(&dir, OpenOptions::new().strict(true)).unwrap();

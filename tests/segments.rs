@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use vecindex::{Chunk, Index, IndexConfig, MergePolicy, SearchOptions, SegmentIndex, VectorIndex};
+use vecindex::{Chunk, IndexConfig, SearchOptions, SegmentIndex, TieredMergePolicy, VectorIndex};
 
 const DIM: usize = 16;
 
@@ -28,12 +28,9 @@ fn clustered(n: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
 /// threads the insertion order varies, and recall with it), so the recall assertions below test
 /// one fixed graph rather than a lucky one.
 fn config(factory: &str) -> IndexConfig {
-    IndexConfig::new(DIM).background(false).segment_index(SegmentIndex {
-        min_rows: 0,
-        ef_search: 64,
-        build_threads: 1,
-        ..SegmentIndex::faiss(factory)
-    })
+    IndexConfig::new(DIM)
+        .background(false)
+        .segment_index(SegmentIndex::faiss(factory).min_rows(0).ef_search(64).build_threads(1))
 }
 
 fn add_all(index: &VectorIndex, points: &[Vec<f32>], tag: impl Fn(usize) -> String) {
@@ -52,13 +49,13 @@ fn ninety_percent_deleted_segment_still_returns_k_live_hits() {
         // One sealed segment of 30 000 rows; vacuum off so the dead rows stay in it. The 3000
         // rows left, and the 1500 of them the filter keeps, are more than a segment scans
         // outright, so FAISS and its selector answer.
-        let never_vacuum = MergePolicy { vacuum_dead_fraction: 1.0, ..MergePolicy::default() };
+        let never_vacuum = TieredMergePolicy::default().vacuum_dead_fraction(1.0);
         let index = VectorIndex::new(config(factory).head_capacity(ROWS).merge_policy(never_vacuum)).unwrap();
         let points = clustered(ROWS + 1, 20, 1);
         add_all(&index, &points, |i| format!("t{}", (i / 10) % 2));
         index.maintain();
         let segments = index.stats().segments;
-        assert_eq!(segments[0].kind, factory, "{segments:?}");
+        assert_eq!(segments[0].label(), factory, "{segments:?}");
         for i in (0..ROWS).filter(|i| i % 10 != 0) {
             assert!(index.remove_chunk(&format!("c{i}")).unwrap());
         }
@@ -84,14 +81,14 @@ fn ninety_percent_deleted_segment_still_returns_k_live_hits() {
 fn hnsw_recall_at_10_on_clustered_data() {
     let points = clustered(12_000, 60, 7);
     let queries = clustered(200, 60, 99);
-    let merge = MergePolicy { merge_factor: 3, ..MergePolicy::default() };
+    let merge = TieredMergePolicy::default().merge_factor(3);
     let hnsw = VectorIndex::new(config("HNSW32").head_capacity(2000).merge_policy(merge)).unwrap();
     let exact = VectorIndex::new(IndexConfig::new(DIM).background(false).segment_index(SegmentIndex::exact())).unwrap();
     add_all(&hnsw, &points, |_| String::new());
     add_all(&exact, &points, |_| String::new());
     hnsw.maintain();
     let stats = hnsw.stats();
-    assert!(stats.segments.iter().filter(|s| s.kind == "HNSW32").count() >= 2, "{:?}", stats.segments);
+    assert!(stats.segments.iter().filter(|s| s.label() == "HNSW32").count() >= 2, "{:?}", stats.segments);
     let mut found = 0;
     for query in &queries {
         let truth: HashSet<String> =
@@ -148,8 +145,8 @@ fn churn_keeps_segment_bytes_bounded() {
 fn many_searchers_while_segments_are_sealed_merged_and_vacuumed() {
     let config = IndexConfig::new(DIM)
         .head_capacity(64)
-        .segment_index(SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("HNSW32") })
-        .merge_policy(MergePolicy { merge_factor: 3, ..MergePolicy::default() });
+        .segment_index(SegmentIndex::faiss("HNSW32").min_rows(0))
+        .merge_policy(TieredMergePolicy::default().merge_factor(3));
     let index = Arc::new(VectorIndex::new(config).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
     // Document n is added, and removed for good once document n + 40 exists.
@@ -202,7 +199,7 @@ fn many_searchers_while_segments_are_sealed_merged_and_vacuumed() {
     let stats = index.stats();
     eprintln!(
         "{searches} searches; segments at the end: {:?}",
-        stats.segments.iter().map(|s| (&s.kind, s.rows)).collect::<Vec<_>>()
+        stats.segments.iter().map(|s| (s.label(), s.rows)).collect::<Vec<_>>()
     );
     assert!(searches > 0);
     assert_eq!(index.len(), 40 * 4);
@@ -224,7 +221,7 @@ fn bad_faiss_configs_are_typed_errors_or_stay_exact() {
     add_all(&index, &points, |_| String::new());
     index.maintain();
     let stats = index.stats();
-    assert_eq!(stats.segments[0].kind, "exact", "{:?}", stats.segments);
+    assert_eq!(stats.segments[0].label(), "exact", "{:?}", stats.segments);
     assert_eq!(stats.chunks, 301);
     let hits = index.search(&points[7], &SearchOptions::k(1)).unwrap();
     assert_eq!(hits[0].chunk_id, "c7");
@@ -254,11 +251,11 @@ fn repeated_vectors_share_graph_nodes_and_every_copy_is_found() {
     assert_eq!(index.force_merge(), 1);
     let check = |index: &VectorIndex, when: &str| {
         let segment = &index.stats().segments[0];
-        assert_eq!(segment.kind, "HNSW32", "{when}");
+        assert_eq!(segment.label(), "HNSW32", "{when}");
         assert_eq!(segment.indexed_vectors, Some(bases.len() + distinct.len()), "{when}: one node per distinct vector");
         for (b, base) in bases.iter().enumerate() {
             let copies: Vec<String> = (0..COPIES).map(|c| format!("c{}", c * bases.len() + b)).collect();
-            let live: HashSet<&String> = copies.iter().filter(|id| index.get_chunk(id).is_some()).collect();
+            let live: HashSet<&String> = copies.iter().filter(|id| index.chunk(id).is_some()).collect();
             let hits = index.search(base, &SearchOptions::k(COPIES)).unwrap();
             let found: HashSet<&String> = hits.iter().map(|h| &h.chunk_id).filter(|id| live.contains(id)).collect();
             assert_eq!(found, live, "{when}: every live copy of base {b} is among its {COPIES} nearest");
@@ -283,9 +280,7 @@ fn repeated_vectors_share_graph_nodes_and_every_copy_is_found() {
         index.remove_chunk(&format!("c{}", c * bases.len() + 1)).unwrap();
     }
     check(&index, "after deletes");
-    assert!(
-        index.search(&bases[1], &SearchOptions::k(3)).unwrap().iter().all(|h| index.get_chunk(&h.chunk_id).is_some())
-    );
+    assert!(index.search(&bases[1], &SearchOptions::k(3)).unwrap().iter().all(|h| index.chunk(&h.chunk_id).is_some()));
     let dir = tempfile::tempdir().unwrap();
     index.persist(dir.path()).unwrap();
     let reopened = VectorIndex::open_with(dir.path(), config("HNSW32").head_capacity(points.len())).unwrap();

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use vecindex::{Chunk, Index, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
+use vecindex::{Chunk, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
 use vecindex_bench::data::vector;
 use vecindex_bench::design::{self, Design};
 use vecindex_bench::recall;

@@ -286,9 +286,7 @@ pub fn run(params: &Params, scratch: &Path) -> Outcome {
             VectorIndex::open_with_options(dir, &OpenOptions::new().config(open_config.clone())).expect("open");
         Box::new(move |q: &[f32]| index.search(q, &SearchOptions::k(10)).expect("search").len())
     }));
-    let flat_config = IndexConfig::new(dim)
-        .segment_index(SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("Flat") })
-        .background(false);
+    let flat_config = IndexConfig::new(dim).segment_index(SegmentIndex::faiss("Flat").min_rows(0)).background(false);
     let flat_dir = root.path().join("vecindex-flat");
     {
         let index = VectorIndex::new(flat_config.clone()).expect("config");

@@ -10,7 +10,7 @@ use std::time::Instant;
 use faiss::{Index as _, MetricType};
 use serde::{Deserialize, Serialize};
 use vecindex::embed::{Embedder, HashingEmbedder};
-use vecindex::{Chunk, Index, IndexConfig, SegmentIndex, VectorIndex};
+use vecindex::{Chunk, IndexConfig, SegmentIndex, VectorIndex};
 
 pub struct Params {
     pub rows: usize,
@@ -64,7 +64,7 @@ pub fn run(params: &Params) -> Vec<Outcome> {
     let embedder = HashingEmbedder::new(384);
     let wanted: Vec<&str> = texts.iter().take(params.rows).map(String::as_str).collect();
     let chunks = embedder.embed(&wanted).expect("the hashing embedder never fails");
-    let segment = SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("HNSW32") };
+    let segment = SegmentIndex::faiss("HNSW32").min_rows(0);
     let mut outcomes = Vec::new();
     for pattern in ["distinct", "exact copies", "near copies"] {
         let vectors = rows(pattern, &chunks, params.rows);

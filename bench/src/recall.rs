@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use faiss::{Index as _, MetricType};
 use serde::{Deserialize, Serialize};
-use vecindex::{Chunk, Index, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
+use vecindex::{Chunk, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
 
 use crate::data::{Dataset, Meta, recall};
 
@@ -136,9 +136,9 @@ fn load(data: &Dataset, segments: SegmentIndex, force_merge: bool) -> (VectorInd
         index.force_merge();
     }
     loop {
-        let before: Vec<(u64, String)> = index.stats().segments.iter().map(|s| (s.id, s.kind.clone())).collect();
+        let before: Vec<(u64, String)> = index.stats().segments.iter().map(|s| (s.id, s.label())).collect();
         index.maintain();
-        let after: Vec<(u64, String)> = index.stats().segments.iter().map(|s| (s.id, s.kind.clone())).collect();
+        let after: Vec<(u64, String)> = index.stats().segments.iter().map(|s| (s.id, s.label())).collect();
         if before == after {
             break;
         }
@@ -152,11 +152,11 @@ fn memory_mb(index: &VectorIndex) -> f64 {
 
 /// Rows not yet in a sealed segment (the head and frozen heads), which every query scans exactly.
 pub fn head_rows(index: &VectorIndex) -> usize {
-    index.stats().segments.iter().filter(|s| s.kind == "head" || s.kind == "frozen").map(|s| s.rows).sum()
+    index.stats().segments.iter().filter(|s| s.label() == "head" || s.label() == "frozen").map(|s| s.rows).sum()
 }
 
 fn sealed_segments(index: &VectorIndex) -> usize {
-    index.stats().segments.iter().filter(|s| s.kind != "head").count()
+    index.stats().segments.iter().filter(|s| s.label() != "head").count()
 }
 
 pub fn run(data: &Dataset, params: &Params) -> Outcome {
@@ -237,9 +237,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
     print(&c);
     configs.push(c);
 
-    for (name, segments) in
-        [("exact", SegmentIndex::exact()), ("Flat", SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("Flat") })]
-    {
+    for (name, segments) in [("exact", SegmentIndex::exact()), ("Flat", SegmentIndex::faiss("Flat").min_rows(0))] {
         let (index, took) = load(data, segments, false);
         let point =
             measure(data, params.exact_queries, |q| rows(index.search(q, &SearchOptions::k(K)).expect("search")));
@@ -269,7 +267,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
             .collect();
         let c = Config {
             system: "vecindex".into(),
-            index: format!("{} ({how})", SegmentIndex::default().factory),
+            index: format!("{} ({how})", SegmentIndex::default().kind),
             build_s: took.as_secs_f64(),
             segments: sealed_segments(&index),
             head_rows: head_rows(&index),

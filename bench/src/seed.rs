@@ -111,16 +111,16 @@ fn verify<I: Index>(docs: &[Vec<String>], dir: &Path) -> Result<(), String> {
         return Err(format!("open found damage: {report:?}"));
     }
     let chunks: usize = docs.iter().map(Vec::len).sum();
-    if index.len() != chunks || index.get_document_ids().len() != docs.len() {
+    if index.len() != chunks || index.document_ids().len() != docs.len() {
         return Err(format!(
             "reopened {} chunks of {} documents, added {chunks} of {}",
             index.len(),
-            index.get_document_ids().len(),
+            index.document_ids().len(),
             docs.len()
         ));
     }
     for (d, doc) in docs.iter().enumerate() {
-        if index.get_chunk_ids_for_document(&format!("doc{d}")).len() != doc.len() {
+        if index.chunk_ids(&format!("doc{d}")).len() != doc.len() {
             return Err(format!("doc{d} reopened with missing chunks"));
         }
     }

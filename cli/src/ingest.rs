@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use vecindex::embed::Embedder;
-use vecindex::{Chunk, Index, VectorIndex};
+use vecindex::{Chunk, VectorIndex};
 
 use crate::chunker::{self, ChunkSize};
 use crate::corpus::{self, DocumentFile};
@@ -66,9 +66,9 @@ struct Counters {
 /// The content hash recorded for each document of the index.
 fn recorded_hashes(index: &VectorIndex) -> HashMap<String, String> {
     let mut hashes = HashMap::new();
-    for doc in index.get_document_ids() {
-        let first = index.get_chunk_ids_for_document(&doc).into_iter().next();
-        if let Some(hash) = first.and_then(|id| index.get_chunk(&id)).and_then(|c| c.metadata.get(META_HASH).cloned()) {
+    for doc in index.document_ids() {
+        let first = index.chunk_ids(&doc).into_iter().next();
+        if let Some(hash) = first.and_then(|id| index.chunk(&id)).and_then(|c| c.metadata.get(META_HASH).cloned()) {
             hashes.insert(doc, hash);
         }
     }
@@ -263,9 +263,9 @@ pub fn check_embedder(index: &VectorIndex, embedder: &dyn Embedder) -> Result<()
             embedder.dim()
         ));
     }
-    let sample = index.get_document_ids().into_iter().next().and_then(|doc| {
-        let id = index.get_chunk_ids_for_document(&doc).into_iter().next()?;
-        index.get_chunk(&id)?.metadata.get(META_EMBEDDER).cloned()
+    let sample = index.document_ids().into_iter().next().and_then(|doc| {
+        let id = index.chunk_ids(&doc).into_iter().next()?;
+        index.chunk(&id)?.metadata.get(META_EMBEDDER).cloned()
     });
     match sample {
         Some(name) if name != embedder.name() => {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use vecindex::embed::{Embedder, HashingEmbedder};
-use vecindex::{Index, OpenOptions, SearchOptions, VectorIndex};
+use vecindex::{OpenOptions, SearchOptions, VectorIndex};
 
 use crate::chunker::ChunkSize;
 use crate::ingest::{IngestOptions, META_HEADING, check_embedder};
@@ -214,7 +214,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let query = embedder.embed_query(&text).map_err(|e| e.to_string())?;
             let hits = opened.search(&query, &SearchOptions::k(k)).map_err(|e| e.to_string())?;
             for (rank, hit) in hits.iter().enumerate() {
-                let chunk = opened.get_chunk(&hit.chunk_id);
+                let chunk = opened.chunk(&hit.chunk_id);
                 let heading = hit.metadata.get(META_HEADING).map(String::as_str).unwrap_or("");
                 let text = chunk.map(|c| snippet(&c.text, 160)).unwrap_or_default();
                 println!("{:>2}. {:.3}  {}  [{}]", rank + 1, hit.score, hit.doc_id, heading);
@@ -241,7 +241,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 println!(
                     "  segment {:>4}: {:<10} {:>8} rows {:>8} live {:>12} bytes{}",
                     g.id,
-                    g.kind,
+                    g.label(),
                     g.rows,
                     g.live_rows,
                     g.bytes,

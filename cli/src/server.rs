@@ -33,7 +33,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vecindex::embed::Embedder;
-use vecindex::{Chunk, Index, Metadata, SearchOptions, VectorIndex};
+use vecindex::{Chunk, Metadata, SearchOptions, VectorIndex};
 
 use crate::chunker::{self, ChunkSize, Format};
 use crate::ingest::{self, IngestOptions, META_EMBEDDER, META_HEADING};
@@ -262,9 +262,9 @@ async fn get_document(State(app): State<Shared>, Path(id): Path<String>) -> ApiR
     app.blocking(1, move |app| {
         let chunks: Vec<Value> = app
             .index
-            .get_chunk_ids_for_document(&id)
+            .chunk_ids(&id)
             .iter()
-            .filter_map(|c| app.index.get_chunk(c))
+            .filter_map(|c| app.index.chunk(c))
             .map(|c| json!({ "chunk_id": c.chunk_id, "text": c.text, "metadata": c.metadata }))
             .collect();
         if chunks.is_empty() {
@@ -320,7 +320,7 @@ async fn search(State(app): State<Shared>, bytes: Result<Bytes, BytesRejection>)
             .search(&query, &options)?
             .into_iter()
             .map(|h| {
-                let text = app.index.get_chunk(&h.chunk_id).map(|c| c.text).unwrap_or_default();
+                let text = app.index.chunk(&h.chunk_id).map(|c| c.text).unwrap_or_default();
                 json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "score": h.score, "metadata": h.metadata, "text": text })
             })
             .collect();
@@ -349,7 +349,7 @@ fn stats_json(index: &VectorIndex) -> Value {
     let segments: Vec<Value> = s
         .segments
         .iter()
-        .map(|g| json!({ "id": g.id, "kind": g.kind, "rows": g.rows, "live_rows": g.live_rows, "bytes": g.bytes, "mapped": g.mapped }))
+        .map(|g| json!({ "id": g.id, "kind": g.label(), "rows": g.rows, "live_rows": g.live_rows, "bytes": g.bytes, "mapped": g.mapped }))
         .collect();
     json!({
         "dim": s.dim, "metric": format!("{:?}", s.metric), "chunks": s.chunks, "documents": s.documents,
@@ -382,9 +382,9 @@ async fn metrics(State(app): State<Shared>) -> ApiResult {
     }
     out.push_str("# TYPE vecindex_persist_seconds histogram\n");
     app.metrics.persist.render(&mut out, "vecindex_persist_seconds", "");
-    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for g in &stats.segments {
-        *kinds.entry(g.kind.as_str()).or_default() += 1;
+        *kinds.entry(g.label()).or_default() += 1;
     }
     out.push_str("# TYPE vecindex_segments gauge\n");
     for (kind, n) in kinds {

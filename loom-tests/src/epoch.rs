@@ -11,14 +11,11 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use vecindex::{Chunk, Index, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
+use vecindex::{Chunk, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
 
 /// Heads of one row, so the second append rotates; exact segments; no background threads.
 pub(crate) fn config() -> IndexConfig {
-    IndexConfig { writer_slots: 2, ..IndexConfig::new(2) }
-        .head_capacity(1)
-        .background(false)
-        .segment_index(SegmentIndex::exact())
+    IndexConfig::new(2).writer_slots(2).head_capacity(1).background(false).segment_index(SegmentIndex::exact())
 }
 
 pub(crate) fn chunk(id: &str, doc: &str, x: f32) -> Chunk {

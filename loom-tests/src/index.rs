@@ -9,7 +9,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use vecindex::{Error, Index, VectorIndex};
+use vecindex::{Error, VectorIndex};
 
 use crate::epoch::{chunk, config, searched};
 
@@ -17,9 +17,9 @@ use crate::epoch::{chunk, config, searched};
 /// and every listed chunk is a hit.
 pub(crate) fn assert_maps_agree(index: &VectorIndex) {
     let mut listed: Vec<String> = Vec::new();
-    for doc in index.get_document_ids() {
-        for id in index.get_chunk_ids_for_document(&doc) {
-            let found = index.get_chunk(&id).unwrap_or_else(|| panic!("{id} is listed in {doc} but not found"));
+    for doc in index.document_ids() {
+        for id in index.chunk_ids(&doc) {
+            let found = index.chunk(&id).unwrap_or_else(|| panic!("{id} is listed in {doc} but not found"));
             assert_eq!(found.doc_id, doc);
             listed.push(id);
         }
@@ -41,7 +41,7 @@ fn replacing_and_removing_one_document_serialize() {
         replacer.join().unwrap();
         // Either order, as if one ran after the other: removed first (then d holds c2), or
         // replaced first (then nothing is left).
-        let expected: &[&str] = if removed == 1 && index.get_document_ids() == ["d"] { &["c2"] } else { &[] };
+        let expected: &[&str] = if removed == 1 && index.document_ids() == ["d"] { &["c2"] } else { &[] };
         assert_eq!(searched(&index), expected, "removed {removed}");
         assert_maps_agree(&index);
         assert_eq!(index.reconcile_mappings(), 0, "the maps were left stale");
@@ -64,7 +64,7 @@ fn two_documents_claiming_one_chunk_id_leave_one_owner() {
         };
         assert!(matches!(lost, Error::ChunkInOtherDocument { .. }), "{lost}");
         assert_eq!(searched(&index), ["shared"]);
-        assert_eq!(index.get_document_ids(), [won]);
+        assert_eq!(index.document_ids(), [won]);
         assert_maps_agree(&index);
     });
 }
@@ -97,11 +97,11 @@ fn a_multi_document_add_is_all_or_nothing() {
         match (&mine, &rival) {
             (Ok(()), Err(Error::ChunkInOtherDocument { .. })) => {
                 assert_eq!(searched(&index), ["x", "y"]);
-                assert_eq!(index.get_document_ids(), ["d1", "d2"]);
+                assert_eq!(index.document_ids(), ["d1", "d2"]);
             }
             (Err(Error::ChunkInOtherDocument { .. }), Ok(())) => {
                 assert_eq!(searched(&index), ["y"], "the failed call added nothing");
-                assert_eq!(index.get_document_ids(), ["d3"]);
+                assert_eq!(index.document_ids(), ["d3"]);
             }
             _ => panic!("exactly one call owns y: {mine:?} {rival:?}"),
         }

@@ -12,7 +12,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use vecindex::{Index, VectorIndex};
+use vecindex::VectorIndex;
 
 use crate::epoch::{chunk, config};
 use crate::index::assert_maps_agree;
@@ -31,7 +31,7 @@ fn reconcile_racing_a_replacement_leaves_the_maps_right() {
         assert_eq!(index.reconcile_mappings(), 0, "a consistent entry was judged stale");
         writer.join().unwrap();
         assert_maps_agree(&index);
-        assert_eq!(index.get_chunk("c").map(|c| c.metadata["v"].clone()).as_deref(), Some("2"));
+        assert_eq!(index.chunk("c").map(|c| c.metadata["v"].clone()).as_deref(), Some("2"));
         assert_eq!(index.reconcile_mappings(), 0);
     });
 }

@@ -11,17 +11,18 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use vecindex::{Index, IndexConfig, MergePolicy, SegmentIndex, VectorIndex};
+use vecindex::{IndexConfig, SegmentIndex, TieredMergePolicy, VectorIndex};
 
 use crate::epoch::{chunk, searched};
 
 /// Heads of two rows; a segment with a dead row is vacuumed (50% > 20%).
 fn config() -> IndexConfig {
-    IndexConfig { writer_slots: 2, ..IndexConfig::new(2) }
+    IndexConfig::new(2)
+        .writer_slots(2)
         .head_capacity(2)
         .background(false)
         .segment_index(SegmentIndex::exact())
-        .merge_policy(MergePolicy { merge_factor: 8, ..MergePolicy::default() })
+        .merge_policy(TieredMergePolicy::default().merge_factor(8))
 }
 
 #[test]
@@ -42,7 +43,7 @@ fn a_delete_racing_a_vacuum_is_never_lost() {
         assert_eq!(searched(&index), ["y"], "a completed delete was lost by the vacuum");
         index.maintain();
         assert_eq!(searched(&index), ["y"], "a completed delete was lost by the vacuum");
-        assert!(index.get_chunk("a").is_none());
+        assert!(index.chunk("a").is_none());
         assert_eq!(index.reconcile_mappings(), 0);
     });
 }

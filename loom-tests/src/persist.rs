@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use loom::sync::Arc;
 use loom::thread;
-use vecindex::{Index, OpenOptions, VectorIndex};
+use vecindex::{OpenOptions, VectorIndex};
 
 use crate::epoch::{chunk, config};
 
@@ -43,7 +43,7 @@ fn persist_racing_a_writer_commits_exactly_the_snapshot_at_its_seq() {
             VectorIndex::open_with_options(&dir, &OpenOptions::new().config(config()).strict(true)).unwrap();
         assert!(opened.is_clean());
         for (doc, seq) in [("a", 1), ("b", 2)] {
-            let held = reopened.get_chunk(doc).is_some();
+            let held = reopened.chunk(doc).is_some();
             assert_eq!(held, seq < report.seq, "document {doc} (seq {seq}) in the snapshot at {}", report.seq);
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -10,7 +10,7 @@
 //! published after the copy is in a head no epoch names any more.
 
 use loom::sync::Arc;
-use vecindex::{Index, VectorIndex};
+use vecindex::VectorIndex;
 
 use crate::epoch::{chunk, config, searched, spawn_two_writers};
 

@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use vecindex::{Index, IndexConfig, Metric, OpenOptions, SearchOptions, SegmentIndex};
+use vecindex::{IndexConfig, Metric, OpenOptions, SearchOptions, SegmentIndex};
 
 use crate::arrays;
 use crate::chunk::PyChunk;
@@ -87,9 +87,9 @@ impl Settings {
         if let Some(factory) = &self.segment_index {
             let ef_search = config.segment_index.ef_search;
             config = config.segment_index(if factory == "exact" {
-                SegmentIndex { ef_search, ..SegmentIndex::exact() }
+                SegmentIndex::exact().ef_search(ef_search)
             } else {
-                SegmentIndex { ef_search, ..SegmentIndex::faiss(factory.clone()) }
+                SegmentIndex::faiss(factory.clone()).ef_search(ef_search)
             });
         }
         if let Some(ef) = self.ef_search {
@@ -322,7 +322,7 @@ impl PyVectorIndex {
                 Ok::<_, vecindex::Error>(
                     hits.into_iter()
                         .map(|hit| {
-                            let content = index.get_chunk(&hit.chunk_id).map(|c| c.text).unwrap_or_default();
+                            let content = index.chunk(&hit.chunk_id).map(|c| c.text).unwrap_or_default();
                             (hit, content)
                         })
                         .collect::<Vec<_>>(),
@@ -409,19 +409,19 @@ impl PyVectorIndex {
     /// A live chunk, or `None`.
     fn get_chunk_by_id(&self, py: Python<'_>, chunk_id: String) -> Option<PyChunk> {
         let index = self.index();
-        py.detach(|| index.get_chunk(&chunk_id)).map(PyChunk::from_chunk)
+        py.detach(|| index.chunk(&chunk_id)).map(PyChunk::from_chunk)
     }
 
     /// The chunk ids of a document, in the order they were added (a copy).
     fn get_chunk_ids_for_document(&self, py: Python<'_>, doc_id: String) -> Vec<String> {
         let index = self.index();
-        py.detach(|| index.get_chunk_ids_for_document(&doc_id))
+        py.detach(|| index.chunk_ids(&doc_id))
     }
 
     /// Every document id, sorted (a copy).
     fn get_document_ids(&self, py: Python<'_>) -> Vec<String> {
         let index = self.index();
-        py.detach(|| index.get_document_ids())
+        py.detach(|| index.document_ids())
     }
 
     /// Re-derives the id maps from the stored rows; returns how many stale entries it removed.
@@ -486,14 +486,14 @@ impl PyVectorIndex {
         dict.set_item("next_seq", stats.next_seq)?;
         dict.set_item("generation", stats.generation)?;
         dict.set_item("vocabulary_terms", stats.vocabulary_terms)?;
-        let in_heads = |kind: &str| kind == "head" || kind == "frozen";
-        let head_rows: usize = stats.segments.iter().filter(|s| in_heads(&s.kind)).map(|s| s.rows).sum();
+        let head_rows: usize =
+            stats.segments.iter().filter(|s| s.state != vecindex::SegmentState::Sealed).map(|s| s.rows).sum();
         dict.set_item("head_rows", head_rows)?;
         let segments = PyList::empty(py);
         for segment in stats.segments {
             let entry = PyDict::new(py);
             entry.set_item("id", segment.id)?;
-            entry.set_item("kind", segment.kind)?;
+            entry.set_item("kind", segment.label())?;
             entry.set_item("rows", segment.rows)?;
             entry.set_item("live_rows", segment.live_rows)?;
             entry.set_item("bytes", segment.bytes)?;

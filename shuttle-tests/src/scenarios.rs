@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use shuttle::thread;
-use vecindex::{Index, OpenOptions, VectorIndex};
+use vecindex::{OpenOptions, VectorIndex};
 
 use crate::common::{Script, exact_config, observe_maps, observe_search};
 

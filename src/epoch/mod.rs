@@ -32,6 +32,7 @@
 //! because the full head stays reachable (E1) and a head only accepts rows while it has room.
 
 pub(crate) mod head;
+mod snapshot;
 mod source;
 
 pub(crate) use source::Source;
@@ -40,7 +41,7 @@ use crate::epoch::head::{Head, HeadRow};
 use crate::rows::RowMeta;
 use crate::rows::{RowLoc, SegmentId};
 use crate::segment::Segment;
-use crate::seq::SeqNo;
+use crate::seq::{ReadView, SeqNo, Sequencer};
 use crate::sync::{Arc, AtomicU64, EpochCell, EpochGuard, Ordering};
 
 /// One published state of the index's storage. See the module docs.
@@ -67,6 +68,22 @@ impl Epoch {
     /// The head or segment with this id, including retired segments.
     pub fn find(&self, id: SegmentId) -> Option<Source<'_>> {
         self.sources().chain(self.retired.iter().map(|s| Source::Sealed(s))).find(|s| s.id() == id)
+    }
+
+    /// Marks the row at `loc` deleted by `seq`, forwarding the delete to the segment a merge
+    /// moved the row to. False if it was already deleted or is unknown.
+    pub fn delete(&self, loc: RowLoc, seq: SeqNo) -> bool {
+        self.find(loc.segment).is_some_and(|source| source.tombstones().delete_and_forward(loc.row as usize, seq))
+    }
+
+    /// Whether `loc` holds a live row of chunk `chunk_id` in document `doc_id`.
+    pub fn holds_live(&self, loc: RowLoc, chunk_id: &str, doc_id: &str) -> bool {
+        let Some(source) = self.find(loc.segment) else {
+            return false;
+        };
+        let row = loc.row as usize;
+        source.tombstones().deleted_at(row).is_none()
+            && source.with_row(row, |r, _| r.chunk_id() == chunk_id && r.doc_id() == doc_id).unwrap_or(false)
     }
 
     /// A copy with a new generation, for the publish path to modify.
@@ -111,6 +128,28 @@ impl Epochs {
 
     pub fn load_full(&self) -> Arc<Epoch> {
         self.current.load_full()
+    }
+
+    /// A view and an epoch it may read: the view first (every operation it includes put its
+    /// rows into a head reachable from this epoch or a later one, E1), then the epoch, again if a
+    /// merge published meanwhile raised the horizon past the view (E4). Searches take
+    /// `Sequencer::view` and a short-lived `Epochs::load`; persists `Sequencer::snapshot` and
+    /// `Epochs::load_full`, which may be held across I/O.
+    pub fn view_and_epoch<E: std::ops::Deref<Target = Epoch>>(
+        &self,
+        seq: &Sequencer,
+        take_view: impl Fn(&Sequencer) -> ReadView,
+        load: impl Fn(&Self) -> E,
+    ) -> (ReadView, E) {
+        loop {
+            #[cfg(not(vecindex_bug = "epoch_before_view"))]
+            let (view, epoch) = (take_view(seq), load(self));
+            #[cfg(vecindex_bug = "epoch_before_view")]
+            let (epoch, view) = (load(self), take_view(seq));
+            if view.covers(epoch.horizon) {
+                return (view, epoch);
+            }
+        }
     }
 
     /// Appends a row to the current head, rotating to a fresh head when it is full.

@@ -20,10 +20,10 @@
 //! checker sees every interleaving of their writers.
 
 #[cfg(not(any(vecindex_loom, vecindex_shuttle)))]
-pub(crate) use striped::DocLocks;
+pub(crate) use striped::{DocGuard, DocLocks};
 
 #[cfg(any(vecindex_loom, vecindex_shuttle))]
-pub(crate) use per_document::DocLocks;
+pub(crate) use per_document::{DocGuard, DocLocks};
 
 #[cfg(not(any(vecindex_loom, vecindex_shuttle)))]
 mod striped {

@@ -31,9 +31,7 @@ use std::path::Path;
 
 use rkyv::rancor;
 
-use crate::config::{IndexConfig, SegmentIndex};
 use crate::error::{Error, Result};
-use crate::merge::MergePolicy;
 use crate::metric::Metric;
 use crate::seq::SeqNo;
 use crate::storage::format::{self, FileKind, FileRef};
@@ -97,7 +95,8 @@ impl StoredSegment {
     }
 }
 
-/// The settings an index was persisted with (all of [`IndexConfig`] but `background`).
+/// The settings an index was persisted with (all of `IndexConfig` but `background`; its
+/// conversions are in `config`). A segment kind is its FAISS factory string, or `"exact"`.
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct StoredConfig {
     pub head_capacity: u64,
@@ -113,54 +112,6 @@ pub struct StoredConfig {
     pub min_rows: u64,
     pub build_threads: u64,
     pub search_threads: u64,
-}
-
-impl StoredConfig {
-    pub fn from_config(c: &IndexConfig) -> Self {
-        let n = |v: usize| v as u64;
-        let s = &c.segment_index;
-        Self {
-            head_capacity: n(c.head_capacity),
-            writer_slots: n(c.writer_slots),
-            vocabulary_limit: n(c.vocabulary_limit),
-            merge_factor: n(c.merge.merge_factor),
-            max_segment_rows: n(c.merge.max_segment_rows),
-            vacuum_dead_fraction: c.merge.vacuum_dead_fraction,
-            factory: s.factory.clone(),
-            ef_construction: n(s.ef_construction),
-            ef_search: n(s.ef_search),
-            nprobe: n(s.nprobe),
-            min_rows: n(s.min_rows),
-            build_threads: n(s.build_threads),
-            search_threads: n(s.search_threads),
-        }
-    }
-
-    /// The configuration, for an index of `dim` and `metric`. Values too large for this
-    /// platform saturate.
-    pub fn to_config(&self, dim: usize, metric: Metric) -> IndexConfig {
-        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-        IndexConfig {
-            head_capacity: n(self.head_capacity),
-            writer_slots: n(self.writer_slots),
-            vocabulary_limit: n(self.vocabulary_limit),
-            merge: MergePolicy {
-                merge_factor: n(self.merge_factor),
-                max_segment_rows: n(self.max_segment_rows),
-                vacuum_dead_fraction: self.vacuum_dead_fraction,
-            },
-            segment_index: SegmentIndex {
-                factory: self.factory.clone(),
-                ef_construction: n(self.ef_construction),
-                ef_search: n(self.ef_search),
-                nprobe: n(self.nprobe),
-                min_rows: n(self.min_rows),
-                build_threads: n(self.build_threads),
-                search_threads: n(self.search_threads),
-            },
-            ..IndexConfig::new(dim).metric(metric)
-        }
-    }
 }
 
 /// The manifest. See the module docs.
@@ -427,13 +378,26 @@ mod tests {
             seq: 10,
             dim: 4,
             metric: 0,
-            config: StoredConfig::from_config(&IndexConfig::new(4)),
+            config: StoredConfig {
+                head_capacity: 4096,
+                writer_slots: 64,
+                vocabulary_limit: 50_000,
+                merge_factor: 8,
+                max_segment_rows: 1 << 20,
+                vacuum_dead_fraction: 0.2,
+                factory: "HNSW32".into(),
+                ef_construction: 80,
+                ef_search: 64,
+                nprobe: 16,
+                min_rows: 2048,
+                build_threads: 0,
+                search_threads: 1,
+            },
             segments: Vec::new(),
             head: None,
             tombstones: None,
         };
         let bytes = manifest.encode();
         assert_eq!(Manifest::decode(Path::new("m"), &bytes).unwrap(), manifest);
-        assert_eq!(manifest.config.to_config(4, Metric::Cosine), IndexConfig::new(4));
     }
 }

@@ -30,7 +30,6 @@ pub(crate) mod writer;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::IndexConfig;
 use crate::seq::SeqNo;
 
 /// What a persist wrote.
@@ -57,44 +56,6 @@ pub struct PersistReport {
     /// The index directory.
     pub path: PathBuf,
     pub duration: Duration,
-}
-
-/// How to open an index directory.
-#[derive(Clone, Debug, Default)]
-pub struct OpenOptions {
-    /// Settings to open with; their dimension and metric must be the snapshot's. Default: the
-    /// settings the snapshot was persisted with.
-    pub config: Option<IndexConfig>,
-    /// Refuse to open (with [`Error::Corrupt`](crate::Error::Corrupt)) rather than lose data:
-    /// a damaged rows file or a fallback to `MANIFEST.prev` is an error, and nothing is moved
-    /// into quarantine. Damage that loses nothing (a FAISS or ids file, rebuilt from the rows)
-    /// is healed either way.
-    pub strict: bool,
-    /// Change nothing in the directory: damaged files are reported (and worked around in
-    /// memory) but not moved into quarantine, and no `LOCK` file is created. For inspection
-    /// (`vecindex verify`, `vecindex query`) and read-only media.
-    pub read_only: bool,
-}
-
-impl OpenOptions {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn config(mut self, config: IndexConfig) -> Self {
-        self.config = Some(config);
-        self
-    }
-
-    pub fn strict(mut self, strict: bool) -> Self {
-        self.strict = strict;
-        self
-    }
-
-    pub fn read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
-        self
-    }
 }
 
 /// What an open found, and what it did about damage.
@@ -138,6 +99,23 @@ pub struct OpenReport {
 }
 
 impl OpenReport {
+    /// Logs what the open found.
+    pub(crate) fn log(&self) {
+        tracing::info!(
+            path = %self.path.display(),
+            seq = self.seq,
+            generation = self.generation,
+            segments = self.segments,
+            chunks = self.chunks,
+            bytes_mapped = self.bytes_mapped,
+            ms = self.duration.as_secs_f64() * 1e3,
+            "opened index"
+        );
+        for doc in &self.lost_documents {
+            tracing::warn!(doc_id = %doc.doc_id, lost = doc.chunks_lost, kept = doc.chunks_kept, "document lost chunks");
+        }
+    }
+
     /// Whether the open found nothing wrong.
     pub fn is_clean(&self) -> bool {
         self.fell_back.is_none() && self.healed.is_empty() && !self.lost_data() && self.duplicate_rows == 0

@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
-use crate::config::{IndexConfig, SegmentIndex};
 use crate::error::{Error, Result};
+use crate::metric::Metric;
 use crate::persist::ids::IdsFile;
-use crate::persist::manifest::{MANIFEST, MANIFEST_PREV, Manifest, StoredSegment};
+use crate::persist::manifest::{MANIFEST, MANIFEST_PREV, Manifest, StoredConfig, StoredSegment};
 use crate::persist::tombstones::{self, Deletes};
-use crate::persist::{Healed, LostDocument, OpenOptions, OpenReport, Quarantined};
+use crate::persist::{Healed, LostDocument, OpenReport, Quarantined};
 use crate::rows::SealedRows;
+use crate::segment::SegmentIndex;
 use crate::seq::SeqNo;
 use crate::storage::format::{self, FileKind};
 use crate::storage::io::{self, Access, DirLock, PathKind};
@@ -29,17 +30,30 @@ pub struct LoadedSegment {
     pub faiss: Option<crate::segment::faiss::FaissIndex>,
 }
 
-/// A snapshot read back.
-pub struct Loaded {
+/// A snapshot read back, with the configuration the caller resolved for it.
+pub struct Loaded<C> {
     pub index_uid: u128,
     pub seq: SeqNo,
-    pub config: IndexConfig,
+    pub config: C,
     pub segments: Vec<LoadedSegment>,
     pub report: OpenReport,
 }
 
-/// Reads the snapshot in `dir`. See [`OpenOptions`] for what is healed, quarantined or refused.
-pub fn load(dir: &Path, options: &OpenOptions) -> Result<Loaded> {
+/// How to read a snapshot (`OpenOptions` has what each flag means).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadOptions {
+    pub strict: bool,
+    pub read_only: bool,
+}
+
+/// Reads the snapshot in `dir` (`OpenOptions` says what is healed, quarantined or refused).
+/// `resolve` turns the settings the snapshot was persisted with, its dimension and metric into
+/// the caller's configuration, and the segment index to open FAISS files for.
+pub fn load<C>(
+    dir: &Path,
+    options: ReadOptions,
+    resolve: impl FnOnce(&StoredConfig, usize, Metric) -> Result<(C, SegmentIndex)>,
+) -> Result<Loaded<C>> {
     let started = Instant::now();
     match io::path_kind(dir)? {
         PathKind::Missing => {
@@ -53,7 +67,10 @@ pub fn load(dir: &Path, options: &OpenOptions) -> Result<Loaded> {
     let _no_persist_collects_meanwhile = DirLock::acquire_shared(dir, !options.read_only)?;
     let mut report = OpenReport { path: dir.to_owned(), ..OpenReport::default() };
     let (manifest, deletes) = choose_manifest(dir, options.strict, &mut report)?;
-    let config = resolve_config(dir, &manifest, options)?;
+    let dim = manifest.dim as usize;
+    let (config, wanted) = resolve(&manifest.config, dim, manifest.metric())?;
+    #[cfg(not(feature = "faiss"))]
+    let _ = wanted; // exact segments only: no FAISS file is read
     let seq = manifest.seq;
     report.seq = seq;
     report.generation = manifest.generation;
@@ -65,7 +82,7 @@ pub fn load(dir: &Path, options: &OpenOptions) -> Result<Loaded> {
         let path = dir.join(&name);
         let opened = io::map(&path, Access::Scanned)
             .map_err(missing_is_corrupt)
-            .and_then(|mapped| SealedRows::open(&path, mapped, config.dim, entry.rows_file.into()))
+            .and_then(|mapped| SealedRows::open(&path, mapped, dim, entry.rows_file.into()))
             .and_then(|rows| match rows.len() as u64 == entry.rows {
                 true => Ok(rows),
                 false => Err(Error::corrupt(&path, format!("{} rows, the manifest says {}", rows.len(), entry.rows))),
@@ -92,7 +109,7 @@ pub fn load(dir: &Path, options: &OpenOptions) -> Result<Loaded> {
         }
         report.bytes_mapped += rows.file_bytes().len() as u64;
         #[cfg(feature = "faiss")]
-        let faiss = load_faiss(dir, entry, &config, &rows, options.read_only, &mut report);
+        let faiss = load_faiss(dir, entry, &wanted, manifest.metric(), &rows, options.read_only, &mut report);
         segments.push(LoadedSegment {
             id: entry.id,
             rows,
@@ -169,34 +186,6 @@ fn missing_is_corrupt(error: Error) -> Error {
             Error::corrupt(path, "missing, but the manifest names it")
         }
         other => other,
-    }
-}
-
-/// The configuration to open with: the caller's (which must match the snapshot's dimension and
-/// metric), or the one the snapshot was persisted with.
-fn resolve_config(dir: &Path, manifest: &Manifest, options: &OpenOptions) -> Result<IndexConfig> {
-    let (dim, metric) = (manifest.dim as usize, manifest.metric());
-    if let Some(config) = &options.config {
-        config.validate()?;
-        if (config.dim, config.metric) != (dim, metric) {
-            return Err(Error::Incompatible {
-                path: dir.to_owned(),
-                expected: format!("dim {} {:?}", config.dim, config.metric),
-                found: format!("dim {dim} {metric:?}"),
-            });
-        }
-        return Ok(config.clone());
-    }
-    let stored = manifest.config.to_config(dim, metric);
-    match stored.validate() {
-        Ok(()) => Ok(stored),
-        Err(e) => {
-            // For example a FAISS factory string in a build without the `faiss` feature.
-            tracing::warn!(error = %e, "the stored segment index cannot be used; using this build's default");
-            let config = IndexConfig { segment_index: SegmentIndex::default(), ..stored };
-            config.validate()?;
-            Ok(config)
-        }
     }
 }
 
@@ -284,17 +273,16 @@ fn heal(dir: &Path, name: &str, error: Error, action: &str, read_only: bool, rep
 fn load_faiss(
     dir: &Path,
     entry: &StoredSegment,
-    config: &IndexConfig,
+    wanted: &SegmentIndex,
+    metric: Metric,
     rows: &SealedRows,
     read_only: bool,
     report: &mut OpenReport,
 ) -> Option<crate::segment::faiss::FaissIndex> {
     use crate::persist::manifest::tag;
     let stored = entry.faiss.as_ref()?;
-    let wanted = &config.segment_index;
-    if wanted.is_exact()
-        || tag(&stored.factory, stored.ef_construction) != tag(&wanted.factory, wanted.ef_construction as u64)
-    {
+    let factory = wanted.factory()?;
+    if tag(&stored.factory, stored.ef_construction) != tag(factory, wanted.ef_construction as u64) {
         return None; // built with other settings: the worker builds the configured index
     }
     let name = entry.faiss_name()?;
@@ -304,7 +292,7 @@ fn load_faiss(
         if header.extra != entry.rows_file.checksum {
             return Err(Error::corrupt(&path, "belongs to another rows file"));
         }
-        crate::segment::faiss::FaissIndex::from_bytes(body, wanted, config.metric, config.dim, rows.len())
+        crate::segment::faiss::FaissIndex::from_bytes(body, wanted, metric, rows.dim(), rows.len())
             .map_err(|e| Error::corrupt(&path, e.to_string()))
     });
     match loaded {

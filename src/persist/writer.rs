@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::config::IndexConfig;
 use crate::error::{Error, Result};
+use crate::metric::Metric;
 use crate::persist::PersistReport;
 use crate::persist::manifest::{self, Manifest, StoredConfig, StoredFile, StoredSegment};
 use crate::persist::tombstones::{self, Deletes};
@@ -28,17 +28,25 @@ pub struct SnapshotSegment<'a> {
     pub faiss: Option<&'a std::convert::Infallible>,
 }
 
-/// Everything a persist writes.
-pub struct SnapshotParts<'a> {
-    pub index_uid: u128,
-    /// The snapshot holds exactly the operations below it.
-    pub seq: SeqNo,
-    pub config: &'a IndexConfig,
+/// The rows of a snapshot.
+pub struct SnapshotRows<'a> {
     pub segments: Vec<SnapshotSegment<'a>>,
     /// The heads' visible rows, if any.
     pub head: Option<SnapshotSegment<'a>>,
     /// Live chunks in the snapshot (for the report).
     pub live_rows: usize,
+}
+
+/// Everything a persist writes.
+pub struct SnapshotParts<'a> {
+    pub index_uid: u128,
+    /// The snapshot holds exactly the operations below it.
+    pub seq: SeqNo,
+    pub dim: usize,
+    pub metric: Metric,
+    /// The settings it is persisted with.
+    pub config: StoredConfig,
+    pub rows: SnapshotRows<'a>,
 }
 
 /// What this persist wrote so far.
@@ -199,17 +207,17 @@ pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
     let previous = check_target(dir, parts.index_uid)?; // again: another process may have committed
     let files: HashMap<String, u64> = io::list(dir)?.into_iter().collect();
     let mut written = Written::default();
-    let dim = parts.config.dim;
+    let dim = parts.dim;
 
     let mut deletes = Deletes::new();
-    let mut entries = Vec::with_capacity(parts.segments.len());
-    for segment in &parts.segments {
+    let mut entries = Vec::with_capacity(parts.rows.segments.len());
+    for segment in &parts.rows.segments {
         entries.push(write_segment(dir, &files, segment, &mut written)?);
         if !segment.deletes.is_empty() {
             deletes.insert(segment.id, segment.deletes.clone());
         }
     }
-    let head = match &parts.head {
+    let head = match &parts.rows.head {
         Some(segment) => {
             if !segment.deletes.is_empty() {
                 deletes.insert(segment.id, segment.deletes.clone());
@@ -240,8 +248,8 @@ pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
         generation: previous.as_ref().map_or(0, |p| p.manifest.generation) + 1,
         seq: parts.seq,
         dim: dim as u32,
-        metric: parts.config.metric.code(),
-        config: StoredConfig::from_config(parts.config),
+        metric: parts.metric.code(),
+        config: parts.config,
         segments: entries,
         head,
         tombstones,
@@ -260,7 +268,7 @@ pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
     let report = PersistReport {
         seq: parts.seq,
         generation: manifest.generation,
-        rows: parts.live_rows,
+        rows: parts.rows.live_rows,
         segments: manifest.all_segments().count(),
         files_written: written.files + 1,
         files_reused: written.reused,

@@ -28,6 +28,7 @@ impl SegmentData {
         self.id
     }
 
+    #[cfg_attr(not(feature = "faiss"), allow(dead_code))]
     pub fn dim(&self) -> usize {
         self.rows.dim()
     }
@@ -51,6 +52,7 @@ impl SegmentData {
     }
 
     /// All vectors, row after row.
+    #[cfg_attr(not(feature = "faiss"), allow(dead_code))]
     pub fn vectors(&self) -> &[f32] {
         self.rows.vectors()
     }
@@ -66,6 +68,7 @@ impl SegmentData {
 
     /// Whether row `index` is visible and live in `view`.
     #[inline]
+    #[cfg_attr(not(feature = "faiss"), allow(dead_code))]
     pub fn is_visible(&self, index: usize, view: &ReadView) -> bool {
         self.rows.row(index).is_some_and(|row| self.row_visible(index, row, view))
     }

@@ -33,11 +33,11 @@ use std::time::{Duration, Instant};
 use faiss::index::IndexImpl;
 use faiss::{Index as _, MetricType};
 
-use crate::config::SegmentIndex;
 use crate::error::{Error, Result};
 use crate::metric::Metric;
 use crate::query::{SearchOptions, TopK};
 use crate::segment::SegmentData;
+use crate::segment::SegmentIndex;
 use crate::segment::groups::Groups;
 use crate::seq::ReadView;
 
@@ -187,8 +187,11 @@ impl FaissIndex {
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<Self>> {
         let started = Instant::now();
+        let Some(factory) = config.factory() else {
+            return Err(Error::Faiss { reason: "exact segments have no FAISS index".into() });
+        };
         let dim_u32 = u32::try_from(dim).map_err(|_| Error::Faiss { reason: format!("dimension {dim} too large") })?;
-        let mut index = faiss::index_factory(dim_u32, &config.factory, metric_type(metric)).map_err(faiss_error)?;
+        let mut index = faiss::index_factory(dim_u32, factory, metric_type(metric)).map_err(faiss_error)?;
         // SAFETY: plain setter of the calling thread's OpenMP team size.
         unsafe { vecindex_omp_set_threads(c_int::try_from(config.build_threads).unwrap_or(c_int::MAX)) };
         configure(&mut index, config.ef_construction, config)?;
@@ -236,7 +239,7 @@ impl FaissIndex {
         Self {
             index,
             groups,
-            factory: config.factory.clone(),
+            factory: config.factory().unwrap_or_default().to_owned(),
             ef_search: config.ef_search,
             nprobe: config.nprobe,
             ef_construction: config.ef_construction,

@@ -20,7 +20,10 @@ use crate::rows::{SegmentId, Tombstones};
 use crate::seq::ReadView;
 use crate::sync::Arc;
 
+mod settings;
+
 pub use exact::SegmentData;
+pub use settings::{SegmentIndex, SegmentKind};
 
 /// One version of a sealed segment: its rows, and (with the `faiss` feature) an index over them.
 pub struct Segment {
@@ -78,6 +81,7 @@ impl Segment {
     }
 
     /// Whether a FAISS index is attached.
+    #[cfg_attr(not(feature = "faiss"), allow(dead_code))]
     pub fn is_indexed(&self) -> bool {
         #[cfg(feature = "faiss")]
         return self.ann.is_some();
@@ -85,13 +89,13 @@ impl Segment {
         false
     }
 
-    /// "exact", or the FAISS factory string of the attached index.
-    pub fn kind(&self) -> String {
+    /// How it is searched: through its FAISS index, or exactly.
+    pub fn kind(&self) -> SegmentKind {
         #[cfg(feature = "faiss")]
         if let Some(ann) = &self.ann {
-            return ann.factory().to_owned();
+            return SegmentKind::Faiss(ann.factory().to_owned());
         }
-        "exact".to_owned()
+        SegmentKind::Exact
     }
 
     /// Bytes of rows, vectors and the FAISS index.

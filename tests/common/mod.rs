@@ -6,21 +6,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vecindex::{Chunk, Index, IndexConfig, MergePolicy, OpenOptions, SearchOptions, SegmentIndex};
+use vecindex::{Chunk, Index, IndexConfig, OpenOptions, SearchOptions, SegmentIndex, TieredMergePolicy};
 
 pub const DIM: usize = 8;
 
 /// Sealed segments that search exactly (so a search with a huge k sees every live row) yet go
 /// through FAISS when it is built in: "Flat" indexes on every segment, merged four at a time.
 pub fn exact_config() -> IndexConfig {
-    let segments = if cfg!(feature = "faiss") {
-        SegmentIndex { min_rows: 0, ..SegmentIndex::faiss("Flat") }
-    } else {
-        SegmentIndex::exact()
-    };
-    IndexConfig::new(DIM)
-        .segment_index(segments)
-        .merge_policy(MergePolicy { merge_factor: 4, ..MergePolicy::default() })
+    let segments =
+        if cfg!(feature = "faiss") { SegmentIndex::faiss("Flat").min_rows(0) } else { SegmentIndex::exact() };
+    IndexConfig::new(DIM).segment_index(segments).merge_policy(TieredMergePolicy::default().merge_factor(4))
 }
 
 /// A deterministic pseudo-random vector (splitmix64), never all zeros.
@@ -201,10 +196,10 @@ pub fn doc_chunks(doc: &str, version: u32, n: usize) -> Vec<Chunk> {
 pub fn observe_maps(index: &dyn Index, writer: usize) -> State {
     let prefix = format!("w{writer}-");
     let mut state = State::new();
-    for doc in index.get_document_ids().into_iter().filter(|d| d.starts_with(&prefix)) {
+    for doc in index.document_ids().into_iter().filter(|d| d.starts_with(&prefix)) {
         let mut chunks = BTreeMap::new();
-        for id in index.get_chunk_ids_for_document(&doc) {
-            let chunk = index.get_chunk(&id).unwrap_or_else(|| panic!("{id} listed but not found"));
+        for id in index.chunk_ids(&doc) {
+            let chunk = index.chunk(&id).unwrap_or_else(|| panic!("{id} listed but not found"));
             assert_eq!(chunk.doc_id, doc);
             chunks.insert(id, chunk.metadata["version"].clone());
         }

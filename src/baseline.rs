@@ -9,19 +9,21 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+use crate::api::{Index, OpenOptions};
 use crate::chunk::{self, Chunk};
 use crate::config::IndexConfig;
 use crate::error::{Error, Result};
-use crate::index::{Index, SegmentStats, Stats, log_open};
 use crate::maps::update_chunk_list;
 use crate::persist::reader::Loaded;
-use crate::persist::writer::{SnapshotParts, SnapshotSegment};
-use crate::persist::{self, OpenOptions, OpenReport, PersistReport};
+use crate::persist::writer::{SnapshotParts, SnapshotRows, SnapshotSegment};
+use crate::persist::{self, OpenReport, PersistReport};
 use crate::query::{SearchHit, SearchOptions, TopK};
 use crate::rows::RowMeta;
 use crate::rows::RowRef;
 use crate::rows::SealedRows;
+use crate::segment::SegmentKind;
 use crate::seq::SeqNo;
+use crate::stats::{SegmentState, SegmentStats, Stats};
 use crate::sync::Arc;
 use crate::vocabulary::Vocabulary;
 
@@ -141,7 +143,7 @@ impl MutexIndex {
                     add_index += 1;
                     state.push(meta, &vector);
                 }
-                update_chunk_list(&mut list, replace, &written, rewrites);
+                update_chunk_list(&mut list, replace, written, rewrites);
                 if !list.is_empty() {
                     state.docs.insert(doc_id, list);
                 }
@@ -215,19 +217,19 @@ impl Index for MutexIndex {
         Ok(top.into_hits())
     }
 
-    fn get_chunk(&self, chunk_id: &str) -> Option<Chunk> {
+    fn chunk(&self, chunk_id: &str) -> Option<Chunk> {
         let state = self.lock();
         let row = *state.by_chunk.get(chunk_id)?;
         Some(state.rows[row].0.to_chunk(state.vector(self.config.dim, row)))
     }
 
-    fn get_document_ids(&self) -> Vec<String> {
+    fn document_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.lock().docs.keys().cloned().collect();
         ids.sort();
         ids
     }
 
-    fn get_chunk_ids_for_document(&self, doc_id: &str) -> Vec<String> {
+    fn chunk_ids(&self, doc_id: &str) -> Vec<String> {
         self.lock().docs.get(doc_id).cloned().unwrap_or_default()
     }
 
@@ -263,10 +265,10 @@ impl Index for MutexIndex {
         let parts = SnapshotParts {
             index_uid: self.index_uid,
             seq: state.next_seq,
-            config: &self.config,
-            segments: Vec::new(),
-            head,
-            live_rows: order.len(),
+            dim,
+            metric: self.config.metric,
+            config: self.config.to_stored(),
+            rows: SnapshotRows { segments: Vec::new(), head, live_rows: order.len() },
         };
         persist::writer::write(path, parts)
     }
@@ -283,7 +285,8 @@ impl Index for MutexIndex {
             generation: 0,
             segments: vec![SegmentStats {
                 id: 0,
-                kind: "plain".to_owned(),
+                state: SegmentState::Sealed,
+                kind: SegmentKind::Exact,
                 rows,
                 live_rows: rows,
                 bytes: state.vectors.len() * std::mem::size_of::<f32>(),
@@ -300,7 +303,12 @@ impl Index for MutexIndex {
     }
 
     fn open_with_options(path: &Path, options: &OpenOptions) -> Result<(Self, OpenReport)> {
-        let Loaded { index_uid, seq, config, segments, mut report } = persist::reader::load(path, options)?;
+        let loaded = persist::reader::load(path, options.read_options(), |stored, dim, metric| {
+            let config = IndexConfig::resolve(options.config.as_ref(), stored, dim, metric, path)?;
+            let segment_index = config.segment_index.clone();
+            Ok((config, segment_index))
+        })?;
+        let Loaded { index_uid, seq, config, segments, mut report } = loaded;
         let mut index = Self::new(config)?;
         index.index_uid = index_uid;
         let mut rows = Vec::new();
@@ -336,7 +344,7 @@ impl Index for MutexIndex {
             state.docs.retain(|_, list| !list.is_empty());
             report.chunks = state.rows.len();
         }
-        log_open(&report);
+        report.log();
         Ok((index, report))
     }
 }

@@ -17,7 +17,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::index::Shared;
+use crate::maintain::Maintenance;
 use crate::sync::Arc;
 
 /// How often an idle builder checks for merge and vacuum work.
@@ -73,7 +73,7 @@ fn next(rx: &Receiver<Message>, wait: Duration) -> Message {
 }
 
 pub(crate) struct Worker {
-    shared: Arc<Shared>,
+    maintenance: Arc<Maintenance>,
     sealer: Thread,
     builder: Option<Thread>,
 }
@@ -81,9 +81,9 @@ pub(crate) struct Worker {
 impl Worker {
     /// Starts the threads. If the OS refuses them, the index still works: frozen heads are
     /// searched exactly until `maintain()` is called.
-    pub(crate) fn start(shared: Arc<Shared>) -> Option<Self> {
-        let for_builder = shared.clone();
-        let for_sealer = shared.clone();
+    pub(crate) fn start(maintenance: Arc<Maintenance>) -> Option<Self> {
+        let for_builder = maintenance.clone();
+        let for_sealer = maintenance.clone();
         let builder = Thread::spawn("vecindex-builder", move |rx| {
             while let Message::Wake = next(&rx, IDLE_POLL) {
                 for_builder.build();
@@ -103,7 +103,7 @@ impl Worker {
                 }
             }
         })?;
-        Some(Self { shared, sealer, builder })
+        Some(Self { maintenance, sealer, builder })
     }
 
     /// Never blocks.
@@ -114,10 +114,10 @@ impl Worker {
 
 impl Drop for Worker {
     /// Stops both threads without finishing work whose result would be thrown away: a FAISS
-    /// build or merge in progress stops at its next bounded step ([`Shared::close`]), so this
+    /// build or merge in progress stops at its next bounded step ([`Maintenance::close`]), so this
     /// returns within about one such step.
     fn drop(&mut self) {
-        self.shared.close();
+        self.maintenance.close();
         self.sealer.stop();
         if let Some(builder) = &mut self.builder {
             builder.stop();

@@ -1,4 +1,6 @@
-//! Merging and vacuuming sealed segments, and the policy that picks what to merge.
+//! The merge protocol: merging and vacuuming the sealed segments a [`MergePolicy`] picked.
+//!
+//! [`MergePolicy`]: crate::maintain::MergePolicy
 //!
 //! # Protocol
 //!
@@ -12,7 +14,7 @@
 //! 4. Publish an epoch in which the merged segment replaces the sources; the sources move to
 //!    `retired` and the epoch's horizon rises to `M.upper()` (E4 and E5 in [`crate::epoch`]).
 //! 5. For each document with copied rows, holding that document's lock (which every mutation
-//!    of the document holds for its whole critical section, `doc_locks`): move the chunk's map
+//!    of the document holds for its whole critical section, `Maps::lock`): move the chunk's map
 //!    entry to the merged row if it still points at the source row.
 //! 6. Publish an epoch without the retired sources.
 //!
@@ -27,130 +29,15 @@
 //!   in the same publish that adds the merged segment.
 //! - M3: rows dropped in step 2 are dead in every view that covers the new horizon.
 //!
-//! # Policy
-//!
-//! Tiered, like tantivy's log merge policy: a segment's tier is `log_f(live rows / seal rows)`;
-//! when a tier holds `merge_factor` segments, the smallest of them are merged, up to
-//! `max_segment_rows`. A segment whose dead fraction exceeds `vacuum_dead_fraction` is rewritten
-//! alone without its dead rows.
-
 use std::collections::BTreeMap;
 
 use crate::epoch::Epochs;
-use crate::maps::DocLocks;
 use crate::maps::Maps;
-use crate::rows::RowLoc;
-use crate::rows::SealedRows;
 use crate::rows::tombstones::{DROPPED, Forward, Tombstones};
+use crate::rows::{RowLoc, SealedRows};
 use crate::segment::{Segment, SegmentData};
 use crate::seq::Sequencer;
 use crate::sync::Arc;
-
-/// When to merge and vacuum sealed segments.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MergePolicy {
-    /// How many segments of one tier are merged together (default 8).
-    pub merge_factor: usize,
-    /// No merge produces a segment with more live rows than this (default 1 048 576).
-    pub max_segment_rows: usize,
-    /// A segment with more than this fraction of dead rows is rewritten (default 0.2).
-    pub vacuum_dead_fraction: f64,
-}
-
-impl Default for MergePolicy {
-    fn default() -> Self {
-        Self { merge_factor: 8, max_segment_rows: 1 << 20, vacuum_dead_fraction: 0.2 }
-    }
-}
-
-impl MergePolicy {
-    /// The segments to merge next, if any: a vacuum candidate first, then a full tier.
-    pub fn pick(&self, sealed: &[Arc<Segment>], seal_rows: usize) -> Option<Vec<Arc<Segment>>> {
-        // Dead counts change under concurrent deletes: read each once, and decide on that
-        // reading. (Sorting by a key read anew at each comparison is not a total order while
-        // deletes land, and Rust's sort may panic on one: shuttle found it.)
-        let counted: Vec<(&Arc<Segment>, usize, usize)> = sealed
-            .iter()
-            .map(|s| {
-                let dead = s.tombstones().dead_count();
-                (s, s.len().saturating_sub(dead), dead)
-            })
-            .collect();
-        if let Some(worst) = counted
-            .iter()
-            .filter(|(s, _, _)| s.len() > 0)
-            .map(|&(s, _, dead)| (s, dead as f64 / s.len() as f64))
-            .filter(|(_, dead)| *dead > self.vacuum_dead_fraction)
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-        {
-            return Some(vec![worst.0.clone()]);
-        }
-        let factor = self.merge_factor.max(2);
-        let tier = |rows: usize| -> u32 {
-            let mut tier = 0;
-            let mut bound = seal_rows.max(1) * factor;
-            while rows >= bound && tier < 32 {
-                tier += 1;
-                bound = bound.saturating_mul(factor);
-            }
-            tier
-        };
-        let mut tiers: BTreeMap<u32, Vec<(&Arc<Segment>, usize)>> = BTreeMap::new();
-        for &(segment, live, _) in &counted {
-            tiers.entry(tier(live)).or_default().push((segment, live));
-        }
-        for (_, mut members) in tiers {
-            if members.len() < factor {
-                continue;
-            }
-            members.sort_by_key(|&(_, live)| live);
-            let mut picked = Vec::new();
-            let mut rows = 0;
-            for (segment, live) in members.into_iter().take(factor) {
-                if rows + live > self.max_segment_rows && picked.len() >= 2 {
-                    break;
-                }
-                rows += live;
-                picked.push(segment.clone());
-            }
-            if picked.len() >= 2 {
-                return Some(picked);
-            }
-        }
-        None
-    }
-}
-
-impl MergePolicy {
-    /// For [`VectorIndex::force_merge`](crate::VectorIndex::force_merge): the next group of
-    /// segments that together fit in `max_segment_rows` live rows, smallest first, or `None` when
-    /// no two segments fit together. Segments with dead rows are always worth rewriting: a group
-    /// of one is returned for a segment with any dead row.
-    pub fn pick_all(&self, sealed: &[Arc<Segment>]) -> Option<Vec<Arc<Segment>>> {
-        // Read each dead count once (see `pick`).
-        let mut counted: Vec<(&Arc<Segment>, usize, usize)> = sealed
-            .iter()
-            .map(|s| {
-                let dead = s.tombstones().dead_count();
-                (s, s.len().saturating_sub(dead), dead)
-            })
-            .collect();
-        counted.sort_by_key(|&(_, live, _)| live);
-        let mut picked = Vec::new();
-        let mut rows = 0;
-        for &(segment, live, _) in &counted {
-            if rows + live > self.max_segment_rows {
-                break;
-            }
-            rows += live;
-            picked.push(segment.clone());
-        }
-        if picked.len() >= 2 {
-            return Some(picked);
-        }
-        counted.iter().find(|&&(s, _, dead)| dead > 0 && s.len() > 0).map(|&(s, _, _)| vec![s.clone()])
-    }
-}
 
 /// What a merge produced.
 pub struct Merged {
@@ -200,14 +87,7 @@ pub fn build(
 
 /// Steps 3-5: publishes the merge, carries late deletes over and moves map entries.
 /// Returns false (nothing published) if a source was merged away meanwhile.
-pub fn publish(
-    epochs: &Epochs,
-    maps: &Maps,
-    doc_locks: &DocLocks,
-    sources: &[Arc<Segment>],
-    merged: Merged,
-    horizon: u64,
-) -> bool {
+pub fn publish(epochs: &Epochs, maps: &Maps, sources: &[Arc<Segment>], merged: Merged, horizon: u64) -> bool {
     if let Some(segment) = &merged.segment {
         // Forward deletes from the sources, then copy every delete so far (M1, Forwarding in
         // `tombstones`): a delete completes only once it is on the merged segment too.
@@ -243,16 +123,12 @@ pub fn publish(
         }
         for (doc_id, moves) in by_doc {
             // Held for this document's moves: no mutation of the document runs meanwhile (M1).
-            let doc_lock = doc_locks.lock(doc_id);
+            let doc_lock = maps.lock(doc_id);
             for (s, from, to) in moves {
                 let source = &sources[s];
                 let Some((row, _)) = source.data().row(from as usize) else { continue };
                 let old = RowLoc { segment: source.id(), row: from };
-                if let Some(mut entry) = maps.chunks.get_mut(row.chunk_id())
-                    && entry.loc == Some(old)
-                {
-                    entry.loc = Some(RowLoc { segment: segment.id(), row: to });
-                }
+                maps.move_row(row.chunk_id(), old, RowLoc { segment: segment.id(), row: to });
             }
             drop(doc_lock);
         }

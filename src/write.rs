@@ -1,0 +1,189 @@
+//! The write path: how a mutation runs.
+//!
+//! # Protocol
+//!
+//! The facade first validates and prepares every vector (normalized for cosine), so bad input
+//! returns before anything here runs. Then, for the documents a call touches:
+//!
+//! 1. Lock the documents ([`Maps::lock_all`](crate::maps::Maps::lock_all)): every mutation of a
+//!    document holds its lock until step 4, so mutations of one document are serialized.
+//! 2. Claim every chunk id in the chunk map. A chunk id another document owns rejects the whole
+//!    call here, its claims undone: nothing has changed.
+//! 3. Take one seq from the [`Sequencer`](crate::seq::Sequencer) for the whole call; delete the
+//!    replaced rows and append the new rows to the head, all stamped with that seq; point the
+//!    chunk map at the new rows. Drop the in-flight guard: from now on views include the call.
+//! 4. Update the documents' chunk lists, release the locks, then register the text in the
+//!    vocabulary. The caller wakes the sealer if a head filled up.
+//!
+//! # Invariants
+//!
+//! - W1: a call is all or nothing to every reader: its rows and deletes share one seq, which a
+//!   view includes whole or not at all (I3 in `seq::sequencer`).
+//! - W2: a call is all or nothing to other writers: everything it could conflict on is checked
+//!   in step 2, under the locks of every document it touches, before anything is applied.
+//! - W3: a chunk id has one owner: claims go through one entry of the chunk map.
+//!
+//! # Lock order
+//!
+//! Document locks (all of a call's, in the order `Maps::lock_all` takes them), then map entries
+//! one at a time (`maps`). Nothing in 1-4 waits for a search or a persist, and neither takes a
+//! document lock.
+
+use std::collections::HashSet;
+
+use crate::chunk::Chunk;
+use crate::error::{Error, Result};
+use crate::maps::Claim;
+use crate::rows::{RowLoc, RowMeta};
+use crate::state::State;
+use crate::sync::Arc;
+
+/// What one document of a write replaces, found while claiming its chunk ids.
+#[derive(Default)]
+struct Plan {
+    /// Rows to delete: the rewritten chunks' rows, then those of `dropped`.
+    replaced: Vec<RowLoc>,
+    /// The document's chunks that the write leaves out (`add_document` only).
+    dropped: Vec<String>,
+    /// Whether some written chunk id was already the document's.
+    rewrites: bool,
+}
+
+impl State {
+    /// Applies every document's chunks under one seq, all or nothing (the protocol above).
+    /// `replace`: each document's other chunks are removed in the same step (add_document);
+    /// otherwise they stay (add_chunk, add_chunks). The chunks must already be prepared
+    /// (`chunk::prepare_chunks`). Returns whether a head filled up.
+    pub(crate) fn write_documents(&self, docs: Vec<(String, Vec<Chunk>)>, replace: bool) -> Result<bool> {
+        if docs.is_empty() {
+            return Ok(false);
+        }
+        // 1.
+        let documents = self.maps.lock_all(docs.iter().map(|(doc_id, _)| doc_id.as_str()));
+        // 2.
+        let mut claimed: Vec<&str> = Vec::new();
+        let mut plans: Vec<Plan> = Vec::with_capacity(docs.len());
+        for (doc_id, chunks) in &docs {
+            let mut plan = Plan::default();
+            for chunk in chunks {
+                match self.maps.claim(&chunk.chunk_id, doc_id) {
+                    Ok(Claim::New) => claimed.push(&chunk.chunk_id),
+                    Ok(Claim::Rewrite(loc)) => {
+                        plan.rewrites = true;
+                        plan.replaced.extend(loc);
+                    }
+                    Err(owner) => {
+                        self.maps.release_claims(&claimed);
+                        return Err(Error::ChunkInOtherDocument {
+                            chunk_id: chunk.chunk_id.clone(),
+                            owner,
+                            requested: doc_id.clone(),
+                        });
+                    }
+                }
+            }
+            if replace {
+                let new_ids: HashSet<&str> = chunks.iter().map(|c| c.chunk_id.as_str()).collect();
+                plan.dropped =
+                    self.maps.chunk_ids(doc_id).into_iter().filter(|id| !new_ids.contains(id.as_str())).collect();
+            }
+            plans.push(plan);
+        }
+
+        // 3.
+        let op = self.seq.begin();
+        let seq = op.seq();
+        let epoch = self.epochs.load();
+        let mut removed = 0;
+        for plan in &mut plans {
+            for id in &plan.dropped {
+                plan.replaced.extend(self.maps.forget(id));
+            }
+            for loc in &plan.replaced {
+                removed += usize::from(epoch.delete(*loc, seq));
+            }
+        }
+        drop(epoch);
+        let mut added = 0;
+        let mut froze = false;
+        let mut add_index = 0u32;
+        let mut written: Vec<(String, Vec<Arc<RowMeta>>)> = Vec::with_capacity(docs.len());
+        for (doc_id, chunks) in docs {
+            let mut rows = Vec::with_capacity(chunks.len());
+            for chunk in chunks {
+                let (meta, vector) = RowMeta::from_chunk(chunk, seq, add_index);
+                add_index += 1;
+                let meta = Arc::new(meta);
+                let (loc, froze_head) = self.epochs.append(meta.clone(), vector.into_boxed_slice());
+                froze |= froze_head;
+                self.maps.place(&meta.chunk_id, loc);
+                rows.push(meta);
+            }
+            added += rows.len();
+            written.push((doc_id, rows));
+        }
+        self.count(added, removed);
+        drop(op); // the operation is complete: views from now on include it
+
+        // 4.
+        for ((doc_id, rows), plan) in written.iter().zip(&plans) {
+            let ids: Vec<String> = rows.iter().map(|m| m.chunk_id.clone()).collect();
+            self.maps.set_chunk_list(doc_id, replace, ids, plan.rewrites);
+        }
+        drop(documents);
+        for meta in written.iter().flat_map(|(_, rows)| rows) {
+            self.vocabulary.register(&meta.text);
+        }
+        Ok(froze)
+    }
+
+    /// Removes every chunk of `doc_id` in one step; returns how many there were.
+    pub(crate) fn remove_document(&self, doc_id: &str) -> usize {
+        let document = self.maps.lock(doc_id);
+        let ids = self.maps.chunk_ids(doc_id);
+        if ids.is_empty() {
+            return 0;
+        }
+        // An injected bug for the loom models: releasing the document's lock before removing
+        // its chunks, so a writer of the same document can run in between.
+        #[cfg(vecindex_bug = "remove_unlocks_early")]
+        drop(document);
+        let op = self.seq.begin();
+        let epoch = self.epochs.load();
+        let mut removed = 0;
+        for id in &ids {
+            if let Some(loc) = self.maps.forget(id) {
+                removed += usize::from(epoch.delete(loc, op.seq()));
+            }
+        }
+        drop(epoch);
+        self.count(0, removed);
+        drop(op);
+        self.maps.remove_document(doc_id);
+        #[cfg(not(vecindex_bug = "remove_unlocks_early"))]
+        drop(document);
+        removed
+    }
+
+    /// Removes one chunk; returns whether it existed.
+    pub(crate) fn remove_chunk(&self, chunk_id: &str) -> bool {
+        loop {
+            let Some(owner) = self.maps.owner(chunk_id) else {
+                return false;
+            };
+            let _document = self.maps.lock(&owner);
+            // Under the owner's lock nothing else changes this chunk: check it is still owner's.
+            match self.maps.owner(chunk_id) {
+                None => return false,
+                Some(now) if now != owner => continue, // re-owned meanwhile: lock the new owner
+                Some(_) => {}
+            }
+            let op = self.seq.begin();
+            let removed = self.maps.forget(chunk_id).is_some_and(|loc| self.epochs.load().delete(loc, op.seq()));
+            self.count(0, usize::from(removed));
+            drop(op);
+            self.maps.remove_from_list(&owner, chunk_id);
+            return removed;
+        }
+    }
+}
