@@ -18,7 +18,7 @@ pub struct Chunk {
     pub doc_id: String,
     /// The embedding; its length must equal the index's dimension.
     pub vector: Vec<f32>,
-    /// The chunk's text, returned by [`get_chunk`](crate::Index::get_chunk).
+    /// The chunk's text, returned by [`chunk`](crate::VectorIndex::chunk).
     pub text: String,
     /// Free-form metadata, usable in search filters.
     pub metadata: Metadata,

@@ -8,6 +8,8 @@
 //! The child is this test binary again, running the ignored test `crash_child` with the
 //! directory in `VECINDEX_CRASH_DIR`.
 
+#![allow(clippy::disallowed_types)] // tests drive the index from std threads; the shim rule is the library's
+
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

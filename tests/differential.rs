@@ -3,6 +3,8 @@
 //! must give the same results, errors, search hits and mappings after every step, also across
 //! persist and reopen.
 
+#![allow(clippy::disallowed_types)] // tests drive the index from std threads; the shim rule is the library's
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;

@@ -5,6 +5,8 @@
 //! same again with `force_merge()` (merge everything, the current head included, into one
 //! segment) in the loop.
 
+#![allow(clippy::disallowed_types)] // tests drive the index from std threads; the shim rule is the library's
+
 mod common;
 
 use std::sync::Arc;

@@ -6,6 +6,8 @@
 //! persist started and that each writer's documents are in the state after one prefix of its
 //! operations: never half a document.
 
+#![allow(clippy::disallowed_types)] // tests drive the index from std threads; the shim rule is the library's
+
 mod common;
 
 use std::sync::Arc;

@@ -1,4 +1,6 @@
 //! Sealed FAISS segments: deletes, filters, churn, recall, and searches racing maintenance.
+
+#![allow(clippy::disallowed_types)] // tests drive the index from std threads; the shim rule is the library's
 #![cfg(feature = "faiss")]
 
 mod common;

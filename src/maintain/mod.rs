@@ -29,6 +29,7 @@ pub(crate) struct Settings {
     pub(crate) segment_index: SegmentIndex,
     /// A std `Arc`, not the shim's: a policy is configuration, shared by no protocol, and loom's
     /// `Arc` cannot hold a trait object.
+    #[allow(clippy::disallowed_types)]
     pub(crate) policy: std::sync::Arc<dyn MergePolicy>,
 }
 

@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn more_writers_than_slots_still_progress() {
-        let seq = std::sync::Arc::new(Sequencer::new(1, 1));
+        let seq = crate::sync::Arc::new(Sequencer::new(1, 1));
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let seq = seq.clone();

@@ -4,6 +4,8 @@
 //! Every step that changes the disk goes through [`failpoint::step`], so tests can make the
 //! n-th step of a persist fail with `ENOSPC` and check that nothing acknowledged is lost.
 
+#![allow(clippy::disallowed_types)] // this is where the library touches files
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

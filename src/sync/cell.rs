@@ -1,6 +1,8 @@
 //! `UnsafeCell` with loom's API (`with`, `with_mut`), so protocol code is written once; loom's
 //! own is used under loom.
 
+#![allow(clippy::disallowed_types)] // the shim's cell, over std's
+
 #[derive(Debug, Default)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 

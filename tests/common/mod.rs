@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: deterministic vectors, scripted writers, and the
 //! expected state after every prefix of a writer's script.
+
+#![allow(clippy::disallowed_types)] // tests drive the index from std threads; the shim rule is the library's
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
