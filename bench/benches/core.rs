@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vecindex::{Chunk, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
 use vecindex_bench::data::vector;
-use vecindex_bench::design::{self, Design};
+use vecindex_bench::design::Design;
+use vecindex_bench::designs;
 use vecindex_bench::recall;
 
 const DIM: usize = 384;
@@ -112,7 +113,7 @@ fn add_throughput(c: &mut Criterion) {
                     (0..iters)
                         .map(|round| {
                             let batches = (0..threads).map(|t| chunks(round, t, PER_THREAD)).collect();
-                            add_concurrently(&design::by_name(name, &config()), batches)
+                            add_concurrently(&designs::by_name(name, &config()), batches)
                         })
                         .sum()
                 });
@@ -150,7 +151,7 @@ fn ingest(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|round| {
-                        let design = design::by_name(name, &config());
+                        let design = designs::by_name(name, &config());
                         let docs = documents(round);
                         let started = Instant::now();
                         for (doc_id, chunks) in docs {
@@ -176,7 +177,7 @@ fn ingest(c: &mut Criterion) {
 }
 
 fn loaded(name: &str) -> Arc<dyn Design> {
-    let design = design::by_name(name, &config());
+    let design = designs::by_name(name, &config());
     for start in (0..ROWS).step_by(1000) {
         design.add_bulk(
             (start..start + 1000)

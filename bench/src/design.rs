@@ -1,13 +1,10 @@
 //! The designs under test behind one small trait, so every benchmark runs the same code on each:
 //! `VectorIndex` (this crate's design), `MutexIndex` (the same library with one lock) and
-//! [`FaissMutex`](crate::old_design::FaissMutex) (the design vecindex replaces).
+//! [`FaissMutex`] (the design vecindex replaces).
 
 use std::path::Path;
-use std::sync::Arc;
 
-use vecindex::{Chunk, Index, IndexConfig, MutexIndex, SearchOptions, VectorIndex};
-
-use crate::old_design::FaissMutex;
+use vecindex::{Chunk, Index, SearchOptions};
 
 /// What a benchmark needs of an index.
 pub trait Design: Send + Sync {
@@ -29,7 +26,7 @@ pub trait Design: Send + Sync {
 
 /// A vecindex index (either design of the library).
 pub struct Library<I> {
-    name: &'static str,
+    pub name: &'static str,
     pub index: I,
 }
 
@@ -61,20 +58,5 @@ impl<I: Index> Design for Library<I> {
 
     fn len(&self) -> usize {
         self.index.len()
-    }
-}
-
-/// One design by name (`VectorIndex`, `MutexIndex`, `FaissMutex`), fresh and empty; only that
-/// one is built (a `VectorIndex` starts background threads).
-pub fn by_name(name: &str, config: &IndexConfig) -> Arc<dyn Design> {
-    match name {
-        "VectorIndex" => {
-            Arc::new(Library { name: "VectorIndex", index: VectorIndex::new(config.clone()).expect("config") })
-        }
-        "MutexIndex" => {
-            Arc::new(Library { name: "MutexIndex", index: MutexIndex::new(config.clone()).expect("config") })
-        }
-        "FaissMutex" => Arc::new(FaissMutex::new(config.dim)),
-        other => panic!("no design {other}"),
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use vecindex::{Chunk, IndexConfig, SegmentIndex};
 
 use crate::data::vector;
-use crate::design;
+use crate::designs;
 use crate::latency::{Latencies, Summary};
 
 pub struct Params {
@@ -38,7 +38,7 @@ pub fn run(params: &Params) -> Vec<Outcome> {
     let pool: Vec<Vec<f32>> = (0..4096).map(|i| vector(i as u64 + 7_000_000, params.dim)).collect();
     let mut outcomes = Vec::new();
     for name in ["VectorIndex", "FaissMutex", "MutexIndex"] {
-        let design = design::by_name(name, &config);
+        let design = designs::by_name(name, &config);
         let bulk: Vec<Chunk> = (0..params.rows)
             .map(|i| Chunk::new(format!("b{i}"), format!("b{}", i / 16), vector(i as u64, params.dim)))
             .collect();

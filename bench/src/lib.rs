@@ -7,6 +7,7 @@
 pub mod corpus;
 pub mod data;
 pub mod design;
+pub mod designs;
 pub mod disk;
 pub mod duplicates;
 pub mod growth;

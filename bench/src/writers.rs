@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use vecindex::{Chunk, IndexConfig, SegmentIndex};
 
 use crate::data::vector;
-use crate::design::{self, Design};
+use crate::design::Design;
+use crate::designs;
 use crate::latency::{Latencies, Summary};
 
 pub struct Params {
@@ -158,7 +159,7 @@ pub fn run(params: &Params, scratch: &Path) -> Vec<Run> {
     for name in ["VectorIndex", "MutexIndex", "FaissMutex"] {
         for persist in [false, true] {
             let dir = tempfile::tempdir_in(scratch).expect("scratch dir");
-            let make = || design::by_name(name, &config);
+            let make = || designs::by_name(name, &config);
             let run = one(&make, params, persist, dir.path());
             let l = &run.latency;
             println!(
