@@ -26,6 +26,7 @@ use crate::rows::SealedRows;
 use crate::segment::SegmentKind;
 use crate::seq::SeqNo;
 use crate::stats::{SegmentState, SegmentStats, Stats};
+use crate::storage::LocalDirectory;
 use crate::sync::Arc;
 use crate::vocabulary::Vocabulary;
 
@@ -272,7 +273,7 @@ impl Index for MutexIndex {
             config: self.config.to_stored(),
             rows: SnapshotRows { segments: Vec::new(), head, live_rows: order.len() },
         };
-        persist::writer::write(path, parts)
+        persist::writer::write(&LocalDirectory::new(path), parts)
     }
 
     fn stats(&self) -> Stats {
@@ -305,11 +306,12 @@ impl Index for MutexIndex {
     }
 
     fn open_with_options(path: &Path, options: &OpenOptions) -> Result<(Self, OpenReport)> {
-        let loaded = persist::reader::load(path, options.read_options(), |stored, dim, metric| {
-            let config = IndexConfig::resolve(options.config.as_ref(), stored, dim, metric, path)?;
-            let segment_index = config.segment_index.clone();
-            Ok((config, segment_index))
-        })?;
+        let loaded =
+            persist::reader::load(&LocalDirectory::new(path), options.read_options(), |stored, dim, metric| {
+                let config = IndexConfig::resolve(options.config.as_ref(), stored, dim, metric, path)?;
+                let segment_index = config.segment_index.clone();
+                Ok((config, segment_index))
+            })?;
         let Loaded { index_uid, seq, config, segments, mut report } = loaded;
         let mut index = Self::new(config)?;
         index.index_uid = index_uid;

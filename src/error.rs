@@ -17,8 +17,7 @@ pub enum Error {
     #[error("vector is all zeros, which has no direction for the cosine metric")]
     ZeroVector,
     /// Under L2 or inner product, a vector so long that its scores would overflow single
-    /// precision: its squared length exceeds `limit`
-    /// ([`MAX_SQUARED_NORM`](crate::metric::MAX_SQUARED_NORM)).
+    /// precision: its squared length exceeds `limit` (`f32::MAX / 4`, about 8.5e37).
     #[error(
         "vector is too long to score: its squared length is {squared_norm:e}, at most {limit:e} is allowed under L2 and inner product (scale it down, or use cosine)"
     )]

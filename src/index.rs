@@ -20,6 +20,7 @@ use crate::segment::{Segment, SegmentData};
 use crate::seq::{SeqNo, Sequencer};
 use crate::state::{self, State};
 use crate::stats::Stats;
+use crate::storage::{Directory, LocalDirectory};
 use crate::sync::{Arc, Mutex};
 
 /// The lock-free concurrent vector index. Share it with `Arc`; every method takes `&self`.
@@ -96,8 +97,13 @@ impl VectorIndex {
     /// # Errors
     /// See [`Index::open_with_options`].
     pub fn open_with_options(path: &Path, options: &OpenOptions) -> Result<(Self, OpenReport)> {
-        let loaded = persist::reader::load(path, options.read_options(), |stored, dim, metric| {
-            let config = IndexConfig::resolve(options.config.as_ref(), stored, dim, metric, path)?;
+        Self::open_in(&LocalDirectory::new(path), options)
+    }
+
+    /// [`open_with_options`](Self::open_with_options) from any storage.
+    pub(crate) fn open_in(dir: &dyn Directory, options: &OpenOptions) -> Result<(Self, OpenReport)> {
+        let loaded = persist::reader::load(dir, options.read_options(), |stored, dim, metric| {
+            let config = IndexConfig::resolve(options.config.as_ref(), stored, dim, metric, dir.path())?;
             let segment_index = config.segment_index.clone();
             Ok((config, segment_index))
         })?;
@@ -269,6 +275,11 @@ impl VectorIndex {
     /// # Errors
     /// See [`Index::persist`].
     pub fn persist(&self, path: &Path) -> Result<PersistReport> {
+        self.persist_in(&LocalDirectory::new(path))
+    }
+
+    /// [`persist`](Self::persist) into any storage.
+    pub(crate) fn persist_in(&self, dir: &dyn Directory) -> Result<PersistReport> {
         let _one_at_a_time = self.persist_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let state = &*self.state;
         // A snapshot view: waits for the operations in flight below its seq, so the files hold
@@ -287,7 +298,7 @@ impl VectorIndex {
             config: self.config.to_stored(),
             rows: epoch.snapshot(&view, self.config.dim),
         };
-        persist::writer::write(path, parts)
+        persist::writer::write(dir, parts)
     }
 
     /// What the index holds now: counts, and every head and segment.

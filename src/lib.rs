@@ -93,16 +93,16 @@ mod error;
 mod index;
 mod maintain;
 mod maps;
-pub mod metric;
-pub mod persist;
+mod metric;
+mod persist;
 mod query;
 mod read;
 mod rows;
 mod segment;
-pub mod seq;
+mod seq;
 mod state;
 mod stats;
-pub mod storage;
+mod storage;
 mod sync;
 mod vocabulary;
 mod write;
@@ -120,6 +120,35 @@ pub use query::{SearchHit, SearchOptions};
 pub use segment::{SegmentIndex, SegmentKind};
 pub use seq::SeqNo;
 pub use stats::{SegmentState, SegmentStats, Stats};
+
+/// Test support (feature `testing`, which the crate's own tests turn on): the storage seam and
+/// the persistence internals, for tests that damage files or fail the disk on purpose. Not part
+/// of the stable API.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use crate::persist::{ids, manifest, tombstones};
+    pub use crate::storage::format::FileRef;
+    pub use crate::storage::{
+        Access, DirGuard, Directory, FaultyDirectory, FileBytes, LocalDirectory, LockMode, PathKind, RamDirectory,
+    };
+    use crate::{OpenOptions, OpenReport, PersistReport, Result, VectorIndex};
+
+    /// [`VectorIndex::persist`] into any directory.
+    ///
+    /// # Errors
+    /// As [`VectorIndex::persist`].
+    pub fn persist_in(index: &VectorIndex, dir: &dyn Directory) -> Result<PersistReport> {
+        index.persist_in(dir)
+    }
+
+    /// [`VectorIndex::open_with_options`] from any directory.
+    ///
+    /// # Errors
+    /// As [`VectorIndex::open_with_options`].
+    pub fn open_in(dir: &dyn Directory, options: &OpenOptions) -> Result<(VectorIndex, OpenReport)> {
+        VectorIndex::open_in(dir, options)
+    }
+}
 
 /// Protocol types for the loom models in `loom-tests/`; compiled only under `--cfg vecindex_loom`.
 #[cfg(vecindex_loom)]

@@ -48,7 +48,7 @@ impl Metric {
     ///
     /// Under cosine any finite vector but zero is accepted (its length is computed in double
     /// precision when its squares overflow single precision). Under L2 and inner product the
-    /// vector is stored as given, so its squared length must stay below [`MAX_SQUARED_NORM`]:
+    /// vector is stored as given, so its squared length must stay below `f32::MAX / 4`:
     /// scores of longer vectors would overflow to infinity.
     ///
     /// # Errors

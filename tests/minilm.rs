@@ -4,6 +4,8 @@
 //! one lazy load shared by threads, and a batch equals its sentences one by one.
 //!
 //! Needs the model files: `scripts/fetch-minilm` (or `VECINDEX_MINILM_DIR`).
+
+#![allow(clippy::disallowed_types)] // tests drive the index from std threads; the shim rule is the library's
 #![cfg(feature = "minilm")]
 
 use std::path::PathBuf;

@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{exact_config, vector};
 use proptest::prelude::*;
-use vecindex::persist::ids::IdsFile;
-use vecindex::persist::manifest::{MANIFEST, MANIFEST_PREV, Manifest};
-use vecindex::storage::format::FileRef;
-use vecindex::storage::io::failpoint;
+use vecindex::testing::ids::IdsFile;
+use vecindex::testing::manifest::{MANIFEST, MANIFEST_PREV, Manifest};
+use vecindex::testing::{FaultyDirectory, FileRef, LocalDirectory, persist_in};
 use vecindex::{Chunk, Error, Index, IndexConfig, MutexIndex, OpenOptions, OpenReport, SearchOptions, VectorIndex};
 
 /// Every document and its chunks (vectors, text and metadata included), as the maps and
@@ -359,9 +358,9 @@ fn a_full_disk_at_any_step_of_a_persist_loses_nothing() {
     let scratch = tempfile::tempdir().unwrap();
     let probe = scratch.path().join("probe");
     copy_dir(f.dir.path(), &probe);
-    let before = failpoint::steps();
-    f.index.persist(&probe).unwrap();
-    let steps = failpoint::steps() - before;
+    let counted = FaultyDirectory::new(LocalDirectory::new(&probe));
+    persist_in(&f.index, &counted).unwrap();
+    let steps = counted.steps();
     assert!(steps > 10, "a persist of new segments takes many steps: {steps}");
 
     let mut failed = Vec::new(); // (step, whether the new snapshot was already committed)
@@ -369,8 +368,9 @@ fn a_full_disk_at_any_step_of_a_persist_loses_nothing() {
         let dir = scratch.path().join(format!("step{step}"));
         copy_dir(f.dir.path(), &dir);
         let outcome = {
-            let _full = failpoint::fail_step(step);
-            f.index.persist(&dir)
+            let full = FaultyDirectory::new(LocalDirectory::new(&dir));
+            full.fail_step(step);
+            persist_in(&f.index, &full)
         };
         // Ok: a step after the commit (collecting garbage), whose failure is only logged.
         if let Err(e) = outcome {
@@ -470,13 +470,13 @@ fn files(f: &Fixture) -> Files {
     let dir = f.dir.path();
     let manifest = Manifest::decode(&dir.join(MANIFEST), &std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap();
     let stored = manifest.tombstones.unwrap();
-    let tombstones = vecindex::persist::manifest::tombstones_name(stored.checksum);
+    let tombstones = vecindex::testing::manifest::tombstones_name(stored.checksum);
     let path = dir.join(&tombstones);
     let deletes =
-        vecindex::persist::tombstones::decode(&path, &std::fs::read(&path).unwrap(), stored.into(), manifest.seq)
+        vecindex::testing::tombstones::decode(&path, &std::fs::read(&path).unwrap(), stored.into(), manifest.seq)
             .unwrap();
     // Live rows of a segment by document: in the snapshot (added before its seq), not deleted.
-    let live_by_doc = |segment: &vecindex::persist::manifest::StoredSegment| {
+    let live_by_doc = |segment: &vecindex::testing::manifest::StoredSegment| {
         let path = dir.join(segment.ids_name());
         let bytes = std::fs::read(&path).unwrap();
         let ids = IdsFile::decode(&path, &bytes, FileRef::from(segment.ids_file), segment.rows_file.checksum).unwrap();
@@ -729,4 +729,35 @@ fn random_damage_to_any_file_never_panics_and_never_drops_data_silently() {
         })
         .unwrap();
     eprintln!("{cases} random mutations opened without a panic");
+}
+
+/// The storage seam: the same snapshots in a directory held in memory, and the same healing of
+/// damage there, through the same writer and reader.
+#[test]
+fn a_ram_directory_takes_the_same_snapshots_and_heals_the_same_damage() {
+    use vecindex::testing::{Directory, RamDirectory, open_in};
+    let ram = RamDirectory::new("ram:index");
+    let index = VectorIndex::new(config()).unwrap();
+    first_state(&index);
+    index.maintain();
+    let first = persist_in(&index, &ram).unwrap();
+    let state = contents(&index);
+    let (opened, report) = open_in(&ram, &OpenOptions::new().strict(true)).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(contents(&opened), state);
+    // A second persist after a few more rows reuses the sealed segments' files.
+    index.add_document("late", doc(70, 1)).unwrap();
+    let second = persist_in(&index, &ram).unwrap();
+    assert!(second.files_reused >= 1 && second.bytes_written < first.bytes_written, "{second:?}");
+    // A flipped byte in a rows file: quarantined and reported by document, as on disk.
+    let rows = ram.list().unwrap().into_iter().map(|(name, _)| name).find(|n| n.ends_with(".rows")).unwrap();
+    let mut bytes = ram.open(&rows, vecindex::testing::Access::Sequential).unwrap().to_vec();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
+    ram.overwrite(&rows, &bytes);
+    let (_, report) = open_in(&ram, &OpenOptions::new()).unwrap();
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    assert!(!report.lost_documents.is_empty());
+    assert_eq!(ram.quarantined(), [rows]);
+    assert!(matches!(open_in(&RamDirectory::new("ram:empty"), &OpenOptions::new()), Err(Error::Io { .. })));
 }

@@ -34,8 +34,8 @@ use rkyv::rancor;
 use crate::error::{Error, Result};
 use crate::metric::Metric;
 use crate::seq::SeqNo;
+use crate::storage::Directory;
 use crate::storage::format::{self, FileKind, FileRef};
-use crate::storage::io;
 
 pub const MANIFEST: &str = "MANIFEST";
 pub const MANIFEST_PREV: &str = "MANIFEST.prev";
@@ -256,34 +256,26 @@ impl Manifest {
     }
 }
 
-/// A manifest read from a directory, and what was wrong with `MANIFEST` if `MANIFEST.prev`
-/// had to serve instead.
+/// A manifest read from a directory.
 pub struct Found {
     pub manifest: Manifest,
-    /// The file it came from: [`MANIFEST`] or [`MANIFEST_PREV`].
+    /// The file it came from: [`MANIFEST`] or [`MANIFEST_PREV`] (when `MANIFEST` is missing or
+    /// damaged).
     pub name: &'static str,
-    /// Why `MANIFEST` was not used, if it was not.
-    pub fell_back: Option<String>,
 }
 
 /// Reads `dir/MANIFEST` or, if it is missing or damaged, `dir/MANIFEST.prev`. `Ok(None)` if
 /// neither exists.
-pub fn load(dir: &Path) -> Result<Option<Found>> {
+pub fn load(dir: &dyn Directory) -> Result<Option<Found>> {
     let mut first_error = None;
     for name in [MANIFEST, MANIFEST_PREV] {
-        let path = dir.join(name);
-        let outcome = match io::read_if_exists(&path)? {
+        let path = dir.path().join(name);
+        let outcome = match dir.read_if_exists(name)? {
             Some(bytes) => Manifest::decode(&path, &bytes).map(Some),
             None => Ok(None),
         };
         match outcome {
-            Ok(Some(manifest)) => {
-                let fell_back = (name == MANIFEST_PREV).then(|| match first_error.take() {
-                    Some(e) => format!("{e}"),
-                    None => format!("{} is missing", dir.join(MANIFEST).display()),
-                });
-                return Ok(Some(Found { manifest, name, fell_back }));
-            }
+            Ok(Some(manifest)) => return Ok(Some(Found { manifest, name })),
             Ok(None) => {}
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -299,28 +291,28 @@ pub fn load(dir: &Path) -> Result<Option<Found>> {
 /// Steps 1-3 of the protocol: `previous_is_current` says whether `MANIFEST` is the valid
 /// manifest to keep as `MANIFEST.prev` (false when it is damaged and `MANIFEST.prev` already
 /// is the one to keep). Returns the bytes of the manifest written.
-pub fn commit(dir: &Path, manifest: &Manifest, previous_is_current: bool) -> Result<u64> {
+pub fn commit(dir: &dyn Directory, manifest: &Manifest, previous_is_current: bool) -> Result<u64> {
     if previous_is_current {
-        io::link_replace(dir, MANIFEST, MANIFEST_PREV)?;
+        dir.link(MANIFEST, MANIFEST_PREV)?;
     }
     let bytes = manifest.encode();
-    io::write_file(dir, MANIFEST, &bytes)?;
-    io::sync_dir(dir)?;
+    dir.write(MANIFEST, &bytes)?;
+    dir.sync()?;
     Ok(bytes.len() as u64)
 }
 
 /// Step 4: removes files of ours that none of `keep` names, and temp files of interrupted
 /// writes. Returns how many it removed; failures are logged, not returned (the commit is done).
-pub fn collect_garbage(dir: &Path, keep: &[&Manifest]) -> usize {
+pub fn collect_garbage(dir: &dyn Directory, keep: &[&Manifest]) -> usize {
     let referenced: HashSet<String> = keep.iter().flat_map(|m| m.files()).collect();
-    let Ok(files) = io::list(dir) else { return 0 };
+    let Ok(files) = dir.list() else { return 0 };
     let mut removed = 0;
     for (name, _) in files {
         let collectable = is_ours(name.as_str())
             && !matches!(name.as_str(), MANIFEST | MANIFEST_PREV | "LOCK")
             && !referenced.contains(&name);
         if collectable {
-            match io::remove(&dir.join(&name)) {
+            match dir.remove(&name) {
                 Ok(()) => removed += 1,
                 Err(e) => tracing::warn!(error = %e, "cannot remove an unreferenced file"),
             }

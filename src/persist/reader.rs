@@ -2,7 +2,6 @@
 //! be rebuilt, quarantine what cannot, and report both.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -15,7 +14,7 @@ use crate::rows::SealedRows;
 use crate::segment::SegmentIndex;
 use crate::seq::SeqNo;
 use crate::storage::format::{self, FileKind};
-use crate::storage::io::{self, Access, DirLock, PathKind};
+use crate::storage::{Access, Directory, LockMode, PathKind};
 use crate::sync::Arc;
 
 /// A segment read back.
@@ -50,22 +49,24 @@ pub struct ReadOptions {
 /// `resolve` turns the settings the snapshot was persisted with, its dimension and metric into
 /// the caller's configuration, and the segment index to open FAISS files for.
 pub fn load<C>(
-    dir: &Path,
+    dir: &dyn Directory,
     options: ReadOptions,
     resolve: impl FnOnce(&StoredConfig, usize, Metric) -> Result<(C, SegmentIndex)>,
 ) -> Result<Loaded<C>> {
     let started = Instant::now();
-    match io::path_kind(dir)? {
+    let path = dir.path();
+    match dir.kind()? {
         PathKind::Missing => {
-            return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such index directory")));
+            let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such index directory");
+            return Err(Error::io(path, missing));
         }
         PathKind::Other => {
-            return Err(Error::NotAnIndex { path: dir.to_owned(), reason: "it is a file, not a directory".into() });
+            return Err(Error::NotAnIndex { path: path.to_owned(), reason: "it is a file, not a directory".into() });
         }
         PathKind::Dir => {}
     }
-    let _no_persist_collects_meanwhile = DirLock::acquire_shared(dir, !options.read_only)?;
-    let mut report = OpenReport { path: dir.to_owned(), ..OpenReport::default() };
+    let _no_persist_collects_meanwhile = dir.lock(LockMode::Shared { create: !options.read_only })?;
+    let mut report = OpenReport { path: path.to_owned(), ..OpenReport::default() };
     let (manifest, deletes) = choose_manifest(dir, options.strict, &mut report)?;
     let dim = manifest.dim as usize;
     let (config, wanted) = resolve(&manifest.config, dim, manifest.metric())?;
@@ -79,8 +80,9 @@ pub fn load<C>(
     let mut lost_chunks: Vec<(String, String)> = Vec::new();
     for entry in manifest.all_segments() {
         let name = entry.rows_name();
-        let path = dir.join(&name);
-        let opened = io::map(&path, Access::Scanned)
+        let path = dir.path().join(&name);
+        let opened = dir
+            .open(&name, Access::Scanned)
             .map_err(missing_is_corrupt)
             .and_then(|mapped| SealedRows::open(&path, mapped, dim, entry.rows_file.into()))
             .and_then(|rows| match rows.len() as u64 == entry.rows {
@@ -125,12 +127,12 @@ pub fn load<C>(
 }
 
 /// `MANIFEST` and its tombstones, or `MANIFEST.prev` and its, if either of the first is damaged.
-fn choose_manifest(dir: &Path, strict: bool, report: &mut OpenReport) -> Result<(Manifest, Deletes)> {
+fn choose_manifest(dir: &dyn Directory, strict: bool, report: &mut OpenReport) -> Result<(Manifest, Deletes)> {
     let mut reasons = Vec::new();
     let mut missing = 0;
     for name in [MANIFEST, MANIFEST_PREV] {
-        let path = dir.join(name);
-        let Some(bytes) = io::read_if_exists(&path)? else {
+        let path = dir.path().join(name);
+        let Some(bytes) = dir.read_if_exists(name)? else {
             reasons.push(format!("{name} is missing"));
             missing += 1;
             continue;
@@ -152,9 +154,9 @@ fn choose_manifest(dir: &Path, strict: bool, report: &mut OpenReport) -> Result<
         if name == MANIFEST_PREV {
             let reason = reasons.join("; ");
             if strict {
-                return Err(Error::corrupt(dir.join(MANIFEST), reason));
+                return Err(Error::corrupt(dir.path().join(MANIFEST), reason));
             }
-            tracing::warn!(dir = %dir.display(), %reason, "falling back to the previous manifest");
+            tracing::warn!(dir = %dir.path().display(), %reason, "falling back to the previous manifest");
             report.fell_back = Some(reason);
         }
         report.manifest = name.to_owned();
@@ -162,19 +164,20 @@ fn choose_manifest(dir: &Path, strict: bool, report: &mut OpenReport) -> Result<
     }
     if missing == 2 {
         // Only vecindex's own files (or none): a first persist that never committed.
-        let strangers = io::list(dir)?.into_iter().any(|(name, _)| !crate::persist::manifest::is_ours(&name));
+        let strangers = dir.list()?.into_iter().any(|(name, _)| !crate::persist::manifest::is_ours(&name));
         if !strangers {
-            return Err(Error::NoSnapshot { path: dir.to_owned() });
+            return Err(Error::NoSnapshot { path: dir.path().to_owned() });
         }
-        return Err(Error::NotAnIndex { path: dir.to_owned(), reason: "it holds no MANIFEST".into() });
+        return Err(Error::NotAnIndex { path: dir.path().to_owned(), reason: "it holds no MANIFEST".into() });
     }
-    Err(Error::corrupt(dir, format!("no usable manifest: {}", reasons.join("; "))))
+    Err(Error::corrupt(dir.path(), format!("no usable manifest: {}", reasons.join("; "))))
 }
 
-fn read_tombstones(dir: &Path, manifest: &Manifest) -> Result<Deletes> {
+fn read_tombstones(dir: &dyn Directory, manifest: &Manifest) -> Result<Deletes> {
     let Some(file) = manifest.tombstones else { return Ok(Deletes::new()) };
-    let path = dir.join(crate::persist::manifest::tombstones_name(file.checksum));
-    let bytes = io::read(&path).map_err(missing_is_corrupt)?;
+    let name = crate::persist::manifest::tombstones_name(file.checksum);
+    let path = dir.path().join(&name);
+    let bytes = dir.open(&name, Access::Sequential).map_err(missing_is_corrupt)?;
     tombstones::decode(&path, &bytes, file.into(), manifest.seq)
 }
 
@@ -193,7 +196,7 @@ fn missing_is_corrupt(error: Error) -> Error {
 /// from its ids file.
 #[allow(clippy::too_many_arguments)]
 fn lose_segment(
-    dir: &Path,
+    dir: &dyn Directory,
     entry: &StoredSegment,
     deletes: &Deletes,
     seq: SeqNo,
@@ -203,20 +206,17 @@ fn lose_segment(
     lost_chunks: &mut Vec<(String, String)>,
 ) {
     let name = entry.rows_name();
-    let moved_to = match io::path_kind(&dir.join(&name)) {
-        Ok(PathKind::Missing) => None,
+    let moved_to = match dir.exists(&name) {
+        false => None,
         _ if read_only => None,
-        _ => io::quarantine(dir, &name).map_err(|e| tracing::warn!(error = %e, "cannot quarantine")).ok(),
+        true => dir.quarantine(&name).map_err(|e| tracing::warn!(error = %e, "cannot quarantine")).ok(),
     };
-    tracing::warn!(file = %dir.join(&name).display(), error = %error, "quarantined a damaged rows file");
-    report.quarantined.push(Quarantined {
-        file: dir.join(&name),
-        moved_to,
-        reason: error.to_string(),
-        rows: entry.rows,
-    });
-    let ids_path = dir.join(entry.ids_name());
-    let ids = io::read(&ids_path)
+    let path = dir.path().join(&name);
+    tracing::warn!(file = %path.display(), error = %error, "quarantined a damaged rows file");
+    report.quarantined.push(Quarantined { file: path, moved_to, reason: error.to_string(), rows: entry.rows });
+    let ids_path = dir.path().join(entry.ids_name());
+    let ids = dir
+        .open(&entry.ids_name(), Access::Sequential)
         .and_then(|bytes| IdsFile::decode(&ids_path, &bytes, entry.ids_file.into(), entry.rows_file.checksum));
     let dead: HashMap<u32, SeqNo> = deletes.get(&entry.id).map(|d| d.iter().copied().collect()).unwrap_or_default();
     match ids {
@@ -238,10 +238,10 @@ fn lose_segment(
 
 /// The ids file is derived from the rows file: if it is damaged, move it aside; the next
 /// persist writes it again.
-fn check_ids(dir: &Path, entry: &StoredSegment, read_only: bool, report: &mut OpenReport) {
+fn check_ids(dir: &dyn Directory, entry: &StoredSegment, read_only: bool, report: &mut OpenReport) {
     let name = entry.ids_name();
-    let path = dir.join(&name);
-    let checked = io::read(&path).and_then(|bytes| {
+    let path = dir.path().join(&name);
+    let checked = dir.open(&name, Access::Sequential).and_then(|bytes| {
         let (header, _) = format::check(&path, &bytes, FileKind::Ids, Some(entry.ids_file.into()))?;
         match header.extra == entry.rows_file.checksum {
             true => Ok(()),
@@ -255,11 +255,11 @@ fn check_ids(dir: &Path, entry: &StoredSegment, read_only: bool, report: &mut Op
 
 /// Records a healed file, moving the damaged one (if any, and unless `read_only`) into
 /// quarantine.
-fn heal(dir: &Path, name: &str, error: Error, action: &str, read_only: bool, report: &mut OpenReport) {
-    let path = dir.join(name);
+fn heal(dir: &dyn Directory, name: &str, error: Error, action: &str, read_only: bool, report: &mut OpenReport) {
+    let path = dir.path().join(name);
     if !read_only
-        && !matches!(io::path_kind(&path), Ok(PathKind::Missing))
-        && let Err(e) = io::quarantine(dir, name)
+        && dir.exists(name)
+        && let Err(e) = dir.quarantine(name)
     {
         tracing::warn!(error = %e, "cannot quarantine");
     }
@@ -271,7 +271,7 @@ fn heal(dir: &Path, name: &str, error: Error, action: &str, read_only: bool, rep
 /// damaged one is healed (the worker builds it again from the vectors).
 #[cfg(feature = "faiss")]
 fn load_faiss(
-    dir: &Path,
+    dir: &dyn Directory,
     entry: &StoredSegment,
     wanted: &SegmentIndex,
     metric: Metric,
@@ -286,8 +286,8 @@ fn load_faiss(
         return None; // built with other settings: the worker builds the configured index
     }
     let name = entry.faiss_name()?;
-    let path = dir.join(&name);
-    let loaded = io::map(&path, Access::Sequential).and_then(|mapped| {
+    let path = dir.path().join(&name);
+    let loaded = dir.open(&name, Access::Sequential).and_then(|mapped| {
         let (header, body) = format::check(&path, &mapped, FileKind::Faiss, Some(stored.file.into()))?;
         if header.extra != entry.rows_file.checksum {
             return Err(Error::corrupt(&path, "belongs to another rows file"));

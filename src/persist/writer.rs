@@ -1,7 +1,6 @@
 //! Writing a snapshot into an index directory: new files first, then the manifest commit.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -12,7 +11,7 @@ use crate::persist::tombstones::{self, Deletes};
 use crate::rows::SealedRows;
 use crate::seq::SeqNo;
 use crate::storage::format::{self, FileKind, FileRef, Header};
-use crate::storage::io::{self, DirLock, PathKind};
+use crate::storage::{Directory, LockMode, PathKind};
 use crate::sync::Arc;
 
 /// One segment of a snapshot.
@@ -58,8 +57,8 @@ struct Written {
 }
 
 impl Written {
-    fn write(&mut self, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-        io::write_file(dir, name, bytes)?;
+    fn write(&mut self, dir: &dyn Directory, name: &str, bytes: &[u8]) -> Result<()> {
+        dir.write(name, bytes)?;
         self.files += 1;
         self.bytes += bytes.len() as u64;
         Ok(())
@@ -70,15 +69,15 @@ impl Written {
 /// files) belongs to the rows file with checksum `rows`; a file that fails any of that is
 /// written again.
 fn existing(
-    dir: &Path,
+    dir: &dyn Directory,
     files: &HashMap<String, u64>,
     name: &str,
     kind: FileKind,
     rows: Option<u64>,
 ) -> Option<FileRef> {
     let len = *files.get(name)?;
-    let path = dir.join(name);
-    let header = io::read_header(&path).ok().and_then(|bytes| Header::decode(&path, &bytes).ok())?;
+    let path = dir.path().join(name);
+    let header = dir.read_prefix(name, format::HEADER_LEN).ok().and_then(|bytes| Header::decode(&path, &bytes).ok())?;
     let fits = header.kind == kind && len == header.body_len + format::HEADER_LEN as u64;
     (fits && rows.is_none_or(|rows| header.extra == rows))
         .then_some(FileRef { bytes: len, checksum: header.body_checksum })
@@ -86,7 +85,7 @@ fn existing(
 
 /// Writes the files of one segment that the directory lacks; returns its manifest entry.
 fn write_segment(
-    dir: &Path,
+    dir: &dyn Directory,
     files: &HashMap<String, u64>,
     segment: &SnapshotSegment<'_>,
     written: &mut Written,
@@ -130,7 +129,7 @@ fn write_segment(
 
 #[cfg(feature = "faiss")]
 fn write_faiss(
-    dir: &Path,
+    dir: &dyn Directory,
     files: &HashMap<String, u64>,
     id: u64,
     rows_checksum: u64,
@@ -159,20 +158,20 @@ fn write_faiss(
 }
 
 /// Creates `dir` if needed; refuses a path that is not a directory.
-fn ensure_dir(dir: &Path) -> Result<()> {
-    match io::path_kind(dir)? {
+fn ensure_dir(dir: &dyn Directory) -> Result<()> {
+    match dir.kind()? {
         PathKind::Other => {
-            Err(Error::NotAnIndex { path: dir.to_owned(), reason: "it is a file, not a directory".into() })
+            Err(Error::NotAnIndex { path: dir.path().to_owned(), reason: "it is a file, not a directory".into() })
         }
-        PathKind::Missing => io::create_dir(dir),
+        PathKind::Missing => dir.create(),
         PathKind::Dir => Ok(()),
     }
 }
 
 /// Checks that `dir` may receive this index's snapshot. Returns the manifest it holds (the one
 /// `MANIFEST.prev` will keep), if any.
-fn check_target(dir: &Path, index_uid: u128) -> Result<Option<manifest::Found>> {
-    let not_ours = |reason: String| Error::NotAnIndex { path: dir.to_owned(), reason };
+fn check_target(dir: &dyn Directory, index_uid: u128) -> Result<Option<manifest::Found>> {
+    let not_ours = |reason: String| Error::NotAnIndex { path: dir.path().to_owned(), reason };
     let found = match manifest::load(dir) {
         Ok(found) => found,
         Err(Error::Corrupt { path, reason }) => {
@@ -184,11 +183,13 @@ fn check_target(dir: &Path, index_uid: u128) -> Result<Option<manifest::Found>> 
         Err(e) => return Err(e),
     };
     match &found {
-        Some(found) if found.manifest.index_uid != index_uid => Err(Error::ForeignIndex { path: dir.to_owned() }),
+        Some(found) if found.manifest.index_uid != index_uid => {
+            Err(Error::ForeignIndex { path: dir.path().to_owned() })
+        }
         Some(_) => Ok(found),
         None => {
             let strangers: Vec<String> =
-                io::list(dir)?.into_iter().map(|(name, _)| name).filter(|name| !manifest::is_ours(name)).collect();
+                dir.list()?.into_iter().map(|(name, _)| name).filter(|name| !manifest::is_ours(name)).collect();
             if strangers.is_empty() {
                 Ok(None)
             } else {
@@ -199,13 +200,13 @@ fn check_target(dir: &Path, index_uid: u128) -> Result<Option<manifest::Found>> 
 }
 
 /// Writes `parts` into the index directory `dir`: the files it lacks, then the manifest.
-pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
+pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<PersistReport> {
     let started = Instant::now();
     ensure_dir(dir)?;
     check_target(dir, parts.index_uid)?; // refuse before creating LOCK in somebody else's directory
-    let _one_persist_per_directory = DirLock::acquire(dir)?;
+    let _one_persist_per_directory = dir.lock(LockMode::Exclusive)?;
     let previous = check_target(dir, parts.index_uid)?; // again: another process may have committed
-    let files: HashMap<String, u64> = io::list(dir)?.into_iter().collect();
+    let files: HashMap<String, u64> = dir.list()?.into_iter().collect();
     let mut written = Written::default();
     let dim = parts.dim;
 
@@ -240,7 +241,7 @@ pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
         Some(file)
     };
     if written.files > 0 {
-        io::sync_dir(dir)?; // C1: the new files are durable before the manifest names them
+        dir.sync()?; // C1: the new files are durable before the manifest names them
     }
 
     let manifest = Manifest {
@@ -275,7 +276,7 @@ pub fn write(dir: &Path, parts: SnapshotParts<'_>) -> Result<PersistReport> {
         files_collected: collected,
         bytes_written: written.bytes + manifest_bytes,
         bytes_total: total + manifest_bytes,
-        path: dir.to_owned(),
+        path: dir.path().to_owned(),
         duration: started.elapsed(),
     };
     tracing::info!(

@@ -24,8 +24,8 @@ use rkyv::util::AlignedVec;
 use crate::error::{Error, Result};
 use crate::rows::RowRef;
 use crate::seq::SeqNo;
+use crate::storage::FileBytes;
 use crate::storage::format::{self, ALIGN, FileKind, FileRef, HEADER_LEN, Image};
-use crate::storage::io::Mapped;
 use crate::sync::Arc;
 
 /// One metadata entry of a row.
@@ -55,7 +55,7 @@ pub struct StoredRows {
 /// The bytes of a rows file.
 enum Bytes {
     Owned(AlignedVec<ALIGN>),
-    Mapped(Mapped),
+    File(FileBytes),
 }
 
 impl std::ops::Deref for Bytes {
@@ -64,7 +64,7 @@ impl std::ops::Deref for Bytes {
     fn deref(&self) -> &[u8] {
         match self {
             Bytes::Owned(bytes) => bytes,
-            Bytes::Mapped(mapped) => mapped,
+            Bytes::File(file) => file,
         }
     }
 }
@@ -116,8 +116,8 @@ impl SealedRows {
 
     /// Checks a rows file read from disk, once: header, checksums (and the manifest's record of
     /// them), the rkyv archive (bytecheck), and the layout of the vector section.
-    pub fn open(path: &Path, mapped: Mapped, dim: usize, expected: FileRef) -> Result<Arc<Self>> {
-        Self::check(path, Bytes::Mapped(mapped), Some(dim), Some(expected)).map(Arc::new)
+    pub fn open(path: &Path, file: FileBytes, dim: usize, expected: FileRef) -> Result<Arc<Self>> {
+        Self::check(path, Bytes::File(file), Some(dim), Some(expected)).map(Arc::new)
     }
 
     fn check(path: &Path, bytes: Bytes, dim: Option<usize>, expected: Option<FileRef>) -> Result<Self> {
@@ -180,10 +180,6 @@ impl SealedRows {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     pub fn dim(&self) -> usize {
         self.dim
     }
@@ -203,7 +199,7 @@ impl SealedRows {
     }
 
     pub fn is_mapped(&self) -> bool {
-        matches!(self.bytes, Bytes::Mapped(_))
+        matches!(&self.bytes, Bytes::File(file) if file.is_mapped())
     }
 
     pub fn row(&self, index: usize) -> Option<&ArchivedStoredRow> {

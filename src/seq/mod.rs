@@ -9,7 +9,7 @@
 
 mod sequencer;
 
-pub use sequencer::{InFlight, Sequencer};
+pub use sequencer::Sequencer;
 
 /// The position of a mutation in the index's history. Starts at 1; 0 is "before everything".
 pub type SeqNo = u64;

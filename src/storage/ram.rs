@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
+use crate::sync::Arc as SharedBytes;
+
 use rkyv::util::AlignedVec;
 
 use crate::error::{Error, Result};
@@ -34,7 +36,7 @@ struct Inner {
 #[derive(Debug, Default)]
 struct Files {
     created: bool,
-    files: BTreeMap<String, Arc<AlignedVec<ALIGN>>>,
+    files: BTreeMap<String, SharedBytes<AlignedVec<ALIGN>>>,
     quarantined: Vec<String>,
 }
 
@@ -83,7 +85,7 @@ impl RamDirectory {
     pub fn overwrite(&self, name: &str, bytes: &[u8]) {
         let mut aligned = AlignedVec::<ALIGN>::new();
         aligned.extend_from_slice(bytes);
-        self.files().files.insert(name.to_owned(), Arc::new(aligned));
+        self.files().files.insert(name.to_owned(), SharedBytes::new(aligned));
     }
 
     /// The names of the files moved aside by an open.

@@ -96,6 +96,12 @@ impl<T> OnceLock<T> {
     pub(crate) fn set(&self, value: T) -> Result<(), T> {
         self.0.set(value)
     }
+
+    #[cfg_attr(not(feature = "minilm"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(init)
+    }
 }
 
 /// An atomic of std's (see the module docs), with the methods the crate uses.
