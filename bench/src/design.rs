@@ -1,6 +1,6 @@
 //! The designs under test behind one small trait, so every benchmark runs the same code on each:
 //! `VectorIndex` (this crate's design), `MutexIndex` (the same library with one lock) and
-//! [`FaissMutex`] (the design vecindex replaces).
+//! [`FaissMutex`](crate::old_design::FaissMutex) (the design vecindex replaces).
 
 use std::path::Path;
 

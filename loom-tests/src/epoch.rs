@@ -1,4 +1,4 @@
-//! Models of `src/epoch.rs`: publishing a new epoch (a full head frozen, a fresh head in its
+//! Models of `src/epoch/mod.rs`: publishing a new epoch (a full head frozen, a fresh head in its
 //! place) against writers and readers, driven through `VectorIndex` itself.
 //!
 //! Invariants checked: E1 (every row appended is reachable from every later epoch), E2 (no row is

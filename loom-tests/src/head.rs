@@ -1,4 +1,4 @@
-//! Models of `src/head.rs`: reserve, write, publish.
+//! Models of `src/epoch/head.rs`: reserve, write, publish.
 //!
 //! Injected bugs this catches: `publish_relaxed` (the ready flag stored `Relaxed`) and
 //! `publish_before_write` (the ready flag set before the row is written). In both, a reader can

@@ -1,9 +1,9 @@
-//! Models of `src/index.rs`: mutations of one document racing each other, through the document's
-//! entry in the id maps (which serializes them) and the chunk map (which gives a chunk id one
-//! owner).
+//! Models of the write path (`src/write.rs`, `src/maps/`): mutations racing each other, through
+//! the documents' locks (which serialize the mutations of each document) and the chunk map (which
+//! gives a chunk id one owner).
 //!
 //! Injected bugs these catch: `remove_unlocks_early` (`remove_document` releases the document's
-//! entry before removing its chunks, so a replacement can run in between and its chunk list is
+//! lock before removing its chunks, so a replacement can run in between and its chunk list is
 //! then removed under it) and `claim_check_then_insert` (a chunk id claimed by looking, then
 //! inserting, so two documents can both own it), and `add_chunks_per_document` (below).
 

@@ -1,4 +1,4 @@
-//! Models of `src/maps.rs`: the id maps are caches of the rows, and `reconcile_mappings`
+//! Models of `src/maps/`: the id maps are caches of the rows, and `reconcile_mappings`
 //! repairs them while writers run.
 //!
 //! Invariant checked: a reconcile racing a writer finds nothing stale in a consistent index (it

@@ -1,4 +1,4 @@
-//! Models of `src/merge.rs` and the forwarding of deletes in `src/tombstones.rs`: a delete that
+//! Models of `src/maintain/merge.rs` and the forwarding of deletes in `src/rows/tombstones.rs`: a delete that
 //! races a vacuum (a segment rewritten without its dead rows) is never lost.
 //!
 //! Invariant checked: M1 (when a delete operation completes, its mark is on the rewritten row

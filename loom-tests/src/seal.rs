@@ -1,6 +1,5 @@
-//! Models of the seal hand-off: `Epochs::seal_settled` (`src/epoch.rs`) and `SegmentData::seal`
-//! (`src/segment/exact.rs`), with `Head::is_settled` (`src/head.rs`) deciding when a frozen head
-//! may be copied.
+//! Models of the seal hand-off: `Epochs::seal_settled` (`src/epoch/mod.rs`) and `Head::seal`,
+//! with `Head::is_settled` (both `src/epoch/head.rs`) deciding when a frozen head may be copied.
 //!
 //! Invariant checked: every row ends in exactly one of a head or a sealed segment, never lost,
 //! never searched twice, whatever order writers and the sealer run in.

@@ -1,5 +1,5 @@
-//! Models of `src/snapshot.rs`: the sequencer's views and snapshots, with an operation whose
-//! write is a tombstone (`src/tombstones.rs`, stored `Relaxed`: it relies on the sequencer).
+//! Models of `src/seq/sequencer.rs`: the sequencer's views and snapshots, with an operation whose
+//! write is a tombstone (`src/rows/tombstones.rs`, stored `Relaxed`: it relies on the sequencer).
 //!
 //! Injected bugs this catches: `seq_relaxed` (the seq `fetch_add` made `Relaxed`, so a reader can
 //! see the new counter without the writer's in-flight claim) and `snapshot_no_wait` (a snapshot
