@@ -15,8 +15,7 @@ use crate::persist::reader::Loaded;
 use crate::persist::writer::SnapshotParts;
 use crate::persist::{self, OpenReport, PersistReport};
 use crate::query::{SearchHit, SearchOptions};
-use crate::rows::{SegmentId, Tombstones};
-use crate::segment::{Segment, SegmentData};
+use crate::segment::Segment;
 use crate::seq::{SeqNo, Sequencer};
 use crate::state::{self, State};
 use crate::stats::Stats;
@@ -145,17 +144,7 @@ impl VectorIndex {
     /// The index a snapshot read back describes.
     fn from_loaded(loaded: Loaded<IndexConfig>) -> (Self, OpenReport) {
         let Loaded { index_uid, seq, config, segments, mut report } = loaded;
-        let mut sealed = Vec::with_capacity(segments.len());
-        for loaded in segments {
-            let tombstones = Arc::new(Tombstones::from_seqs(loaded.deleted));
-            let segment = Segment::exact(SegmentData::new(SegmentId(loaded.id), loaded.rows, tombstones));
-            #[cfg(feature = "faiss")]
-            let segment = match loaded.faiss {
-                Some(ann) => segment.with_ann(ann),
-                None => segment,
-            };
-            sealed.push(Arc::new(segment));
-        }
+        let mut sealed: Vec<Arc<Segment>> = segments.into_iter().map(|s| Arc::new(s.into_segment())).collect();
         sealed.sort_by_key(|s| s.id());
         let index = Self::assemble(config, seq.max(1), index_uid, sealed);
         let state = &*index.state;
@@ -356,150 +345,33 @@ impl VectorIndex {
     }
 }
 
+/// Each method of the trait is the inherent method of the same name.
+macro_rules! inherent {
+    ($(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+        $(fn $name(&self $(, $arg: $ty)*) -> $ret {
+            VectorIndex::$name(self $(, $arg)*)
+        })*
+    };
+}
+
 impl Index for VectorIndex {
-    fn add_chunk(&self, chunk: Chunk) -> Result<()> {
-        VectorIndex::add_chunk(self, chunk)
-    }
-
-    fn add_chunks(&self, chunks: Vec<Chunk>) -> Result<()> {
-        VectorIndex::add_chunks(self, chunks)
-    }
-
-    fn add_document(&self, doc_id: &str, chunks: Vec<Chunk>) -> Result<()> {
-        VectorIndex::add_document(self, doc_id, chunks)
-    }
-
-    fn remove_document(&self, doc_id: &str) -> Result<usize> {
-        VectorIndex::remove_document(self, doc_id)
-    }
-
-    fn remove_chunk(&self, chunk_id: &str) -> Result<bool> {
-        VectorIndex::remove_chunk(self, chunk_id)
-    }
-
-    fn search(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<SearchHit>> {
-        VectorIndex::search(self, query, options)
-    }
-
-    fn chunk(&self, chunk_id: &str) -> Option<Chunk> {
-        VectorIndex::chunk(self, chunk_id)
-    }
-
-    fn document_ids(&self) -> Vec<String> {
-        VectorIndex::document_ids(self)
-    }
-
-    fn chunk_ids(&self, doc_id: &str) -> Vec<String> {
-        VectorIndex::chunk_ids(self, doc_id)
-    }
-
-    fn reconcile_mappings(&self) -> usize {
-        VectorIndex::reconcile_mappings(self)
-    }
-
-    fn persist(&self, path: &Path) -> Result<PersistReport> {
-        VectorIndex::persist(self, path)
-    }
-
-    fn stats(&self) -> Stats {
-        VectorIndex::stats(self)
-    }
-
-    fn len(&self) -> usize {
-        VectorIndex::len(self)
+    inherent! {
+        fn add_chunk(&self, chunk: Chunk) -> Result<()>;
+        fn add_chunks(&self, chunks: Vec<Chunk>) -> Result<()>;
+        fn add_document(&self, doc_id: &str, chunks: Vec<Chunk>) -> Result<()>;
+        fn remove_document(&self, doc_id: &str) -> Result<usize>;
+        fn remove_chunk(&self, chunk_id: &str) -> Result<bool>;
+        fn search(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<SearchHit>>;
+        fn chunk(&self, chunk_id: &str) -> Option<Chunk>;
+        fn document_ids(&self) -> Vec<String>;
+        fn chunk_ids(&self, doc_id: &str) -> Vec<String>;
+        fn reconcile_mappings(&self) -> usize;
+        fn persist(&self, path: &Path) -> Result<PersistReport>;
+        fn stats(&self) -> Stats;
+        fn len(&self) -> usize;
     }
 
     fn open_with_options(path: &Path, options: &OpenOptions) -> Result<(Self, OpenReport)> {
         VectorIndex::open_with_options(path, options)
-    }
-}
-
-#[cfg(all(test, not(vecindex_loom)))]
-mod tests {
-    use std::collections::HashSet;
-
-    use super::*;
-    use crate::error::Error;
-    use crate::stats::SegmentState;
-
-    fn v(x: f32) -> Vec<f32> {
-        vec![1.0, x]
-    }
-
-    #[test]
-    fn background_worker_seals_full_heads() {
-        let index = VectorIndex::new(IndexConfig::new(2).head_capacity(4)).unwrap();
-        for i in 0..40 {
-            index.add_chunk(Chunk::new(format!("c{i}"), "d", v(i as f32))).unwrap();
-        }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let stats = index.stats();
-            // The 10th head is full but stays current until an 11th append needs room; the
-            // nine sealed heads may have been merged meanwhile.
-            let sealed_rows: usize =
-                stats.segments.iter().filter(|s| s.state != SegmentState::Head).map(|s| s.rows).sum();
-            if sealed_rows == 36 && stats.segments.iter().all(|s| s.state != SegmentState::Frozen) {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "not sealed: {:?}", stats.segments);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        let hits = index.search(&v(39.0), &SearchOptions::k(40)).unwrap();
-        assert_eq!(hits.len(), 40, "sealing neither lost nor duplicated rows");
-        drop(index); // joins the worker
-    }
-
-    #[test]
-    fn deletes_survive_sealing() {
-        let index = VectorIndex::new(IndexConfig::new(2).head_capacity(4).background(false)).unwrap();
-        for i in 0..8 {
-            index.add_chunk(Chunk::new(format!("c{i}"), "d", v(i as f32))).unwrap();
-        }
-        assert!(index.remove_chunk("c1").unwrap()); // in a frozen head
-        assert_eq!(index.maintain(), 0);
-        assert!(index.remove_chunk("c2").unwrap()); // in the sealed segment
-        let hits = index.search(&v(1.0), &SearchOptions::k(10)).unwrap();
-        let ids: HashSet<String> = hits.into_iter().map(|h| h.chunk_id).collect();
-        assert_eq!(ids.len(), 6);
-        assert!(!ids.contains("c1") && !ids.contains("c2"));
-        assert_eq!(index.stats().segments.iter().map(|s| s.live_rows).sum::<usize>(), 6);
-    }
-
-    #[test]
-    fn two_documents_racing_for_one_chunk_id_leave_one_owner() {
-        let index = Arc::new(VectorIndex::new(IndexConfig::new(2).head_capacity(8)).unwrap());
-        let racers: Vec<_> = ["a", "b"]
-            .into_iter()
-            .map(|doc| {
-                let index = index.clone();
-                std::thread::spawn(move || {
-                    let mut owned = 0;
-                    for i in 0..2000 {
-                        match index.add_chunk(Chunk::new("shared", doc, v(i as f32))) {
-                            Ok(()) => owned += 1,
-                            Err(Error::ChunkInOtherDocument { .. }) => {}
-                            Err(e) => panic!("{e}"),
-                        }
-                        if i % 3 == 0 {
-                            index.remove_chunk("shared").unwrap();
-                        }
-                    }
-                    owned
-                })
-            })
-            .collect();
-        let owned: usize = racers.into_iter().map(|r| r.join().unwrap()).sum();
-        assert!(owned > 0);
-        assert_eq!(index.reconcile_mappings(), 0);
-        let hits = index.search(&v(0.0), &SearchOptions::k(10)).unwrap();
-        assert!(hits.len() <= 1, "one live row at most: {hits:?}");
-        assert_eq!(hits.len(), index.len());
-        let owners: Vec<String> = index.document_ids();
-        assert_eq!(owners.len(), hits.len());
-        if let Some(hit) = hits.first() {
-            assert_eq!(owners[0], hit.doc_id);
-            assert_eq!(index.chunk("shared").unwrap().doc_id, hit.doc_id);
-        }
     }
 }

@@ -90,6 +90,7 @@ mod config;
 pub mod embed;
 mod epoch;
 mod error;
+mod ids;
 mod index;
 mod maintain;
 mod maps;
@@ -155,8 +156,8 @@ pub mod testing {
 #[doc(hidden)]
 pub mod internals {
     pub use crate::epoch::head::{Head, HeadRow};
+    pub use crate::ids::SegmentId;
     pub use crate::rows::RowMeta;
-    pub use crate::rows::SegmentId;
     pub use crate::rows::Tombstones;
     pub use crate::seq::Sequencer;
 }

@@ -33,8 +33,9 @@ use std::collections::HashSet;
 
 use crate::chunk::Chunk;
 use crate::error::{Error, Result};
+use crate::ids::RowLoc;
 use crate::maps::Claim;
-use crate::rows::{RowLoc, RowMeta};
+use crate::rows::RowMeta;
 use crate::state::State;
 use crate::sync::Arc;
 
@@ -184,6 +185,75 @@ impl State {
             drop(op);
             self.maps.remove_from_list(&owner, chunk_id);
             return removed;
+        }
+    }
+}
+
+#[cfg(all(test, not(vecindex_loom)))]
+mod tests {
+    use std::collections::HashSet;
+
+    use crate::chunk::Chunk;
+    use crate::config::IndexConfig;
+    use crate::error::Error;
+    use crate::index::VectorIndex;
+    use crate::query::SearchOptions;
+    use crate::sync::Arc;
+
+    fn v(x: f32) -> Vec<f32> {
+        vec![1.0, x]
+    }
+
+    #[test]
+    fn deletes_survive_sealing() {
+        let index = VectorIndex::new(IndexConfig::new(2).head_capacity(4).background(false)).unwrap();
+        for i in 0..8 {
+            index.add_chunk(Chunk::new(format!("c{i}"), "d", v(i as f32))).unwrap();
+        }
+        assert!(index.remove_chunk("c1").unwrap()); // in a frozen head
+        assert_eq!(index.maintain(), 0);
+        assert!(index.remove_chunk("c2").unwrap()); // in the sealed segment
+        let hits = index.search(&v(1.0), &SearchOptions::k(10)).unwrap();
+        let ids: HashSet<String> = hits.into_iter().map(|h| h.chunk_id).collect();
+        assert_eq!(ids.len(), 6);
+        assert!(!ids.contains("c1") && !ids.contains("c2"));
+        assert_eq!(index.stats().segments.iter().map(|s| s.live_rows).sum::<usize>(), 6);
+    }
+
+    #[test]
+    fn two_documents_racing_for_one_chunk_id_leave_one_owner() {
+        let index = Arc::new(VectorIndex::new(IndexConfig::new(2).head_capacity(8)).unwrap());
+        let racers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|doc| {
+                let index = index.clone();
+                std::thread::spawn(move || {
+                    let mut owned = 0;
+                    for i in 0..2000 {
+                        match index.add_chunk(Chunk::new("shared", doc, v(i as f32))) {
+                            Ok(()) => owned += 1,
+                            Err(Error::ChunkInOtherDocument { .. }) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                        if i % 3 == 0 {
+                            index.remove_chunk("shared").unwrap();
+                        }
+                    }
+                    owned
+                })
+            })
+            .collect();
+        let owned: usize = racers.into_iter().map(|r| r.join().unwrap()).sum();
+        assert!(owned > 0);
+        assert_eq!(index.reconcile_mappings(), 0);
+        let hits = index.search(&v(0.0), &SearchOptions::k(10)).unwrap();
+        assert!(hits.len() <= 1, "one live row at most: {hits:?}");
+        assert_eq!(hits.len(), index.len());
+        let owners: Vec<String> = index.document_ids();
+        assert_eq!(owners.len(), hits.len());
+        if let Some(hit) = hits.first() {
+            assert_eq!(owners[0], hit.doc_id);
+            assert_eq!(index.chunk("shared").unwrap().doc_id, hit.doc_id);
         }
     }
 }

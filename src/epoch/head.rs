@@ -44,10 +44,11 @@
 //!   bounds scans and the sealer's count, the rows themselves are guarded by their `ready` flags
 //!   and `published`, and a stale `usize::MAX` only means the capacity (see above).
 
+use crate::ids::SegmentId;
 use crate::rows::RowMeta;
 use crate::rows::RowRef;
+use crate::rows::SealedRows;
 use crate::rows::Tombstones;
-use crate::rows::{SealedRows, SegmentId};
 use crate::segment::SegmentData;
 use crate::seq::ReadView;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};

@@ -38,8 +38,8 @@ mod source;
 pub(crate) use source::Source;
 
 use crate::epoch::head::{Head, HeadRow};
+use crate::ids::{RowLoc, SegmentId};
 use crate::rows::RowMeta;
-use crate::rows::{RowLoc, SegmentId};
 use crate::segment::Segment;
 use crate::seq::{ReadView, SeqNo, Sequencer};
 use crate::sync::{Arc, AtomicU64, EpochCell, EpochGuard, Ordering};

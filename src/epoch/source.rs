@@ -1,8 +1,9 @@
 //! Either kind of row container an epoch holds: a head or a sealed segment.
 
 use crate::epoch::head::Head;
+use crate::ids::SegmentId;
 use crate::query::{SearchOptions, TopK};
-use crate::rows::{RowRef, SegmentId, Tombstones};
+use crate::rows::{RowRef, Tombstones};
 use crate::segment::Segment;
 use crate::seq::ReadView;
 use crate::sync::Arc;

@@ -32,9 +32,10 @@
 use std::collections::BTreeMap;
 
 use crate::epoch::Epochs;
+use crate::ids::RowLoc;
 use crate::maps::Maps;
+use crate::rows::SealedRows;
 use crate::rows::tombstones::{DROPPED, Forward, Tombstones};
-use crate::rows::{RowLoc, SealedRows};
 use crate::segment::{Segment, SegmentData};
 use crate::seq::Sequencer;
 use crate::sync::Arc;

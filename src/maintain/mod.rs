@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 pub use policy::{MergePolicy, SegmentInfo, TieredMergePolicy};
 
-use crate::rows::SegmentId;
+use crate::ids::SegmentId;
 use crate::segment::{Segment, SegmentIndex};
 use crate::state::State;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering, spin_wait};

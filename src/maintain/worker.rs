@@ -124,3 +124,40 @@ impl Drop for Worker {
         }
     }
 }
+
+#[cfg(all(test, not(vecindex_loom)))]
+mod tests {
+    use crate::chunk::Chunk;
+    use crate::config::IndexConfig;
+    use crate::index::VectorIndex;
+    use crate::query::SearchOptions;
+    use crate::stats::SegmentState;
+
+    fn v(x: f32) -> Vec<f32> {
+        vec![1.0, x]
+    }
+
+    #[test]
+    fn background_worker_seals_full_heads() {
+        let index = VectorIndex::new(IndexConfig::new(2).head_capacity(4)).unwrap();
+        for i in 0..40 {
+            index.add_chunk(Chunk::new(format!("c{i}"), "d", v(i as f32))).unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let stats = index.stats();
+            // The 10th head is full but stays current until an 11th append needs room; the
+            // nine sealed heads may have been merged meanwhile.
+            let sealed_rows: usize =
+                stats.segments.iter().filter(|s| s.state != SegmentState::Head).map(|s| s.rows).sum();
+            if sealed_rows == 36 && stats.segments.iter().all(|s| s.state != SegmentState::Frozen) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not sealed: {:?}", stats.segments);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let hits = index.search(&v(39.0), &SearchOptions::k(40)).unwrap();
+        assert_eq!(hits.len(), 40, "sealing neither lost nor duplicated rows");
+        drop(index); // joins the worker
+    }
+}

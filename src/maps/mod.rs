@@ -24,7 +24,7 @@ use std::collections::HashSet;
 pub(crate) use doc_locks::{DocGuard, DocLocks};
 pub(crate) use grow::grow_ahead;
 
-use crate::rows::RowLoc;
+use crate::ids::RowLoc;
 use crate::sync::{Entry, ShardedMap};
 
 /// What the chunk map knows of a chunk.

@@ -1,8 +1,8 @@
 //! Building the id maps of an index opened from disk, from its rows.
 
 use crate::epoch::Epoch;
+use crate::ids::RowLoc;
 use crate::maps::{ChunkEntry, Maps};
-use crate::rows::RowLoc;
 use crate::seq::{ReadView, SeqNo};
 
 /// What a rebuild found.

@@ -5,8 +5,8 @@
 //! meanwhile is the writer's to keep right, never this pass's to remove.
 
 use crate::epoch::Epochs;
+use crate::ids::RowLoc;
 use crate::maps::{ChunkEntry, Maps};
-use crate::rows::RowLoc;
 use crate::seq::Sequencer;
 use crate::sync::Entry;
 
@@ -110,8 +110,8 @@ mod tests {
     use super::*;
     use crate::chunk::Chunk;
     use crate::config::IndexConfig;
+    use crate::ids::SegmentId;
     use crate::index::VectorIndex;
-    use crate::rows::SegmentId;
 
     fn v(x: f32) -> Vec<f32> {
         vec![1.0, x]

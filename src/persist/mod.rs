@@ -34,6 +34,7 @@ use crate::seq::SeqNo;
 
 /// What a persist wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PersistReport {
     /// The snapshot holds exactly the operations with a seq below this.
     pub seq: SeqNo,
@@ -68,6 +69,7 @@ pub struct PersistReport {
 /// | an ids file missing or damaged | [`healed`](Self::healed): written again by the next persist |
 /// | a FAISS file missing or damaged | [`healed`](Self::healed): rebuilt from the segment's vectors |
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct OpenReport {
     /// The index directory.
     pub path: PathBuf,
@@ -129,6 +131,7 @@ impl OpenReport {
 
 /// A file rebuilt from others.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Healed {
     pub file: PathBuf,
     pub reason: String,
@@ -137,6 +140,7 @@ pub struct Healed {
 
 /// A rows file moved aside.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Quarantined {
     pub file: PathBuf,
     /// Where it went (`None` if it was missing, or could not be moved).
@@ -148,6 +152,7 @@ pub struct Quarantined {
 
 /// A document that lost chunks in a quarantined rows file.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LostDocument {
     pub doc_id: String,
     pub chunks_lost: usize,

@@ -5,13 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::ids::SegmentId;
 use crate::metric::Metric;
 use crate::persist::ids::IdsFile;
 use crate::persist::manifest::{MANIFEST, MANIFEST_PREV, Manifest, StoredConfig, StoredSegment};
 use crate::persist::tombstones::{self, Deletes};
 use crate::persist::{Healed, LostDocument, OpenReport, Quarantined};
 use crate::rows::SealedRows;
-use crate::segment::SegmentIndex;
+use crate::rows::Tombstones;
+use crate::segment::{Segment, SegmentData, SegmentIndex};
 use crate::seq::SeqNo;
 use crate::storage::format::{self, FileKind};
 use crate::storage::{Access, Directory, LockMode, PathKind};
@@ -27,6 +29,20 @@ pub struct LoadedSegment {
     pub deleted: Vec<Option<SeqNo>>,
     #[cfg(feature = "faiss")]
     pub faiss: Option<crate::segment::faiss::FaissIndex>,
+}
+
+impl LoadedSegment {
+    /// The sealed segment these files make: its rows, its deletes, its FAISS index if loaded.
+    pub fn into_segment(self) -> Segment {
+        let tombstones = Arc::new(Tombstones::from_seqs(self.deleted));
+        let segment = Segment::exact(SegmentData::new(SegmentId(self.id), self.rows, tombstones));
+        #[cfg(feature = "faiss")]
+        let segment = match self.faiss {
+            Some(ann) => segment.with_ann(ann),
+            None => segment,
+        };
+        segment
+    }
 }
 
 /// A snapshot read back, with the configuration the caller resolved for it.

@@ -1,7 +1,7 @@
 //! Rows, the data every other layer moves: a head row's metadata ([`RowMeta`]), a sealed
 //! segment's rows in their file format, read in place ([`SealedRows`]), a row seen from outside
 //! its container ([`RowRef`]), the seq-stamped deletes shared by a head and the segment sealed
-//! from it ([`tombstones`]), and where a row lives ([`RowLoc`]).
+//! from it ([`tombstones`]).
 
 mod meta;
 mod row;
@@ -12,14 +12,3 @@ pub use meta::RowMeta;
 pub(crate) use row::{RowHandle, RowRef};
 pub(crate) use sealed::{ArchivedStoredRow, SealedRows};
 pub use tombstones::Tombstones;
-
-/// Identifies a head and the segment sealed from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SegmentId(pub u64);
-
-/// Where a row lives: which head or segment, and its index there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RowLoc {
-    pub segment: SegmentId,
-    pub row: u32,
-}

@@ -1,9 +1,9 @@
 //! The rows of a sealed segment, and the exact (brute-force, "plain") scan over them.
 
+use crate::ids::SegmentId;
 use crate::metric::score_rows;
 use crate::query::{SearchOptions, TopK};
 use crate::rows::RowRef;
-use crate::rows::SegmentId;
 use crate::rows::Tombstones;
 use crate::rows::{ArchivedStoredRow, SealedRows};
 use crate::seq::{ReadView, SeqNo};

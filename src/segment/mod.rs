@@ -15,8 +15,9 @@ mod groups;
 
 use std::time::Duration;
 
+use crate::ids::SegmentId;
 use crate::query::{SearchOptions, TopK};
-use crate::rows::{SegmentId, Tombstones};
+use crate::rows::Tombstones;
 use crate::seq::ReadView;
 use crate::sync::Arc;
 
