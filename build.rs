@@ -35,6 +35,20 @@ fn compile_shim() {
             )
         });
     println!("cargo:rerun-if-changed={}", include.join("faiss").join("Index.h").display());
+    // The C++ flags cc gives the shim and faiss-sys's cmake gives FAISS (the first of these cc
+    // finds), for the test that checks the shim reports what they assume.
+    let target = std::env::var("TARGET").expect("cargo sets TARGET");
+    let flags = [
+        format!("CXXFLAGS_{target}"),
+        format!("CXXFLAGS_{}", target.replace('-', "_")),
+        "TARGET_CXXFLAGS".into(),
+        "CXXFLAGS".into(),
+    ]
+    .iter()
+    .inspect(|name| println!("cargo:rerun-if-env-changed={name}"))
+    .find_map(|name| std::env::var(name).ok())
+    .unwrap_or_default();
+    println!("cargo:rustc-env=VECINDEX_CXXFLAGS={flags}");
     cc::Build::new()
         .cpp(true)
         .std("c++17")

@@ -82,6 +82,26 @@ struct SpanReader : faiss::IOReader {
 
 extern "C" {
 
+// The instruction sets the compiler was allowed to assume (bits: 1 AVX2, 2 FMA, 4 F16C,
+// 8 POPCNT). FAISS is compiled with the same C++ flags, so a CPU needs all of them before any
+// FAISS code runs (src/segment/cpu.rs checks).
+int vecindex_faiss_assumed_simd() {
+    int bits = 0;
+#ifdef __AVX2__
+    bits |= 1;
+#endif
+#ifdef __FMA__
+    bits |= 2;
+#endif
+#ifdef __F16C__
+    bits |= 4;
+#endif
+#ifdef __POPCNT__
+    bits |= 8;
+#endif
+    return bits;
+}
+
 void vecindex_omp_set_threads(int threads) {
     if (threads > 0) omp_set_num_threads(threads);
 }

@@ -70,6 +70,10 @@ pub enum Error {
     /// The directory holds another index (a different lineage): persisting would overwrite it.
     #[error("{path} holds another index; persist into an empty or new directory, or remove it first")]
     ForeignIndex { path: PathBuf },
+    /// This CPU lacks an instruction set that the FAISS build assumed (it was compiled for
+    /// AVX2 by default); running it would crash. Rebuild with the portable flags (see the README).
+    #[error("this CPU lacks {missing}, which this build of FAISS assumes ({assumed}); rebuild it portable")]
+    UnsupportedCpu { assumed: String, missing: String },
     /// A snapshot's dimension or metric differs from what the caller asked for.
     #[error("snapshot at {path} has {found}, expected {expected}")]
     Incompatible { path: PathBuf, expected: String, found: String },

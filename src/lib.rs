@@ -122,6 +122,20 @@ pub use segment::{SegmentIndex, SegmentKind};
 pub use seq::SeqNo;
 pub use stats::{SegmentState, SegmentStats, Stats};
 
+/// The x86 instruction sets this build of FAISS was compiled to assume: `["avx2", "fma",
+/// "f16c", "popcnt"]` by default, none for a portable build (see the README, "FAISS and
+/// OpenMP"). Opening or building an index with FAISS segments on a CPU that lacks one fails
+/// with [`Error::UnsupportedCpu`].
+///
+/// ```
+/// let assumed = vecindex::faiss_simd();
+/// assert!(assumed.iter().all(|name| ["avx2", "fma", "f16c", "popcnt"].contains(name)));
+/// ```
+#[cfg(feature = "faiss")]
+pub fn faiss_simd() -> Vec<&'static str> {
+    segment::cpu::assumed()
+}
+
 /// Test support (feature `testing`, which the crate's own tests turn on): the storage seam and
 /// the persistence internals, for tests that damage files or fail the disk on purpose. Not part
 /// of the stable API.

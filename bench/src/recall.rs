@@ -1,5 +1,5 @@
 //! Search latency and recall@10 against exact search on a real dataset (see [`crate::data`]):
-//! raw FAISS flat and HNSW32 (the crate's own generic build; HNSW32 with vecindex's
+//! raw FAISS flat and HNSW32 (the crate's own build, AVX2 by default; HNSW32 with vecindex's
 //! efConstruction, over the same sweep of efSearch), vecindex with exact segments, and vecindex
 //! with its default HNSW segments over a sweep of efSearch. Queries run one at a time on one
 //! thread, as a server answers them.
@@ -47,6 +47,21 @@ pub struct Config {
 pub struct Outcome {
     pub dataset: Meta,
     pub configs: Vec<Config>,
+    /// The SIMD level the crate's FAISS was compiled for (results from before it was recorded
+    /// came from the generic build).
+    #[serde(default = "generic_build")]
+    pub faiss_simd: String,
+}
+
+fn generic_build() -> String {
+    "generic".into()
+}
+
+/// The SIMD level of this binary's FAISS: "AVX2" when it was compiled to assume AVX2 and FMA
+/// (the workspace default), else "generic".
+pub fn faiss_simd_level() -> String {
+    let assumed = vecindex::faiss_simd();
+    if assumed.contains(&"avx2") && assumed.contains(&"fma") { "AVX2" } else { "generic" }.into()
 }
 
 /// Times `queries` single queries; `search` returns base rows.
@@ -277,5 +292,5 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
         print(&c);
         configs.push(c);
     }
-    Outcome { dataset: data.meta.clone(), configs }
+    Outcome { dataset: data.meta.clone(), configs, faiss_simd: faiss_simd_level() }
 }

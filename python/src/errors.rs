@@ -3,7 +3,7 @@
 //! - bad input (vectors, ids, `top_k`, configuration, an incompatible snapshot): `ValueError`;
 //! - the disk (I/O, a path that is not an index, a directory of another index): `OSError`;
 //! - damaged index files that open cannot heal: `vecindex.CorruptIndexError` (an `OSError`);
-//! - FAISS or a model failing: `RuntimeError`.
+//! - FAISS or a model failing, or a CPU the FAISS build cannot run on: `RuntimeError`.
 
 use pyo3::PyErr;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
@@ -24,7 +24,7 @@ pub fn to_py(error: Error) -> PyErr {
         Error::Io { .. } | Error::NotAnIndex { .. } | Error::NoSnapshot { .. } | Error::ForeignIndex { .. } => {
             PyOSError::new_err(message)
         }
-        Error::Faiss { .. } | Error::Embedder { .. } => PyRuntimeError::new_err(message),
+        Error::Faiss { .. } | Error::Embedder { .. } | Error::UnsupportedCpu { .. } => PyRuntimeError::new_err(message),
         _ => PyValueError::new_err(message),
     }
 }

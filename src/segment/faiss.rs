@@ -38,6 +38,7 @@ use crate::metric::Metric;
 use crate::query::{SearchOptions, TopK};
 use crate::segment::SegmentData;
 use crate::segment::SegmentIndex;
+use crate::segment::cpu;
 use crate::segment::groups::Groups;
 use crate::seq::ReadView;
 
@@ -164,6 +165,7 @@ fn faiss_error(e: faiss::error::Error) -> Error {
 impl FaissIndex {
     /// Checks that FAISS accepts `factory` for this metric and dimension.
     pub fn check_factory(factory: &str, metric: Metric, dim: usize) -> Result<()> {
+        cpu::check()?;
         let dim = u32::try_from(dim).map_err(|_| Error::Faiss { reason: format!("dimension {dim} too large") })?;
         faiss::index_factory(dim, factory, metric_type(metric))
             .map(drop)
@@ -187,6 +189,7 @@ impl FaissIndex {
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<Self>> {
         let started = Instant::now();
+        cpu::check()?;
         let Some(factory) = config.factory() else {
             return Err(Error::Faiss { reason: "exact segments have no FAISS index".into() });
         };
@@ -263,6 +266,7 @@ impl FaissIndex {
     /// [`Error::Faiss`] if FAISS cannot read it or it does not match the segment.
     pub fn from_bytes(bytes: &[u8], config: &SegmentIndex, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
         let started = Instant::now();
+        cpu::check()?;
         let mut err = [0 as c_char; ERR_LEN];
         let (mut raw, mut consumed, mut ntotal, mut d, mut kind) = (std::ptr::null_mut(), 0, 0i64, 0i64, 0 as c_int);
         // SAFETY: `bytes` is a live slice of `bytes.len()` bytes; the out-pointers point at

@@ -7,6 +7,8 @@
 //! configured, the background worker then builds a FAISS index over its vectors and publishes a
 //! new version of the segment that shares the same [`SegmentData`] and adds the index.
 
+#[cfg(feature = "faiss")]
+pub mod cpu;
 pub mod exact;
 #[cfg(feature = "faiss")]
 pub mod faiss;

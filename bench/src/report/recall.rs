@@ -80,11 +80,10 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
             .map(|c| System {
                 name: format!("{} {}", c.system, c.index),
                 simd: if c.system.starts_with("faiss") || c.index != "exact" {
-                    "generic (static build)"
+                    format!("{} (static build)", outcome.faiss_simd)
                 } else {
-                    "AVX2 (runtime)"
-                }
-                .into(),
+                    "AVX2 (runtime)".into()
+                },
                 build_s: c.build_s,
                 size_mib: c.memory_mb,
                 points: c.sweep.iter().map(|p| (p.recall_at_10, p.qps)).collect(),
@@ -248,20 +247,24 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
                     .find(|c| c.system.starts_with("faiss") && c.index.starts_with("HNSW"))
                     .and_then(|c| qps_at(&c.sweep.iter().map(|p| (p.recall_at_10, p.qps)).collect::<Vec<_>>()));
                 let merged = outcome.configs.iter().find(|c| c.index.contains("force-merged"));
+                // faiss-cpu at the level the crate's build was compiled for.
+                let peer_level = outcome.faiss_simd.to_lowercase();
                 let faiss_cpu = peers.as_ref().and_then(|p| {
                     peer_curves(p)
                         .into_iter()
-                        .find(|c| c.label.starts_with("faiss-cpu HNSW") && c.label.contains("generic"))
+                        .find(|c| c.label.starts_with("faiss-cpu HNSW") && c.label.ends_with(&format!("({peer_level})")))
                         .and_then(|c| qps_at(&c.points))
                 });
-                let mut why =
-                    format!("On {name}: the walk through the graph is FAISS's, built here at the portable SIMD level. ");
+                let mut why = format!(
+                    "On {name}: the walk through the graph is FAISS's, built here at its {} SIMD level. ",
+                    outcome.faiss_simd
+                );
                 if let Some(raw) = raw {
                     why += &format!(
                         "The same FAISS build's own HNSW32 (with vecindex's efConstruction, nothing around it) reaches {raw:.0} QPS at recall >= 0.95"
                     );
                     if let Some(f) = faiss_cpu {
-                        why += &format!(", faiss-cpu {}'s generic build {f:.0}", peers.as_ref().map_or("?", |p| p["versions"]["faiss-cpu"].as_str().unwrap_or("?")));
+                        why += &format!(", faiss-cpu {}'s {peer_level} build {f:.0}", peers.as_ref().map_or("?", |p| p["versions"]["faiss-cpu"].as_str().unwrap_or("?")));
                     }
                     why += &format!(
                         ", hnswlib {:.0}: on this data FAISS's HNSW is {} hnswlib's before vecindex does anything. ",
