@@ -17,6 +17,9 @@
 #include <faiss/Index.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/DistanceComputer.h>
+#include <faiss/impl/ResultHandler.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
@@ -47,6 +50,52 @@ int guarded(char* err, size_t err_len, Body&& body) {
         report("unknown C++ exception", err, err_len);
     }
     return -1;
+}
+
+// Sets this thread's OpenMP team size, touching the runtime only when it changes: every query
+// asks for the same size, and FAISS runs a single query on the calling thread anyway.
+void use_omp_threads(int threads) {
+    if (threads > 0 && omp_get_max_threads() != threads) omp_set_num_threads(threads);
+}
+
+// This thread's visited table, one byte per row of the largest graph it has searched.
+// IndexHNSW::search allocates and zeroes a table of the graph's size on every call, which at a
+// few hundred thousand rows costs as much as a short walk. HNSW::search marks a row visited by
+// storing the table's current number and moves to the next number when it ends (zeroing the
+// table once every 249 queries), so a table stays valid across queries and graphs as long as it
+// is at least as large as the graph; rows added by growing it are 0, which is never current.
+faiss::VisitedTable& thread_visited_table(size_t rows) {
+    thread_local faiss::VisitedTable table(0);
+    if (table.visited.size() < rows) table.visited.resize(rows);
+    return table;
+}
+
+// One query on an HNSW graph, as IndexHNSW::search runs it for one query (same result handler,
+// distance computer and sign convention) but with this thread's visited table, and without
+// adding to FAISS's global search statistics (an unsynchronized counter shared by all threads).
+void search_hnsw(const faiss::IndexHNSW& index, const float* query, int64_t k, float* distances,
+                 faiss::idx_t* labels, const faiss::SearchParametersHNSW& params) {
+    if (index.storage == nullptr) throw std::invalid_argument("HNSW index without storage");
+    if (k <= 0) throw std::invalid_argument("k must be positive");
+    using Handler = faiss::HeapBlockResultHandler<faiss::HNSW::C>;
+    Handler block(1, distances, labels, static_cast<size_t>(k));
+    Handler::SingleResultHandler result(block);
+    const bool similarity = faiss::is_similarity_metric(index.metric_type);
+    std::unique_ptr<faiss::DistanceComputer> distance(index.storage->get_distance_computer());
+    if (similarity) distance.reset(new faiss::NegativeDistanceComputer(distance.release()));
+    faiss::VisitedTable& visited = thread_visited_table(static_cast<size_t>(index.ntotal));
+    result.begin(0);
+    distance->set_query(query);
+    try {
+        index.hnsw.search(*distance, result, visited, &params);
+    } catch (...) {
+        visited.advance();  // the walk may have marked rows with the current number
+        throw;
+    }
+    result.end();
+    if (similarity) {
+        for (int64_t i = 0; i < k; i++) distances[i] = -distances[i];
+    }
 }
 
 typedef void (*vecindex_sink)(void* ctx, const uint8_t* data, size_t len);
@@ -131,7 +180,7 @@ int vecindex_faiss_search(const void* index_ptr, const float* query, int64_t k, 
                           int64_t ef_search, int64_t nprobe, const uint8_t* bitmap, int64_t bitmap_rows,
                           int omp_threads, char* err, size_t err_len) {
     return guarded(err, err_len, [&] {
-        omp_set_num_threads(omp_threads > 0 ? omp_threads : 1);
+        use_omp_threads(omp_threads > 0 ? omp_threads : 1);
         const auto* index = static_cast<const faiss::Index*>(index_ptr);
         std::unique_ptr<faiss::IDSelectorBitmap> selector;
         if (bitmap != nullptr) selector.reset(new faiss::IDSelectorBitmap(static_cast<size_t>(bitmap_rows), bitmap));
@@ -140,7 +189,15 @@ int vecindex_faiss_search(const void* index_ptr, const float* query, int64_t k, 
             faiss::SearchParametersHNSW params;
             params.sel = selector.get();
             params.efSearch = ef_search > 0 ? static_cast<int>(ef_search) : hnsw->hnsw.efSearch;
-            index->search(1, query, k, distances, labels_out, &params);
+            params.bounded_queue = hnsw->hnsw.search_bounded_queue;
+            // The two-level and CAGRA variants search their own way.
+            const bool plain = dynamic_cast<const faiss::IndexHNSW2Level*>(hnsw) == nullptr &&
+                               dynamic_cast<const faiss::IndexHNSWCagra*>(hnsw) == nullptr;
+            if (plain) {
+                search_hnsw(*hnsw, query, k, distances, labels_out, params);
+            } else {
+                index->search(1, query, k, distances, labels_out, &params);
+            }
         } else if (const auto* ivf = as_ivf(index)) {
             faiss::SearchParametersIVF params;
             params.sel = selector.get();

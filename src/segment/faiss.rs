@@ -566,6 +566,34 @@ mod tests {
             .collect()
     }
 
+    /// The shim walks HNSW graphs with a visited table per thread, reused across queries and
+    /// graphs; each query must still find what FAISS's own search (a fresh table each time)
+    /// finds, through the table's wrap-around (every 249 queries) and across graphs of
+    /// different sizes searched in turn on one thread.
+    #[test]
+    fn reused_visited_tables_find_what_a_fresh_search_finds() {
+        let dim = 16;
+        let config = SegmentIndex::faiss("HNSW16").ef_construction(40).ef_search(16).build_threads(1);
+        let build = |n| {
+            let vectors = rows(n, dim);
+            FaissIndex::build(&config, Metric::InnerProduct, dim, &vectors, &|| false).unwrap().unwrap()
+        };
+        let mut graphs = [build(3000), build(200), build(1200)];
+        let queries = rows(700, dim);
+        for (q, query) in queries.chunks(dim).enumerate() {
+            let graph = &mut graphs[q % 3];
+            let ours = graph.raw_search(query, 10, 0, 0, None, graph.indexed_vectors()).unwrap();
+            let fresh = graph.index.search(query, 10).unwrap();
+            let theirs: Vec<(usize, f32)> = fresh
+                .labels
+                .iter()
+                .zip(&fresh.distances)
+                .filter_map(|(label, &d)| label.get().map(|r| (r as usize, d)))
+                .collect();
+            assert_eq!(ours, theirs, "query {q}");
+        }
+    }
+
     #[test]
     fn the_same_rows_build_the_same_graph_over_several_steps() {
         let (n, dim) = (5000, 128);
