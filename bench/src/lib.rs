@@ -12,6 +12,7 @@ pub mod disk;
 pub mod duplicates;
 pub mod growth;
 pub mod latency;
+pub mod live;
 pub mod old_design;
 pub mod recall;
 pub mod report;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use vecindex::embed::{Embedder, HashingEmbedder};
 use vecindex_bench::data::Dataset;
-use vecindex_bench::{disk, duplicates, growth, recall, report, seed, writers};
+use vecindex_bench::{disk, duplicates, growth, live, recall, report, seed, writers};
 
 #[derive(Parser)]
 #[command(about = "vecindex's benchmark harness (see docs/benchmarks.md)")]
@@ -45,6 +45,14 @@ enum Command {
     },
     /// Recall@10 and single-query latency on a dataset directory (scripts/fetch-glove).
     Recall {
+        dataset: PathBuf,
+        /// Use only the first N base vectors (ground truth recomputed).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// The live index (a writer adding, the worker merging, a persist loop) against the same
+    /// data force-merged: QPS against recall, writer latency, merge CPU.
+    Live {
         dataset: PathBuf,
         /// Use only the first N base vectors (ground truth recomputed).
         #[arg(long)]
@@ -160,6 +168,23 @@ fn main() {
             };
             let outcome = recall::run(&data, &params);
             save(out, &format!("recall-{}", data.meta.name), &outcome);
+        }
+        Command::Live { dataset, limit } => {
+            let limit = limit.or(quick.then_some(20_000));
+            let data = Dataset::load(&dataset, limit, quick.then_some(100)).unwrap_or_else(|e| {
+                eprintln!("live: {}: {e} (scripts/fetch-glove makes it)", dataset.display());
+                std::process::exit(1)
+            });
+            println!("live: {} ({} x {}, {} queries)", data.meta.name, data.meta.n, data.meta.dim, data.meta.queries);
+            let params = live::Params {
+                preload_fraction: 0.9,
+                rate: if quick { 500.0 } else { 1000.0 },
+                quiet_seconds: if quick { 1.0 } else { 10.0 },
+                efs: if quick { vec![16, 64] } else { vec![10, 16, 24, 32, 48, 64, 96, 128, 192, 256] },
+            };
+            let scratch = tempfile::tempdir().expect("scratch directory");
+            let outcome = live::run(&data, &params, scratch.path());
+            save(out, &format!("live-{}", data.meta.name), &outcome);
         }
         Command::Embed { embedder: name, model, limit, to } => {
             let embedder = embedder(&name, &model);

@@ -6,6 +6,7 @@
 mod disk;
 mod duplicates;
 mod growth;
+mod live;
 mod plots;
 mod python;
 mod recall;
@@ -148,6 +149,7 @@ pub fn write(out: &Path, to: &Path, criterion_dir: &Path) -> Result<(), Error> {
     writers::write(&mut report)?;
     seed::write(&mut report)?;
     recall::write(&mut report)?;
+    live::write(&mut report)?;
     disk::write(&mut report)?;
     growth::write(&mut report)?;
     duplicates::write(&mut report)?;

@@ -1,0 +1,322 @@
+//! The live index against itself force-merged: what a server that ingests all day gets.
+//!
+//! 1. Quiet writer: a fresh index with no background worker, nobody searching and nothing
+//!    persisting; one writer adds rows one `add_chunk` at a time at `rate` for `quiet_seconds`.
+//!    Its latencies are the baseline for the writer's promise.
+//! 2. Preload: `preload_fraction` of the dataset goes into an index with the background worker on
+//!    (the default tiered policy), 1 000 rows per call, then the worker is let finish.
+//! 3. Live: the same writer adds the held-out rows at `rate` (replacing them from the first again
+//!    if it runs out), another thread persists back to back, the worker seals, merges and builds,
+//!    and this thread sweeps efSearch over the queries one at a time. Recall is against exact
+//!    search over the rows acknowledged when the query returned: the dataset's exact top-100 of
+//!    the whole base, kept to those rows, first 10 (rows the writer adds during a query may or
+//!    may not be in its view; that is at most a few rows of the truth).
+//! 4. Merged: the writer and the persister stop, the rest of the held-out rows are added,
+//!    `force_merge` runs, and the same sweep runs on the whole set.
+//!
+//! The background threads' CPU (every thread named `vecindex-builder` or `vecindex-sealer`, and
+//! the OpenMP threads they start, which inherit the name) from the index's creation to the end of
+//! the live phase is set against the CPU of one raw FAISS HNSW32 build of the whole set.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use faiss::{Index as _, MetricType};
+use serde::{Deserialize, Serialize};
+use vecindex::{Chunk, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
+
+use crate::data::{Dataset, Meta, recall};
+use crate::latency::{Latencies, Summary};
+use crate::recall::{K, Point, faiss_simd_level, head_rows, set_parameter};
+
+pub struct Params {
+    /// The share of the dataset loaded before the live phase; the writer adds the rest.
+    pub preload_fraction: f64,
+    /// The writer's adds per second (paced: a late call is not made up in a burst).
+    pub rate: f64,
+    pub quiet_seconds: f64,
+    pub efs: Vec<usize>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Shape {
+    pub segments: usize,
+    pub head_rows: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Outcome {
+    pub dataset: Meta,
+    pub faiss_simd: String,
+    pub preload: usize,
+    pub rate: f64,
+    /// The live sweep, and the index's shape when it began and ended.
+    pub live: Vec<Point>,
+    pub live_start: Shape,
+    pub live_end: Shape,
+    /// Rows the writer added during the live sweep (replacements included), and persists done.
+    pub live_adds: usize,
+    pub live_persists: usize,
+    pub merged: Vec<Point>,
+    pub merged_shape: Shape,
+    pub writer_quiet: Summary,
+    pub writer_live: Summary,
+    /// Background threads' CPU seconds over the preload and the live phase, the rows they took
+    /// in, and one raw FAISS HNSW32 build of the whole set (process CPU seconds, nothing else
+    /// running).
+    pub worker_cpu_s: f64,
+    pub worker_rows: usize,
+    pub hnsw_build_cpu_s: f64,
+}
+
+fn chunk(data: &Dataset, row: usize) -> Chunk {
+    Chunk::new(row.to_string(), (row / 8).to_string(), data.row(row).to_vec())
+}
+
+fn shape(index: &VectorIndex) -> Shape {
+    let stats = index.stats();
+    Shape { segments: stats.segments.iter().filter(|s| s.label() != "head").count(), head_rows: head_rows(index) }
+}
+
+/// CPU seconds (user + system) of this process's threads whose name starts with `prefix`.
+fn threads_cpu_s(prefix: &str) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    tasks
+        .flatten()
+        .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.starts_with(prefix)))
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the parenthesized name; utime and stime are the 12th and 13th.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
+        })
+        .sum::<f64>()
+        / ticks
+}
+
+fn worker_cpu_s() -> f64 {
+    // Linux truncates thread names to 15 bytes: "vecindex-builde".
+    threads_cpu_s("vecindex-builde") + threads_cpu_s("vecindex-sealer")
+}
+
+/// This process's CPU seconds so far.
+fn process_cpu_s() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is valid for writes of a `rusage`.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+        return 0.0;
+    }
+    // SAFETY: zero-initialized, and filled in by the successful call.
+    let usage = unsafe { usage.assume_init() };
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    s(usage.ru_utime) + s(usage.ru_stime)
+}
+
+/// Waits until the background worker has nothing left: no frozen head, and the same segments
+/// (ids and kinds) over two looks a second apart.
+fn settle(index: &VectorIndex) {
+    let look = || -> Vec<(u64, String)> { index.stats().segments.iter().map(|s| (s.id, s.label())).collect() };
+    let mut before = look();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = look();
+        if now == before && !now.iter().any(|(_, label)| label == "frozen") {
+            return;
+        }
+        before = now;
+    }
+}
+
+/// Adds `rows` (cycling through them) at `rate` until `stop`, one call per row; `acked` counts
+/// distinct rows added. Returns the latencies and the number of calls.
+fn write_paced(
+    index: &VectorIndex,
+    data: &Dataset,
+    rows: std::ops::Range<usize>,
+    rate: f64,
+    stop: &AtomicBool,
+    acked: &AtomicUsize,
+) -> (Latencies, usize) {
+    let mut latencies = Latencies::default();
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let started = Instant::now();
+    let mut calls = 0usize;
+    let held = rows.len();
+    while !stop.load(Ordering::Relaxed) {
+        let due = started + period * calls as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let row = rows.start + calls % held;
+        let chunk = chunk(data, row);
+        let call = Instant::now();
+        index.add_chunk(chunk).expect("valid chunk");
+        latencies.record(call.elapsed());
+        calls += 1;
+        acked.store(calls.min(held), Ordering::Release);
+    }
+    (latencies, calls)
+}
+
+/// One sweep over efSearch; `present` is the number of rows (from row 0) the truth may hold
+/// when a query returns.
+fn sweep(data: &Dataset, index: &VectorIndex, efs: &[usize], present: &dyn Fn() -> usize) -> Vec<Point> {
+    let queries = data.meta.queries;
+    efs.iter()
+        .map(|&ef| {
+            let options = SearchOptions::k(K).ef_search(ef);
+            let mut latencies = Vec::with_capacity(queries);
+            let mut total_recall = 0.0;
+            for q in 0..queries {
+                let started = Instant::now();
+                let hits = index.search(data.query(q), &options).expect("search");
+                latencies.push(started.elapsed());
+                let rows = present();
+                let truth: Vec<u32> =
+                    data.truth(q, data.meta.gt_k).iter().copied().filter(|&r| (r as usize) < rows).take(K).collect();
+                let found: Vec<u32> = hits.iter().map(|h| h.chunk_id.parse().expect("row ids")).collect();
+                total_recall += recall(&found, &truth);
+            }
+            let total: Duration = latencies.iter().sum();
+            latencies.sort();
+            Point {
+                ef_search: Some(ef),
+                recall_at_10: total_recall / queries as f64,
+                qps: queries as f64 / total.as_secs_f64(),
+                mean_latency_us: total.as_secs_f64() * 1e6 / queries as f64,
+                p99_latency_us: latencies[(queries * 99 / 100).min(queries - 1)].as_secs_f64() * 1e6,
+            }
+        })
+        .collect()
+}
+
+fn print_sweep(label: &str, points: &[Point]) {
+    for p in points {
+        println!(
+            "  {label:<14} ef {:>4}  recall@10 {:.4}  {:>8.0} QPS  mean {:>8.1} µs  p99 {:>8.1} µs",
+            p.ef_search.unwrap_or(0),
+            p.recall_at_10,
+            p.qps,
+            p.mean_latency_us,
+            p.p99_latency_us
+        );
+    }
+}
+
+pub fn run(data: &Dataset, params: &Params, scratch: &Path) -> Outcome {
+    let n = data.meta.n;
+    let preload = ((n as f64 * params.preload_fraction) as usize).clamp(1, n - 1);
+    let held = preload..n;
+    let config = IndexConfig::new(data.dim()).segment_index(SegmentIndex::default());
+
+    // 1. The quiet writer.
+    let quiet = VectorIndex::new(config.clone().background(false)).expect("config");
+    let stop = AtomicBool::new(false);
+    let acked = AtomicUsize::new(0);
+    let (writer_quiet, _) = std::thread::scope(|s| {
+        let writer = s.spawn(|| write_paced(&quiet, data, held.clone(), params.rate, &stop, &acked));
+        std::thread::sleep(Duration::from_secs_f64(params.quiet_seconds));
+        stop.store(true, Ordering::Relaxed);
+        writer.join().expect("writer")
+    });
+    drop(quiet);
+    let writer_quiet = writer_quiet.summary();
+    println!(
+        "  quiet writer   p50 {:.1} µs  p99.9 {:.1} µs  ({} adds)",
+        writer_quiet.p50_us, writer_quiet.p999_us, writer_quiet.count
+    );
+
+    // 2. Preload with the worker on.
+    let cpu_before = worker_cpu_s();
+    let index = VectorIndex::new(config).expect("config");
+    let started = Instant::now();
+    for start in (0..preload).step_by(1000) {
+        index
+            .add_chunks((start..(start + 1000).min(preload)).map(|row| chunk(data, row)).collect())
+            .expect("valid chunks");
+    }
+    settle(&index);
+    println!("  preload        {preload} rows in {:.1} s (worker included)", started.elapsed().as_secs_f64());
+
+    // 3. Live.
+    let live_start = shape(&index);
+    let stop = AtomicBool::new(false);
+    let acked = AtomicUsize::new(0);
+    let persists = AtomicUsize::new(0);
+    let (live, (writer_live, live_adds)) = std::thread::scope(|s| {
+        let writer = s.spawn(|| write_paced(&index, data, held.clone(), params.rate, &stop, &acked));
+        let persister = s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                index.persist(scratch).expect("persist");
+                persists.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let live = sweep(data, &index, &params.efs, &|| preload + acked.load(Ordering::Acquire));
+        stop.store(true, Ordering::Relaxed);
+        persister.join().expect("persister");
+        (live, writer.join().expect("writer"))
+    });
+    let worker_cpu_s = worker_cpu_s() - cpu_before;
+    let live_end = shape(&index);
+    let writer_live = writer_live.summary();
+    print_sweep("live", &live);
+    println!(
+        "  live writer    p50 {:.1} µs  p99.9 {:.1} µs  ({live_adds} adds, {} persists; segments + head rows {} + {} -> {} + {})",
+        writer_live.p50_us,
+        writer_live.p999_us,
+        persists.load(Ordering::Relaxed),
+        live_start.segments,
+        live_start.head_rows,
+        live_end.segments,
+        live_end.head_rows
+    );
+    let worker_rows = preload + live_adds;
+
+    // 4. Merged: the whole set, one graph.
+    let added = acked.load(Ordering::Acquire);
+    for start in (preload + added..n).step_by(1000) {
+        index.add_chunks((start..(start + 1000).min(n)).map(|row| chunk(data, row)).collect()).expect("valid chunks");
+    }
+    index.force_merge();
+    settle(&index);
+    let merged_shape = shape(&index);
+    let merged = sweep(data, &index, &params.efs, &|| n);
+    print_sweep("force-merged", &merged);
+    drop(index);
+
+    // One raw FAISS build of the whole set, with vecindex's construction parameters.
+    let cpu_before = process_cpu_s();
+    let mut hnsw = faiss::index_factory(data.dim() as u32, "HNSW32", MetricType::InnerProduct).expect("FAISS");
+    set_parameter(&mut hnsw, "efConstruction", SegmentIndex::default().ef_construction as f64);
+    hnsw.add(&data.base).expect("add");
+    let hnsw_build_cpu_s = process_cpu_s() - cpu_before;
+    drop(hnsw);
+    println!(
+        "  merge CPU      {:.2} ms per row over {worker_rows} rows; one HNSW32 build of {n} rows {:.2} ms per row ({:.2}x)",
+        worker_cpu_s * 1e3 / worker_rows as f64,
+        hnsw_build_cpu_s * 1e3 / n as f64,
+        (worker_cpu_s / worker_rows as f64) / (hnsw_build_cpu_s / n as f64)
+    );
+
+    Outcome {
+        dataset: data.meta.clone(),
+        faiss_simd: faiss_simd_level(),
+        preload,
+        rate: params.rate,
+        live,
+        live_start,
+        live_end,
+        live_adds,
+        live_persists: persists.load(Ordering::Relaxed),
+        merged,
+        merged_shape,
+        writer_quiet,
+        writer_live,
+        worker_cpu_s,
+        worker_rows,
+        hnsw_build_cpu_s,
+    }
+}
