@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use faiss::{Index as _, MetricType};
 use serde::{Deserialize, Serialize};
-use vecindex::{Chunk, IndexConfig, SearchOptions, SegmentIndex, VectorIndex};
+use vecindex::{Chunk, IndexConfig, SearchOptions, SegmentIndex, SegmentState, VectorIndex};
 
 use crate::data::{Dataset, Meta, recall};
 use crate::latency::{Latencies, Summary};
@@ -115,15 +115,25 @@ fn process_cpu_s() -> f64 {
     s(usage.ru_utime) + s(usage.ru_stime)
 }
 
-/// Waits until the background worker has nothing left: no frozen head, and the same segments
-/// (ids and kinds) over two looks a second apart.
+/// Waits until the background worker has nothing left: no frozen head, every sealed segment
+/// large enough for an index has its index (a build in progress publishes nothing until it
+/// ends, so an unchanged list alone would not tell), and the same segments over two looks a
+/// second apart (a merge may start between two builds).
 fn settle(index: &VectorIndex) {
-    let look = || -> Vec<(u64, String)> { index.stats().segments.iter().map(|s| (s.id, s.label())).collect() };
-    let mut before = look();
+    let min_rows = index.config().segment_index.min_rows;
+    let look = || -> (Vec<(u64, String)>, bool) {
+        let stats = index.stats();
+        let pending = stats.segments.iter().any(|s| {
+            s.state == SegmentState::Frozen
+                || (s.state == SegmentState::Sealed && s.indexed_vectors.is_none() && s.rows >= min_rows.max(1))
+        });
+        (stats.segments.iter().map(|s| (s.id, s.label())).collect(), pending)
+    };
+    let mut before = look().0;
     loop {
         std::thread::sleep(Duration::from_secs(1));
-        let now = look();
-        if now == before && !now.iter().any(|(_, label)| label == "frozen") {
+        let (now, pending) = look();
+        if now == before && !pending {
             return;
         }
         before = now;
