@@ -88,6 +88,18 @@ enum Command {
     },
 }
 
+/// The dataset in `dir` (its first `limit` rows; 20 000 rows and 100 queries with `--quick`),
+/// announced; exits with a message if it cannot be read.
+fn load_dataset(command: &str, dir: &Path, limit: Option<usize>, quick: bool) -> Dataset {
+    let limit = limit.or(quick.then_some(20_000));
+    let data = Dataset::load(dir, limit, quick.then_some(100)).unwrap_or_else(|e| {
+        eprintln!("{command}: {}: {e} (scripts/fetch-glove makes it)", dir.display());
+        std::process::exit(1)
+    });
+    println!("{command}: {} ({} x {}, {} queries)", data.meta.name, data.meta.n, data.meta.dim, data.meta.queries);
+    data
+}
+
 fn save<T: Serialize>(out: &Path, name: &str, value: &T) {
     std::fs::create_dir_all(out).expect("create the results directory");
     let path = out.join(format!("{name}.json"));
@@ -156,12 +168,7 @@ fn main() {
             save(out, &format!("seed-{name}"), &outcomes);
         }
         Command::Recall { dataset, limit } => {
-            let limit = limit.or(quick.then_some(20_000));
-            let data = Dataset::load(&dataset, limit, quick.then_some(100)).unwrap_or_else(|e| {
-                eprintln!("recall: {}: {e} (scripts/fetch-glove makes it)", dataset.display());
-                std::process::exit(1)
-            });
-            println!("recall: {} ({} x {}, {} queries)", data.meta.name, data.meta.n, data.meta.dim, data.meta.queries);
+            let data = load_dataset("recall", &dataset, limit, quick);
             let params = recall::Params {
                 efs: if quick { vec![16, 64] } else { vec![10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512] },
                 exact_queries: if quick { 50 } else { 200 },
@@ -170,12 +177,7 @@ fn main() {
             save(out, &format!("recall-{}", data.meta.name), &outcome);
         }
         Command::Live { dataset, limit } => {
-            let limit = limit.or(quick.then_some(20_000));
-            let data = Dataset::load(&dataset, limit, quick.then_some(100)).unwrap_or_else(|e| {
-                eprintln!("live: {}: {e} (scripts/fetch-glove makes it)", dataset.display());
-                std::process::exit(1)
-            });
-            println!("live: {} ({} x {}, {} queries)", data.meta.name, data.meta.n, data.meta.dim, data.meta.queries);
+            let data = load_dataset("live", &dataset, limit, quick);
             let params = live::Params {
                 preload_fraction: 0.9,
                 rate: if quick { 500.0 } else { 1000.0 },
