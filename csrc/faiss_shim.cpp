@@ -151,9 +151,7 @@ int vecindex_faiss_assumed_simd() {
     return bits;
 }
 
-void vecindex_omp_set_threads(int threads) {
-    if (threads > 0) omp_set_num_threads(threads);
-}
+void vecindex_omp_set_threads(int threads) { use_omp_threads(threads); }
 
 // Whether the index is an HNSW graph (whose construction suffers from duplicate points).
 int vecindex_faiss_is_graph(const void* index_ptr) { return as_hnsw(static_cast<const faiss::Index*>(index_ptr)) != nullptr; }
