@@ -26,9 +26,9 @@ use faiss::{Index as _, MetricType};
 use serde::{Deserialize, Serialize};
 use vecindex::{Chunk, IndexConfig, SearchOptions, SegmentIndex, SegmentState, VectorIndex};
 
-use crate::data::{Dataset, Meta, recall};
+use crate::data::{Dataset, Meta};
 use crate::latency::{Latencies, Summary};
-use crate::recall::{K, Point, faiss_simd_level, head_rows, set_parameter};
+use crate::recall::{K, Point, faiss_simd_level, head_rows, measure_against, rows, sealed_segments, set_parameter};
 
 pub struct Params {
     /// The share of the dataset loaded before the live phase; the writer adds the rest.
@@ -75,18 +75,21 @@ fn chunk(data: &Dataset, row: usize) -> Chunk {
 }
 
 fn shape(index: &VectorIndex) -> Shape {
-    let stats = index.stats();
-    Shape { segments: stats.segments.iter().filter(|s| s.label() != "head").count(), head_rows: head_rows(index) }
+    Shape { segments: sealed_segments(index), head_rows: head_rows(index) }
 }
 
-/// CPU seconds (user + system) of this process's threads whose name starts with `prefix`.
-fn threads_cpu_s(prefix: &str) -> f64 {
+/// CPU seconds (user + system) of this process's threads whose name starts with one of
+/// `prefixes`.
+fn threads_cpu_s(prefixes: &[&str]) -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
     tasks
         .flatten()
-        .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.starts_with(prefix)))
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| prefixes.iter().any(|p| name.starts_with(p)))
+        })
         .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
         .filter_map(|stat| {
             // Fields after the parenthesized name; utime and stime are the 12th and 13th.
@@ -99,7 +102,7 @@ fn threads_cpu_s(prefix: &str) -> f64 {
 
 fn worker_cpu_s() -> f64 {
     // Linux truncates thread names to 15 bytes: "vecindex-builde".
-    threads_cpu_s("vecindex-builde") + threads_cpu_s("vecindex-sealer")
+    threads_cpu_s(&["vecindex-builde", "vecindex-sealer"])
 }
 
 /// This process's CPU seconds so far.
@@ -174,31 +177,15 @@ fn write_paced(
 /// One sweep over efSearch; `present` is the number of rows (from row 0) the truth may hold
 /// when a query returns.
 fn sweep(data: &Dataset, index: &VectorIndex, efs: &[usize], present: &dyn Fn() -> usize) -> Vec<Point> {
-    let queries = data.meta.queries;
+    let truth = |q| {
+        let rows = present();
+        data.truth(q, data.meta.gt_k).iter().copied().filter(|&r| (r as usize) < rows).take(K).collect()
+    };
     efs.iter()
         .map(|&ef| {
             let options = SearchOptions::k(K).ef_search(ef);
-            let mut latencies = Vec::with_capacity(queries);
-            let mut total_recall = 0.0;
-            for q in 0..queries {
-                let started = Instant::now();
-                let hits = index.search(data.query(q), &options).expect("search");
-                latencies.push(started.elapsed());
-                let rows = present();
-                let truth: Vec<u32> =
-                    data.truth(q, data.meta.gt_k).iter().copied().filter(|&r| (r as usize) < rows).take(K).collect();
-                let found: Vec<u32> = hits.iter().map(|h| h.chunk_id.parse().expect("row ids")).collect();
-                total_recall += recall(&found, &truth);
-            }
-            let total: Duration = latencies.iter().sum();
-            latencies.sort();
-            Point {
-                ef_search: Some(ef),
-                recall_at_10: total_recall / queries as f64,
-                qps: queries as f64 / total.as_secs_f64(),
-                mean_latency_us: total.as_secs_f64() * 1e6 / queries as f64,
-                p99_latency_us: latencies[(queries * 99 / 100).min(queries - 1)].as_secs_f64() * 1e6,
-            }
+            let search = |q: &[f32]| rows(index.search(q, &options).expect("search"));
+            Point { ef_search: Some(ef), ..measure_against(data, data.meta.queries, search, truth) }
         })
         .collect()
 }

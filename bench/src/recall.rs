@@ -65,7 +65,17 @@ pub fn faiss_simd_level() -> String {
 }
 
 /// Times `queries` single queries; `search` returns base rows.
-fn measure(data: &Dataset, queries: usize, mut search: impl FnMut(&[f32]) -> Vec<u32>) -> Point {
+fn measure(data: &Dataset, queries: usize, search: impl FnMut(&[f32]) -> Vec<u32>) -> Point {
+    measure_against(data, queries, search, |q| data.truth(q, K).to_vec())
+}
+
+/// As [`measure`], with recall against `truth(q)`, which is asked after query `q` returns.
+pub(crate) fn measure_against(
+    data: &Dataset,
+    queries: usize,
+    mut search: impl FnMut(&[f32]) -> Vec<u32>,
+    truth: impl Fn(usize) -> Vec<u32>,
+) -> Point {
     let queries = queries.min(data.meta.queries);
     let mut latencies = Vec::with_capacity(queries);
     let mut total_recall = 0.0;
@@ -73,7 +83,7 @@ fn measure(data: &Dataset, queries: usize, mut search: impl FnMut(&[f32]) -> Vec
         let started = Instant::now();
         let found = search(data.query(q));
         latencies.push(started.elapsed());
-        total_recall += recall(&found, data.truth(q, K));
+        total_recall += recall(&found, &truth(q));
     }
     let total: Duration = latencies.iter().sum();
     latencies.sort();
@@ -126,7 +136,7 @@ fn one_search_thread<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
-fn rows(hits: Vec<vecindex::SearchHit>) -> Vec<u32> {
+pub(crate) fn rows(hits: Vec<vecindex::SearchHit>) -> Vec<u32> {
     hits.iter().map(|h| h.chunk_id.parse().expect("row ids")).collect()
 }
 
@@ -170,7 +180,7 @@ pub fn head_rows(index: &VectorIndex) -> usize {
     index.stats().segments.iter().filter(|s| s.label() == "head" || s.label() == "frozen").map(|s| s.rows).sum()
 }
 
-fn sealed_segments(index: &VectorIndex) -> usize {
+pub(crate) fn sealed_segments(index: &VectorIndex) -> usize {
     index.stats().segments.iter().filter(|s| s.label() != "head").count()
 }
 
