@@ -83,7 +83,8 @@ fn ninety_percent_deleted_segment_still_returns_k_live_hits() {
 fn hnsw_recall_at_10_on_clustered_data() {
     let points = clustered(12_000, 60, 7);
     let queries = clustered(200, 60, 99);
-    let merge = TieredMergePolicy::default().merge_factor(3);
+    // Tiers only: this test is about recall over several graphs.
+    let merge = TieredMergePolicy::default().merge_factor(3).absorb(false);
     let hnsw = VectorIndex::new(config("HNSW32").head_capacity(2000).merge_policy(merge)).unwrap();
     let exact = VectorIndex::new(IndexConfig::new(DIM).background(false).segment_index(SegmentIndex::exact())).unwrap();
     add_all(&hnsw, &points, |_| String::new());
@@ -288,4 +289,56 @@ fn repeated_vectors_share_graph_nodes_and_every_copy_is_found() {
     let reopened = VectorIndex::open_with(dir.path(), config("HNSW32").head_capacity(points.len())).unwrap();
     assert!(reopened.stats().segments[0].build_time.is_some());
     check(&reopened, "reopened");
+}
+
+/// The default policy merges every small segment into the largest one, extending a copy of its
+/// index; the largest keeps its rows in place, dead ones included. With "Flat" indexes every
+/// search must still equal an exact scan of the same operations; with HNSW, recall holds.
+#[test]
+fn absorbing_merges_extend_the_largest_index_and_keep_results_exact() {
+    for factory in ["Flat", "HNSW32"] {
+        let live = VectorIndex::new(config(factory).head_capacity(500)).unwrap();
+        let exact =
+            VectorIndex::new(IndexConfig::new(DIM).background(false).segment_index(SegmentIndex::exact())).unwrap();
+        let points = clustered(6000, 40, 11);
+        let queries = clustered(40, 40, 12);
+        let mut kept_dead_rows = false;
+        let (mut found, mut wanted) = (0, 0);
+        for (round, batch) in points.chunks(1000).enumerate() {
+            let chunks = |offset: usize| -> Vec<Chunk> {
+                batch
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Chunk::new(format!("c{}", offset + i), format!("d{}", (offset + i) / 10), v.clone()))
+                    .collect()
+            };
+            live.add_chunks(chunks(round * 1000)).unwrap();
+            exact.add_chunks(chunks(round * 1000)).unwrap();
+            // About 5% of the rows so far, old and new: few enough for the base to stay in place.
+            for i in (0..(round + 1) * 1000).filter(|i| (i * 7 + round * 13) % 97 < 5) {
+                assert_eq!(live.remove_chunk(&format!("c{i}")).unwrap(), exact.remove_chunk(&format!("c{i}")).unwrap());
+            }
+            live.maintain();
+            let stats = live.stats();
+            kept_dead_rows |= stats.segments.iter().any(|s| s.label() == factory && s.rows > s.live_rows);
+            for (q, query) in queries.iter().enumerate() {
+                let truth = exact.search(query, &SearchOptions::k(10)).unwrap();
+                let got = live.search(query, &SearchOptions::k(10)).unwrap();
+                if factory == "Flat" {
+                    assert_eq!(got, truth, "{factory} round {round} query {q}: {:?}", stats.segments);
+                }
+                let truth: HashSet<&str> = truth.iter().map(|h| h.chunk_id.as_str()).collect();
+                found += got.iter().filter(|h| truth.contains(h.chunk_id.as_str())).count();
+                wanted += truth.len();
+            }
+        }
+        let stats = live.stats();
+        let indexed: Vec<_> = stats.segments.iter().filter(|s| s.label() == factory).collect();
+        assert_eq!(indexed.len(), 1, "{factory}: one index took in the others: {:?}", stats.segments);
+        assert!(indexed[0].rows > 4000, "{factory}: {:?}", stats.segments);
+        assert!(kept_dead_rows, "{factory}: some merge kept its base's dead rows in place");
+        let recall = found as f64 / wanted as f64;
+        assert!(recall >= 0.95, "{factory}: recall@10 {recall}");
+        assert_eq!(live.reconcile_mappings(), 0);
+    }
 }

@@ -4,7 +4,7 @@
 //!    persisting; one writer adds rows one `add_chunk` at a time at `rate` for `quiet_seconds`.
 //!    Its latencies are the baseline for the writer's promise.
 //! 2. Preload: `preload_fraction` of the dataset goes into an index with the background worker on
-//!    (the default tiered policy), 1 000 rows per call, then the worker is let finish.
+//!    (the default merge policy), 1 000 rows per call, then the worker is let finish.
 //! 3. Live: the same writer adds the held-out rows at `rate` (replacing them from the first again
 //!    if it runs out), another thread persists back to back, the worker seals, merges and builds,
 //!    and this thread sweeps efSearch over the queries one at a time. Recall is against exact

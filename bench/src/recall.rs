@@ -279,7 +279,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
         configs.push(c);
     }
 
-    for (force_merge, how) in [(false, "tiered"), (true, "force-merged")] {
+    for (force_merge, how) in [(false, "live policy"), (true, "force-merged")] {
         let (index, took) = load(data, SegmentIndex::default(), force_merge);
         let sweep = params
             .efs

@@ -9,6 +9,10 @@
 //! 1. Take a snapshot view `M` (waits only for operations in flight).
 //! 2. Copy every row of the sources except those deleted by an operation `M` includes; a copied
 //!    row keeps its add seq, and its delete seq if it has one (a delete `M` does not include).
+//!    When the first source (the base) has few rows dead in `M` and others join it, every row
+//!    of the base is copied, dead ones with their delete seq, so each keeps its row number and
+//!    the base's FAISS index, copied and extended with the other rows, indexes the merged rows
+//!    ([`Merged::base_index`]). No published index is changed: the copy is private until step 4.
 //! 3. Set a forward on each source's tombstones (new tombstones + row mapping), fence, and copy
 //!    every source delete to the merged rows again (Forwarding in [`crate::tombstones`]).
 //! 4. Publish an epoch in which the merged segment replaces the sources; the sources move to
@@ -28,6 +32,8 @@
 //! - M2: a row is searched in exactly one place in any epoch: the sources leave the searched list
 //!   in the same publish that adds the merged segment.
 //! - M3: rows dropped in step 2 are dead in every view that covers the new horizon.
+//! - M4: a base kept in place is row `r` of the merged segment for every row `r` of it, so an
+//!   index over the base's rows is an index over those of the merged segment.
 //!
 use std::collections::BTreeMap;
 
@@ -40,12 +46,19 @@ use crate::segment::{Segment, SegmentData};
 use crate::seq::Sequencer;
 use crate::sync::Arc;
 
+/// A base may keep its rows in place when at most this fraction of them is dead: more, and
+/// the merge drops them and indexes from scratch, as dead rows cost every search of a graph.
+const IN_PLACE_MAX_DEAD: f64 = 0.1;
+
 /// What a merge produced.
 pub struct Merged {
     /// The merged segment (exact; the caller may index it), or `None` if no row survived.
     pub segment: Option<Arc<Segment>>,
     /// (source index, source row, merged row) of every copied row.
     moves: Vec<(usize, u32, u32)>,
+    /// The base whose rows are the merged segment's first rows, at the same numbers, when it
+    /// kept them in place: its index (if any) indexes those rows of the merged segment.
+    pub base: Option<Arc<Segment>>,
 }
 
 /// Steps 1-2: copies the rows of `sources` that are not dead in a fresh snapshot view.
@@ -62,14 +75,19 @@ pub fn build(
     let mut rows = Vec::new();
     let mut deletes = Vec::new();
     let mut moves = Vec::new();
+    let base = sources.first().filter(|base| {
+        let dead = (0..base.len()).filter(|&row| base.tombstones().deleted_at(row).is_some_and(|d| view.includes(d)));
+        sources.len() >= 2 && dead.count() as f64 <= IN_PLACE_MAX_DEAD * base.len() as f64
+    });
     for (s, source) in sources.iter().enumerate() {
         if cancelled() {
             return None;
         }
         let data = source.data();
+        let in_place = s == 0 && base.is_some();
         for row in 0..data.len() {
             let deleted = data.tombstones().deleted_at(row);
-            if deleted.is_some_and(|d| view.includes(d)) {
+            if !in_place && deleted.is_some_and(|d| view.includes(d)) {
                 continue; // dead for every view that covers the new horizon (M3)
             }
             let Some(copied) = data.row(row) else { continue }; // row < len: always there
@@ -83,7 +101,7 @@ pub fn build(
         let tombstones = Arc::new(Tombstones::from_seqs(deletes));
         Arc::new(Segment::exact(SegmentData::new(epochs.allocate_id(), encoded, tombstones)))
     });
-    Some((Merged { segment, moves }, view.upper()))
+    Some((Merged { segment, moves, base: base.cloned() }, view.upper()))
 }
 
 /// Steps 3-5: publishes the merge, carries late deletes over and moves map entries.

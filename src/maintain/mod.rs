@@ -94,7 +94,7 @@ impl Maintenance {
             else {
                 break;
             };
-            merged.segment = merged.segment.map(|segment| self.indexed(segment));
+            merged.segment = merged.segment.map(|segment| self.indexed_merge(segment, merged.base.as_ref()));
             if !merge::publish(&state.epochs, &state.maps, &sources, merged, horizon) {
                 continue; // a source changed meanwhile: pick again from the new epoch
             }
@@ -108,8 +108,11 @@ impl Maintenance {
     fn picked(&self, pick: impl FnOnce(&[SegmentInfo]) -> Option<Vec<usize>>) -> Option<Vec<Arc<Segment>>> {
         let epoch = self.state.epochs.load_full();
         // Dead counts change under concurrent deletes: read each once, and decide on that reading.
-        let infos: Vec<SegmentInfo> =
-            epoch.sealed.iter().map(|s| SegmentInfo::new(s.len(), s.tombstones().dead_count())).collect();
+        let infos: Vec<SegmentInfo> = epoch
+            .sealed
+            .iter()
+            .map(|s| SegmentInfo::new(s.len(), s.tombstones().dead_count()).indexed(s.is_indexed()))
+            .collect();
         let picked = pick(&infos)?;
         let mut seen = HashSet::new();
         if picked.is_empty() || !picked.iter().all(|&i| i < infos.len() && seen.insert(i)) {
@@ -144,8 +147,10 @@ impl Maintenance {
         self.closing.load(Ordering::Relaxed)
     }
 
-    /// Merges, vacuums and indexes sealed segments, one caller at a time. Returns how many
-    /// heads were frozen after its last step, if it did anything.
+    /// Merges, vacuums and indexes sealed segments, one caller at a time: each round merges
+    /// what the policy picks, or when it picks nothing indexes the largest segment that lacks
+    /// an index (so that small segments the policy is about to merge away are not indexed for
+    /// nothing). Returns how many heads were frozen after its last round, if it did anything.
     pub(crate) fn build(&self) -> Option<usize> {
         let _one_at_a_time = self.one_at_a_time.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let state = &*self.state;
@@ -155,14 +160,20 @@ impl Maintenance {
                 return frozen;
             }
             let seal_rows = self.settings.head_capacity;
-            let Some(sources) = self.picked(|infos| self.settings.policy.pick(infos, seal_rows)) else { break };
+            let Some(sources) = self.picked(|infos| self.settings.policy.pick(infos, seal_rows)) else {
+                if !self.index_largest() {
+                    break;
+                }
+                frozen = Some(self.seal().1);
+                continue;
+            };
             let Some((mut merged, horizon)) =
                 merge::build(&state.epochs, &state.seq, &sources, state.dim, &|| self.is_closing())
             else {
                 return frozen;
             };
             // Index before publishing: until then the sources (indexed) serve searches.
-            merged.segment = merged.segment.map(|segment| self.indexed(segment));
+            merged.segment = merged.segment.map(|segment| self.indexed_merge(segment, merged.base.as_ref()));
             let published = merge::publish(&state.epochs, &state.maps, &sources, merged, horizon);
             // A merge and its index build can take seconds: seal the heads that filled up
             // meanwhile (when the sealer thread has not), so searches scan few rows exactly and
@@ -172,27 +183,69 @@ impl Maintenance {
                 break;
             }
         }
-        // After merging, so that segments about to be merged are not indexed for nothing.
-        self.index_segments().or(frozen)
+        frozen
     }
 
-    /// Builds the configured FAISS index for every sealed segment that lacks one, sealing
-    /// settled heads after each build. Returns the frozen heads left after the last build, if
-    /// it built any.
-    fn index_segments(&self) -> Option<usize> {
+    /// Builds the configured FAISS index for the largest sealed segment that lacks one and
+    /// publishes it. Returns whether it published one.
+    fn index_largest(&self) -> bool {
         let epoch = self.state.epochs.load_full();
-        let mut frozen = None;
-        for segment in epoch.sealed.iter() {
+        let mut waiting: Vec<&Arc<Segment>> = epoch.sealed.iter().filter(|s| !s.is_indexed()).collect();
+        waiting.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for segment in waiting {
             if self.is_closing() {
-                break;
+                return false;
             }
             let indexed = self.indexed(segment.clone());
             if !Arc::ptr_eq(&indexed, segment) {
-                self.state.epochs.replace_sealed(segment, indexed);
-                frozen = Some(self.seal().1);
+                return self.state.epochs.replace_sealed(segment, indexed);
             }
         }
-        frozen
+        false
+    }
+
+    /// Builds the configured FAISS index for every sealed segment that lacks one, sealing
+    /// settled heads after each build.
+    fn index_segments(&self) {
+        while !self.is_closing() && self.index_largest() {
+            self.seal();
+        }
+    }
+
+    /// The merged `segment` indexed: by extending a copy of `base`'s index when the merge kept
+    /// `base`'s rows in place and that index is of the configured kind, else as
+    /// [`Maintenance::indexed`] does.
+    #[cfg(feature = "faiss")]
+    fn indexed_merge(&self, segment: Arc<Segment>, base: Option<&Arc<Segment>>) -> Arc<Segment> {
+        let config = &self.settings.segment_index;
+        let Some((base, ann)) =
+            base.and_then(|b| Some((b, b.ann()?))).filter(|(_, ann)| config.factory() == Some(ann.factory()))
+        else {
+            return self.indexed(segment);
+        };
+        match ann.extend(config, self.state.dim, segment.data().vectors(), base.len(), &|| self.is_closing()) {
+            Ok(Some(extended)) => {
+                tracing::debug!(
+                    segment = segment.id().0,
+                    base = base.id().0,
+                    rows = segment.len(),
+                    added = segment.len() - base.len(),
+                    ms = extended.build_time().as_secs_f64() * 1e3,
+                    "extended the base segment's index"
+                );
+                Arc::new(segment.with_ann(extended))
+            }
+            Ok(None) => segment, // closing
+            Err(e) => {
+                tracing::warn!(segment = segment.id().0, error = %e, "cannot extend the base's index; building one");
+                self.indexed(segment)
+            }
+        }
+    }
+
+    #[cfg(not(feature = "faiss"))]
+    fn indexed_merge(&self, segment: Arc<Segment>, _base: Option<&Arc<Segment>>) -> Arc<Segment> {
+        segment
     }
 
     /// `segment` with the configured FAISS index attached, or `segment` itself if it stays

@@ -213,26 +213,74 @@ impl FaissIndex {
         if !index.is_trained() {
             index.train(points).map_err(faiss_error)?;
         }
-        let total = points.len() / dim.max(1);
-        // A graph's shape depends on how its rows are split into calls (each call inserts its
-        // rows level by level), so graph steps are a fixed size for the shape: the same rows
-        // always build the same graph. Other indexes add each row on its own, whatever the split,
-        // and their steps follow the time the last one took.
-        let graph_step = graph.then(|| graph_step_rows(dim, config.ef_construction));
-        let (mut added, mut batch) = (0, graph_step.unwrap_or(FIRST_BATCH));
-        while added < total {
-            if cancelled() {
-                return Ok(None);
-            }
-            let n = batch.min(total - added);
-            let step = Instant::now();
-            index.add(&points[added * dim..(added + n) * dim]).map_err(faiss_error)?;
-            added += n;
-            if graph_step.is_none() {
-                let per_row = step.elapsed().as_secs_f64() / n as f64;
-                batch = ((BUILD_STEP.as_secs_f64() / per_row.max(1e-9)) as usize).clamp(MIN_BATCH, MAX_BATCH);
-            }
+        if !add_in_steps(
+            &mut index,
+            points,
+            dim,
+            graph.then(|| graph_step_rows(dim, config.ef_construction)),
+            cancelled,
+        )? {
+            return Ok(None);
         }
+        // SAFETY: a valid index pointer; the shim only reads the index.
+        let bytes = unsafe { vecindex_faiss_serialized_size(index.inner_ptr().cast_const().cast()) };
+        let bytes = usize::try_from(bytes).unwrap_or(0) + groups.as_ref().map_or(0, Groups::bytes);
+        Ok(Some(Self::assemble(index, groups, config, started.elapsed(), bytes)))
+    }
+
+    /// A copy of this index, which indexes the first `base_rows` rows of `vectors` (rows of
+    /// `dim` values), extended with the rest of them: a merge that kept this index's segment in
+    /// place. This index is only read (FAISS's `clone_index`), so searches of it go on
+    /// meanwhile. Steps, cancellation and duplicate rows as in [`FaissIndex::build`]; rows
+    /// added here that repeat a vector of the base get a node of their own.
+    ///
+    /// # Errors
+    /// [`Error::Faiss`] if FAISS cannot copy or extend it, or it does not index `base_rows` rows.
+    pub fn extend(
+        &self,
+        config: &SegmentIndex,
+        dim: usize,
+        vectors: &[f32],
+        base_rows: usize,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<Self>> {
+        use faiss::index::TryClone as _;
+        let started = Instant::now();
+        let indexed_rows = self.groups.as_ref().map_or(self.indexed_vectors(), Groups::rows);
+        let dim = dim.max(1);
+        if indexed_rows != base_rows || vectors.len() < base_rows * dim || self.index.d() as usize != dim {
+            return Err(Error::Faiss {
+                reason: format!("an index of {indexed_rows} rows cannot be extended as one of {base_rows} of {dim}"),
+            });
+        }
+        let mut index = self.index.try_clone().map_err(faiss_error)?;
+        // SAFETY: plain setter of the calling thread's OpenMP team size.
+        unsafe { vecindex_omp_set_threads(c_int::try_from(config.build_threads).unwrap_or(c_int::MAX)) };
+        configure(&mut index, config.ef_construction, config)?;
+        // SAFETY: a valid index pointer; the shim only inspects its type.
+        let graph = unsafe { vecindex_faiss_is_graph(index.inner_ptr().cast_const().cast()) } != 0;
+        let added = &vectors[base_rows * dim..];
+        let added_rows = added.len() / dim;
+        let added_groups = if graph { Groups::find(added, dim) } else { None };
+        let representatives: Vec<f32>;
+        let points = match &added_groups {
+            Some(groups) => {
+                representatives =
+                    groups.representatives().flat_map(|row| &added[row * dim..(row + 1) * dim]).copied().collect();
+                &representatives[..]
+            }
+            None => added,
+        };
+        if !add_in_steps(
+            &mut index,
+            points,
+            dim,
+            graph.then(|| graph_step_rows(dim, config.ef_construction)),
+            cancelled,
+        )? {
+            return Ok(None);
+        }
+        let groups = Groups::appended(self.groups.as_ref(), base_rows, added_groups.as_ref(), added_rows);
         // SAFETY: a valid index pointer; the shim only reads the index.
         let bytes = unsafe { vecindex_faiss_serialized_size(index.inner_ptr().cast_const().cast()) };
         let bytes = usize::try_from(bytes).unwrap_or(0) + groups.as_ref().map_or(0, Groups::bytes);
@@ -527,6 +575,37 @@ impl FaissIndex {
         scan(top, &mut rows_found.into_iter());
         Ok(())
     }
+}
+
+/// Adds `points` (rows of `dim` values) to `index` a bounded step at a time, asking `cancelled`
+/// between steps; false when it said yes. `graph_step` is the fixed step of a graph: its shape
+/// depends on how its rows are split into calls (each call inserts its rows level by level), so
+/// the same rows must always be split the same way to build the same graph. Other indexes add
+/// each row on its own, whatever the split, and their steps follow the time the last one took.
+fn add_in_steps(
+    index: &mut IndexImpl,
+    points: &[f32],
+    dim: usize,
+    graph_step: Option<usize>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<bool> {
+    let dim = dim.max(1);
+    let total = points.len() / dim;
+    let (mut added, mut batch) = (0, graph_step.unwrap_or(FIRST_BATCH));
+    while added < total {
+        if cancelled() {
+            return Ok(false);
+        }
+        let n = batch.min(total - added);
+        let step = Instant::now();
+        index.add(&points[added * dim..(added + n) * dim]).map_err(faiss_error)?;
+        added += n;
+        if graph_step.is_none() {
+            let per_row = step.elapsed().as_secs_f64() / n as f64;
+            batch = ((BUILD_STEP.as_secs_f64() / per_row.max(1e-9)) as usize).clamp(MIN_BATCH, MAX_BATCH);
+        }
+    }
+    Ok(true)
 }
 
 /// With at most this many rows left after filters, a segment is scanned instead of searched.

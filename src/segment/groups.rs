@@ -113,6 +113,44 @@ impl Groups {
         Self { starts, members }
     }
 
+    /// The grouping of `base_rows` rows grouped by `base` (`None`: one node per row) followed
+    /// by `added_rows` rows grouped by `added`, whose nodes come after the base's: what a graph
+    /// over the base extended with the added rows' nodes holds. `None` when every row has its
+    /// own node.
+    pub(crate) fn appended(
+        base: Option<&Self>,
+        base_rows: usize,
+        added: Option<&Self>,
+        added_rows: usize,
+    ) -> Option<Self> {
+        if base.is_none() && added.is_none() {
+            return None;
+        }
+        let label_of = |groups: Option<&Self>, rows: usize, offset: usize| -> (Vec<u32>, usize) {
+            match groups {
+                None => ((0..rows).map(|r| (offset + r) as u32).collect(), rows),
+                Some(groups) => {
+                    let mut label_of = vec![0u32; rows];
+                    for label in 0..groups.labels() {
+                        for &row in groups.members(label) {
+                            label_of[row as usize] = (offset + label) as u32;
+                        }
+                    }
+                    (label_of, groups.labels())
+                }
+            }
+        };
+        let (mut labels, base_labels) = label_of(base, base_rows, 0);
+        let (added_labels, added_count) = label_of(added, added_rows, base_labels);
+        labels.extend(added_labels);
+        Some(Self::from_labels(&labels, base_labels + added_count))
+    }
+
+    /// Rows, in all nodes.
+    pub(crate) fn rows(&self) -> usize {
+        self.members.len()
+    }
+
     /// Graph nodes.
     pub(crate) fn labels(&self) -> usize {
         self.starts.len() - 1
@@ -267,6 +305,20 @@ mod tests {
         let reps: Vec<usize> = groups.representatives().collect();
         assert_eq!(reps.len(), groups.labels());
         assert!(reps.windows(2).all(|w| w[0] < w[1]), "labels in order of their first row");
+    }
+
+    #[test]
+    fn appended_groups_number_the_added_nodes_after_the_base() {
+        let base = Groups::from_labels(&[0, 1, 0], 2); // rows 0 and 2 share node 0
+        let added = Groups::from_labels(&[0, 0], 1); // both added rows share one node
+        let both = Groups::appended(Some(&base), 3, Some(&added), 2).unwrap();
+        assert_eq!(both.labels(), 3);
+        assert_eq!((both.members(0), both.members(1), both.members(2)), (&[0, 2][..], &[1][..], &[3, 4][..]));
+        let plain_base = Groups::appended(None, 2, Some(&added), 2).unwrap();
+        assert_eq!((plain_base.members(1), plain_base.members(2)), (&[1][..], &[2, 3][..]));
+        let plain_added = Groups::appended(Some(&base), 3, None, 2).unwrap();
+        assert_eq!((plain_added.labels(), plain_added.members(3)), (4, &[4][..]));
+        assert_eq!(Groups::appended(None, 3, None, 2), None);
     }
 
     #[test]

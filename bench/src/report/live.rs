@@ -62,7 +62,7 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
             measured: format!("{name}: {}", ratio.map_or("not reached".to_owned(), |r| format!("{r:.2}x"))),
             met: ratio.map(|r| r >= 0.9),
             why: format!(
-                "On {name}: every live query walks one graph per sealed segment and scans the rows not yet sealed exactly (the shape column); force-merged it walks one graph."
+                "On {name}: a live query walks the big graph and one per segment sealed since the last absorb, and scans the rows not yet sealed exactly (the shape column); force-merged it walks one graph."
             ),
         });
         let stall = o.writer_live.p999_us / o.writer_quiet.p999_us.max(1e-9);
@@ -81,7 +81,9 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
             goal: "<= 2x".into(),
             measured: format!("{name}: {cpu:.2}x"),
             met: Some(cpu <= 2.0),
-            why: format!("On {name}: each tiered merge rebuilds its graph from every row it merges."),
+            why: format!(
+                "On {name}: absorbing extends the big graph with each row once; small segments waiting to be absorbed get graphs of their own, and each absorb copies the big graph."
+            ),
         });
     }
     writeln!(md)?;

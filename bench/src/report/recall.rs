@@ -287,7 +287,7 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
                 }
                 why += &match merged {
                     Some(m) => format!(
-                        "and the rows not yet in a sealed segment, scanned exactly ({} after force_merge, which closes the head and merges it too; up to head_capacity in a tiered index, which also walks one graph per segment).",
+                        "and the rows not yet in a sealed segment, scanned exactly ({} after force_merge, which closes the head and merges it too; up to head_capacity under the default policy, which also walks one graph per segment sealed since its last absorb).",
                         m.head_rows
                     ),
                     None => "and the rows not yet in a sealed segment, scanned exactly.".into(),
