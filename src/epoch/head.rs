@@ -5,12 +5,16 @@
 //! 1. Reserve: a writer takes a row index with `reserved.fetch_add(1)`. An index at or past the
 //!    capacity means the head is full: the writer hands its row back to the caller, who rotates
 //!    the epoch to a fresh head ([`crate::epoch`]) and tries again there.
-//! 2. Write: the writer stores the row into its slot. The index is its own, so nobody else writes
-//!    the slot, and no reader reads it before step 3.
+//! 2. Write: the writer stores the row's metadata into its slot and its vector into the slot's
+//!    span of the arena, one preallocated `capacity x dim` array of every slot's vector, so
+//!    that a scan streams through them and scores them in blocks as a sealed segment's does.
+//!    The index is its own, so nobody else writes the slot or the span, and no reader reads
+//!    them before step 3.
 //! 3. Publish: the writer sets the slot's `ready` flag with `Release`, then bumps `published`.
 //!
-//! Readers scan rows `0..len()` and read a slot only after loading its `ready` flag with
-//! `Acquire`. Whether a published row is *visible* is then decided by its add seq and the
+//! Readers scan rows `0..len()` and read a slot, or its span, only after loading its `ready`
+//! flag with `Acquire`; a block scan first finds the published rows from the first one (writers
+//! publish in about the order they reserve) and reads their spans as one slice. Whether a published row is *visible* is then decided by its add seq and the
 //! reader's [`ReadView`](crate::seq::ReadView), not by the head.
 //!
 //! Capacity is fixed when the head is made, so appending never reallocates and never stalls.
@@ -25,7 +29,8 @@
 //! # Invariants
 //!
 //! - H1: each slot is written by exactly one writer, once (the `fetch_add` hands out each index once).
-//! - H2: a slot whose `ready` flag a reader saw set holds a complete row, and is never written again.
+//! - H2: a slot whose `ready` flag a reader saw set holds a complete row (metadata and span), and
+//!   is never written again.
 //! - H3: once `published == len()` and the head is no longer the epoch's current head, no slot
 //!   of it changes again: it can be sealed ([`Head::is_settled`]).
 //! - H4: a head is closed at most once, and `closed_len` counts exactly the reservations that
@@ -44,7 +49,11 @@
 //!   bounds scans and the sealer's count, the rows themselves are guarded by their `ready` flags
 //!   and `published`, and a stale `usize::MAX` only means the capacity (see above).
 
+use std::ops::Range;
+
 use crate::ids::SegmentId;
+use crate::metric::score_rows;
+use crate::query::{SearchOptions, TopK};
 use crate::rows::RowMeta;
 use crate::rows::RowRef;
 use crate::rows::SealedRows;
@@ -53,7 +62,7 @@ use crate::segment::SegmentData;
 use crate::seq::ReadView;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
 
-/// A row as the head holds it.
+/// A row for [`Head::try_append`]: its vector is copied into the head's arena.
 pub struct HeadRow {
     pub meta: Arc<RowMeta>,
     pub vector: Box<[f32]>,
@@ -61,13 +70,17 @@ pub struct HeadRow {
 
 struct Slot {
     ready: AtomicBool,
-    row: UnsafeCell<Option<HeadRow>>,
+    meta: UnsafeCell<Option<Arc<RowMeta>>>,
 }
 
 /// See the module docs.
 pub struct Head {
     id: SegmentId,
+    dim: usize,
     slots: Box<[Slot]>,
+    /// `capacity x dim` values: slot `i`'s vector is values `i * dim..(i + 1) * dim`, written by
+    /// the slot's writer before its `ready` flag, like the slot's metadata.
+    vectors: Box<[UnsafeCell<f32>]>,
     reserved: AtomicUsize,
     published: AtomicUsize,
     /// Rows reserved before [`Head::close`]; `usize::MAX` while open (see the module docs).
@@ -75,20 +88,38 @@ pub struct Head {
     tombstones: Arc<Tombstones>,
 }
 
-// SAFETY: a slot's `UnsafeCell` is written by the one writer that reserved it (H1), before its
-// `ready` flag is published, and only read after that flag is seen (H2). Row contents
-// (`Arc<RowMeta>`, `Box<[f32]>`) are themselves Send + Sync.
+// SAFETY: a slot's metadata cell and its span of `vectors` are written by the one writer that
+// reserved it (H1), before its `ready` flag is published, and only read after that flag is seen
+// (H2). Row contents (`Arc<RowMeta>`, `f32`) are themselves Send + Sync.
 unsafe impl Sync for Head {}
 // SAFETY: as above; moving a Head between threads moves owned rows.
 unsafe impl Send for Head {}
 
+/// `len` zeroed cells. Natively one zeroed allocation, so a fresh head's arena costs the writer
+/// that rotates to it no more than the allocation (pages are zeroed by the kernel when first
+/// written).
+fn arena(len: usize) -> Box<[UnsafeCell<f32>]> {
+    #[cfg(not(vecindex_loom))]
+    {
+        let zeros: Box<[f32]> = vec![0.0f32; len].into_boxed_slice();
+        // SAFETY: the shim's `UnsafeCell<f32>` is `repr(transparent)` over std's, which is over
+        // `f32`: both slices have the same layout, and the allocation is handed over whole.
+        unsafe { Box::from_raw(Box::into_raw(zeros) as *mut [UnsafeCell<f32>]) }
+    }
+    #[cfg(vecindex_loom)]
+    (0..len).map(|_| UnsafeCell::new(0.0)).collect()
+}
+
 impl Head {
-    /// An empty head with room for `capacity` rows.
-    pub fn new(id: SegmentId, capacity: usize) -> Self {
-        let slots = (0..capacity).map(|_| Slot { ready: AtomicBool::new(false), row: UnsafeCell::new(None) }).collect();
+    /// An empty head with room for `capacity` rows of `dim` values.
+    pub fn new(id: SegmentId, capacity: usize, dim: usize) -> Self {
+        let slots =
+            (0..capacity).map(|_| Slot { ready: AtomicBool::new(false), meta: UnsafeCell::new(None) }).collect();
         Self {
             id,
+            dim: dim.max(1),
             slots,
+            vectors: arena(capacity * dim.max(1)),
             reserved: AtomicUsize::new(0),
             published: AtomicUsize::new(0),
             closed_len: AtomicUsize::new(usize::MAX),
@@ -136,8 +167,10 @@ impl Head {
         true
     }
 
-    /// Appends a row, returning its index, or gives the row back if the head is full.
+    /// Appends a row, returning its index, or gives the row back if the head is full. The
+    /// vector must have the head's dimension (the index checked it).
     pub fn try_append(&self, row: HeadRow) -> Result<usize, HeadRow> {
+        debug_assert_eq!(row.vector.len(), self.dim);
         // Relaxed: reservation only; publication is the `ready` flag (see the module docs).
         let index = self.reserved.fetch_add(1, Ordering::Relaxed);
         let Some(slot) = self.slots.get(index) else {
@@ -145,9 +178,12 @@ impl Head {
         };
         #[cfg(vecindex_bug = "publish_before_write")]
         slot.ready.store(true, Ordering::Release);
-        // SAFETY: `index` came from the fetch_add above, so this thread is the slot's only
-        // writer (H1), and readers do not touch it until `ready` is set below (H2).
-        slot.row.with_mut(|cell| unsafe { *cell = Some(row) });
+        // SAFETY: `index` came from the fetch_add above, so this thread is the only writer of
+        // the slot and of its span of the arena (H1), and readers touch neither until `ready` is
+        // set below (H2).
+        unsafe { self.write_vector(index, &row.vector) };
+        // SAFETY: as above.
+        slot.meta.with_mut(|cell| unsafe { *cell = Some(row.meta) });
         #[cfg(not(vecindex_bug = "publish_relaxed"))]
         let order = Ordering::Release;
         #[cfg(vecindex_bug = "publish_relaxed")]
@@ -159,6 +195,47 @@ impl Head {
         Ok(index)
     }
 
+    /// Copies `vector` into slot `index`'s span of the arena.
+    ///
+    /// # Safety
+    /// The caller is the slot's only writer and no reader reads the span yet (H1, H2).
+    unsafe fn write_vector(&self, index: usize, vector: &[f32]) {
+        let span = &self.vectors[index * self.dim..(index + 1) * self.dim];
+        #[cfg(not(vecindex_loom))]
+        {
+            let n = vector.len().min(self.dim);
+            // SAFETY: `span` is `dim` cells of `f32` laid out as `f32`s (`repr(transparent)`),
+            // every byte inside an `UnsafeCell`, so writing through a pointer derived from the
+            // shared slice is allowed; nobody else accesses them now (the caller's contract).
+            unsafe { std::ptr::copy_nonoverlapping(vector.as_ptr(), span.as_ptr().cast::<f32>().cast_mut(), n) };
+        }
+        #[cfg(vecindex_loom)]
+        for (cell, &x) in span.iter().zip(vector) {
+            // SAFETY: the caller's contract.
+            cell.with_mut(|p| unsafe { *p = x });
+        }
+    }
+
+    /// Runs `f` on the vectors of rows `rows`, one after another.
+    ///
+    /// # Safety
+    /// Every row in `rows` is published: its `ready` flag was loaded `true` with `Acquire`.
+    unsafe fn with_vectors<R>(&self, rows: Range<usize>, f: impl FnOnce(&[f32]) -> R) -> R {
+        let span = &self.vectors[rows.start * self.dim..rows.end * self.dim];
+        #[cfg(not(vecindex_loom))]
+        {
+            // SAFETY: the rows are published, so their spans are complete and never written again
+            // (H2); the cells are laid out as `f32`s (`repr(transparent)`).
+            f(unsafe { std::slice::from_raw_parts(span.as_ptr().cast::<f32>(), span.len()) })
+        }
+        #[cfg(vecindex_loom)]
+        {
+            // SAFETY: as above; loom checks each cell's accesses, so they are read one by one.
+            let copied: Vec<f32> = span.iter().map(|cell| cell.with(|p| unsafe { *p })).collect();
+            f(&copied)
+        }
+    }
+
     /// Whether every reserved row has been published. Only meaningful once the head is frozen
     /// (no longer receiving new reservations): then no row changes again (H3).
     pub fn is_settled(&self) -> bool {
@@ -166,22 +243,42 @@ impl Head {
         self.published.load(Ordering::Acquire) >= self.len()
     }
 
+    /// Whether row `index` is published.
+    #[inline]
+    fn is_ready(&self, index: usize) -> bool {
+        // Acquire: pairs with the Release store in `try_append` (H2).
+        self.slots.get(index).is_some_and(|slot| slot.ready.load(Ordering::Acquire))
+    }
+
+    /// The metadata of row `index`, which must be published.
+    #[inline]
+    fn meta(&self, index: usize) -> Option<&Arc<RowMeta>> {
+        // SAFETY: the caller saw the slot's `ready` flag set, so its metadata is complete and
+        // never written again (H2).
+        self.slots.get(index)?.meta.with(|cell| unsafe { (*cell).as_ref() })
+    }
+
     /// Calls `f` with each published row: its index, metadata and vector.
     pub fn for_each(&self, mut f: impl FnMut(usize, &Arc<RowMeta>, &[f32])) {
         for index in 0..self.len() {
-            self.with_row(index, |row| f(index, &row.meta, &row.vector));
+            self.with_row(index, |meta, vector| f(index, meta, vector));
         }
     }
 
-    /// Runs `f` on row `index` if it is published.
-    pub fn with_row<R>(&self, index: usize, f: impl FnOnce(&HeadRow) -> R) -> Option<R> {
-        let slot = self.slots.get(index)?;
-        // Acquire: pairs with the Release store in `try_append` (H2).
-        if !slot.ready.load(Ordering::Acquire) {
+    /// Runs `f` on row `index` (its metadata and vector) if it is published.
+    pub fn with_row<R>(&self, index: usize, f: impl FnOnce(&Arc<RowMeta>, &[f32]) -> R) -> Option<R> {
+        if !self.is_ready(index) {
             return None;
         }
-        // SAFETY: `ready` is set, so the slot holds a complete row that is never written again (H2).
-        slot.row.with(|cell| unsafe { (*cell).as_ref().map(f) })
+        let meta = self.meta(index)?;
+        // SAFETY: `ready` was seen set just above.
+        Some(unsafe { self.with_vectors(index..index + 1, |vector| f(meta, vector)) })
+    }
+
+    /// Whether row `index`, published, is visible and live in `view`, and its metadata.
+    #[inline]
+    fn visible_meta(&self, index: usize, view: &ReadView) -> Option<&Arc<RowMeta>> {
+        self.meta(index).filter(|meta| view.includes(meta.add_seq) && !self.tombstones.is_dead_in(index, view))
     }
 
     /// Calls `f` with each row that is visible and live in `view`.
@@ -191,6 +288,42 @@ impl Head {
                 f(index, RowRef::Owned(meta), vector);
             }
         });
+    }
+
+    /// Offers to `top` every row visible and live in `view` that `options` accepts, as a sealed
+    /// segment's scan does: the published rows from the first are scored a block at a time
+    /// straight from the arena, and only a row whose score could enter `top` is checked for
+    /// visibility, deletes and filters. The result is the one `for_each_visible` +
+    /// `TopK::offer` gives.
+    pub fn scan(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
+        /// Rows per block: the scores fit in 1 KiB of stack.
+        const BLOCK: usize = 256;
+        let len = self.len();
+        // Writers publish in about the order they reserve: the rows before the first one not
+        // published yet are nearly all of them.
+        let ready = (0..len).find(|&index| !self.is_ready(index)).unwrap_or(len);
+        let offer = |top: &mut TopK, index: usize, score: f32| {
+            if let Some(meta) = self.visible_meta(index, view).map(RowRef::Owned).filter(|&m| options.accepts(m)) {
+                top.offer_scored(meta, score);
+            }
+        };
+        let mut scores = [0.0f32; BLOCK];
+        for start in (0..ready).step_by(BLOCK) {
+            let end = (start + BLOCK).min(ready);
+            let scores = &mut scores[..end - start];
+            // SAFETY: every row below `ready` was seen published above.
+            unsafe { self.with_vectors(start..end, |vectors| score_rows(top.metric(), query, vectors, scores)) };
+            for (offset, &score) in scores.iter().enumerate() {
+                if top.may_keep(score) {
+                    offer(top, start + offset, score);
+                }
+            }
+        }
+        for index in ready..len {
+            if let Some(score) = self.with_row(index, |_, vector| top.metric().score(query, vector)) {
+                offer(top, index, score);
+            }
+        }
     }
 
     /// Encodes this head, once settled, into a sealed segment's rows: same id, same row numbers, shared tombstones.
@@ -204,9 +337,9 @@ impl Head {
         let mut metas = Vec::with_capacity(self.len());
         let mut vectors = Vec::with_capacity(self.len() * dim);
         for index in 0..self.len() {
-            let copied = self.with_row(index, |row| {
-                metas.push(row.meta.clone());
-                vectors.extend_from_slice(&row.vector);
+            let copied = self.with_row(index, |meta, vector| {
+                metas.push(meta.clone());
+                vectors.extend_from_slice(vector);
             });
             #[cfg(not(vecindex_bug = "seal_unsettled"))]
             copied?;
@@ -231,7 +364,7 @@ mod tests {
 
     #[test]
     fn a_closed_head_keeps_its_rows_and_takes_no_more() {
-        let head = Head::new(SegmentId(0), 4);
+        let head = Head::new(SegmentId(0), 4, 1);
         assert_eq!(head.try_append(row("a")).ok(), Some(0));
         assert_eq!(head.try_append(row("b")).ok(), Some(1));
         assert!(head.close());
@@ -246,7 +379,7 @@ mod tests {
 
     #[test]
     fn closing_a_full_head_changes_nothing() {
-        let head = Head::new(SegmentId(0), 1);
+        let head = Head::new(SegmentId(0), 1, 1);
         assert!(head.try_append(row("a")).is_ok());
         assert!(!head.close());
         assert_eq!(head.len(), 1);

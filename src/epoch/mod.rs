@@ -111,7 +111,7 @@ impl Epochs {
     /// Starts with `sealed` (for example, loaded from disk) and an empty head.
     pub fn new(dim: usize, head_capacity: usize, sealed: Vec<Arc<Segment>>) -> Self {
         let first_free = sealed.iter().map(|s| s.id().0 + 1).max().unwrap_or(0);
-        let head = Arc::new(Head::new(SegmentId(first_free), head_capacity));
+        let head = Arc::new(Head::new(SegmentId(first_free), head_capacity, dim));
         let epoch = Epoch { generation: 0, sealed, frozen: Vec::new(), head, retired: Vec::new(), horizon: 0 };
         Self {
             current: EpochCell::new(Arc::new(epoch)),
@@ -193,7 +193,7 @@ impl Epochs {
         if !Arc::ptr_eq(&self.current.load().head, full) {
             return false; // somebody rotated already; don't allocate a head for nothing
         }
-        let fresh = Arc::new(Head::new(self.allocate_id(), self.head_capacity));
+        let fresh = Arc::new(Head::new(self.allocate_id(), self.head_capacity, self.dim));
         let mut rotated = false;
         self.current.rcu(|cur| {
             rotated = Arc::ptr_eq(&cur.head, full);

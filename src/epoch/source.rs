@@ -41,7 +41,7 @@ impl<'a> Source<'a> {
     /// Runs `f` on a row's metadata and vector, if the row exists (and, in a head, is published).
     pub fn with_row<R>(self, row: usize, f: impl FnOnce(RowRef<'_>, &[f32]) -> R) -> Option<R> {
         match self {
-            Source::Head(h) => h.with_row(row, |r| f(RowRef::Owned(&r.meta), &r.vector)),
+            Source::Head(h) => h.with_row(row, |meta, vector| f(RowRef::Owned(meta), vector)),
             Source::Sealed(s) => s.data().row(row).map(|(meta, vector)| f(meta, vector)),
         }
     }
@@ -63,11 +63,7 @@ impl<'a> Source<'a> {
                     segment.data().scan(query, view, options, top);
                 }
             }
-            Source::Head(head) => head.for_each_visible(view, |_, meta, vector| {
-                if options.accepts(meta) {
-                    top.offer(query, meta, vector);
-                }
-            }),
+            Source::Head(head) => head.scan(query, view, options, top),
         }
     }
 }

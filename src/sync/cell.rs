@@ -3,7 +3,9 @@
 
 #![allow(clippy::disallowed_types)] // the shim's cell, over std's
 
+/// `repr(transparent)`, like std's: a slice of cells has the layout of a slice of values.
 #[derive(Debug, Default)]
+#[repr(transparent)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
 impl<T> UnsafeCell<T> {
