@@ -195,36 +195,21 @@ impl FaissIndex {
         };
         let dim_u32 = u32::try_from(dim).map_err(|_| Error::Faiss { reason: format!("dimension {dim} too large") })?;
         let mut index = faiss::index_factory(dim_u32, factory, metric_type(metric)).map_err(faiss_error)?;
-        // SAFETY: plain setter of the calling thread's OpenMP team size.
-        unsafe { vecindex_omp_set_threads(c_int::try_from(config.build_threads).unwrap_or(c_int::MAX)) };
-        configure(&mut index, config.ef_construction, config)?;
-        // SAFETY: a valid index pointer; the shim only inspects its type.
-        let graph = unsafe { vecindex_faiss_is_graph(index.inner_ptr().cast_const().cast()) } != 0;
-        let groups = if graph { Groups::find(vectors, dim) } else { None };
-        let representatives: Vec<f32>;
-        let points = match &groups {
-            Some(groups) => {
-                representatives =
-                    groups.representatives().flat_map(|row| &vectors[row * dim..(row + 1) * dim]).copied().collect();
-                &representatives[..]
-            }
-            None => vectors,
-        };
+        let graph = prepare_to_add(&mut index, config)?;
+        let (groups, points) = nodes(vectors, dim, graph);
         if !index.is_trained() {
-            index.train(points).map_err(faiss_error)?;
+            index.train(&points).map_err(faiss_error)?;
         }
         if !add_in_steps(
             &mut index,
-            points,
+            &points,
             dim,
             graph.then(|| graph_step_rows(dim, config.ef_construction)),
             cancelled,
         )? {
             return Ok(None);
         }
-        // SAFETY: a valid index pointer; the shim only reads the index.
-        let bytes = unsafe { vecindex_faiss_serialized_size(index.inner_ptr().cast_const().cast()) };
-        let bytes = usize::try_from(bytes).unwrap_or(0) + groups.as_ref().map_or(0, Groups::bytes);
+        let bytes = memory_bytes(&index, groups.as_ref());
         Ok(Some(Self::assemble(index, groups, config, started.elapsed(), bytes)))
     }
 
@@ -254,26 +239,13 @@ impl FaissIndex {
             });
         }
         let mut index = self.index.try_clone().map_err(faiss_error)?;
-        // SAFETY: plain setter of the calling thread's OpenMP team size.
-        unsafe { vecindex_omp_set_threads(c_int::try_from(config.build_threads).unwrap_or(c_int::MAX)) };
-        configure(&mut index, config.ef_construction, config)?;
-        // SAFETY: a valid index pointer; the shim only inspects its type.
-        let graph = unsafe { vecindex_faiss_is_graph(index.inner_ptr().cast_const().cast()) } != 0;
+        let graph = prepare_to_add(&mut index, config)?;
         let added = &vectors[base_rows * dim..];
         let added_rows = added.len() / dim;
-        let added_groups = if graph { Groups::find(added, dim) } else { None };
-        let representatives: Vec<f32>;
-        let points = match &added_groups {
-            Some(groups) => {
-                representatives =
-                    groups.representatives().flat_map(|row| &added[row * dim..(row + 1) * dim]).copied().collect();
-                &representatives[..]
-            }
-            None => added,
-        };
+        let (added_groups, points) = nodes(added, dim, graph);
         if !add_in_steps(
             &mut index,
-            points,
+            &points,
             dim,
             graph.then(|| graph_step_rows(dim, config.ef_construction)),
             cancelled,
@@ -281,9 +253,7 @@ impl FaissIndex {
             return Ok(None);
         }
         let groups = Groups::appended(self.groups.as_ref(), base_rows, added_groups.as_ref(), added_rows);
-        // SAFETY: a valid index pointer; the shim only reads the index.
-        let bytes = unsafe { vecindex_faiss_serialized_size(index.inner_ptr().cast_const().cast()) };
-        let bytes = usize::try_from(bytes).unwrap_or(0) + groups.as_ref().map_or(0, Groups::bytes);
+        let bytes = memory_bytes(&index, groups.as_ref());
         Ok(Some(Self::assemble(index, groups, config, started.elapsed(), bytes)))
     }
 
@@ -575,6 +545,36 @@ impl FaissIndex {
         scan(top, &mut rows_found.into_iter());
         Ok(())
     }
+}
+
+/// Readies an index nobody else holds for adds: this thread's OpenMP team for builds, the build
+/// settings. Returns whether it is a graph (whose nodes are one per distinct vector).
+fn prepare_to_add(index: &mut IndexImpl, config: &SegmentIndex) -> Result<bool> {
+    // SAFETY: plain setter of the calling thread's OpenMP team size.
+    unsafe { vecindex_omp_set_threads(c_int::try_from(config.build_threads).unwrap_or(c_int::MAX)) };
+    configure(index, config.ef_construction, config)?;
+    // SAFETY: a valid index pointer; the shim only inspects its type.
+    Ok(unsafe { vecindex_faiss_is_graph(index.inner_ptr().cast_const().cast()) } != 0)
+}
+
+/// The vectors an index over `vectors` (rows of `dim` values) holds: for a graph one per group
+/// of duplicate rows ([`Groups`], when there are duplicates), otherwise every row.
+fn nodes(vectors: &[f32], dim: usize, graph: bool) -> (Option<Groups>, std::borrow::Cow<'_, [f32]>) {
+    let groups = if graph { Groups::find(vectors, dim) } else { None };
+    let points = match &groups {
+        Some(groups) => {
+            groups.representatives().flat_map(|row| &vectors[row * dim..(row + 1) * dim]).copied().collect()
+        }
+        None => std::borrow::Cow::Borrowed(vectors),
+    };
+    (groups, points)
+}
+
+/// Serialized size of `index` plus its groups.
+fn memory_bytes(index: &IndexImpl, groups: Option<&Groups>) -> usize {
+    // SAFETY: a valid index pointer; the shim only reads the index.
+    let bytes = unsafe { vecindex_faiss_serialized_size(index.inner_ptr().cast_const().cast()) };
+    usize::try_from(bytes).unwrap_or(0) + groups.map_or(0, Groups::bytes)
 }
 
 /// Adds `points` (rows of `dim` values) to `index` a bounded step at a time, asking `cancelled`
