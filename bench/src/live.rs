@@ -6,7 +6,9 @@
 //! 2. Preload: `preload_fraction` of the dataset goes into an index with the background worker on
 //!    (the default merge policy), 1 000 rows per call, then the worker is let finish.
 //! 3. Live: the same writer adds the held-out rows at `rate` (replacing them from the first again
-//!    if it runs out), another thread persists back to back, the worker seals, merges and builds,
+//!    if it runs out), another thread persists every `persist_every` (as a server persists on an
+//!    interval: back to back, a persister would take a core of its own from the searcher on the
+//!    2-core machines here), the worker seals, merges and builds,
 //!    and this thread sweeps efSearch over the queries one at a time. Recall is against exact
 //!    search over the rows acknowledged when the query returned: the dataset's exact top-100 of
 //!    the whole base, kept to those rows, first 10 (rows the writer adds during a query may or
@@ -36,6 +38,8 @@ pub struct Params {
     /// The writer's adds per second (paced: a late call is not made up in a burst).
     pub rate: f64,
     pub quiet_seconds: f64,
+    /// How often the live phase persists.
+    pub persist_every: Duration,
     pub efs: Vec<usize>,
 }
 
@@ -246,7 +250,13 @@ pub fn run(data: &Dataset, params: &Params, scratch: &Path) -> Outcome {
     let (live, (writer_live, live_adds)) = std::thread::scope(|s| {
         let writer = s.spawn(|| write_paced(&index, data, held.clone(), params.rate, &stop, &acked));
         let persister = s.spawn(|| {
+            let mut next = Instant::now();
             while !stop.load(Ordering::Relaxed) {
+                if Instant::now() < next {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                next = Instant::now() + params.persist_every;
                 index.persist(scratch).expect("persist");
                 persists.fetch_add(1, Ordering::Relaxed);
             }

@@ -182,6 +182,7 @@ fn main() {
                 preload_fraction: 0.9,
                 rate: if quick { 500.0 } else { 1000.0 },
                 quiet_seconds: if quick { 1.0 } else { 10.0 },
+                persist_every: std::time::Duration::from_secs(1),
                 efs: if quick { vec![16, 64] } else { vec![10, 16, 24, 32, 48, 64, 96, 128, 192, 256] },
             };
             let scratch = tempfile::tempdir().expect("scratch directory");

@@ -24,7 +24,7 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
     writeln!(md, "## The live index (`vecindex-bench live`)\n")?;
     writeln!(
         md,
-        "{} of the set is loaded with the background worker on; then one writer adds the rest one `add_chunk` at a time at a paced rate, another thread persists back to back, the worker seals, merges and builds, and queries run one at a time over a sweep of efSearch. Recall is against exact search over the rows acknowledged when each query returned (the dataset's exact top-100 kept to those rows). Then the writer stops, the rest is added, `force_merge` runs and the same sweep runs on one graph. The quiet writer is the same writer alone (no worker, searches or persists). Merge CPU: the background threads' CPU seconds per row they took in, against one raw FAISS HNSW32 build of the whole set.\n",
+        "{} of the set is loaded with the background worker on; then one writer adds the rest one `add_chunk` at a time at a paced rate, another thread persists once a second, the worker seals, merges and builds, and queries run one at a time over a sweep of efSearch. Recall is against exact search over the rows acknowledged when each query returned (the dataset's exact top-100 kept to those rows). Then the writer stops, the rest is added, `force_merge` runs and the same sweep runs on one graph. The quiet writer is the same writer alone (no worker, searches or persists). Merge CPU: the background threads' CPU seconds per row they took in, against one raw FAISS HNSW32 build of the whole set.\n",
         outcomes.first().map_or(String::new(), |o| format!("{:.0}%", o.preload as f64 / o.dataset.n as f64 * 100.0))
     )?;
     writeln!(
