@@ -95,18 +95,11 @@ unsafe impl Sync for Head {}
 // SAFETY: as above; moving a Head between threads moves owned rows.
 unsafe impl Send for Head {}
 
-/// `len` zeroed cells. Natively one zeroed allocation, so a fresh head's arena costs the writer
-/// that rotates to it no more than the allocation (pages are zeroed by the kernel when first
-/// written).
+/// `len` zeroed cells, written now: a page of the arena first touched by a writer's append
+/// would fault there, and a fault can wait milliseconds for the process's memory map while
+/// another thread maps or unmaps a large file (a persist, a merge freeing a graph). The writer
+/// that rotates to a fresh head pays for the whole arena once instead.
 fn arena(len: usize) -> Box<[UnsafeCell<f32>]> {
-    #[cfg(not(vecindex_loom))]
-    {
-        let zeros: Box<[f32]> = vec![0.0f32; len].into_boxed_slice();
-        // SAFETY: the shim's `UnsafeCell<f32>` is `repr(transparent)` over std's, which is over
-        // `f32`: both slices have the same layout, and the allocation is handed over whole.
-        unsafe { Box::from_raw(Box::into_raw(zeros) as *mut [UnsafeCell<f32>]) }
-    }
-    #[cfg(vecindex_loom)]
     (0..len).map(|_| UnsafeCell::new(0.0)).collect()
 }
 
