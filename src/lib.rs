@@ -174,4 +174,12 @@ pub mod internals {
     pub use crate::rows::RowMeta;
     pub use crate::rows::Tombstones;
     pub use crate::seq::Sequencer;
+
+    /// The head's block scan, as a search runs it, with a view that sees every row: the best
+    /// `k` rows for `query` by inner product, best first.
+    pub fn scan_head(head: &Head, query: &[f32], k: usize) -> Vec<crate::SearchHit> {
+        let mut top = crate::query::TopK::new(k, crate::Metric::InnerProduct);
+        head.scan(query, &crate::seq::ReadView::up_to(crate::seq::SeqNo::MAX), &crate::SearchOptions::k(k), &mut top);
+        top.into_hits()
+    }
 }

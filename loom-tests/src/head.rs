@@ -70,35 +70,32 @@ fn two_writers_one_slot_exactly_one_wins() {
     });
 }
 
-/// A search racing two writers of one head scans it from the arena: the rows published from the
-/// first are scored as one block and a row published out of order (the second writer finishing
-/// first) on its own. It returns only rows whose add completed or was in flight, each whole
-/// (its score is the one its vector gives) and once.
+/// A scan racing two writers of one head reads it from the arena: the rows published from the
+/// first are scored as one block, and a row published out of order (the second writer finishing
+/// first) on its own. It returns only published rows, each whole (the score its vector gives)
+/// and once.
 #[test]
 fn a_search_racing_two_writers_scores_only_whole_rows() {
-    use vecindex::{IndexConfig, SegmentIndex, VectorIndex};
-
-    use crate::epoch::{chunk, searched};
+    use vecindex::internals::scan_head;
     loom::model(|| {
-        let config = IndexConfig::new(2).writer_slots(2).head_capacity(4).background(false);
-        let index = Arc::new(VectorIndex::new(config.segment_index(SegmentIndex::exact())).unwrap());
-        let writers: Vec<_> = [("a", 0.5), ("b", 0.25)]
+        let head = Arc::new(Head::new(SegmentId(0), 2, 2));
+        let writers: Vec<_> = [("a", 1.0), ("b", 2.0)]
             .into_iter()
             .map(|(id, x)| {
-                let index = index.clone();
-                thread::spawn(move || index.add_chunk(chunk(id, id, x)).unwrap())
+                let head = head.clone();
+                thread::spawn(move || head.try_append(row(id, x)).ok().expect("room for two rows"))
             })
             .collect();
-        let hits = index.search(&[1.0, 0.0], &vecindex::SearchOptions::k(4)).unwrap();
-        for hit in &hits {
-            let x = if hit.chunk_id == "a" { 0.5f32 } else { 0.25 };
-            let expected = 1.0 / (1.0 + x * x).sqrt(); // cosine of (1, 0) and (1, x)
-            assert!((hit.score - expected).abs() < 1e-6, "{} scored {} not {expected}", hit.chunk_id, hit.score);
-        }
+        let hits = scan_head(&head, &[1.0, 0.0], 2);
         assert!(hits.len() <= 2);
+        for hit in &hits {
+            let expected = if hit.chunk_id == "a" { 1.0 } else { 2.0 };
+            assert_eq!(hit.score, expected, "{} read torn", hit.chunk_id);
+        }
         for writer in writers {
             writer.join().unwrap();
         }
-        assert_eq!(searched(&index), ["a", "b"]);
+        let ids: Vec<String> = scan_head(&head, &[1.0, 0.0], 2).into_iter().map(|h| h.chunk_id).collect();
+        assert_eq!(ids, ["b", "a"]);
     });
 }
