@@ -200,13 +200,7 @@ impl FaissIndex {
         if !index.is_trained() {
             index.train(&points).map_err(faiss_error)?;
         }
-        if !add_in_steps(
-            &mut index,
-            &points,
-            dim,
-            graph.then(|| graph_step_rows(dim, config.ef_construction)),
-            cancelled,
-        )? {
+        if !add_in_steps(&mut index, &points, dim, graph.then_some(config.ef_construction), cancelled)? {
             return Ok(None);
         }
         let bytes = memory_bytes(&index, groups.as_ref());
@@ -243,13 +237,7 @@ impl FaissIndex {
         let added = &vectors[base_rows * dim..];
         let added_rows = added.len() / dim;
         let (added_groups, points) = nodes(added, dim, graph);
-        if !add_in_steps(
-            &mut index,
-            &points,
-            dim,
-            graph.then(|| graph_step_rows(dim, config.ef_construction)),
-            cancelled,
-        )? {
+        if !add_in_steps(&mut index, &points, dim, graph.then_some(config.ef_construction), cancelled)? {
             return Ok(None);
         }
         let groups = Groups::appended(self.groups.as_ref(), base_rows, added_groups.as_ref(), added_rows);
@@ -578,18 +566,20 @@ fn memory_bytes(index: &IndexImpl, groups: Option<&Groups>) -> usize {
 }
 
 /// Adds `points` (rows of `dim` values) to `index` a bounded step at a time, asking `cancelled`
-/// between steps; false when it said yes. `graph_step` is the fixed step of a graph: its shape
-/// depends on how its rows are split into calls (each call inserts its rows level by level), so
-/// the same rows must always be split the same way to build the same graph. Other indexes add
-/// each row on its own, whatever the split, and their steps follow the time the last one took.
+/// between steps; false when it said yes. A graph (`graph_ef_construction` set) takes a fixed
+/// step for its shape: its shape depends on how its rows are split into calls (each call
+/// inserts its rows level by level), so the same rows must always be split the same way to
+/// build the same graph. Other indexes add each row on its own, whatever the split, and their
+/// steps follow the time the last one took.
 fn add_in_steps(
     index: &mut IndexImpl,
     points: &[f32],
     dim: usize,
-    graph_step: Option<usize>,
+    graph_ef_construction: Option<usize>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<bool> {
     let dim = dim.max(1);
+    let graph_step = graph_ef_construction.map(|ef| graph_step_rows(dim, ef));
     let total = points.len() / dim;
     let (mut added, mut batch) = (0, graph_step.unwrap_or(FIRST_BATCH));
     while added < total {
