@@ -14,8 +14,9 @@
 //!
 //! Readers scan rows `0..len()` and read a slot, or its span, only after loading its `ready`
 //! flag with `Acquire`; a block scan first finds the published rows from the first one (writers
-//! publish in about the order they reserve) and reads their spans as one slice. Whether a published row is *visible* is then decided by its add seq and the
-//! reader's [`ReadView`](crate::seq::ReadView), not by the head.
+//! publish in about the order they reserve) and reads their spans as one slice. Whether a
+//! published row is *visible* is then decided by its add seq and the reader's
+//! [`ReadView`](crate::seq::ReadView), not by the head.
 //!
 //! Capacity is fixed when the head is made, so appending never reallocates and never stalls.
 //!
@@ -268,16 +269,16 @@ impl Head {
         Some(unsafe { self.with_vectors(index..index + 1, |vector| f(meta, vector)) })
     }
 
-    /// Whether row `index`, published, is visible and live in `view`, and its metadata.
+    /// Whether row `index`, published with metadata `meta`, is visible and live in `view`.
     #[inline]
-    fn visible_meta(&self, index: usize, view: &ReadView) -> Option<&Arc<RowMeta>> {
-        self.meta(index).filter(|meta| view.includes(meta.add_seq) && !self.tombstones.is_dead_in(index, view))
+    fn is_visible(&self, index: usize, meta: &RowMeta, view: &ReadView) -> bool {
+        view.includes(meta.add_seq) && !self.tombstones.is_dead_in(index, view)
     }
 
     /// Calls `f` with each row that is visible and live in `view`.
     pub fn for_each_visible(&self, view: &ReadView, mut f: impl FnMut(usize, RowRef<'_>, &[f32])) {
         self.for_each(|index, meta, vector| {
-            if view.includes(meta.add_seq) && !self.tombstones.is_dead_in(index, view) {
+            if self.is_visible(index, meta, view) {
                 f(index, RowRef::Owned(meta), vector);
             }
         });
@@ -296,7 +297,8 @@ impl Head {
         // published yet are nearly all of them.
         let ready = (0..len).find(|&index| !self.is_ready(index)).unwrap_or(len);
         let offer = |top: &mut TopK, index: usize, score: f32| {
-            if let Some(meta) = self.visible_meta(index, view).map(RowRef::Owned).filter(|&m| options.accepts(m)) {
+            let meta = self.meta(index).filter(|meta| self.is_visible(index, meta, view)).map(RowRef::Owned);
+            if let Some(meta) = meta.filter(|&m| options.accepts(m)) {
                 top.offer_scored(meta, score);
             }
         };

@@ -12,7 +12,7 @@
 //!    When the first source (the base) has few rows dead in `M` and others join it, every row
 //!    of the base is copied, dead ones with their delete seq, so each keeps its row number and
 //!    the base's FAISS index, copied and extended with the other rows, indexes the merged rows
-//!    ([`Merged::base_index`]). No published index is changed: the copy is private until step 4.
+//!    ([`Merged::base`]). No published index is changed: the copy is private until step 4.
 //! 3. Set a forward on each source's tombstones (new tombstones + row mapping), fence, and copy
 //!    every source delete to the merged rows again (Forwarding in [`crate::tombstones`]).
 //! 4. Publish an epoch in which the merged segment replaces the sources; the sources move to

@@ -136,7 +136,29 @@ impl TieredMergePolicy {
         self
     }
 
-    /// Step 2 of the type docs: the absorbing segment first, then the others, smallest first.
+    /// Appends `candidates` to `picked`, smallest first, while the live rows of all of `picked`
+    /// stay within `max_segment_rows`. Returns those live rows.
+    fn add_smallest_that_fit(
+        &self,
+        segments: &[SegmentInfo],
+        candidates: impl Iterator<Item = usize>,
+        picked: &mut Vec<usize>,
+    ) -> usize {
+        let mut candidates: Vec<usize> = candidates.collect();
+        candidates.sort_by_key(|&i| segments[i].live_rows());
+        let mut rows: usize = picked.iter().map(|&i| segments[i].live_rows()).sum();
+        for i in candidates {
+            let live = segments[i].live_rows();
+            if rows + live > self.max_segment_rows {
+                break;
+            }
+            rows += live;
+            picked.push(i);
+        }
+        rows
+    }
+
+    /// Step 3 of the type docs: the absorbing segment first, then the others, smallest first.
     /// The largest segment below the size limit absorbs, if it has an index; if it has none,
     /// the tiers merge until the index is built (the maintenance step builds it when the
     /// policy picks nothing).
@@ -146,18 +168,9 @@ impl TieredMergePolicy {
         if !segments[base].indexed {
             return None;
         }
-        let mut others: Vec<usize> = (0..segments.len()).filter(below_limit).filter(|&i| i != base).collect();
-        others.sort_by_key(|&i| segments[i].live_rows());
+        let others = (0..segments.len()).filter(below_limit).filter(|&i| i != base);
         let mut picked = vec![base];
-        let mut rows = segments[base].live_rows();
-        for i in others {
-            let live = segments[i].live_rows();
-            if rows + live > self.max_segment_rows {
-                break;
-            }
-            rows += live;
-            picked.push(i);
-        }
+        let rows = self.add_smallest_that_fit(segments, others, &mut picked);
         let wanted = (segments[base].live_rows() as f64 * self.absorb_fraction).max(seal_rows as f64);
         (picked.len() >= 2 && (rows - segments[base].live_rows()) as f64 >= wanted).then_some(picked)
     }
@@ -218,15 +231,7 @@ impl MergePolicy for TieredMergePolicy {
         let mut order: Vec<usize> = (0..segments.len()).collect();
         order.sort_by_key(|&i| segments[i].live_rows());
         let mut picked = Vec::new();
-        let mut rows = 0;
-        for &i in &order {
-            let live = segments[i].live_rows();
-            if rows + live > self.max_segment_rows {
-                break;
-            }
-            rows += live;
-            picked.push(i);
-        }
+        self.add_smallest_that_fit(segments, order.iter().copied(), &mut picked);
         if picked.len() >= 2 {
             picked.rotate_right(1);
             return Some(picked);
