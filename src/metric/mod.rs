@@ -1,9 +1,13 @@
 //! Similarity metrics and the exact-scan kernels.
 //!
-//! The kernels are plain loops with eight independent accumulators, which LLVM vectorizes. The
-//! portable build targets baseline x86-64 (SSE2); on x86-64 the same loop is also compiled with
-//! AVX2+FMA enabled and picked at run time when the CPU has it, so one binary is both portable
-//! and fast.
+//! Two kernels: a portable one (plain loops with eight independent accumulators, which LLVM
+//! vectorizes for baseline x86-64, SSE2) and, on x86-64 CPUs with AVX2 and FMA, one written with
+//! their intrinsics ([`avx2`]), picked at run time, so one binary is both portable and fast.
+//! Within a process every score comes from one kernel: a row scored alone and the same row
+//! scored in a block agree exactly.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
 use crate::error::{Error, Result};
 
@@ -108,31 +112,41 @@ impl Metric {
 
 /// Scores `query` against consecutive rows of `query.len()` floats in `rows`, one per slot of
 /// `scores` (which must hold `rows.len() / query.len()`): the kernel is chosen once for the
-/// block and inlined into its loop, where a call of [`Metric::score`] per row dispatches each time.
+/// block, where a call of [`Metric::score`] per row dispatches each time.
 pub fn score_rows(metric: Metric, query: &[f32], rows: &[f32], scores: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        return unsafe { score_rows_avx2(metric, query, rows, scores) };
+        return unsafe { avx2::score_rows(metric, query, rows, scores) };
     }
     score_rows_portable(metric, query, rows, scores)
 }
 
+/// Whether the AVX2 kernels can run here (the answer is cached by the standard library).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn score_rows_avx2(metric: Metric, query: &[f32], rows: &[f32], scores: &mut [f32]) {
-    score_rows_portable(metric, query, rows, scores)
+#[inline]
+fn has_avx2_fma() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
+/// Plain `for` loops on purpose: an iterator's `for_each` or `fold` is a generic function of its
+/// own that LLVM may leave out of line, where it would not be inlined into a caller compiled
+/// for more SIMD.
 #[inline(always)]
 fn score_rows_portable(metric: Metric, query: &[f32], rows: &[f32], scores: &mut [f32]) {
     let dim = query.len().max(1);
-    let rows = rows.chunks_exact(dim);
+    let count = scores.len().min(rows.len() / dim);
     match metric {
         Metric::Cosine | Metric::InnerProduct => {
-            scores.iter_mut().zip(rows).for_each(|(score, row)| *score = dot_portable(query, row))
+            for (index, score) in scores[..count].iter_mut().enumerate() {
+                *score = dot_portable(query, &rows[index * dim..(index + 1) * dim]);
+            }
         }
-        Metric::L2 => scores.iter_mut().zip(rows).for_each(|(score, row)| *score = l2_portable(query, row)),
+        Metric::L2 => {
+            for (index, score) in scores[..count].iter_mut().enumerate() {
+                *score = l2_portable(query, &rows[index * dim..(index + 1) * dim]);
+            }
+        }
     }
 }
 
@@ -140,9 +154,9 @@ fn score_rows_portable(metric: Metric, query: &[f32], rows: &[f32], scores: &mut
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        return unsafe { dot_avx2(a, b) };
+        return unsafe { avx2::dot(a, b) };
     }
     dot_portable(a, b)
 }
@@ -151,58 +165,68 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[inline]
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        return unsafe { l2_avx2(a, b) };
+        return unsafe { avx2::l2_squared(a, b) };
     }
-    l2_portable(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    dot_portable(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn l2_avx2(a: &[f32], b: &[f32]) -> f32 {
     l2_portable(a, b)
 }
 
 const LANES: usize = 8;
 
+// Index loops rather than iterator adapters, for the reason given at `score_rows_portable`.
+
 #[inline(always)]
 fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
+    let full = n - n % LANES;
     let mut acc = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
+    let mut start = 0;
+    while start < full {
+        let (x, y) = (&a[start..start + LANES], &b[start..start + LANES]);
         for i in 0..LANES {
             acc[i] += x[i] * y[i];
         }
+        start += LANES;
     }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
+    let mut tail = 0.0f32;
+    for i in full..n {
+        tail += a[i] * b[i];
+    }
+    horizontal_sum(&acc) + tail
 }
 
 #[inline(always)]
 fn l2_portable(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
+    let full = n - n % LANES;
     let mut acc = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
+    let mut start = 0;
+    while start < full {
+        let (x, y) = (&a[start..start + LANES], &b[start..start + LANES]);
         for i in 0..LANES {
             let d = x[i] - y[i];
             acc[i] += d * d;
         }
+        start += LANES;
     }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| (x - y) * (x - y)).sum();
-    acc.iter().sum::<f32>() + tail
+    let mut tail = 0.0f32;
+    for i in full..n {
+        let d = a[i] - b[i];
+        tail += d * d;
+    }
+    horizontal_sum(&acc) + tail
+}
+
+#[inline(always)]
+fn horizontal_sum(acc: &[f32; LANES]) -> f32 {
+    let mut sum = 0.0f32;
+    for &lane in acc {
+        sum += lane;
+    }
+    sum
 }
 
 #[cfg(test)]
@@ -217,14 +241,35 @@ mod tests {
         let naive_l2: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
         assert!((dot(&a, &b) - naive_dot).abs() < 1e-4);
         assert!((l2_squared(&a, &b) - naive_l2).abs() < 1e-4);
-        assert_eq!(dot(&a, &b), dot_portable(&a, &b), "dispatch must not change results");
-        // A block of rows scores each row exactly as a call per row does.
-        let rows: Vec<f32> = (0..37 * 5).map(|i| (i as f32 * 0.07).sin()).collect();
-        for metric in [Metric::InnerProduct, Metric::L2] {
-            let mut scores = [0.0; 5];
-            score_rows(metric, &a, &rows, &mut scores);
-            for (score, row) in scores.iter().zip(rows.chunks_exact(37)) {
-                assert_eq!(*score, metric.score(&a, row));
+        assert!((dot_portable(&a, &b) - naive_dot).abs() < 1e-4);
+        assert!((l2_portable(&a, &b) - naive_l2).abs() < 1e-4);
+    }
+
+    /// Every dimension class (below one SIMD group, whole groups, groups and a tail) and every
+    /// row count class of a block (whole groups of four rows, and one to three left over).
+    #[test]
+    fn blocks_score_each_row_as_a_row_alone_and_as_the_naive_sum() {
+        for dim in [1, 2, 7, 8, 9, 16, 50, 64, 100, 384] {
+            let query: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.37).sin()).collect();
+            for count in [0, 1, 3, 4, 5, 11] {
+                let rows: Vec<f32> = (0..dim * count).map(|i| (i as f32 * 0.07).cos()).collect();
+                for metric in [Metric::InnerProduct, Metric::L2] {
+                    let mut scores = vec![f32::NAN; count];
+                    score_rows(metric, &query, &rows, &mut scores);
+                    let mut portable = vec![f32::NAN; count];
+                    score_rows_portable(metric, &query, &rows, &mut portable);
+                    for (row_index, row) in rows.chunks_exact(dim).enumerate() {
+                        let naive: f64 = match metric {
+                            Metric::L2 => row.iter().zip(&query).map(|(r, q)| f64::from(r - q).powi(2)).sum(),
+                            _ => row.iter().zip(&query).map(|(r, q)| f64::from(r * q)).sum(),
+                        };
+                        let got = scores[row_index];
+                        assert_eq!(got, metric.score(&query, row), "dim {dim}, row {row_index} of {count}");
+                        let tolerance = 1e-5 * (1.0 + naive.abs());
+                        assert!((f64::from(got) - naive).abs() < tolerance, "dim {dim}: {got} vs {naive}");
+                        assert!((f64::from(portable[row_index]) - naive).abs() < tolerance, "portable, dim {dim}");
+                    }
+                }
             }
         }
     }
