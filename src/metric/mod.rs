@@ -178,27 +178,18 @@ const LANES: usize = 8;
 
 #[inline(always)]
 fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let full = n - n % LANES;
-    let mut acc = [0.0f32; LANES];
-    let mut start = 0;
-    while start < full {
-        let (x, y) = (&a[start..start + LANES], &b[start..start + LANES]);
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i];
-        }
-        start += LANES;
-    }
-    let mut tail = 0.0f32;
-    for i in full..n {
-        tail += a[i] * b[i];
-    }
-    horizontal_sum(&acc) + tail
+    accumulate_portable::<false>(a, b)
 }
 
 #[inline(always)]
 fn l2_portable(a: &[f32], b: &[f32]) -> f32 {
+    accumulate_portable::<true>(a, b)
+}
+
+/// `sum(a * b)`, or `sum((a - b)^2)` when `L2`, over the slices' common length.
+#[inline(always)]
+fn accumulate_portable<const L2: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let term = |x: f32, y: f32| if L2 { (x - y) * (x - y) } else { x * y };
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let full = n - n % LANES;
@@ -207,15 +198,13 @@ fn l2_portable(a: &[f32], b: &[f32]) -> f32 {
     while start < full {
         let (x, y) = (&a[start..start + LANES], &b[start..start + LANES]);
         for i in 0..LANES {
-            let d = x[i] - y[i];
-            acc[i] += d * d;
+            acc[i] += term(x[i], y[i]);
         }
         start += LANES;
     }
     let mut tail = 0.0f32;
     for i in full..n {
-        let d = a[i] - b[i];
-        tail += d * d;
+        tail += term(a[i], b[i]);
     }
     horizontal_sum(&acc) + tail
 }
