@@ -234,8 +234,8 @@ mod tests {
         assert!((l2_portable(&a, &b) - naive_l2).abs() < 1e-4);
     }
 
-    /// Every dimension class (below one SIMD group, whole groups, groups and a tail) and every
-    /// row count class of a block (whole groups of four rows, and one to three left over).
+    /// Every dimension class (below one SIMD group, whole groups, groups and a tail) and blocks
+    /// from empty to a few rows.
     #[test]
     fn blocks_score_each_row_as_a_row_alone_and_as_the_naive_sum() {
         for dim in [1, 2, 7, 8, 9, 16, 50, 64, 100, 384] {
