@@ -66,7 +66,9 @@ def test_queries_with_nothing_to_search_for_are_refused(index):
     for query in ("", "   ", "\n\t", "the", "how do I", "?!"):
         with pytest.raises(ValueError, match="no word to search for"):
             index.search(query)
-    assert index.search("word3", top_k=1)[0]["chunk_id"] == "c3"
+    # Two words: "word3" alone shares its hash bucket with a feature of c0, so the two tie
+    # exactly and the order would rest on the last bit of rounding.
+    assert index.search("word3 topic3", top_k=1)[0]["chunk_id"] == "c3"
 
 
 def test_multi_row_calls_are_all_or_nothing():
