@@ -233,13 +233,32 @@ pub fn ingest(
 }
 
 /// Opens the index at `path`, or makes a new one for `embedder`'s vectors if there is none.
-/// An index whose chunks were embedded by another embedder is refused.
-pub fn open_or_create(path: &Path, embedder: &dyn Embedder) -> Result<VectorIndex, String> {
-    let fresh = || VectorIndex::new(vecindex::IndexConfig::new(embedder.dim())).map_err(|e| e.to_string());
+/// An index whose chunks were embedded by another embedder is refused. `head_capacity` sets a
+/// new index's rows per head (`None`: the default); an existing index keeps its own.
+pub fn open_or_create(
+    path: &Path,
+    embedder: &dyn Embedder,
+    head_capacity: Option<usize>,
+) -> Result<VectorIndex, String> {
+    let fresh = || {
+        let config = vecindex::IndexConfig::new(embedder.dim());
+        let config = match head_capacity {
+            Some(rows) => config.head_capacity(rows),
+            None => config,
+        };
+        VectorIndex::new(config).map_err(|e| e.to_string())
+    };
     let index = match VectorIndex::open_with_options(path, &vecindex::OpenOptions::new()) {
         Ok((index, report)) => {
             if !report.is_clean() {
                 tracing::warn!(?report, "the index was damaged; see the report");
+            }
+            if let Some(rows) = head_capacity.filter(|&rows| rows != index.config().head_capacity) {
+                tracing::warn!(
+                    requested = rows,
+                    kept = index.config().head_capacity,
+                    "the index exists: it keeps the head capacity it was made with"
+                );
             }
             index
         }

@@ -64,6 +64,12 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Rows a new index keeps in its head before sealing them into a segment (default: sized
+        /// by the dimension, see `IndexConfig::default_head_capacity`). Fewer rows make each
+        /// search's exact scan cheaper and leave more, smaller segments to merge. An existing
+        /// index keeps the capacity it was made with.
+        #[arg(long)]
+        head_capacity: Option<usize>,
     },
     /// Prints the chunks nearest to TEXT.
     Query {
@@ -172,12 +178,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             max_chars,
             overlap,
             quiet,
+            head_capacity,
         } => {
             let chunk = ChunkSize::new(max_chars, overlap)
                 .unwrap_or_else(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e}\n")).exit());
             let embedder = embedder.build()?;
             let started = Instant::now();
-            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref())?);
+            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref(), head_capacity)?);
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             let options = IngestOptions {
                 root: dir,
@@ -261,7 +268,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             persist_every_secs,
         } => {
             let embedder = embedder.build()?;
-            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref())?);
+            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref(), None)?);
             let chunk = ChunkSize::default();
             let ingest = ingest_dir.map(|root| IngestOptions {
                 root,

@@ -92,7 +92,9 @@ fn ingest_verify_and_serve_exit_promptly_while_faiss_builds_run() {
     corpus(&root);
     let index = index.to_str().unwrap();
 
-    let ingest = run(&["ingest", root.to_str().unwrap(), "--index", index, "--quiet"], None);
+    // 4096-row heads: few segments, each a FAISS build of seconds, so the server below is inside
+    // one when the signal comes (the default, smaller heads leave many quick builds).
+    let ingest = run(&["ingest", root.to_str().unwrap(), "--index", index, "--quiet", "--head-capacity", "4096"], None);
     assert_eq!(ingest.code, Some(0), "{}", ingest.stderr);
     let after = ingest.exit_after("ingested ");
     assert!(after < PROMPTLY, "ingest exited {after:?} after its summary");

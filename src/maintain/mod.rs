@@ -235,7 +235,15 @@ impl Maintenance {
                 );
                 Arc::new(segment.with_ann(extended))
             }
-            Ok(None) => segment, // closing
+            Ok(None) => {
+                tracing::info!(
+                    segment = segment.id().0,
+                    base = base.id().0,
+                    rows = segment.len(),
+                    "FAISS build cancelled: the index is closing"
+                );
+                segment
+            }
             Err(e) => {
                 tracing::warn!(segment = segment.id().0, error = %e, "cannot extend the base's index; building one");
                 self.indexed(segment)
