@@ -9,7 +9,8 @@
 //!    if it runs out), another thread persists every `persist_every` (as a server persists on an
 //!    interval: back to back, a persister would take a core of its own from the searcher on the
 //!    2-core machines here), the worker seals, merges and builds,
-//!    and this thread sweeps efSearch over the queries one at a time. Recall is against exact
+//!    and this thread sweeps efSearch over the queries one at a time, again and again for
+//!    `live_seconds`, so that every efSearch meets seals and merges. Recall is against exact
 //!    search over the rows acknowledged when the query returned: the dataset's exact top-100 of
 //!    the whole base, kept to those rows, first 10 (rows the writer adds during a query may or
 //!    may not be in its view; that is at most a few rows of the truth).
@@ -41,6 +42,8 @@ pub struct Params {
     /// How often the live phase persists.
     pub persist_every: Duration,
     pub efs: Vec<usize>,
+    /// The live phase sweeps efSearch again and again for at least this long.
+    pub live_seconds: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -59,8 +62,11 @@ pub struct Outcome {
     pub live: Vec<Point>,
     pub live_start: Shape,
     pub live_end: Shape,
-    /// Rows the writer added during the live sweep (replacements included), and persists done.
+    /// Rows the writer added during the live sweeps (replacements included), persists done,
+    /// and how many times the live phase swept efSearch.
     pub live_adds: usize,
+    #[serde(default)]
+    pub live_rounds: usize,
     pub live_persists: usize,
     pub merged: Vec<Point>,
     pub merged_shape: Shape,
@@ -194,6 +200,42 @@ fn sweep(data: &Dataset, index: &VectorIndex, efs: &[usize], present: &dyn Fn() 
         .collect()
 }
 
+/// Sweeps again and again until `min_seconds` have passed (at least once), so that every
+/// efSearch sees the seals, merges and persists of a steady state rather than whichever of them
+/// one short sweep happened to meet. Returns one point per efSearch over all rounds (QPS from
+/// the total time, recall and mean latency averaged, p99 the median of the rounds'), and the
+/// number of rounds.
+fn sweep_for(
+    data: &Dataset,
+    index: &VectorIndex,
+    efs: &[usize],
+    present: &dyn Fn() -> usize,
+    min_seconds: f64,
+) -> (Vec<Point>, usize) {
+    let started = Instant::now();
+    let mut rounds: Vec<Vec<Point>> = Vec::new();
+    while rounds.is_empty() || started.elapsed().as_secs_f64() < min_seconds {
+        rounds.push(sweep(data, index, efs, present));
+    }
+    let n = rounds.len() as f64;
+    let combined = (0..efs.len())
+        .map(|i| {
+            let points: Vec<&Point> = rounds.iter().map(|round| &round[i]).collect();
+            let seconds_per_query: f64 = points.iter().map(|p| 1.0 / p.qps).sum::<f64>() / n;
+            let mut p99s: Vec<f64> = points.iter().map(|p| p.p99_latency_us).collect();
+            p99s.sort_by(f64::total_cmp);
+            Point {
+                ef_search: points[0].ef_search,
+                recall_at_10: points.iter().map(|p| p.recall_at_10).sum::<f64>() / n,
+                qps: 1.0 / seconds_per_query,
+                mean_latency_us: points.iter().map(|p| p.mean_latency_us).sum::<f64>() / n,
+                p99_latency_us: p99s[p99s.len() / 2],
+            }
+        })
+        .collect();
+    (combined, rounds.len())
+}
+
 fn print_sweep(label: &str, points: &[Point]) {
     for p in points {
         println!(
@@ -261,17 +303,19 @@ pub fn run(data: &Dataset, params: &Params, scratch: &Path) -> Outcome {
                 persists.fetch_add(1, Ordering::Relaxed);
             }
         });
-        let live = sweep(data, &index, &params.efs, &|| preload + acked.load(Ordering::Acquire));
+        let present = || preload + acked.load(Ordering::Acquire);
+        let live = sweep_for(data, &index, &params.efs, &present, params.live_seconds);
         stop.store(true, Ordering::Relaxed);
         persister.join().expect("persister");
         (live, writer.join().expect("writer"))
     });
+    let (live, live_rounds) = live;
     let worker_cpu_s = worker_cpu_s() - cpu_before;
     let live_end = shape(&index);
     let writer_live = writer_live.summary();
     print_sweep("live", &live);
     println!(
-        "  live writer    p50 {:.1} µs  p99.9 {:.1} µs  ({live_adds} adds, {} persists; segments + head rows {} + {} -> {} + {})",
+        "  live writer    p50 {:.1} µs  p99.9 {:.1} µs  ({live_adds} adds, {} persists, {live_rounds} sweeps; segments + head rows {} + {} -> {} + {})",
         writer_live.p50_us,
         writer_live.p999_us,
         persists.load(Ordering::Relaxed),
@@ -317,6 +361,7 @@ pub fn run(data: &Dataset, params: &Params, scratch: &Path) -> Outcome {
         live_start,
         live_end,
         live_adds,
+        live_rounds,
         live_persists: persists.load(Ordering::Relaxed),
         merged,
         merged_shape,

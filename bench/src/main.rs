@@ -184,6 +184,7 @@ fn main() {
                 quiet_seconds: if quick { 1.0 } else { 10.0 },
                 persist_every: std::time::Duration::from_secs(1),
                 efs: if quick { vec![16, 64] } else { vec![10, 16, 24, 32, 48, 64, 96, 128, 192, 256] },
+                live_seconds: if quick { 0.0 } else { 30.0 },
             };
             let scratch = tempfile::tempdir().expect("scratch directory");
             let outcome = live::run(&data, &params, scratch.path());

@@ -24,14 +24,14 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
     writeln!(md, "## The live index (`vecindex-bench live`)\n")?;
     writeln!(
         md,
-        "{} of the set is loaded with the background worker on; then one writer adds the rest one `add_chunk` at a time at a paced rate, another thread persists once a second, the worker seals, merges and builds, and queries run one at a time over a sweep of efSearch. Recall is against exact search over the rows acknowledged when each query returned (the dataset's exact top-100 kept to those rows). Then the writer stops, the rest is added, `force_merge` runs and the same sweep runs on one graph. The quiet writer is the same writer alone (no worker, searches or persists). Merge CPU: the background threads' CPU seconds per row they took in, against one raw FAISS HNSW32 build of the whole set.\n",
+        "{} of the set is loaded with the background worker on; then one writer adds the rest one `add_chunk` at a time at a paced rate, another thread persists once a second, the worker seals, merges and builds, and queries run one at a time over a sweep of efSearch, swept again and again (the sweeps column; for 30 seconds or more in a full run) so that every efSearch meets seals and merges; each point is over all sweeps. Recall is against exact search over the rows acknowledged when each query returned (the dataset's exact top-100 kept to those rows). Then the writer stops, the rest is added, `force_merge` runs and the same sweep runs on one graph. The quiet writer is the same writer alone (no worker, searches or persists). Merge CPU: the background threads' CPU seconds per row they took in, against one raw FAISS HNSW32 build of the whole set.\n",
         outcomes.first().map_or(String::new(), |o| format!("{:.0}%", o.preload as f64 / o.dataset.n as f64 * 100.0))
     )?;
     writeln!(
         md,
-        "| data | FAISS | live QPS at recall >= 0.95 | shape (segments + head rows) | force-merged QPS | live / merged | writer p99.9 quiet / live (µs) | merge CPU per row / one build's (ms) |"
+        "| data | FAISS | live QPS at recall >= 0.95 | sweeps | shape (segments + head rows) | force-merged QPS | live / merged | writer p99.9 quiet / live (µs) | merge CPU per row / one build's (ms) |"
     )?;
-    writeln!(md, "|---|---|---:|---|---:|---:|---:|---:|")?;
+    writeln!(md, "|---|---|---:|---:|---|---:|---:|---:|---:|")?;
     for o in &outcomes {
         let name = &o.dataset.name;
         let live = at_recall(&curve(&o.live), 0.95);
@@ -42,11 +42,12 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
         let build_per_row = o.hnsw_build_cpu_s * 1e3 / o.dataset.n.max(1) as f64;
         writeln!(
             md,
-            "| {name} ({} x {}) | {} | {} | {} + {} -> {} + {} | {} | {} | {:.0} / {:.0} | {merge_per_row:.3} / {build_per_row:.3} |",
+            "| {name} ({} x {}) | {} | {} | {} | {} + {} -> {} + {} | {} | {} | {:.0} / {:.0} | {merge_per_row:.3} / {build_per_row:.3} |",
             o.dataset.n,
             o.dataset.dim,
             o.faiss_simd,
             show(live),
+            o.live_rounds.max(1),
             o.live_start.segments,
             o.live_start.head_rows,
             o.live_end.segments,
