@@ -289,7 +289,7 @@ pub fn run(data: &Dataset, params: &Params, scratch: &Path) -> Outcome {
     let stop = AtomicBool::new(false);
     let acked = AtomicUsize::new(0);
     let persists = AtomicUsize::new(0);
-    let (live, (writer_live, live_adds)) = std::thread::scope(|s| {
+    let ((live, live_rounds), (writer_live, live_adds)) = std::thread::scope(|s| {
         let writer = s.spawn(|| write_paced(&index, data, held.clone(), params.rate, &stop, &acked));
         let persister = s.spawn(|| {
             let mut next = Instant::now();
@@ -309,7 +309,6 @@ pub fn run(data: &Dataset, params: &Params, scratch: &Path) -> Outcome {
         persister.join().expect("persister");
         (live, writer.join().expect("writer"))
     });
-    let (live, live_rounds) = live;
     let worker_cpu_s = worker_cpu_s() - cpu_before;
     let live_end = shape(&index);
     let writer_live = writer_live.summary();
