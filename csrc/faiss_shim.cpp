@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include <faiss/Index.h>
+#include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/impl/AuxIndexStructures.h>
@@ -207,6 +208,53 @@ int vecindex_faiss_search(const void* index_ptr, const float* query, int64_t k, 
             index->search(1, query, k, distances, labels_out, selector ? &params : nullptr);
         }
     });
+}
+
+// The parts of a plain HNSW graph over flat float vectors (IndexHNSWFlat, built by the
+// factory strings "HNSW<M>"), borrowed from the index: vecindex copies them into its own
+// search layout (src/segment/graph/). Valid while the index lives and is not mutated.
+struct vecindex_hnsw_parts {
+    int64_t nodes;
+    int32_t dim;
+    int32_t metric;  // 0 inner product, 1 L2
+    int32_t entry_point;
+    int32_t max_level;
+    const int32_t* levels;         // per node: its top level + 1
+    const size_t* offsets;         // per node and one past: where its links start in `neighbors`
+    const int32_t* neighbors;      // every node's links, level 0 first; -1 marks an empty slot
+    int64_t neighbors_len;
+    const int32_t* cum_neighbors;  // slots before each level within a node's links
+    int32_t cum_len;
+    const float* vectors;          // nodes x dim
+};
+
+// 1 with `out` filled in for a plain HNSW graph over flat float storage; 0 for any other index.
+int vecindex_hnsw_parts_of(const void* index_ptr, vecindex_hnsw_parts* out) {
+    const auto* hnsw = as_hnsw(static_cast<const faiss::Index*>(index_ptr));
+    if (hnsw == nullptr || dynamic_cast<const faiss::IndexHNSW2Level*>(hnsw) != nullptr ||
+        dynamic_cast<const faiss::IndexHNSWCagra*>(hnsw) != nullptr) {
+        return 0;
+    }
+    const auto* flat = dynamic_cast<const faiss::IndexFlat*>(hnsw->storage);
+    if (flat == nullptr || (hnsw->metric_type != faiss::METRIC_INNER_PRODUCT && hnsw->metric_type != faiss::METRIC_L2)) {
+        return 0;
+    }
+    const faiss::HNSW& graph = hnsw->hnsw;
+    const size_t nodes = static_cast<size_t>(hnsw->ntotal);
+    if (graph.levels.size() != nodes || graph.offsets.size() != nodes + 1 || flat->ntotal != hnsw->ntotal) return 0;
+    out->nodes = hnsw->ntotal;
+    out->dim = hnsw->d;
+    out->metric = hnsw->metric_type == faiss::METRIC_INNER_PRODUCT ? 0 : 1;
+    out->entry_point = graph.entry_point;
+    out->max_level = graph.max_level;
+    out->levels = graph.levels.data();
+    out->offsets = graph.offsets.data();
+    out->neighbors = graph.neighbors.data();
+    out->neighbors_len = static_cast<int64_t>(graph.neighbors.size());
+    out->cum_neighbors = graph.cum_nneighbor_per_level.data();
+    out->cum_len = static_cast<int32_t>(graph.cum_nneighbor_per_level.size());
+    out->vectors = flat->get_xb();
+    return 1;
 }
 
 // Bytes `write_index` would produce: what the index costs in memory, near enough, and on disk.

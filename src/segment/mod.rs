@@ -13,6 +13,8 @@ pub mod exact;
 #[cfg(feature = "faiss")]
 pub mod faiss;
 #[cfg(feature = "faiss")]
+mod graph;
+#[cfg(feature = "faiss")]
 mod groups;
 
 use std::time::Duration;
