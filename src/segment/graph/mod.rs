@@ -10,7 +10,7 @@
 //! the walk's candidates again with the exact vectors, so only the walk is approximate.
 //!
 //! The copy is immutable and built from an immutable FAISS index, so any number of threads
-//! walk it at once; each thread keeps its own visited table ([`walk::with_scratch`]).
+//! walk it at once; each thread keeps its own visited table ([`walk::Scratch`]).
 //!
 //! The walk is HNSW's: greedy descent through the upper levels, then at level 0 a best-first
 //! search that keeps the `ef` nearest nodes found ([`walk::Pool`]) and stops when all of them
@@ -268,7 +268,8 @@ impl SearchGraph {
             let node = self.order[node as usize] as usize;
             allowed.is_none_or(|bits| bits.get(node / 8).is_some_and(|b| b & (1 << (node % 8)) != 0))
         };
-        walk::with_scratch(self.nodes, |scratch| {
+        let mut scratch = walk::Scratch::take(self.nodes);
+        {
             let mut current = self.entry;
             let mut nearest = self.distance(kernel, &query, current);
             for level in (1..=self.max_level).rev() {
@@ -320,7 +321,8 @@ impl SearchGraph {
             for (node, _) in &mut out[start..] {
                 *node = self.order[*node] as usize;
             }
-        });
+        }
+        scratch.give_back();
     }
 }
 

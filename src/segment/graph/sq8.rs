@@ -176,31 +176,33 @@ fn dot_u8_portable(weights: &[f32], code: &[u8]) -> f32 {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    /// Not a `target_feature` function, so that it always inlines: into a caller compiled for
+    /// AVX2 and FMA (the graph walk), its intrinsics compile to single instructions.
+    ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
+    #[inline(always)]
     pub unsafe fn dot_u8(weights: &[f32], code: &[u8]) -> f32 {
         let n = weights.len().min(code.len());
         let whole = n - n % 16;
-        let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut i = 0;
-        while i < whole {
-            // SAFETY: `i + 16 <= n`, so sixteen bytes of `code` and sixteen floats of `weights`
-            // from `i` are in bounds; the loads are unaligned.
-            unsafe {
+        // SAFETY: the caller vouches for AVX2 and FMA; every load reads sixteen bytes of `code`
+        // and sixteen floats of `weights` from `i`, with `i + 16 <= n`, unaligned.
+        let mut total = unsafe {
+            let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut i = 0;
+            while i < whole {
                 let bytes = _mm_loadu_si128(code.as_ptr().add(i).cast());
                 let low = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
                 let high = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(bytes, bytes)));
                 a = _mm256_fmadd_ps(_mm256_loadu_ps(weights.as_ptr().add(i)), low, a);
                 b = _mm256_fmadd_ps(_mm256_loadu_ps(weights.as_ptr().add(i + 8)), high, b);
+                i += 16;
             }
-            i += 16;
-        }
-        let sum = _mm256_add_ps(a, b);
-        let quads = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps::<1>(sum));
-        let pairs = _mm_add_ps(quads, _mm_movehl_ps(quads, quads));
-        let mut total = _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps::<1>(pairs, pairs)));
+            let sum = _mm256_add_ps(a, b);
+            let quads = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps::<1>(sum));
+            let pairs = _mm_add_ps(quads, _mm_movehl_ps(quads, quads));
+            _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps::<1>(pairs, pairs)))
+        };
         for j in whole..n {
             total += weights[j] * f32::from(code[j]);
         }

@@ -77,6 +77,7 @@ impl Pool {
 /// reached, so that a new walk starts clean by taking the next tag, and the table is cleared
 /// only when the tags wrap (once every 65 535 walks). One table per thread, grown to the
 /// largest graph the thread has walked, reused across walks and graphs.
+#[derive(Default)]
 pub struct Visited {
     tags: Vec<u16>,
     current: u16,
@@ -105,7 +106,8 @@ impl Visited {
     }
 }
 
-/// The scratch one walk needs, kept per thread.
+/// The scratch one walk needs, kept per thread between walks.
+#[derive(Default)]
 pub struct Scratch {
     pub visited: Visited,
     /// The unvisited neighbors of the node being expanded.
@@ -113,28 +115,28 @@ pub struct Scratch {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch { visited: Visited { tags: Vec::new(), current: 0 }, fresh: Vec::new() })
-    };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Runs `walk` with this thread's scratch, its visited table begun for `nodes` nodes.
-pub fn with_scratch<R>(nodes: usize, walk: impl FnOnce(&mut Scratch) -> R) -> R {
-    SCRATCH.with(|cell| {
-        // A walk never starts another walk on its thread, so the cell is never borrowed twice;
-        // a fresh scratch would still be correct if it were.
-        match cell.try_borrow_mut() {
-            Ok(mut scratch) => {
-                scratch.visited.begin(nodes);
-                walk(&mut scratch)
+impl Scratch {
+    /// This thread's scratch, its visited table begun for a walk of `nodes` nodes. Taken out
+    /// of the thread's slot rather than borrowed in a closure, so that the walk stays in the
+    /// caller's body (compiled for its instruction set). A walk that never hands it back (a
+    /// panic) only costs the next walk a fresh table.
+    pub fn take(nodes: usize) -> Self {
+        let mut scratch = SCRATCH.with(|slot| slot.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default());
+        scratch.visited.begin(nodes);
+        scratch
+    }
+
+    /// Hands the scratch back to this thread for its next walk.
+    pub fn give_back(self) {
+        SCRATCH.with(|slot| {
+            if let Ok(mut s) = slot.try_borrow_mut() {
+                *s = self;
             }
-            Err(_) => {
-                let mut scratch = Scratch { visited: Visited { tags: Vec::new(), current: 0 }, fresh: Vec::new() };
-                scratch.visited.begin(nodes);
-                walk(&mut scratch)
-            }
-        }
-    })
+        });
+    }
 }
 
 #[cfg(test)]
@@ -161,7 +163,7 @@ mod tests {
 
     #[test]
     fn visited_tables_start_clean_for_every_walk_through_the_wrap() {
-        let mut visited = Visited { tags: Vec::new(), current: 0 };
+        let mut visited = Visited::default();
         for walk in 0..70_000u32 {
             visited.begin(10);
             assert!(visited.insert(walk % 10), "walk {walk}");
