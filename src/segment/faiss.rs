@@ -464,9 +464,71 @@ impl FaissIndex {
         };
         let ef = if ef_search > 0 { ef_search } else { self.ef_search }.max(k);
         let mut found = Vec::with_capacity(ef);
-        graph.search(query, ef, bitmap, &mut found);
+        let allowed =
+            bitmap.map(|bits| move |node: usize| bits.get(node / 8).is_some_and(|b| b & (1 << (node % 8)) != 0));
+        graph.search(query, ef, allowed.as_ref().map(|f| f as &dyn Fn(usize) -> bool), &mut found);
         found.truncate(k + k.max(RERANK_MARGIN));
         Ok(found)
+    }
+
+    /// [`FaissIndex::search_into`] through the graph's search copy, for queries without
+    /// filters: rows dead or not yet visible in `view` are skipped as the walk meets them,
+    /// only for nodes near enough to enter its results, rather than marked in a bitmap of the
+    /// whole segment before every query (which, under a writer replacing rows, cost more than
+    /// the walk).
+    fn walk_into(
+        &self,
+        graph: &SearchGraph,
+        data: &SegmentData,
+        query: &[f32],
+        view: &ReadView,
+        options: &SearchOptions,
+        top: &mut TopK,
+    ) {
+        let rows = data.len();
+        let k = options.k.min(rows);
+        let visible = |row: usize| data.is_visible(row, view);
+        let scan = |top: &mut TopK, rows: &mut dyn Iterator<Item = usize>| {
+            for row in rows {
+                if let Some((meta, vector)) = data.row(row).filter(|_| visible(row)) {
+                    top.offer(query, meta, vector);
+                }
+            }
+        };
+        let dead = data.tombstones().dead_count();
+        if rows.saturating_sub(dead) <= EXACT_BELOW {
+            // Scanning a few rows beats any index, and is exact.
+            scan(top, &mut (0..rows));
+            return;
+        }
+        let all_visible = dead == 0 && view.covers(data.max_add_seq().saturating_add(1));
+        let node_visible = |node: usize| {
+            let mut any = false;
+            self.for_each_row(node, |row| any = any || visible(row));
+            any
+        };
+        let check: Option<&dyn Fn(usize) -> bool> = if all_visible { None } else { Some(&node_visible) };
+        let mut ef = options.ef_search.unwrap_or(self.ef_search).max(k);
+        let mut found = Vec::with_capacity(ef);
+        for escalation in 0.. {
+            found.clear();
+            graph.search(query, ef, check, &mut found);
+            if found.len() >= k {
+                break;
+            }
+            if escalation == 4 {
+                // The walk keeps finding dead rows: give up on it.
+                scan(top, &mut (0..rows));
+                return;
+            }
+            ef = ef.saturating_mul(4);
+        }
+        found.truncate(k + k.max(RERANK_MARGIN));
+        let mut candidates = Vec::with_capacity(found.len());
+        for (node, _) in found {
+            self.for_each_row(node, |row| candidates.push(row));
+        }
+        scan(top, &mut candidates.into_iter());
     }
 
     /// Up to `k` (node, FAISS distance) pairs for one query, best first, from FAISS's own
@@ -528,6 +590,10 @@ impl FaissIndex {
     ) -> Result<()> {
         let rows = data.len();
         if rows == 0 || query.len() != data.dim() {
+            return Ok(());
+        }
+        if let Some(graph) = self.graph.as_ref().filter(|_| !options.has_filters()) {
+            self.walk_into(graph, data, query, view, options, top);
             return Ok(());
         }
         let nodes = self.groups.as_ref().map_or(rows, Groups::labels);
@@ -803,8 +869,7 @@ mod tests {
                 theirs += faiss.iter().filter(|(node, _)| truth.contains(node)).count();
                 found.clear();
                 // Rows 0-7, 16-23, ...: a share of every cluster (row r is in cluster r % 8).
-                let allowed: Vec<u8> = (0..n.div_ceil(8)).map(|byte| if byte % 2 == 0 { 0xff } else { 0 }).collect();
-                graph.search(query, 64, Some(&allowed), &mut found);
+                graph.search(query, 64, Some(&|node| node / 8 % 2 == 0), &mut found);
                 assert!(found.len() >= k && found.iter().all(|&(node, _)| node / 8 % 2 == 0), "{metric:?} {found:?}");
             }
             let total = (queries.len() / dim * k) as f64;

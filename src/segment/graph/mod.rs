@@ -14,7 +14,7 @@
 //!
 //! The walk is HNSW's: greedy descent through the upper levels, then at level 0 a best-first
 //! search that keeps the `ef` nearest nodes found ([`walk::Pool`]) and stops when all of them
-//! have been expanded. With an `allowed` bitmap, every node still guides the walk, but only
+//! have been expanded. With an `allowed` predicate, every node still guides the walk, but only
 //! allowed nodes are returned, as FAISS does with an ID selector.
 
 mod sq8;
@@ -226,9 +226,15 @@ impl SearchGraph {
 
     /// Walks the graph for `query` (`dim` values) with a pool of `ef` nodes and appends the
     /// nodes found to `out`, nearest first, with their approximate distances (lower is nearer).
-    /// With `allowed` (bit `n % 8` of byte `n / 8` for node `n`), only allowed nodes are
-    /// appended, at most `ef` of them.
-    pub fn search(&self, query: &[f32], ef: usize, allowed: Option<&[u8]>, out: &mut Vec<(usize, f32)>) {
+    /// With `allowed` (asked of FAISS's node numbers, and only for nodes near enough to be
+    /// kept), only allowed nodes are appended, at most `ef` of them.
+    pub fn search(
+        &self,
+        query: &[f32],
+        ef: usize,
+        allowed: Option<&dyn Fn(usize) -> bool>,
+        out: &mut Vec<(usize, f32)>,
+    ) {
         #[cfg(target_arch = "x86_64")]
         if let Some(kernel) = sq8::Avx2::detect() {
             // SAFETY: `detect` found AVX2 and FMA on this CPU.
@@ -248,7 +254,7 @@ impl SearchGraph {
         kernel: sq8::Avx2,
         query: &[f32],
         ef: usize,
-        allowed: Option<&[u8]>,
+        allowed: Option<&dyn Fn(usize) -> bool>,
         out: &mut Vec<(usize, f32)>,
     ) {
         self.search_with(kernel, query, ef, allowed, out)
@@ -260,14 +266,11 @@ impl SearchGraph {
         kernel: K,
         query: &[f32],
         ef: usize,
-        allowed: Option<&[u8]>,
+        allowed: Option<&dyn Fn(usize) -> bool>,
         out: &mut Vec<(usize, f32)>,
     ) {
         let query = self.quantizer.prepare(query, self.metric);
-        let is_allowed = |node: u32| {
-            let node = self.order[node as usize] as usize;
-            allowed.is_none_or(|bits| bits.get(node / 8).is_some_and(|b| b & (1 << (node % 8)) != 0))
-        };
+        let is_allowed = |node: u32| allowed.is_none_or(|allowed| allowed(self.order[node as usize] as usize));
         let mut scratch = walk::Scratch::take(self.nodes);
         {
             let mut current = self.entry;
@@ -311,7 +314,7 @@ impl SearchGraph {
                 for &neighbor in &scratch.fresh {
                     let d = self.distance(kernel, &query, neighbor);
                     pool.insert(d, neighbor);
-                    if let Some(found) = found.as_mut().filter(|_| is_allowed(neighbor)) {
+                    if let Some(found) = found.as_mut().filter(|found| found.admits(d) && is_allowed(neighbor)) {
                         found.insert(d, neighbor);
                     }
                 }
@@ -413,7 +416,7 @@ mod tests {
         assert_eq!(nodes, [0, 1, 2]);
         assert!(found.windows(2).all(|pair| pair[0].1 <= pair[1].1));
         found.clear();
-        graph.search(&[0.2], 3, Some(&[0b0001_0110]), &mut found);
+        graph.search(&[0.2], 3, Some(&|node| [1, 2, 4].contains(&node)), &mut found);
         let nodes: Vec<usize> = found.iter().map(|&(node, _)| node).collect();
         assert_eq!(nodes, [1, 2, 4], "only allowed nodes, nearest first");
     }

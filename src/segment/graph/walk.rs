@@ -124,7 +124,8 @@ impl Scratch {
     /// caller's body (compiled for its instruction set). A walk that never hands it back (a
     /// panic) only costs the next walk a fresh table.
     pub fn take(nodes: usize) -> Self {
-        let mut scratch = SCRATCH.with(|slot| slot.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default());
+        let mut scratch =
+            SCRATCH.with(|slot| slot.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default());
         scratch.visited.begin(nodes);
         scratch
     }
