@@ -296,8 +296,10 @@ impl Index for MutexIndex {
                 build_time: None,
                 mapped: false,
                 indexed_vectors: None,
+                graph_rows: None,
             }],
             vocabulary_terms: self.vocabulary.len(),
+            graph: None,
         }
     }
 

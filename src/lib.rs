@@ -120,7 +120,7 @@ pub use persist::{Healed, LostDocument, OpenReport, PersistReport, Quarantined};
 pub use query::{SearchHit, SearchOptions};
 pub use segment::{SegmentIndex, SegmentKind};
 pub use seq::SeqNo;
-pub use stats::{SegmentState, SegmentStats, Stats};
+pub use stats::{GraphStats, SegmentState, SegmentStats, Stats};
 
 /// The x86 instruction sets this build of FAISS was compiled to assume: `["avx2", "fma",
 /// "f16c", "popcnt"]` by default, none for a portable build (see the README, "FAISS and
@@ -173,6 +173,7 @@ pub mod internals {
     pub use crate::ids::SegmentId;
     pub use crate::rows::RowMeta;
     pub use crate::rows::Tombstones;
+    pub use crate::segment::graph::Graph;
     pub use crate::seq::Sequencer;
 
     /// The head's block scan, as a search runs it, with a view that sees every row: the best

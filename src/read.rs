@@ -18,8 +18,13 @@ impl State {
     pub(crate) fn search(&self, query: &[f32], options: &SearchOptions) -> Vec<SearchHit> {
         let (view, epoch) = self.epochs.view_and_epoch(&self.seq, Sequencer::view, Epochs::load);
         let mut top = TopK::new(options.k, self.metric);
+        if let Some(cover) = &epoch.cover {
+            cover.search(query, &view, options, &mut top);
+        }
         for source in epoch.sources() {
-            source.search(query, &view, options, &mut top);
+            if !epoch.cover.as_ref().is_some_and(|cover| cover.covers(source.id())) {
+                source.search(query, &view, options, &mut top);
+            }
         }
         top.into_hits()
     }

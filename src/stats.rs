@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::epoch::Source;
+use crate::epoch::cover::Cover;
 use crate::metric::Metric;
 use crate::segment::SegmentKind;
 use crate::seq::SeqNo;
@@ -24,6 +25,18 @@ pub struct Stats {
     pub segments: Vec<SegmentStats>,
     /// Distinct terms in the concept vocabulary.
     pub vocabulary_terms: usize,
+    /// The graph a plain HNSW index's rows share (its cover), once it has one.
+    pub graph: Option<GraphStats>,
+}
+
+/// The graph a plain HNSW index's rows share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GraphStats {
+    /// Rows in the graph (each row is a node).
+    pub nodes: usize,
+    /// Memory of its nodes: codes and links.
+    pub bytes: usize,
 }
 
 /// Where a head or segment is in its life.
@@ -69,6 +82,9 @@ pub struct SegmentStats {
     /// Vectors in its FAISS index, if it has one: `rows`, or fewer when rows repeat a vector
     /// (an HNSW graph holds one node per distinct vector).
     pub indexed_vectors: Option<usize>,
+    /// Of a plain HNSW index: its rows in the shared graph (the others are scanned until the
+    /// background inserter reaches them); `None` if it is not part of the graph yet.
+    pub graph_rows: Option<usize>,
 }
 
 impl SegmentStats {
@@ -85,6 +101,11 @@ impl State {
     /// The index's stats now.
     pub(crate) fn stats(&self) -> Stats {
         let epoch = self.epochs.load_full();
+        let nodes = epoch.cover.as_ref().map_or(0, |cover| cover.graph.len());
+        let graph_rows = |id| {
+            let part = epoch.cover.as_ref()?.parts().iter().find(|p| p.rows.source().id() == id)?;
+            Some(Cover::covered_rows(part, nodes))
+        };
         let head_bytes = |rows: usize| rows * self.dim * 4;
         let segments = epoch
             .sources()
@@ -118,6 +139,7 @@ impl State {
                     build_time,
                     mapped,
                     indexed_vectors,
+                    graph_rows: graph_rows(source.id()),
                 }
             })
             .collect();
@@ -130,6 +152,7 @@ impl State {
             generation: epoch.generation,
             segments,
             vocabulary_terms: self.vocabulary.len(),
+            graph: epoch.cover.as_ref().map(|cover| GraphStats { nodes, bytes: cover.graph.bytes() }),
         }
     }
 }

@@ -133,13 +133,18 @@ fn process_cpu_s() -> f64 {
 /// ends, so an unchanged list alone would not tell), and the same segments over two looks a
 /// second apart (a merge may start between two builds).
 fn settle(index: &VectorIndex) {
-    let min_rows = index.config().segment_index.min_rows;
+    let config = &index.config().segment_index;
+    let (min_rows, shared_graph) = (config.min_rows, config.graph_links().is_some());
     let look = || -> (Vec<(u64, String)>, bool) {
         let stats = index.stats();
+        let rows: usize = stats.segments.iter().map(|s| s.rows).sum();
         let pending = stats.segments.iter().any(|s| {
             s.state == SegmentState::Frozen
-                || (s.state == SegmentState::Sealed && s.indexed_vectors.is_none() && s.rows >= min_rows.max(1))
-        });
+                || (!shared_graph
+                    && s.state == SegmentState::Sealed
+                    && s.indexed_vectors.is_none()
+                    && s.rows >= min_rows.max(1))
+        }) || (shared_graph && rows >= min_rows && stats.graph.as_ref().is_none_or(|g| g.nodes < rows));
         (stats.segments.iter().map(|s| (s.id, s.label())).collect(), pending)
     };
     let mut before = look().0;

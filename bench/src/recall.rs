@@ -175,9 +175,19 @@ fn memory_mb(index: &VectorIndex) -> f64 {
     index.stats().segments.iter().map(|s| s.bytes).sum::<usize>() as f64 / (1 << 20) as f64
 }
 
-/// Rows not yet in a sealed segment (the head and frozen heads), which every query scans exactly.
+/// Rows in no graph or FAISS index (heads, exact segments, rows the shared graph has not taken
+/// in yet), which every query scans exactly.
 pub fn head_rows(index: &VectorIndex) -> usize {
-    index.stats().segments.iter().filter(|s| s.label() == "head" || s.label() == "frozen").map(|s| s.rows).sum()
+    index
+        .stats()
+        .segments
+        .iter()
+        .map(|s| match s.graph_rows {
+            Some(in_graph) => s.rows - in_graph,
+            None if s.indexed_vectors.is_none() => s.rows,
+            None => 0,
+        })
+        .sum()
 }
 
 pub(crate) fn sealed_segments(index: &VectorIndex) -> usize {

@@ -1,5 +1,6 @@
 //! Exits never wait for background work whose result nobody will use: `ingest`, `verify` and
-//! `serve` (after SIGTERM and its final persist) exit promptly while FAISS builds are running.
+//! `serve` (after SIGTERM and its final persist) exit promptly while the background worker is
+//! inserting rows into the shared graph (or, for other index kinds, running FAISS builds).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -52,8 +53,9 @@ impl Run {
         self.exited.duration_since(*at)
     }
 
+    /// Background work stopped by the exit: a FAISS build, or the shared graph taking in rows.
     fn cancelled_builds(&self) -> usize {
-        self.stderr.matches("FAISS build cancelled").count()
+        self.stderr.matches("FAISS build cancelled").count() + self.stderr.matches("graph insertion stopped").count()
     }
 }
 
@@ -104,8 +106,8 @@ fn ingest_verify_and_serve_exit_promptly_while_faiss_builds_run() {
     let after = verify.exit_after("OK");
     assert!(after < PROMPTLY, "verify exited {after:?} after printing OK");
 
-    // The server opens an index whose segments have no FAISS index yet (the ingest stopped its
-    // builds), so its worker is building when the signal comes.
+    // The server opens an index whose rows are in no graph yet (the graph is not persisted, and
+    // the ingest stopped its worker), so its worker is inserting when the signal comes.
     let serve = run(&["serve", index, "--addr", "127.0.0.1:0"], Some(("listening on", Duration::from_millis(800))));
     assert_eq!(serve.code, Some(0), "{}", serve.stderr);
     let after = serve.exit_after("persisted ");

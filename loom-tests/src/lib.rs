@@ -14,6 +14,8 @@
 #[cfg(all(test, vecindex_loom))]
 mod epoch;
 #[cfg(all(test, vecindex_loom))]
+mod graph;
+#[cfg(all(test, vecindex_loom))]
 mod head;
 #[cfg(all(test, vecindex_loom))]
 mod index;

@@ -290,12 +290,17 @@ impl Head {
     /// visibility, deletes and filters. The result is the one `for_each_visible` +
     /// `TopK::offer` gives.
     pub fn scan(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
+        self.scan_from(0, query, view, options, top);
+    }
+
+    /// [`Head::scan`] of the rows from `first` on.
+    pub fn scan_from(&self, first: usize, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
         /// Rows per block: the scores fit in 1 KiB of stack.
         const BLOCK: usize = 256;
         let len = self.len();
         // Writers publish in about the order they reserve: the rows before the first one not
         // published yet are nearly all of them.
-        let ready = (0..len).find(|&index| !self.is_ready(index)).unwrap_or(len);
+        let ready = (first..len).find(|&index| !self.is_ready(index)).unwrap_or(len);
         let offer = |top: &mut TopK, index: usize, score: f32| {
             let meta = self.meta(index).filter(|meta| self.is_visible(index, meta, view)).map(RowRef::Owned);
             if let Some(meta) = meta.filter(|&m| options.accepts(m)) {
@@ -303,7 +308,7 @@ impl Head {
             }
         };
         let mut scores = [0.0f32; BLOCK];
-        for start in (0..ready).step_by(BLOCK) {
+        for start in (first.min(ready)..ready).step_by(BLOCK) {
             let end = (start + BLOCK).min(ready);
             let scores = &mut scores[..end - start];
             // SAFETY: every row below `ready` was seen published above.

@@ -31,12 +31,14 @@
 //! A writer that appends to a head it found in epoch `E` may be racing a rotation; that is fine,
 //! because the full head stays reachable (E1) and a head only accepts rows while it has room.
 
+pub(crate) mod cover;
 pub(crate) mod head;
 mod snapshot;
 mod source;
 
 pub(crate) use source::Source;
 
+use crate::epoch::cover::Cover;
 use crate::epoch::head::{Head, HeadRow};
 use crate::ids::{RowLoc, SegmentId};
 use crate::rows::RowMeta;
@@ -55,6 +57,9 @@ pub struct Epoch {
     pub retired: Vec<Arc<Segment>>,
     /// Views must cover this seq to read this epoch (E4).
     pub horizon: SeqNo,
+    /// One graph over the rows of several heads and segments ([`cover`]), for plain HNSW
+    /// indexes; the containers it covers are searched through it.
+    pub cover: Option<Arc<Cover>>,
 }
 
 impl Epoch {
@@ -95,6 +100,7 @@ impl Epoch {
             head: self.head.clone(),
             retired: self.retired.clone(),
             horizon: self.horizon,
+            cover: self.cover.clone(),
         }
     }
 }
@@ -112,7 +118,8 @@ impl Epochs {
     pub fn new(dim: usize, head_capacity: usize, sealed: Vec<Arc<Segment>>) -> Self {
         let first_free = sealed.iter().map(|s| s.id().0 + 1).max().unwrap_or(0);
         let head = Arc::new(Head::new(SegmentId(first_free), head_capacity, dim));
-        let epoch = Epoch { generation: 0, sealed, frozen: Vec::new(), head, retired: Vec::new(), horizon: 0 };
+        let epoch =
+            Epoch { generation: 0, sealed, frozen: Vec::new(), head, retired: Vec::new(), horizon: 0, cover: None };
         Self {
             current: EpochCell::new(Arc::new(epoch)),
             next_segment: AtomicU64::new(first_free + 1),
@@ -232,7 +239,10 @@ impl Epochs {
                     return cur.clone(); // another sealer got there first
                 }
                 let mut next = cur.next();
-                next.sealed.extend(built.iter().filter(|s| done.iter().any(|h| h.id() == s.id())).cloned());
+                let sealed: Vec<Arc<Segment>> =
+                    built.iter().filter(|s| done.iter().any(|h| h.id() == s.id())).cloned().collect();
+                next.cover = cur.cover.as_ref().map(|cover| Arc::new(cover.with_sealed(&sealed)));
+                next.sealed.extend(sealed);
                 next.sealed.sort_by_key(|s| s.id());
                 next.frozen = still;
                 Arc::new(next)
@@ -269,6 +279,11 @@ impl Epochs {
                 return cur.clone();
             }
             let mut next = cur.next();
+            // A merge renumbers its sources' rows: a cover of any of them is void (C3); the
+            // inserter starts a new one.
+            if next.cover.as_ref().is_some_and(|cover| sources.iter().any(|src| cover.covers(src.id()))) {
+                next.cover = None;
+            }
             next.sealed.retain(|s| !sources.iter().any(|src| Arc::ptr_eq(s, src)));
             next.sealed.extend(merged.clone());
             next.sealed.sort_by_key(|s| s.id());
@@ -277,6 +292,26 @@ impl Epochs {
             Arc::new(next)
         });
         published
+    }
+
+    /// Replaces the cover `current` (`None`: no cover) by `next`. Returns false, publishing
+    /// nothing, if the epoch's cover is no longer `current`.
+    pub fn replace_cover(&self, current: Option<&Arc<Cover>>, next: Option<Arc<Cover>>) -> bool {
+        let mut replaced = false;
+        self.current.rcu(|cur| {
+            replaced = match (&cur.cover, current) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !replaced {
+                return cur.clone();
+            }
+            let mut next_epoch = cur.next();
+            next_epoch.cover = next.clone();
+            Arc::new(next_epoch)
+        });
+        replaced
     }
 
     /// Forgets retired segments once no id-map entry points at them (E5).

@@ -66,4 +66,12 @@ impl<'a> Source<'a> {
             Source::Head(head) => head.scan(query, view, options, top),
         }
     }
+
+    /// Offers the best rows from row `first` on to `top`, by scanning.
+    pub fn scan_from(self, first: usize, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
+        match self {
+            Source::Sealed(segment) => segment.data().scan_from(first, query, view, options, top),
+            Source::Head(head) => head.scan_from(first, query, view, options, top),
+        }
+    }
 }

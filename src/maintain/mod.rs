@@ -6,6 +6,7 @@
 //! never wait for it). Every long step is bounded and asks [`Maintenance::is_closing`] between
 //! steps, so dropping an index never waits for work whose result nobody will use.
 
+mod cover;
 pub(crate) mod merge;
 mod policy;
 pub(crate) mod worker;
@@ -100,6 +101,10 @@ impl Maintenance {
             }
         }
         self.index_segments();
+        if self.settings.segment_index.graph_links().is_some() {
+            // The merge voided the cover; the next one starts from the merged segment's graph.
+            while !self.is_closing() && self.cover_step() {}
+        }
         epochs.load().sealed.len()
     }
 
@@ -153,6 +158,9 @@ impl Maintenance {
     /// nothing). Returns how many heads were frozen after its last round, if it did anything.
     pub(crate) fn build(&self) -> Option<usize> {
         let _one_at_a_time = self.one_at_a_time.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.settings.segment_index.graph_links().is_some() {
+            return self.grow_cover();
+        }
         let state = &*self.state;
         let mut frozen = None;
         for _ in 0..MERGES_PER_STEP {
@@ -184,6 +192,31 @@ impl Maintenance {
             }
         }
         frozen
+    }
+
+    /// A plain HNSW index's maintenance: no merges and no FAISS builds (its rows share the
+    /// cover's graph), the cover grown until it waits for rows, sealing settled heads between
+    /// steps. Returns how many heads were frozen at the end, if it did anything.
+    fn grow_cover(&self) -> Option<usize> {
+        let mut frozen = None;
+        let mut steps = usize::from(self.rebuild_cover());
+        while !self.is_closing() && self.cover_step() {
+            steps += 1;
+            if steps % 16 == 0 {
+                frozen = Some(self.seal().1);
+            }
+        }
+        if steps > 0 { Some(self.seal().1) } else { frozen }
+    }
+
+    /// How long the builder thread waits for work when nobody wakes it: a cover takes rows as
+    /// writers publish them (nobody wakes it for each), so it looks often.
+    pub(crate) fn poll_interval(&self) -> std::time::Duration {
+        if self.settings.segment_index.graph_links().is_some() {
+            std::time::Duration::from_millis(5)
+        } else {
+            std::time::Duration::from_millis(200)
+        }
     }
 
     /// Builds the configured FAISS index for the largest sealed segment that lacks one and

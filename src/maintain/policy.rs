@@ -52,6 +52,14 @@ pub trait MergePolicy: Send + Sync + fmt::Debug {
     /// should shrink the number of segments, or drop dead rows.
     fn pick_all(&self, segments: &[SegmentInfo]) -> Option<Vec<usize>>;
 
+    /// For a plain HNSW index, whose rows share one graph and are not merged: the share of
+    /// dead rows in the graph's sealed segments past which they are merged into one (dropping
+    /// the dead rows) and the graph is built again. The tiered policy's is its
+    /// `vacuum_dead_fraction`.
+    fn graph_rebuild_dead_fraction(&self) -> f64 {
+        0.2
+    }
+
     /// The tiered policy's settings, if this is one: what a persisted index records (a custom
     /// policy is not persisted; open with it again through `OpenOptions::config`).
     fn as_tiered(&self) -> Option<&TieredMergePolicy> {
@@ -227,6 +235,10 @@ impl MergePolicy for TieredMergePolicy {
     /// The next group of segments that together fit in `max_segment_rows` live rows, taken
     /// smallest first, the largest of them (the base) first in the answer; or, when no two fit
     /// together, a segment with dead rows to rewrite alone.
+    fn graph_rebuild_dead_fraction(&self) -> f64 {
+        self.vacuum_dead_fraction
+    }
+
     fn pick_all(&self, segments: &[SegmentInfo]) -> Option<Vec<usize>> {
         let mut order: Vec<usize> = (0..segments.len()).collect();
         order.sort_by_key(|&i| segments[i].live_rows());

@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::maintain::Maintenance;
 use crate::sync::Arc;
 
-/// How often an idle builder checks for merge and vacuum work.
+/// How often an idle sealer looks for work nobody woke it for.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How often the sealer looks again while a frozen head waits for its last writer.
 const SETTLE_POLL: Duration = Duration::from_millis(1);
@@ -85,7 +85,8 @@ impl Worker {
         let for_builder = maintenance.clone();
         let for_sealer = maintenance.clone();
         let builder = Thread::spawn("vecindex-builder", move |rx| {
-            while let Message::Wake = next(&rx, IDLE_POLL) {
+            let poll = for_builder.poll_interval();
+            while let Message::Wake = next(&rx, poll) {
                 for_builder.build();
             }
         });

@@ -84,6 +84,11 @@ impl SegmentData {
     /// could enter `top` is checked for visibility, deletes and filters. Every row is still
     /// scored, so the result is the one `for_each_visible` + `TopK::offer` gives.
     pub fn scan(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
+        self.scan_from(0, query, view, options, top);
+    }
+
+    /// [`SegmentData::scan`] of the rows from `first` on.
+    pub fn scan_from(&self, first: usize, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
         /// Rows per block: the scores fit in 1 KiB of stack.
         const BLOCK: usize = 256;
         let dim = self.rows.dim().max(1);
@@ -91,14 +96,16 @@ impl SegmentData {
         // As in `for_each_visible`: no row needs its add seq or tombstone read.
         let all_visible = view.covers(self.max_add_seq().saturating_add(1)) && self.tombstones.dead_count() == 0;
         let mut scores = [0.0f32; BLOCK];
-        for (block, vectors) in self.rows.vectors().chunks(BLOCK * dim).enumerate() {
+        let vectors = self.rows.vectors();
+        let first = first.min(vectors.len() / dim);
+        for (block, vectors) in vectors[first * dim..].chunks(BLOCK * dim).enumerate() {
             let scores = &mut scores[..vectors.len() / dim];
             score_rows(top.metric(), query, vectors, scores);
             for (offset, &score) in scores.iter().enumerate() {
                 if !top.may_keep(score) {
                     continue;
                 }
-                let index = block * BLOCK + offset;
+                let index = first + block * BLOCK + offset;
                 let Some(row) = metas.get(index) else { break };
                 if !all_visible && !self.row_visible(index, row, view) {
                     continue;

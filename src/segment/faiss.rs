@@ -39,7 +39,7 @@ use crate::query::{SearchOptions, TopK};
 use crate::segment::SegmentData;
 use crate::segment::SegmentIndex;
 use crate::segment::cpu;
-use crate::segment::graph::{Parts, SearchGraph};
+use crate::segment::graph::{Graph, Parts};
 use crate::segment::groups::Groups;
 use crate::seq::ReadView;
 
@@ -108,7 +108,7 @@ struct HnswParts {
 }
 
 /// The search copy of `index`'s graph, if it is a plain HNSW graph over float vectors.
-fn search_graph(index: &IndexImpl) -> Option<SearchGraph> {
+fn search_graph<'g>(index: &IndexImpl, ef_construction: usize, groups: Option<&'g Groups>) -> Option<Graph> {
     let mut parts = std::mem::MaybeUninit::<HnswParts>::zeroed();
     // SAFETY: a valid index pointer; the shim only reads the index and fills `parts`.
     if unsafe { vecindex_hnsw_parts_of(index.inner_ptr().cast_const().cast(), parts.as_mut_ptr()) } != 1 {
@@ -147,7 +147,8 @@ fn search_graph(index: &IndexImpl) -> Option<SearchGraph> {
             vectors: std::slice::from_raw_parts(parts.vectors, nodes.checked_mul(dim)?),
         }
     };
-    SearchGraph::new(&borrowed)
+    let members = move |node: usize| -> &'g [u32] { groups.map_or(&[][..], |groups| groups.members(node)) };
+    Graph::from_faiss(&borrowed, ef_construction, groups.map(|_| &members as &dyn Fn(usize) -> &'g [u32]))
 }
 
 /// Appends what FAISS writes to the `Vec<u8>` behind `ctx`.
@@ -173,8 +174,8 @@ fn shim_error(buffer: &[c_char; ERR_LEN]) -> Error {
 /// A built, immutable FAISS index over one segment. See the module docs.
 pub struct FaissIndex {
     index: IndexImpl,
-    /// The graph laid out for walking, for a plain HNSW graph ([`SearchGraph`]).
-    graph: Option<SearchGraph>,
+    /// The graph laid out for walking, for a plain HNSW graph ([`Graph`]).
+    graph: Option<Graph>,
     /// For a graph whose segment repeats vectors: the rows of each node ([`Groups`]). Without
     /// it, node `i` is row `i`.
     groups: Option<Groups>,
@@ -316,8 +317,8 @@ impl FaissIndex {
         build_time: Duration,
         bytes: usize,
     ) -> Self {
-        let graph = search_graph(&index);
-        let bytes = bytes + graph.as_ref().map_or(0, SearchGraph::bytes);
+        let graph = search_graph(&index, config.ef_construction, None);
+        let bytes = bytes + graph.as_ref().map_or(0, Graph::bytes);
         Self {
             index,
             graph,
@@ -414,6 +415,12 @@ impl FaissIndex {
         Ok(out)
     }
 
+    /// A copy of this index's graph labelled by rows (the rows that share a node are its
+    /// aliases), for a plain HNSW graph: the start of a cover over its segment.
+    pub fn graph_of_rows(&self) -> Option<Graph> {
+        search_graph(&self.index, self.ef_construction, self.groups.as_ref())
+    }
+
     /// Vectors the index holds: the segment's rows, or fewer when rows share a node.
     pub fn indexed_vectors(&self) -> usize {
         usize::try_from(self.index.ntotal()).unwrap_or(usize::MAX)
@@ -478,7 +485,7 @@ impl FaissIndex {
     /// the walk).
     fn walk_into(
         &self,
-        graph: &SearchGraph,
+        graph: &Graph,
         data: &SegmentData,
         query: &[f32],
         view: &ReadView,

@@ -12,8 +12,7 @@ pub mod cpu;
 pub mod exact;
 #[cfg(feature = "faiss")]
 pub mod faiss;
-#[cfg(feature = "faiss")]
-mod graph;
+pub(crate) mod graph;
 #[cfg(feature = "faiss")]
 mod groups;
 

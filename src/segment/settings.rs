@@ -102,6 +102,17 @@ impl SegmentIndex {
         }
     }
 
+    /// HNSW's M for a plain HNSW factory string (`"HNSW32"`: 32), `None` for any other kind.
+    /// Such an index does not give each segment a FAISS graph: all its rows share one graph,
+    /// which grows as rows are added and is searched once per query (`epoch/cover.rs`).
+    pub fn graph_links(&self) -> Option<usize> {
+        let digits = self.factory()?.strip_prefix("HNSW")?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok().filter(|&m: &usize| (2..=256).contains(&m))
+    }
+
     pub fn ef_construction(mut self, ef: usize) -> Self {
         self.ef_construction = ef;
         self

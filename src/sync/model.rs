@@ -6,7 +6,7 @@ pub(crate) use loom as checker;
 #[cfg(all(vecindex_shuttle, not(vecindex_loom)))]
 pub(crate) use shuttle as checker;
 
-pub(crate) use checker::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+pub(crate) use checker::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 pub(crate) use checker::sync::{Arc, Mutex};
 
 #[cfg(vecindex_loom)]

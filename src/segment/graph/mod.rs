@@ -1,233 +1,315 @@
-//! A search copy of an HNSW graph: each node's links stored next to an 8-bit code of its vector.
+//! An HNSW graph laid out for walking, that grows in place while it is walked.
 //!
-//! FAISS builds the graph; queries walk this copy instead of FAISS's own structures. At level 0
-//! (where a walk spends nearly all its time) FAISS keeps links in one array and vectors in
-//! another, and scores each neighbor through a virtual call on 4-byte floats: every neighbor
-//! costs a cache miss for its vector, at 50 dimensions more than the scoring. Here a node is one
-//! 64-byte-aligned block, `[code][|x'|^2][link count][links]`, in memory that asks for huge
-//! pages (a walk touches pages all over the graph), and a neighbor's code is one or a few cache
-//! lines ([`sq8`]), prefetched as soon as the walk knows it will score it. The caller scores
-//! the walk's candidates again with the exact vectors, so only the walk is approximate.
+//! Each node is one 64-byte-aligned block: an 8-bit code of its vector ([`sq8`]) next to its
+//! header and level-0 links ([`store`]), in memory that asks for huge pages. At level 0, where
+//! a walk spends nearly all its time, a neighbor then costs one or a few cache lines, which
+//! the walk prefetches as soon as it knows it will score them; FAISS keeps links and float
+//! vectors apart and scores each neighbor through a virtual call. The caller scores the walk's
+//! candidates again with the exact vectors, so only the walk is approximate.
 //!
-//! The copy is immutable and built from an immutable FAISS index, so any number of threads
-//! walk it at once; each thread keeps its own visited table ([`walk::Scratch`]).
+//! A graph is made from a FAISS HNSW graph ([`Graph::from_faiss`], nodes renumbered
+//! breadth-first from the entry point so that neighbors sit near each other), and grows by
+//! [`Graph::insert`], HNSW's insertion on the codes. Every node carries a label, the caller's
+//! number for it (FAISS's node number, for one made from FAISS); walks return labels.
 //!
-//! The walk is HNSW's: greedy descent through the upper levels, then at level 0 a best-first
-//! search that keeps the `ef` nearest nodes found ([`walk::Pool`]) and stops when all of them
-//! have been expanded. With an `allowed` predicate, every node still guides the walk, but only
-//! allowed nodes are returned, as FAISS does with an ID selector.
+//! # Protocol
+//!
+//! One inserter at a time (a mutex readers never take); any number of readers, who never wait.
+//!
+//! 1. Write: the inserter writes the new node `n` (the node count, read by itself alone): its
+//!    code, its header, its own links at every level. Nobody can reach `n` yet.
+//! 2. Publish: `count.store(n + 1, Release)`.
+//! 3. Link: the inserter adds `n` to each chosen neighbor's links (a free slot, then that
+//!    list's count; or, in a full list, the list chosen again among its links and `n`, written
+//!    over the old one slot by slot, then its count), each store `Release`. A node whose code
+//!    equals its nearest neighbor's gets no links: it joins that neighbor's list of aliases
+//!    (`ALIAS`, one `Release` store), which walks follow when they return the neighbor.
+//! 4. Raise: if `n` is above every other node, `top.store(n and its level, Release)`.
+//!
+//! Readers start from `top` (`Acquire`) and follow link slots (`Acquire`).
+//!
+//! # Invariants
+//!
+//! - G1: a node number stored in `top`, a link slot or an `ALIAS` word is of a published node,
+//!   whose code and header are complete and never written again (links excepted).
+//! - G2: every link slot below a list's count, at any moment, holds a published node or
+//!   `NONE`; a reader sees each slot's old or new value, so a list being rewritten is a mix of
+//!   two valid lists, never a dangling number. Walks skip `NONE`.
+//! - G3: nodes are never removed or moved: chunks are made as the graph grows and freed with it.
+//!
+//! # Orderings
+//!
+//! - Every store of a node number (`count`, `top`, link slots, `ALIAS`) is `Release`, after the
+//!   node's writes in the inserter's program order; every load of one is `Acquire`. A reader
+//!   that loads the number therefore sees the node's code and header (G1).
+//! - A list's count is written `Release` after its slots and read `Acquire` before them, so a
+//!   reader never reads a slot past what it was filled to.
 
+#[cfg(any(feature = "faiss", test))]
+mod from_faiss;
+mod insert;
 mod sq8;
+mod store;
 mod walk;
 
 use crate::metric::Metric;
+use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
 
 use sq8::{Kernel, PreparedQuery, Sq8};
-use walk::Pool;
+use store::{ALIAS, COUNT, LABEL, NONE, NodeStore, SQUARED, UPPER, UpperStore, load, read};
+use walk::{Pool, Scratch};
 
-/// The pieces of a FAISS HNSW graph, as `faiss.rs` borrows them from the index.
-pub struct Parts<'a> {
-    pub dim: usize,
-    pub metric: Metric,
-    pub entry_point: i32,
-    pub max_level: i32,
-    /// Per node: its top level + 1.
-    pub levels: &'a [i32],
-    /// Per node and one past the last: where its links start in `neighbors`.
-    pub offsets: &'a [usize],
-    /// Every node's links, level 0 first; -1 marks an empty slot.
-    pub neighbors: &'a [i32],
-    /// Slots before each level within a node's links.
-    pub cum_neighbors: &'a [i32],
-    /// `levels.len()` rows of `dim` values.
-    pub vectors: &'a [f32],
-}
+#[cfg(any(feature = "faiss", test))]
+pub use from_faiss::Parts;
 
-/// An HNSW graph laid out for walking. See the module docs.
-pub struct SearchGraph {
-    nodes: usize,
+/// See the module docs.
+pub struct Graph {
     metric: Metric,
+    dim: usize,
     quantizer: Sq8,
-    code_len: usize,
-    /// Level 0: `nodes` blocks of `stride` bytes, `[code][|x'|^2: f32][count: u32][links: u32]`.
-    blocks: memmap2::MmapMut,
-    stride: usize,
-    /// Per node and one past the last: where its links above level 0 start in `upper`, one
-    /// run of `upper_degree` slots per level (`u32::MAX` marks an empty slot).
-    upper_start: Vec<u32>,
-    upper: Vec<u32>,
+    /// Links per node at each level above 0 (HNSW's M); level 0 has `nodes.degree()`.
     upper_degree: usize,
-    entry: u32,
-    max_level: usize,
-    /// The FAISS node of each node here: nodes are renumbered in breadth-first order from the
-    /// entry point, so that neighbors sit near each other in memory.
-    order: Vec<u32>,
+    ef_construction: usize,
+    nodes: NodeStore,
+    upper: UpperStore,
+    /// Rows the 8-bit ranges were fitted to.
+    fitted_rows: usize,
+    /// Published nodes: `0..count`.
+    count: AtomicU32,
+    /// The entry point and its level ([`pack`]), or [`NO_TOP`] while the graph is empty.
+    top: AtomicU64,
+    inserter: Mutex<insert::Inserter>,
 }
 
-const LINE: usize = 64;
-const EMPTY: u32 = u32::MAX;
+const NO_TOP: u64 = u64::MAX;
+/// Nodes a graph may hold: node numbers and [`NONE`] fit a `u32`, and the pool's top bit.
+pub const MAX_NODES: usize = walk::MAX_NODES;
 
-impl SearchGraph {
-    /// The copy of a FAISS graph, or `None` when its pieces do not describe a graph this walk
-    /// can take (the caller then searches through FAISS).
-    pub fn new(parts: &Parts<'_>) -> Option<Self> {
-        let nodes = parts.levels.len();
-        let dim = parts.dim;
-        let level = |l: usize| usize::try_from(*parts.cum_neighbors.get(l)?).ok();
-        let (start0, end0) = (level(0)?, level(1)?);
-        let degree = end0.checked_sub(start0)?;
-        let upper_degree = match (level(1), level(2)) {
-            (Some(a), Some(b)) => b.checked_sub(a)?,
-            _ => 0,
-        };
-        let entry = u32::try_from(parts.entry_point).ok()?;
-        let max_level = usize::try_from(parts.max_level).ok()?;
-        if nodes == 0
-            || nodes >= walk::MAX_NODES
-            || dim == 0
-            || entry as usize >= nodes
-            || parts.offsets.len() != nodes + 1
-            || parts.vectors.len() != nodes * dim
-            || parts.offsets[nodes] > parts.neighbors.len()
-            || (max_level > 0 && upper_degree == 0)
-        {
-            return None;
-        }
-        let quantizer = Sq8::fit(parts.vectors, dim);
-        let code_len = quantizer.code_len();
-        let links_at = code_len + 8;
-        let stride = (links_at + 4 * degree).div_ceil(LINE) * LINE;
-        let mut blocks = memmap2::MmapMut::map_anon(nodes * stride).ok()?;
-        #[cfg(target_os = "linux")]
-        {
-            // Advice only: without huge pages the walk is the same, with more TLB misses.
-            let _ = blocks.advise(memmap2::Advice::HugePage);
-        }
-        let metric = match parts.metric {
+fn pack(node: u32, level: usize) -> u64 {
+    (level as u64) << 32 | u64::from(node)
+}
+
+fn unpack(top: u64) -> (u32, usize) {
+    (top as u32, (top >> 32) as usize)
+}
+
+impl Graph {
+    /// An empty graph for `dim`-value vectors under `metric`, with HNSW's `m` links per node
+    /// (`2 m` at level 0), coding vectors with ranges fitted to `sample` (rows of `dim`).
+    pub fn new(dim: usize, metric: Metric, m: usize, ef_construction: usize, sample: &[f32]) -> Self {
+        let quantizer = Sq8::fit(sample, dim);
+        let metric = match metric {
             Metric::L2 => Metric::L2,
             Metric::Cosine | Metric::InnerProduct => Metric::InnerProduct,
         };
-        let faiss_link = |slot: i32| u32::try_from(slot).ok().filter(|&n| (n as usize) < nodes);
-        let level0 = |node: usize| -> &[i32] {
-            let base = parts.offsets[node];
-            parts.neighbors.get(base + start0..base + end0).unwrap_or(&[])
-        };
-        let order = breadth_first(nodes, entry, |node| level0(node).iter().map_while(|&slot| faiss_link(slot)));
-        let mut rank = vec![0u32; nodes];
-        for (new, &old) in order.iter().enumerate() {
-            rank[old as usize] = new as u32;
-        }
-        let link = |slot: i32| faiss_link(slot).map(|old| rank[old as usize]);
-        let mut upper_start = Vec::with_capacity(nodes + 1);
-        let mut upper = Vec::new();
-        for (new, &old) in order.iter().enumerate() {
-            let (node, block) = (old as usize, &mut blocks[new * stride..(new + 1) * stride]);
-            let squared = quantizer.encode(&parts.vectors[node * dim..(node + 1) * dim], &mut block[..code_len]);
-            let squared = if metric == Metric::L2 { squared } else { 0.0 };
-            block[code_len..code_len + 4].copy_from_slice(&squared.to_ne_bytes());
-            let base = parts.offsets[node];
-            let mut count = 0usize;
-            for &slot in parts.neighbors.get(base + start0..base + end0)? {
-                let Some(neighbor) = link(slot) else { break };
-                let at = links_at + 4 * count;
-                block[at..at + 4].copy_from_slice(&neighbor.to_ne_bytes());
-                count += 1;
-            }
-            block[code_len + 4..links_at].copy_from_slice(&(count as u32).to_ne_bytes());
-            upper_start.push(u32::try_from(upper.len()).ok()?);
-            let top = usize::try_from(parts.levels[node]).ok()?.saturating_sub(1).min(max_level);
-            for l in 1..=top {
-                let (from, to) = (level(l)?, level(l + 1)?);
-                let slots = parts.neighbors.get(base + from..base + to)?;
-                upper.extend(slots.iter().map(|&slot| link(slot).unwrap_or(EMPTY)));
-                upper.resize(upper.len() + upper_degree.saturating_sub(slots.len()), EMPTY);
-            }
-        }
-        upper_start.push(u32::try_from(upper.len()).ok()?);
-        Some(Self {
-            nodes,
+        let m = m.max(2);
+        Self {
             metric,
+            dim,
+            nodes: NodeStore::new(quantizer.code_len(), 2 * m),
             quantizer,
-            code_len,
-            blocks,
-            stride,
-            upper_start,
-            upper,
-            upper_degree,
-            entry: rank[entry as usize],
-            max_level,
-            order,
-        })
+            upper_degree: m,
+            ef_construction: ef_construction.max(1),
+            upper: UpperStore::default(),
+            fitted_rows: sample.len() / dim.max(1),
+            count: AtomicU32::new(0),
+            top: AtomicU64::new(NO_TOP),
+            inserter: Mutex::new(insert::Inserter::default()),
+        }
     }
 
-    /// Bytes held: the blocks, the upper levels and the quantizer's ranges.
+    /// Writes node `node` (the next one, not yet published): its code, header and links.
+    /// False if memory for it could not be had.
+    ///
+    /// # Safety
+    /// The caller holds the inserter (`inserter` is its guarded state), and `node` is the node
+    /// count: nobody reads it before it is published.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn write_node(
+        &self,
+        inserter: &mut insert::Inserter,
+        node: u32,
+        label: u32,
+        code: &[u8],
+        squared: f32,
+        links: &[u32],
+        upper: &[Vec<u32>],
+    ) -> bool {
+        if !self.nodes.reserve(node as usize) {
+            return false;
+        }
+        let at = if upper.is_empty() {
+            NONE
+        } else {
+            let len = 1 + upper.len() * self.upper_degree;
+            let at = UpperStore::place(inserter.upper_next, len);
+            if !self.upper.reserve(at, len) {
+                return false;
+            }
+            inserter.upper_next = at + len;
+            self.upper.word(at).store(upper.len() as u32, Ordering::Relaxed);
+            for (l, list) in upper.iter().enumerate() {
+                let run = at + 1 + l * self.upper_degree;
+                for (i, &n) in list.iter().take(self.upper_degree).enumerate() {
+                    self.upper.word(run + i).store(n, Ordering::Relaxed);
+                }
+            }
+            at as u32
+        };
+        // Inner product scores ignore the length (see `PreparedQuery::distance`).
+        let squared = if self.metric == Metric::L2 { squared } else { 0.0 };
+        // SAFETY: the caller's contract: `node` is unpublished and ours alone.
+        unsafe { self.nodes.write_code(node, code) };
+        // Relaxed: nobody can reach the node before its number is stored with Release.
+        let header = [(SQUARED, squared.to_bits()), (LABEL, label), (UPPER, at), (ALIAS, NONE)];
+        for (word, value) in header {
+            self.nodes.word(node, word).store(value, Ordering::Relaxed);
+        }
+        let slots = self.nodes.links(node);
+        for (slot, &n) in slots.iter().zip(links) {
+            slot.store(n, Ordering::Relaxed);
+        }
+        self.nodes.word(node, COUNT).store(links.len().min(slots.len()) as u32, Ordering::Relaxed);
+        true
+    }
+
+    /// Rows the graph's 8-bit ranges were fitted to: a graph that has grown far past them may
+    /// code its newer rows coarsely, or clamp them.
+    pub fn fitted_rows(&self) -> usize {
+        self.fitted_rows
+    }
+
+    /// Published nodes.
+    pub fn len(&self) -> usize {
+        load(&self.count) as usize
+    }
+
+    /// Bytes held: the node and upper-level chunks made so far.
     pub fn bytes(&self) -> usize {
-        self.blocks.len() + 4 * (self.upper_start.len() + self.upper.len()) + self.quantizer.bytes()
-    }
-
-    #[inline]
-    fn block(&self, node: u32) -> &[u8] {
-        let start = node as usize * self.stride;
-        &self.blocks[start..start + self.stride]
+        self.nodes.bytes() + self.upper.bytes()
     }
 
     #[inline(always)]
     fn distance<K: Kernel>(&self, kernel: K, query: &PreparedQuery, node: u32) -> f32 {
-        let block = self.block(node);
-        let squared = f32::from_ne_bytes([
-            block[self.code_len],
-            block[self.code_len + 1],
-            block[self.code_len + 2],
-            block[self.code_len + 3],
-        ]);
-        query.distance(kernel, &block[..self.code_len], squared)
+        let squared = f32::from_bits(load(self.nodes.word(node, SQUARED)));
+        // SAFETY: every node number a walk holds came from an Acquire load of `top`, a link slot
+        // or the node count (G1).
+        query.distance(kernel, &unsafe { self.nodes.code(node) }, squared)
     }
 
-    /// The level-0 links of `node`.
-    #[inline]
-    fn links(&self, node: u32) -> &[u32] {
-        let block = self.block(node);
-        let count = u32::from_ne_bytes([
-            block[self.code_len + 4],
-            block[self.code_len + 5],
-            block[self.code_len + 6],
-            block[self.code_len + 7],
-        ]) as usize;
-        let links = &block[self.code_len + 8..];
-        // Blocks start 64-byte aligned (the mapping is page aligned, the stride a multiple of
-        // 64) and `code_len + 8` is a multiple of 8, so the links are u32-aligned.
-        &bytemuck::cast_slice::<u8, u32>(&links[..links.len() - links.len() % 4])[..count]
+    /// The links of `node` at `level`, into `out` (cleared first). A buffer rather than a
+    /// closure per link: code called from a closure is not compiled for the walk's instruction
+    /// set, and the distance kernel would not inline there.
+    /// `OWN`: the inserter reads ([`store::read`]).
+    #[inline(always)]
+    fn links_into<const OWN: bool>(&self, node: u32, level: usize, out: &mut Vec<u32>) {
+        out.clear();
+        if level == 0 {
+            let slots = self.nodes.links(node);
+            let count = (read::<OWN>(self.nodes.word(node, COUNT)) as usize).min(slots.len());
+            out.extend(slots[..count].iter().map(read::<OWN>).filter(|&n| n != NONE));
+            return;
+        }
+        let at = load(self.nodes.word(node, UPPER));
+        if at == NONE || level > load(self.upper.word(at as usize)) as usize {
+            return;
+        }
+        let run = at as usize + 1 + (level - 1) * self.upper_degree;
+        out.extend((0..self.upper_degree).map(|i| read::<OWN>(self.upper.word(run + i))).take_while(|&n| n != NONE));
     }
 
-    /// The links of `node` at `level` (1 and up), empty slots included.
-    #[inline]
-    fn upper_links(&self, node: u32, level: usize) -> &[u32] {
-        let start = self.upper_start[node as usize] as usize + (level - 1) * self.upper_degree;
-        let end = self.upper_start[node as usize + 1] as usize;
-        &self.upper[start.min(end)..(start + self.upper_degree).min(end)]
+    /// Greedy descent from the entry point through the levels above `floor`: the nearest node
+    /// found, its distance and the top level, or `None` for an empty graph.
+    #[inline(always)]
+    fn descend<K: Kernel, const OWN: bool>(
+        &self,
+        kernel: K,
+        query: &PreparedQuery,
+        floor: usize,
+        scratch: &mut Scratch,
+    ) -> Option<(f32, u32, usize)> {
+        #[cfg(vecindex_loom)]
+        let top = if OWN { self.top.fetch_add(0, Ordering::AcqRel) } else { self.top.load(Ordering::Acquire) };
+        #[cfg(not(vecindex_loom))]
+        let top = self.top.load(Ordering::Acquire);
+        if top == NO_TOP {
+            return None;
+        }
+        let (mut current, max_level) = unpack(top);
+        let mut nearest = self.distance(kernel, query, current);
+        for level in (floor + 1..=max_level).rev() {
+            loop {
+                let mut moved = false;
+                self.links_into::<OWN>(current, level, &mut scratch.links);
+                for &neighbor in &scratch.links {
+                    let d = self.distance(kernel, query, neighbor);
+                    if d < nearest {
+                        (current, nearest) = (neighbor, d);
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        Some((nearest, current, max_level))
     }
 
-    /// Asks the CPU to start fetching `node`'s code.
-    #[inline]
-    fn prefetch_code(&self, node: u32) {
-        let start = node as usize * self.stride;
-        let mut line = 0;
-        while line < self.code_len + 8 {
-            prefetch(self.blocks[start + line..].as_ptr());
-            line += LINE;
+    /// HNSW's search of one level from `entry`: the `ef` nearest nodes found, in `pool`. With
+    /// `found`, nodes `allowed` accepts are also kept there, as they are met.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn walk_level<K: Kernel, const OWN: bool>(
+        &self,
+        kernel: K,
+        query: &PreparedQuery,
+        entry: (f32, u32),
+        level: usize,
+        scratch: &mut Scratch,
+        pool: &mut Pool,
+        mut found: Option<(&mut Pool, &dyn Fn(u32) -> bool)>,
+    ) {
+        scratch.visited.begin((read::<OWN>(&self.count) as usize).max(entry.1 as usize + 1));
+        scratch.visited.insert(entry.1);
+        pool.insert(entry.0, entry.1);
+        if let Some((found, allowed)) = found.as_mut()
+            && allowed(entry.1)
+        {
+            found.insert(entry.0, entry.1);
+        }
+        while let Some(node) = pool.next_to_expand() {
+            if level == 0
+                && let Some(next) = pool.peek_next()
+            {
+                self.nodes.prefetch_links(next);
+            }
+            scratch.fresh.clear();
+            self.links_into::<OWN>(node, level, &mut scratch.links);
+            for &neighbor in &scratch.links {
+                // A node published after this walk began its table is past its end.
+                if scratch.visited.insert_or_grow(neighbor) {
+                    self.nodes.prefetch_code(neighbor);
+                    scratch.fresh.push(neighbor);
+                }
+            }
+            for &neighbor in &scratch.fresh {
+                let d = self.distance(kernel, query, neighbor);
+                pool.insert(d, neighbor);
+                if let Some((found, allowed)) = found.as_mut()
+                    && found.admits(d)
+                    && allowed(neighbor)
+                {
+                    found.insert(d, neighbor);
+                }
+            }
         }
     }
 
-    /// Asks the CPU to start fetching `node`'s links.
-    #[inline]
-    fn prefetch_links(&self, node: u32) {
-        prefetch(self.blocks[node as usize * self.stride + self.code_len..].as_ptr());
-    }
-
     /// Walks the graph for `query` (`dim` values) with a pool of `ef` nodes and appends the
-    /// nodes found to `out`, nearest first, with their approximate distances (lower is nearer).
-    /// With `allowed` (asked of FAISS's node numbers, and only for nodes near enough to be
-    /// kept), only allowed nodes are appended, at most `ef` of them.
+    /// labels found to `out`, nearest first, with their approximate distances (lower is
+    /// nearer); a node's aliases follow it, at its distance. With `allowed` (asked of labels,
+    /// and only for nodes near enough to be kept), only allowed labels are appended.
     pub fn search(
         &self,
         query: &[f32],
@@ -243,7 +325,7 @@ impl SearchGraph {
         self.search_with(sq8::Portable, query, ef, allowed, out)
     }
 
-    /// [`SearchGraph::search`] compiled for AVX2, so that the kernel inlines into the walk.
+    /// [`Graph::search`] compiled for AVX2, so that the kernel inlines into the walk.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
@@ -270,173 +352,42 @@ impl SearchGraph {
         out: &mut Vec<(usize, f32)>,
     ) {
         let query = self.quantizer.prepare(query, self.metric);
-        let is_allowed = |node: u32| allowed.is_none_or(|allowed| allowed(self.order[node as usize] as usize));
-        let mut scratch = walk::Scratch::take(self.nodes);
-        {
-            let mut current = self.entry;
-            let mut nearest = self.distance(kernel, &query, current);
-            for level in (1..=self.max_level).rev() {
-                loop {
-                    let mut moved = false;
-                    for &neighbor in self.upper_links(current, level) {
-                        if neighbor == EMPTY {
-                            break;
-                        }
-                        let d = self.distance(kernel, &query, neighbor);
-                        if d < nearest {
-                            (current, nearest) = (neighbor, d);
-                            moved = true;
-                        }
-                    }
-                    if !moved {
-                        break;
-                    }
+        let mut scratch = Scratch::take();
+        let Some((nearest, entry, _)) = self.descend::<K, false>(kernel, &query, 0, &mut scratch) else {
+            scratch.give_back();
+            return;
+        };
+        let label = |node: u32| load(self.nodes.word(node, LABEL)) as usize;
+        let label_allowed = |node: u32| allowed.is_none_or(|allowed| allowed(label(node)));
+        // A node is worth keeping if it or one of its aliases is allowed.
+        let node_allowed = |node: u32| label_allowed(node) || self.aliases(node).any(&label_allowed);
+        let mut pool = Pool::new(ef);
+        let mut found = allowed.map(|_| Pool::new(ef));
+        let filter = found.as_mut().map(|found| (found, &node_allowed as &dyn Fn(u32) -> bool));
+        self.walk_level::<K, false>(kernel, &query, (nearest, entry), 0, &mut scratch, &mut pool, filter);
+        scratch.nodes.clear();
+        found.as_mut().unwrap_or(&mut pool).drain_into(&mut scratch.nodes);
+        for &(node, d) in &scratch.nodes {
+            let node = node as u32;
+            for member in std::iter::once(node).chain(self.aliases(node)) {
+                if label_allowed(member) {
+                    out.push((label(member), d));
                 }
-            }
-            let mut pool = Pool::new(ef);
-            let mut found = allowed.map(|_| Pool::new(ef));
-            scratch.visited.insert(current);
-            pool.insert(nearest, current);
-            if let Some(found) = found.as_mut().filter(|_| is_allowed(current)) {
-                found.insert(nearest, current);
-            }
-            while let Some(node) = pool.next_to_expand() {
-                if let Some(next) = pool.peek_next() {
-                    self.prefetch_links(next);
-                }
-                scratch.fresh.clear();
-                for &neighbor in self.links(node) {
-                    if scratch.visited.insert(neighbor) {
-                        self.prefetch_code(neighbor);
-                        scratch.fresh.push(neighbor);
-                    }
-                }
-                for &neighbor in &scratch.fresh {
-                    let d = self.distance(kernel, &query, neighbor);
-                    pool.insert(d, neighbor);
-                    if let Some(found) = found.as_mut().filter(|found| found.admits(d) && is_allowed(neighbor)) {
-                        found.insert(d, neighbor);
-                    }
-                }
-            }
-            let start = out.len();
-            found.as_mut().unwrap_or(&mut pool).drain_into(out);
-            for (node, _) in &mut out[start..] {
-                *node = self.order[*node] as usize;
             }
         }
         scratch.give_back();
     }
-}
 
-/// Nodes in breadth-first order from `entry` along `links`, then any it never reached.
-fn breadth_first<I: Iterator<Item = u32>>(nodes: usize, entry: u32, links: impl Fn(usize) -> I) -> Vec<u32> {
-    fn visit(node: u32, seen: &mut [bool], order: &mut Vec<u32>) {
-        if !std::mem::replace(&mut seen[node as usize], true) {
-            order.push(node);
-        }
-    }
-    let mut seen = vec![false; nodes];
-    let mut order = Vec::with_capacity(nodes);
-    visit(entry, &mut seen, &mut order);
-    let (mut next, mut unreached) = (0, 0);
-    while order.len() < nodes {
-        if next == order.len() {
-            // A part of the graph the entry does not reach: start again from its first node.
-            while seen[unreached] {
-                unreached += 1;
-            }
-            visit(unreached as u32, &mut seen, &mut order);
-        }
-        let node = order[next] as usize;
-        next += 1;
-        for neighbor in links(node) {
-            visit(neighbor, &mut seen, &mut order);
-        }
-    }
-    order
-}
-
-#[inline(always)]
-fn prefetch(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it never faults and reads nothing the program sees.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn breadth_first_order_reaches_every_node_once_entry_first() {
-        // 0 -> 2 -> 4, 2 -> 1; 3 and 5 link only to each other.
-        let links: Vec<Vec<u32>> = vec![vec![2], vec![], vec![4, 1], vec![5], vec![], vec![3]];
-        let order = breadth_first(6, 0, |node| links[node].iter().copied());
-        assert_eq!(order, [0, 2, 4, 1, 3, 5]);
-    }
-
-    /// A hand-made two-level graph: the walk finds the nearest node through the upper level,
-    /// returns FAISS's node numbers, and honours an allowed bitmap.
-    #[test]
-    fn a_walk_returns_faiss_nodes_nearest_first() {
-        // Five points on a line, x = node; level 0 is a chain, node 4 alone is on level 1.
-        let vectors: Vec<f32> = (0..5).map(|x| x as f32).collect();
-        let chain = |node: i32| [node - 1, node + 1].map(|n| if (0..5).contains(&n) { n } else { -1 });
-        let mut neighbors = Vec::new();
-        let mut offsets = vec![0];
-        let levels = [1, 1, 1, 1, 2];
-        for node in 0..5 {
-            let [a, b] = chain(node);
-            neighbors.extend([a, b].iter().filter(|&&n| n >= 0).chain([-1, -1].iter()).take(2));
-            if node == 4 {
-                neighbors.push(-1); // level 1: no one else up there
-            }
-            offsets.push(neighbors.len());
-        }
-        let parts = Parts {
-            dim: 1,
-            metric: Metric::L2,
-            entry_point: 4,
-            max_level: 1,
-            levels: &levels,
-            offsets: &offsets,
-            neighbors: &neighbors,
-            cum_neighbors: &[0, 2, 3],
-            vectors: &vectors,
-        };
-        let graph = SearchGraph::new(&parts).expect("a valid graph");
-        let mut found = Vec::new();
-        graph.search(&[0.2], 3, None, &mut found);
-        let nodes: Vec<usize> = found.iter().map(|&(node, _)| node).collect();
-        assert_eq!(nodes, [0, 1, 2]);
-        assert!(found.windows(2).all(|pair| pair[0].1 <= pair[1].1));
-        found.clear();
-        graph.search(&[0.2], 3, Some(&|node| [1, 2, 4].contains(&node)), &mut found);
-        let nodes: Vec<usize> = found.iter().map(|&(node, _)| node).collect();
-        assert_eq!(nodes, [1, 2, 4], "only allowed nodes, nearest first");
-    }
-
-    #[test]
-    fn pieces_that_do_not_describe_a_graph_are_refused() {
-        let parts = |entry_point, vectors: &'static [f32]| Parts {
-            dim: 1,
-            metric: Metric::InnerProduct,
-            entry_point,
-            max_level: 0,
-            levels: &[1, 1],
-            offsets: &[0, 1, 2],
-            neighbors: &[1, 0],
-            cum_neighbors: &[0, 1],
-            vectors,
-        };
-        assert!(SearchGraph::new(&parts(0, &[1.0, 2.0])).is_some());
-        assert!(SearchGraph::new(&parts(2, &[1.0, 2.0])).is_none(), "entry point out of range");
-        assert!(SearchGraph::new(&parts(-1, &[1.0, 2.0])).is_none(), "no entry point");
-        assert!(SearchGraph::new(&parts(0, &[1.0])).is_none(), "too few vectors");
+    /// The nodes that repeat `node`'s code, newest first.
+    fn aliases(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut next = load(self.nodes.word(node, ALIAS));
+        std::iter::from_fn(move || {
+            let alias = (next != NONE).then_some(next)?;
+            next = load(self.nodes.word(alias, ALIAS));
+            Some(alias)
+        })
     }
 }
+
+#[cfg(all(test, not(vecindex_loom)))]
+mod tests;

@@ -85,7 +85,7 @@ pub struct Visited {
 
 impl Visited {
     /// Starts a walk over a graph of `nodes` nodes.
-    fn begin(&mut self, nodes: usize) {
+    pub fn begin(&mut self, nodes: usize) {
         if self.tags.len() < nodes {
             self.tags.resize(nodes, 0);
         }
@@ -94,6 +94,17 @@ impl Visited {
             self.tags.fill(0);
             self.current = 1;
         }
+    }
+
+    /// [`Visited::insert`] for a node that may have been published after the walk began, past
+    /// the end of the table.
+    #[inline]
+    pub fn insert_or_grow(&mut self, node: u32) -> bool {
+        if node as usize >= self.tags.len() {
+            let len = (node as usize + 1).max(self.tags.len() + self.tags.len() / 2);
+            self.tags.resize(len, 0);
+        }
+        self.insert(node)
     }
 
     /// Marks `node` reached; true if it was not before in this walk.
@@ -110,8 +121,12 @@ impl Visited {
 #[derive(Default)]
 pub struct Scratch {
     pub visited: Visited,
-    /// The unvisited neighbors of the node being expanded.
+    /// The links of the node being expanded.
+    pub links: Vec<u32>,
+    /// The unvisited ones among them.
     pub fresh: Vec<u32>,
+    /// The nodes a walk found, before they are turned into labels.
+    pub nodes: Vec<(usize, f32)>,
 }
 
 thread_local! {
@@ -119,15 +134,11 @@ thread_local! {
 }
 
 impl Scratch {
-    /// This thread's scratch, its visited table begun for a walk of `nodes` nodes. Taken out
-    /// of the thread's slot rather than borrowed in a closure, so that the walk stays in the
-    /// caller's body (compiled for its instruction set). A walk that never hands it back (a
-    /// panic) only costs the next walk a fresh table.
-    pub fn take(nodes: usize) -> Self {
-        let mut scratch =
-            SCRATCH.with(|slot| slot.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default());
-        scratch.visited.begin(nodes);
-        scratch
+    /// This thread's scratch. Taken out of the thread's slot rather than borrowed in a
+    /// closure, so that the walk stays in the caller's body (compiled for its instruction set).
+    /// A walk that never hands it back (a panic) only costs the next walk a fresh table.
+    pub fn take() -> Self {
+        SCRATCH.with(|slot| slot.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default())
     }
 
     /// Hands the scratch back to this thread for its next walk.

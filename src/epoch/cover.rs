@@ -1,0 +1,199 @@
+//! The cover: one graph over the rows of many heads and segments, grown as rows arrive, so that
+//! a query walks one graph however many containers hold the rows.
+//!
+//! A plain HNSW index (`SegmentIndex::graph_links`) does not give each segment a graph of its
+//! own: every search would walk one graph per segment, and rows waiting for a build would be
+//! scanned. Instead the background inserter gives every row a graph node as soon as the row is
+//! published, in the order of the cover's *parts*: each part is a head or a sealed segment and
+//! the *position* of its first row, row `r` of a part being position `first + r`. A node's label
+//! is its row's position.
+//!
+//! # Protocol
+//!
+//! 1. Start a part: once every row of the last part is in the graph (the part's container is a
+//!    sealed segment, or a head that is frozen and settled), the inserter publishes an epoch whose
+//!    cover has one more part, for the oldest container not yet in it, starting at the graph's
+//!    node count.
+//! 2. Insert: the inserter inserts the last part's rows in order, a head's row only once it is
+//!    published, each as the graph's next node labelled with its position (the graph's own
+//!    protocol, `segment/graph`).
+//! 3. Seal: sealing a head publishes its segment in the head's place in the cover too (same
+//!    id, same rows), in the same epoch.
+//!
+//! A search loads its epoch, then the graph's node count `n` (`Acquire`). A row is searched
+//! through the graph if its container is a part of that epoch's cover and its position is
+//! below `n`; every other row by scanning its container from the first row not covered.
+//!
+//! # Invariants
+//!
+//! - C1: positions are dense and in part order: a part's rows are nodes
+//!   `first..first + rows`, and the next part starts where it ends.
+//! - C2: a search neither misses nor doubles a row: rows below [`Cover::covered_rows`] of their
+//!   container are nodes below `n` (C1), which the walk may return and the scan skips; the
+//!   walk's other nodes (published after `n` was read, or of a part the epoch does not have)
+//!   are dropped, and their rows scanned.
+//! - C3: the containers of a cover are never merged or rewritten while it lives (the merge
+//!   policy leaves them alone; `force_merge` replaces the cover whole), so a position keeps
+//!   naming the same row.
+//!
+//! # Orderings
+//!
+//! The epoch is published with `ArcSwap` (a reader sees a whole cover). `n` is read with
+//! `Acquire` after the epoch: the nodes below it are complete (the graph's G1), and a part
+//! whose rows they are is either in the epoch or dropped by C2.
+
+use crate::epoch::head::Head;
+use crate::epoch::source::Source;
+use crate::ids::SegmentId;
+use crate::query::{SearchOptions, TopK};
+use crate::segment::Segment;
+use crate::segment::graph::Graph;
+use crate::seq::ReadView;
+use crate::sync::Arc;
+
+/// Candidates a walk hands back past the `k` asked for, to be scored again exactly: 8-bit codes
+/// may rank a true neighbor a few places lower (at 50 dimensions, 16 more lost no recall against
+/// re-scoring the whole pool).
+const RERANK_MARGIN: usize = 16;
+
+/// A container of a part.
+#[derive(Clone)]
+pub enum PartRows {
+    Head(Arc<Head>),
+    Sealed(Arc<Segment>),
+}
+
+impl PartRows {
+    pub fn source(&self) -> Source<'_> {
+        match self {
+            PartRows::Head(head) => Source::Head(head),
+            PartRows::Sealed(segment) => Source::Sealed(segment),
+        }
+    }
+}
+
+/// A container and the position of its first row.
+#[derive(Clone)]
+pub struct Part {
+    pub first: u32,
+    pub rows: PartRows,
+}
+
+/// See the module docs.
+#[derive(Clone)]
+pub struct Cover {
+    pub graph: Arc<Graph>,
+    /// In position order (C1).
+    parts: Vec<Part>,
+    /// The parts' container ids, sorted, to tell a covered container in `O(log parts)`.
+    ids: Vec<SegmentId>,
+    /// The walk's pool when a query sets none.
+    ef_search: usize,
+}
+
+impl Cover {
+    /// A cover of `graph`, whose nodes are the rows of `parts` (in order, C1).
+    pub fn new(graph: Arc<Graph>, parts: Vec<Part>, ef_search: usize) -> Self {
+        let mut ids: Vec<SegmentId> = parts.iter().map(|p| p.rows.source().id()).collect();
+        ids.sort();
+        Self { graph, parts, ids, ef_search: ef_search.max(1) }
+    }
+
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    /// Whether the container `id` is a part.
+    pub fn covers(&self, id: SegmentId) -> bool {
+        self.ids.binary_search(&id).is_ok()
+    }
+
+    /// This cover with one more part, `rows` from position `first` (step 1).
+    pub fn with_part(&self, first: u32, rows: PartRows) -> Self {
+        let mut parts = self.parts.clone();
+        parts.push(Part { first, rows });
+        Self::new(self.graph.clone(), parts, self.ef_search)
+    }
+
+    /// This cover with each head part that one of `sealed` replaces (same id) in its place
+    /// (step 3).
+    pub fn with_sealed(&self, sealed: &[Arc<Segment>]) -> Self {
+        let mut next = self.clone();
+        for part in &mut next.parts {
+            if let PartRows::Head(head) = &part.rows
+                && let Some(segment) = sealed.iter().find(|s| s.id() == head.id())
+            {
+                part.rows = PartRows::Sealed(segment.clone());
+            }
+        }
+        next
+    }
+
+    /// Rows of `part` that are nodes below `n`, counted from its first (C2).
+    pub fn covered_rows(part: &Part, n: usize) -> usize {
+        n.saturating_sub(part.first as usize).min(part.rows.source().len())
+    }
+
+    /// The part and row of position `position`, if it is a covered row below `n`.
+    fn locate(&self, position: usize, n: usize) -> Option<(Source<'_>, usize)> {
+        if position >= n {
+            return None;
+        }
+        let at = self.parts.partition_point(|p| p.first as usize <= position).checked_sub(1)?;
+        let part = &self.parts[at];
+        let row = position - part.first as usize;
+        let source = part.rows.source();
+        (row < source.len()).then_some((source, row))
+    }
+
+    /// Offers to `top` the best rows for `query` of every part: the covered ones through the
+    /// graph, the others (rows the inserter has not reached) by scanning.
+    pub fn search(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
+        let n = self.graph.len();
+        let walked = self.walk(query, view, options, top, n);
+        for part in &self.parts {
+            let source = part.rows.source();
+            let covered = if walked { Self::covered_rows(part, n) } else { 0 };
+            if covered < source.len() {
+                source.scan_from(covered, query, view, options, top);
+            }
+        }
+    }
+
+    /// The graph's side of [`Cover::search`]: rows of nodes below `n`. False, having offered
+    /// nothing, when the walk keeps coming back short (filters that keep few rows, or none
+    /// near the query): the caller then scans every row, so a query never comes back short.
+    fn walk(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK, n: usize) -> bool {
+        let k = options.k.min(n);
+        if k == 0 {
+            return true;
+        }
+        let wanted = |position: usize| {
+            self.locate(position, n).is_some_and(|(source, row)| {
+                !source.tombstones().is_dead_in(row, view)
+                    && source.with_row(row, |meta, _| view.includes(meta.add_seq()) && options.accepts(meta))
+                        == Some(true)
+            })
+        };
+        let mut ef = options.ef_search.unwrap_or(self.ef_search).max(k);
+        let mut found = Vec::with_capacity(ef + RERANK_MARGIN);
+        for _ in 0..4 {
+            found.clear();
+            self.graph.search(query, ef, Some(&wanted), &mut found);
+            if found.len() >= k || ef >= n {
+                break;
+            }
+            // Dead or filtered rows all around the query: widen the walk.
+            ef = ef.saturating_mul(4).min(n);
+        }
+        if found.len() < k {
+            return false;
+        }
+        for &(position, _) in found.iter().take(k + k.max(RERANK_MARGIN)) {
+            if let Some((source, row)) = self.locate(position, n) {
+                source.with_row(row, |meta, vector| top.offer(query, meta, vector));
+            }
+        }
+        true
+    }
+}
