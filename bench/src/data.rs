@@ -109,11 +109,8 @@ pub fn exact_top(base: &[f32], queries: &[f32], dim: usize, k: usize) -> Vec<u32
     let rows = base.len() / dim;
     let mut out = Vec::with_capacity(queries.len() / dim * k);
     for q in queries.chunks_exact(dim) {
-        let mut scored: Vec<(f32, u32)> = base
-            .chunks_exact(dim)
-            .enumerate()
-            .map(|(i, r)| (r.iter().zip(q).map(|(a, b)| a * b).sum(), i as u32))
-            .collect();
+        let mut scored: Vec<(f32, u32)> =
+            base.chunks_exact(dim).enumerate().map(|(i, r)| (dot(r, q), i as u32)).collect();
         let k = k.min(rows);
         scored.select_nth_unstable_by(k.saturating_sub(1), |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         scored.truncate(k);
@@ -121,6 +118,20 @@ pub fn exact_top(base: &[f32], queries: &[f32], dim: usize, k: usize) -> Vec<u32
         out.extend(scored.iter().map(|s| s.1));
     }
     out
+}
+
+/// Inner product with eight running sums, which the compiler vectorizes (one sum in order
+/// would keep it scalar): ground truth over a million rows takes seconds, not minutes.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a8.zip(b8) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Recall@k of `found` (row numbers) against the truth.

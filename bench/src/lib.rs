@@ -16,6 +16,7 @@ pub mod live;
 pub mod old_design;
 pub mod recall;
 pub mod report;
+pub mod scaling;
 pub mod seed;
 pub mod writers;
 

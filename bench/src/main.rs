@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use vecindex::embed::{Embedder, HashingEmbedder};
 use vecindex_bench::data::Dataset;
-use vecindex_bench::{disk, duplicates, growth, live, recall, report, seed, writers};
+use vecindex_bench::{disk, duplicates, growth, live, recall, report, scaling, seed, writers};
+
+/// efSearch settings a full run sweeps, fine enough that where a curve crosses a recall is not
+/// decided by a coarse step (scripts/bench/peers.py sweeps the same).
+const FULL_EFS: [usize; 17] = [10, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256, 384, 512];
 
 #[derive(Parser)]
 #[command(about = "vecindex's benchmark harness (see docs/benchmarks.md)")]
@@ -55,6 +59,14 @@ enum Command {
     Live {
         dataset: PathBuf,
         /// Use only the first N base vectors (ground truth recomputed).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Search cost against rows ingested: QPS against recall at sizes from 10 000 rows to the
+    /// whole set, in one index that grows through them.
+    Scaling {
+        dataset: PathBuf,
+        /// Use only the first N base vectors.
         #[arg(long)]
         limit: Option<usize>,
     },
@@ -170,7 +182,7 @@ fn main() {
         Command::Recall { dataset, limit } => {
             let data = load_dataset("recall", &dataset, limit, quick);
             let params = recall::Params {
-                efs: if quick { vec![16, 64] } else { vec![10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512] },
+                efs: if quick { vec![16, 64] } else { FULL_EFS.to_vec() },
                 exact_queries: if quick { 50 } else { 200 },
             };
             let outcome = recall::run(&data, &params);
@@ -183,12 +195,22 @@ fn main() {
                 rate: if quick { 500.0 } else { 1000.0 },
                 quiet_seconds: if quick { 1.0 } else { 10.0 },
                 persist_every: std::time::Duration::from_secs(1),
-                efs: if quick { vec![16, 64] } else { vec![10, 16, 24, 32, 48, 64, 96, 128, 192, 256] },
+                efs: if quick { vec![16, 64] } else { FULL_EFS.iter().copied().filter(|&ef| ef <= 256).collect() },
                 live_seconds: if quick { 0.0 } else { 30.0 },
             };
             let scratch = tempfile::tempdir().expect("scratch directory");
             let outcome = live::run(&data, &params, scratch.path());
             save(out, &format!("live-{}", data.meta.name), &outcome);
+        }
+        Command::Scaling { dataset, limit } => {
+            let data = load_dataset("scaling", &dataset, limit, quick);
+            let params = scaling::Params {
+                sizes: scaling::sizes(data.meta.n),
+                queries: if quick { 50 } else { 200 },
+                efs: if quick { vec![16, 64] } else { FULL_EFS.iter().copied().filter(|&ef| ef <= 256).collect() },
+            };
+            let outcome = scaling::run(&data, &params);
+            save(out, &format!("scaling-{}", data.meta.name), &outcome);
         }
         Command::Embed { embedder: name, model, limit, to } => {
             let embedder = embedder(&name, &model);

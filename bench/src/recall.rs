@@ -172,19 +172,22 @@ fn load(data: &Dataset, segments: SegmentIndex, force_merge: bool) -> (VectorInd
 }
 
 fn memory_mb(index: &VectorIndex) -> f64 {
-    index.stats().segments.iter().map(|s| s.bytes).sum::<usize>() as f64 / (1 << 20) as f64
+    let stats = index.stats();
+    let graph = stats.graph.as_ref().map_or(0, |g| g.bytes);
+    (stats.segments.iter().map(|s| s.bytes).sum::<usize>() + graph) as f64 / (1 << 20) as f64
 }
 
-/// Rows in no graph or FAISS index (heads, exact segments, rows the shared graph has not taken
-/// in yet), which every query scans exactly.
+/// Rows every query scans exactly: those in heads, and with a shared graph every row it has
+/// not taken in yet.
 pub fn head_rows(index: &VectorIndex) -> usize {
-    index
-        .stats()
+    let stats = index.stats();
+    let shared = stats.graph.is_some();
+    stats
         .segments
         .iter()
         .map(|s| match s.graph_rows {
             Some(in_graph) => s.rows - in_graph,
-            None if s.indexed_vectors.is_none() => s.rows,
+            None if shared || s.label() == "head" || s.label() == "frozen" => s.rows,
             None => 0,
         })
         .sum()
@@ -289,7 +292,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
         configs.push(c);
     }
 
-    for (force_merge, how) in [(false, "live policy"), (true, "force-merged")] {
+    for (force_merge, how) in [(false, "grown"), (true, "force-merged")] {
         let (index, took) = load(data, SegmentIndex::default(), force_merge);
         let sweep = params
             .efs

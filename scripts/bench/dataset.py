@@ -18,6 +18,11 @@ CLI:
       the Rust side).
   dataset.py from-npy --npy FILE.npy --out DIR --name NAME [same options]
       A 2-D .npy array of any float dtype and memory order (C or Fortran).
+  dataset.py synthetic --n N --dim D --clusters C --out DIR --name NAME [same options]
+      N + queries vectors drawn from a mixture of C Gaussian clusters (random centres, cluster
+      sizes Zipf-skewed, each point its centre plus noise of 0.6 times a centre's length),
+      generated with numpy.random.default_rng(seed); the queries are held out of the draws, so
+      none of them is a base row.
 
 Needs numpy (scripts/bench-venv). The directory is written next to DIR and renamed into place,
 so a crash never leaves a half-written dataset behind.
@@ -80,6 +85,20 @@ def exact_topk(base, queries, k, block=128):
             cand = np.flatnonzero(scores[i] >= kth[i])
             order = np.lexsort((cand, -scores[i, cand]))  # by score desc, then row asc
             out[start + i] = cand[order[:k]]
+    return out
+
+
+def synthetic(n, dim, clusters, seed, block=100_000):
+    """n x dim float32 rows from `clusters` Gaussian clusters (see the module docs)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim), dtype=np.float32) / np.sqrt(dim)
+    weights = 1.0 / np.arange(1, clusters + 1) ** 0.5
+    which = rng.choice(clusters, size=n, p=weights / weights.sum())
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, block):
+        end = min(start + block, n)
+        noise = rng.standard_normal((end - start, dim), dtype=np.float32) * (0.6 / np.sqrt(dim))
+        out[start:end] = centres[which[start:end]] + noise
     return out
 
 
@@ -146,8 +165,20 @@ def main(argv=None):
     f32.add_argument("--dim", type=int, required=True)
     npy = sub.add_parser("from-npy", parents=[common], help="2-D .npy array")
     npy.add_argument("--npy", required=True)
+    syn = sub.add_parser("synthetic", parents=[common], help="a clustered Gaussian mixture")
+    syn.add_argument("--n", type=int, required=True, help="base rows (queries are drawn on top)")
+    syn.add_argument("--dim", type=int, required=True)
+    syn.add_argument("--clusters", type=int, default=1000)
     a = p.parse_args(argv)
 
+    if a.cmd == "synthetic":
+        vectors = synthetic(a.n + a.queries, a.dim, a.clusters, a.seed)
+        write_dataset(
+            vectors, a.out, a.name, queries=a.queries, gt_k=a.gt_k, seed=a.seed,
+            source=a.source or f"synthetic: {a.clusters} Gaussian clusters in {a.dim} dimensions, seed {a.seed}",
+            sha256_source=a.sha256_source or "",
+        )
+        return
     if a.cmd == "from-f32":
         src = a.vectors
         size = os.path.getsize(src)

@@ -42,7 +42,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 K = 10
-FULL_SWEEP = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+FULL_SWEEP = [10, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256, 384, 512]  # as vecindex-bench's FULL_EFS
 QUICK_SWEEP = [16, 64]
 QUICK_N, QUICK_Q = 20_000, 100
 MIN_TIME_S = 0.3  # repeat a timed pass until it has run this long (cheap settings are noisy)

@@ -10,6 +10,7 @@ mod live;
 mod plots;
 mod python;
 mod recall;
+mod scaling;
 mod seed;
 mod throughput;
 mod writers;
@@ -150,6 +151,7 @@ pub fn write(out: &Path, to: &Path, criterion_dir: &Path) -> Result<(), Error> {
     seed::write(&mut report)?;
     recall::write(&mut report)?;
     live::write(&mut report)?;
+    scaling::write(&mut report)?;
     disk::write(&mut report)?;
     growth::write(&mut report)?;
     duplicates::write(&mut report)?;

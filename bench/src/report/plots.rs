@@ -111,3 +111,36 @@ pub(super) fn plot_recall(curves: &[Curve], title: &str, path: &Path) -> Result<
     root.present()?;
     Ok(())
 }
+
+/// QPS (at a fixed recall) against rows, both axes logarithmic.
+pub(super) fn plot_scaling(curves: &[Curve], title: &str, path: &Path) -> Result<(), Error> {
+    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let all: Vec<(f64, f64)> = curves.iter().flat_map(|c| c.points.iter().copied()).collect();
+    let min_rows = all.iter().map(|p| p.0).fold(f64::MAX, f64::min).max(1.0) / 1.5;
+    let max_rows = all.iter().map(|p| p.0).fold(1.0, f64::max) * 1.5;
+    let max_qps = all.iter().map(|p| p.1).fold(1.0, f64::max) * 2.0;
+    let min_qps = all.iter().map(|p| p.1).fold(f64::MAX, f64::min).max(0.1) / 2.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d((min_rows..max_rows).log_scale(), (min_qps..max_qps).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("rows ingested")
+        .y_desc("QPS at recall@10 >= 0.95, one at a time, 1 thread")
+        .draw()?;
+    for (i, curve) in curves.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(curve.points.clone(), color.stroke_width(2)))?
+            .label(curve.label.clone())
+            .legend(swatch(color));
+        chart.draw_series(curve.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
+    root.present()?;
+    Ok(())
+}

@@ -200,11 +200,11 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
         };
         targets.push(Target {
             what: "exact search against raw FAISS flat (same build)",
-            goal: ">= 0.9x".into(),
+            goal: ">= 1.0x".into(),
             measured: exact.zip(flat).map_or("-".into(), |(e, f)| {
                 format!("{:.2}x ({:.0} vs {:.0} QPS, {name})", e.qps / f.qps, e.qps, f.qps)
             }),
-            met: exact.zip(flat).map(|(e, f)| e.qps >= 0.9 * f.qps),
+            met: exact.zip(flat).map(|(e, f)| e.qps >= f.qps),
             why: exact_why,
         });
         // The better of vecindex's HNSW configurations at recall 0.95.
@@ -256,41 +256,31 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
                         .and_then(|c| qps_at(&c.points))
                 });
                 let mut why = format!(
-                    "On {name}: the walk through the graph is FAISS's, built here at its {} SIMD level. ",
+                    "On {name}: vecindex walks its own copy of the graph (8-bit codes next to the links, compiled for AVX2); FAISS here is built at its {} SIMD level. ",
                     outcome.faiss_simd
                 );
                 if let Some(raw) = raw {
                     why += &format!(
-                        "The same FAISS build's own HNSW32 (with vecindex's efConstruction, nothing around it) reaches {raw:.0} QPS at recall >= 0.95"
+                        "The same FAISS build's own HNSW32 walk (vecindex's efConstruction, nothing around it) reaches {raw:.0} QPS at recall >= 0.95"
                     );
                     if let Some(f) = faiss_cpu {
                         why += &format!(", faiss-cpu {}'s {peer_level} build {f:.0}", peers.as_ref().map_or("?", |p| p["versions"]["faiss-cpu"].as_str().unwrap_or("?")));
                     }
-                    why += &format!(
-                        ", hnswlib {:.0}: on this data FAISS's HNSW is {} hnswlib's before vecindex does anything. ",
-                        hnswlib.map_or(0.0, |h| h.1),
-                        if hnswlib.is_some_and(|h| raw < h.1) { "behind" } else { "not behind" }
-                    );
+                    why += &format!(", hnswlib (built with -march=native) {:.0}. ", hnswlib.map_or(0.0, |h| h.1));
                     if let Some((o, _)) = &ours {
-                        let share = o.1 / raw * 100.0;
-                        why += &if share >= 95.0 {
-                            format!(
-                                "vecindex's best reaches {share:.0}% of the raw graph's QPS there (two graphs built from the same rows differ a little, and the sweep's ef steps are coarse), so what it adds around the walk on every query costs little next to the walk: "
-                            )
-                        } else {
-                            format!(
-                                "vecindex's best reaches {share:.0}% of the raw graph's QPS; the rest is the work around the walk on every query: "
-                            )
-                        };
-                        why += "the view and the epoch, the k + 1 candidates FAISS returns re-scored with the crate's exact kernel and turned into hits, ";
+                        why += &format!(
+                            "vecindex's best reaches {:.2}x the raw FAISS walk's QPS; what it does around its walk on every query: ",
+                            o.1 / raw
+                        );
+                        why += "the view and the epoch, the k + 16 best candidates re-scored with the exact kernel and turned into hits with their ids and metadata, ";
                     }
                 }
                 why += &match merged {
                     Some(m) => format!(
-                        "and the rows not yet in a sealed segment, scanned exactly ({} after force_merge, which closes the head and merges it too; up to head_capacity under the default policy, which also walks one graph per segment sealed since its last absorb).",
+                        "and the rows outside the graph, scanned exactly ({} force-merged).",
                         m.head_rows
                     ),
-                    None => "and the rows not yet in a sealed segment, scanned exactly.".into(),
+                    None => "and the rows outside the graph, scanned exactly.".into(),
                 };
                 why
             },

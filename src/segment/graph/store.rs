@@ -74,6 +74,14 @@ struct Chunk {
     words: Box<[AtomicU32]>,
 }
 
+// SAFETY: as for the native chunk: a node's code cells are written by the one inserter before
+// the node is published and only read after (loom checks each access).
+#[cfg(vecindex_loom)]
+unsafe impl Send for Chunk {}
+// SAFETY: as above.
+#[cfg(vecindex_loom)]
+unsafe impl Sync for Chunk {}
+
 /// Blocks of nodes. See the module docs.
 pub struct NodeStore {
     code_len: usize,
