@@ -12,6 +12,8 @@
 //! that cannot fail proves nothing. Without `--cfg vecindex_loom` this crate is empty.
 
 #[cfg(all(test, vecindex_loom))]
+mod cover;
+#[cfg(all(test, vecindex_loom))]
 mod epoch;
 #[cfg(all(test, vecindex_loom))]
 mod graph;

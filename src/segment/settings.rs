@@ -156,6 +156,10 @@ impl SegmentIndex {
         return crate::segment::faiss::FaissIndex::check_factory(factory, metric, dim);
         #[cfg(not(feature = "faiss"))]
         {
+            // Plain HNSW needs no FAISS: the index's rows share the crate's own graph.
+            if self.graph_links().is_some() {
+                return Ok(());
+            }
             let _ = (metric, dim);
             Err(Error::InvalidConfig {
                 reason: format!("FAISS segments ({factory:?}) need the `faiss` feature; use SegmentIndex::exact()"),
