@@ -317,7 +317,10 @@ impl FaissIndex {
         build_time: Duration,
         bytes: usize,
     ) -> Self {
-        let graph = search_graph(&index, config.ef_construction, None);
+        // A plain HNSW index searches its rows through the shared graph (`epoch/cover.rs`), which
+        // copies this index's graph itself ([`FaissIndex::graph_of_rows`]): no copy of its own.
+        let graph =
+            config.graph_links().is_none().then(|| search_graph(&index, config.ef_construction, None)).flatten();
         let bytes = bytes + graph.as_ref().map_or(0, Graph::bytes);
         Self {
             index,
@@ -858,9 +861,10 @@ mod tests {
         let vectors = clustered(n, dim, 0);
         let queries = clustered(200, dim, 7);
         for metric in [Metric::InnerProduct, Metric::L2] {
-            let config = SegmentIndex::faiss("HNSW32").ef_construction(80).build_threads(1);
+            // Spelled so that it is not plain HNSW, whose segments leave the copy to the cover.
+            let config = SegmentIndex::faiss("HNSW32,Flat").ef_construction(80).build_threads(1);
             let index = FaissIndex::build(&config, metric, dim, &vectors, &|| false).unwrap().unwrap();
-            let graph = index.graph.as_ref().expect("a plain HNSW graph gets a search copy");
+            let graph = index.graph.as_ref().expect("an HNSW graph over floats gets a search copy");
             let (mut ours, mut theirs) = (0usize, 0usize);
             for query in queries.chunks_exact(dim) {
                 let truth = exact_top(&vectors, query, dim, metric, k);
