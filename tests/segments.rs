@@ -359,3 +359,28 @@ fn absorbing_merges_extend_the_largest_index_and_keep_results_exact() {
         assert_eq!(live.reconcile_mappings(), 0);
     }
 }
+
+/// A graph started from the FAISS graph of a force-merged segment keeps growing as rows come:
+/// it is not started again (which, from the same segment, would start over and over).
+#[test]
+fn a_graph_started_from_faiss_takes_in_every_row_added_after() {
+    let index = VectorIndex::new(config("HNSW32").head_capacity(1000)).unwrap();
+    let points = clustered(9000, 20, 5);
+    let chunks = |range: std::ops::Range<usize>| -> Vec<Chunk> {
+        range.map(|i| Chunk::new(format!("c{i}"), format!("d{}", i / 10), points[i].clone())).collect()
+    };
+    index.add_chunks(chunks(0..3000)).unwrap();
+    index.force_merge();
+    assert_eq!(index.stats().graph.map(|g| g.nodes), Some(3000));
+    index.add_chunks(chunks(3000..9000)).unwrap();
+    for _ in 0..50 {
+        index.maintain();
+        if index.stats().graph.is_some_and(|g| g.nodes == 9000) {
+            break;
+        }
+    }
+    let stats = index.stats();
+    assert_eq!(stats.graph.map(|g| g.nodes), Some(9000), "{:?}", stats.segments);
+    let hits = index.search(&points[8999], &SearchOptions::k(1)).unwrap();
+    assert_eq!(hits[0].chunk_id, "c8999");
+}

@@ -89,14 +89,17 @@ pub struct Cover {
     ids: Vec<SegmentId>,
     /// The walk's pool when a query sets none.
     ef_search: usize,
+    /// Whether the inserter may start it again to fit its 8-bit ranges to more rows: a cover
+    /// started empty, not one copied from a FAISS graph (whose ranges fit every row it had).
+    pub refits: bool,
 }
 
 impl Cover {
     /// A cover of `graph`, whose nodes are the rows of `parts` (in order, C1).
-    pub fn new(graph: Arc<Graph>, parts: Vec<Part>, ef_search: usize) -> Self {
+    pub fn new(graph: Arc<Graph>, parts: Vec<Part>, ef_search: usize, refits: bool) -> Self {
         let mut ids: Vec<SegmentId> = parts.iter().map(|p| p.rows.source().id()).collect();
         ids.sort();
-        Self { graph, parts, ids, ef_search: ef_search.max(1) }
+        Self { graph, parts, ids, ef_search: ef_search.max(1), refits }
     }
 
     pub fn parts(&self) -> &[Part] {
@@ -112,17 +115,16 @@ impl Cover {
     pub fn with_part(&self, first: u32, rows: PartRows) -> Self {
         let mut parts = self.parts.clone();
         parts.push(Part { first, rows });
-        Self::new(self.graph.clone(), parts, self.ef_search)
+        Self::new(self.graph.clone(), parts, self.ef_search, self.refits)
     }
 
-    /// This cover with each head part that one of `sealed` replaces (same id) in its place
-    /// (step 3).
-    pub fn with_sealed(&self, sealed: &[Arc<Segment>]) -> Self {
+    /// This cover with each part whose container one of `segments` replaces (same id, same
+    /// rows: a head sealed, step 3, or a segment given a FAISS index) holding that one.
+    pub fn with_replaced(&self, segments: &[Arc<Segment>]) -> Self {
         let mut next = self.clone();
         for part in &mut next.parts {
-            if let PartRows::Head(head) = &part.rows
-                && let Some(segment) = sealed.iter().find(|s| s.id() == head.id())
-            {
+            let id = part.rows.source().id();
+            if let Some(segment) = segments.iter().find(|s| s.id() == id) {
                 part.rows = PartRows::Sealed(segment.clone());
             }
         }
@@ -179,7 +181,7 @@ impl Cover {
                         == Some(true)
             })
         };
-        let mut ef = options.ef_search.unwrap_or(self.ef_search).max(k);
+        let mut ef = options.ef_search.unwrap_or(self.ef_search).max(k).min(n);
         let mut found = Vec::with_capacity(ef + RERANK_MARGIN);
         for _ in 0..4 {
             found.clear();

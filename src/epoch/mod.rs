@@ -241,7 +241,7 @@ impl Epochs {
                 let mut next = cur.next();
                 let sealed: Vec<Arc<Segment>> =
                     built.iter().filter(|s| done.iter().any(|h| h.id() == s.id())).cloned().collect();
-                next.cover = cur.cover.as_ref().map(|cover| Arc::new(cover.with_sealed(&sealed)));
+                next.cover = cur.cover.as_ref().map(|cover| Arc::new(cover.with_replaced(&sealed)));
                 next.sealed.extend(sealed);
                 next.sealed.sort_by_key(|s| s.id());
                 next.frozen = still;
@@ -263,6 +263,8 @@ impl Epochs {
             replaced = true;
             let mut next = cur.next();
             next.sealed[at] = new.clone();
+            // A part of the cover holds the container itself: the new version, same rows.
+            next.cover = cur.cover.as_ref().map(|cover| Arc::new(cover.with_replaced(std::slice::from_ref(&new))));
             Arc::new(next)
         });
         replaced

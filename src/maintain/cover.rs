@@ -30,7 +30,7 @@ impl Maintenance {
         let epoch = epochs.load_full();
         let Some(cover) = epoch.cover.clone() else { return self.start_cover(&epoch, links) };
         let n = cover.graph.len();
-        if n >= 2 * cover.graph.fitted_rows() && cover.graph.fitted_rows() < SAMPLE_ROWS {
+        if cover.refits && n >= 2 * cover.graph.fitted_rows() && cover.graph.fitted_rows() < SAMPLE_ROWS {
             // Young and doubled since its ranges were fitted: start again with ranges fitted to
             // every row so far (at most about twice the rows up to SAMPLE_ROWS are inserted again).
             return epochs.replace_cover(Some(&cover), None);
@@ -83,9 +83,10 @@ impl Maintenance {
         epochs.replace_cover(Some(&cover), Some(Arc::new(cover.with_part(first, next))))
     }
 
-    /// Merges the cover's sealed segments into one, dropping their dead rows, when these pass
-    /// the policy's share, and indexes it with FAISS (whose graph the next cover starts
-    /// from). The merge voids the cover (C3); until it publishes, the old one serves searches.
+    /// Merges the cover's sealed segments into one when their dead rows pass the policy's share
+    /// (dropping them, but for a base segment with few dead rows, which the merge keeps in
+    /// place), and indexes it with FAISS (whose graph the next cover starts from, when it is
+    /// the largest segment). The merge voids the cover (C3); until it publishes, the old one serves searches.
     /// Returns whether it published.
     pub(crate) fn rebuild_cover(&self) -> bool {
         let state = &*self.state;
@@ -133,8 +134,11 @@ impl Maintenance {
                 }
             }
             let graph = Graph::new(self.state.dim, self.state.metric, links, config.ef_construction, &sample);
-            Cover::new(Arc::new(graph), Vec::new(), config.ef_search)
+            Cover::new(Arc::new(graph), Vec::new(), config.ef_search, true)
         });
+        if cover.refits && cover.graph.fitted_rows() == 0 {
+            return false; // no row published yet to fit the ranges to
+        }
         self.state.epochs.replace_cover(None, Some(Arc::new(cover)))
     }
 
@@ -146,7 +150,7 @@ impl Maintenance {
         let largest = epoch.sealed.iter().max_by_key(|s| s.len())?;
         let graph = largest.ann()?.graph_of_rows().filter(|g| g.len() == largest.len())?;
         let part = Part { first: 0, rows: PartRows::Sealed(largest.clone()) };
-        Some(Cover::new(Arc::new(graph), vec![part], self.settings.segment_index.ef_search))
+        Some(Cover::new(Arc::new(graph), vec![part], self.settings.segment_index.ef_search, false))
     }
 
     #[cfg(not(feature = "faiss"))]

@@ -22,6 +22,8 @@ use crate::sync::{Arc, AtomicBool, Mutex, Ordering, spin_wait};
 
 /// Merges one maintenance step performs at most, so a step never runs unboundedly long.
 const MERGES_PER_STEP: usize = 16;
+/// Steps of the cover's inserter one maintenance step takes at most (each a few hundred rows).
+const COVER_STEPS_PER_BUILD: usize = 256;
 
 /// What maintenance needs to know of the index's configuration.
 pub(crate) struct Settings {
@@ -102,8 +104,14 @@ impl Maintenance {
         }
         self.index_segments();
         if self.settings.segment_index.graph_links().is_some() {
-            // The merge voided the cover; the next one starts from the merged segment's graph.
-            while !self.is_closing() && self.cover_step() {}
+            // The merge voided the cover; the next one starts from the merged segment's graph
+            // (with FAISS, when it is the largest), and takes in the rest. Bounded like
+            // `grow_cover`, so writers never keep this call from returning.
+            let rows: usize = epochs.load().sources().map(|s| s.len()).sum();
+            let mut steps = 0;
+            while steps < rows / 64 + COVER_STEPS_PER_BUILD && !self.is_closing() && self.cover_step() {
+                steps += 1;
+            }
         }
         epochs.load().sealed.len()
     }
@@ -200,7 +208,9 @@ impl Maintenance {
     fn grow_cover(&self) -> Option<usize> {
         let mut frozen = None;
         let mut steps = usize::from(self.rebuild_cover());
-        while !self.is_closing() && self.cover_step() {
+        // Bounded, so that a writer as fast as the inserter never keeps `maintain()` (or the
+        // maintenance mutex) from returning: the builder thread comes back within a poll.
+        while steps < COVER_STEPS_PER_BUILD && !self.is_closing() && self.cover_step() {
             steps += 1;
             if steps % 16 == 0 {
                 frozen = Some(self.seal().1);

@@ -232,13 +232,13 @@ impl MergePolicy for TieredMergePolicy {
         if self.absorb { self.pick_absorb(segments, seal_rows) } else { None }
     }
 
-    /// The next group of segments that together fit in `max_segment_rows` live rows, taken
-    /// smallest first, the largest of them (the base) first in the answer; or, when no two fit
-    /// together, a segment with dead rows to rewrite alone.
     fn graph_rebuild_dead_fraction(&self) -> f64 {
         self.vacuum_dead_fraction
     }
 
+    /// The next group of segments that together fit in `max_segment_rows` live rows, taken
+    /// smallest first, the largest of them (the base) first in the answer; or, when no two fit
+    /// together, a segment with dead rows to rewrite alone.
     fn pick_all(&self, segments: &[SegmentInfo]) -> Option<Vec<usize>> {
         let mut order: Vec<usize> = (0..segments.len()).collect();
         order.sort_by_key(|&i| segments[i].live_rows());

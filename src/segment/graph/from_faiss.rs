@@ -3,6 +3,10 @@
 
 use super::store::ALIAS;
 use super::{Graph, MAX_NODES, pack};
+
+/// Levels a graph may have: HNSW's levels grow with the log of the node count (FAISS's about
+/// `ln(n) / ln(M)`), far below this for any graph that fits in memory.
+const MAX_LEVEL: usize = 32;
 use crate::metric::Metric;
 use crate::sync::Ordering;
 
@@ -54,14 +58,19 @@ impl Graph {
             || parts.offsets[nodes] > parts.neighbors.len()
             || (max_level > 0 && upper_degree == 0)
             || degree != 2 * upper_degree.max(1)
+            || max_level > MAX_LEVEL
+            || usize::try_from(parts.levels[entry as usize]).ok() != Some(max_level + 1)
         {
             return None;
         }
+        // A node's top level, within what the graph claims; a damaged file gets no link to a
+        // node from a level the node is not on (see `link` below).
+        let top_of = |node: usize| usize::try_from(parts.levels[node]).unwrap_or(0).saturating_sub(1).min(max_level);
         let mut graph = Self::new(dim, parts.metric, upper_degree, ef_construction, parts.vectors);
         let faiss_link = |slot: i32| u32::try_from(slot).ok().filter(|&n| (n as usize) < nodes);
         let level0 = |node: usize| -> &[i32] {
             let base = parts.offsets[node];
-            parts.neighbors.get(base + start0..base + end0).unwrap_or(&[])
+            base.checked_add(end0).and_then(|end| parts.neighbors.get(base + start0..end)).unwrap_or(&[])
         };
         let order = breadth_first(nodes, entry, |node| level0(node).iter().map_while(|&slot| faiss_link(slot)));
         let mut rank = vec![0u32; nodes];
@@ -69,6 +78,8 @@ impl Graph {
             rank[old as usize] = new as u32;
         }
         let link = |slot: i32| faiss_link(slot).map(|old| rank[old as usize]);
+        let link_at =
+            |l: usize, slot: i32| faiss_link(slot).filter(|&n| top_of(n as usize) >= l).map(|old| rank[old as usize]);
         let mut inserter = graph.inserter.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut code = vec![0u8; graph.nodes.code_len()];
         for (new, &old) in order.iter().enumerate() {
@@ -76,11 +87,18 @@ impl Graph {
             let squared = graph.quantizer.encode(&parts.vectors[node * dim..(node + 1) * dim], &mut code);
             let base = parts.offsets[node];
             let links: Vec<u32> = level0(node).iter().map_while(|&slot| link(slot)).collect();
-            let top = usize::try_from(parts.levels[node]).ok()?.saturating_sub(1).min(max_level);
+            let top = top_of(node);
             let mut upper = Vec::with_capacity(top);
             for l in 1..=top {
-                let slots = parts.neighbors.get(base + level(l)?..base + level(l + 1)?)?;
-                upper.push(slots.iter().map_while(|&slot| link(slot)).collect::<Vec<u32>>());
+                let slots = parts.neighbors.get(base.checked_add(level(l)?)?..base.checked_add(level(l + 1)?)?)?;
+                // A slot naming a node not on this level is skipped, not followed: `-1` ends a list.
+                upper.push(
+                    slots
+                        .iter()
+                        .take_while(|&&slot| slot >= 0)
+                        .filter_map(|&slot| link_at(l, slot))
+                        .collect::<Vec<u32>>(),
+                );
             }
             let label = match rows {
                 Some(rows) => *rows(node).first()?,

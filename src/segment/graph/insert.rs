@@ -43,7 +43,7 @@ fn random_level(node: u32, m: usize) -> usize {
 
 impl Graph {
     /// Inserts a node labelled `label` for `vector` (`dim` values); false, inserting nothing,
-    /// if the graph holds [`MAX_NODES`] or memory for the node could not be had.
+    /// if the graph holds `MAX_NODES - 1` nodes or memory for the node could not be had.
     pub fn insert(&self, label: u32, vector: &[f32]) -> bool {
         #[cfg(target_arch = "x86_64")]
         if let Some(kernel) = super::sq8::Avx2::detect() {
@@ -250,8 +250,14 @@ impl Graph {
             self.nodes.links(node)[slot].store(value, order);
             return;
         }
-        let at = self.nodes.word(node, UPPER).load(Ordering::Acquire) as usize;
-        self.upper.word(at + 1 + (level - 1) * self.upper_degree + slot).store(value, order);
+        let at = self.nodes.word(node, UPPER).load(Ordering::Acquire);
+        if at == NONE
+            || slot >= self.upper_degree
+            || level > self.upper.word(at as usize).load(Ordering::Acquire) as usize
+        {
+            return; // not a node of this level (a damaged graph could link one there)
+        }
+        self.upper.word(at as usize + 1 + (level - 1) * self.upper_degree + slot).store(value, order);
     }
 
     #[cfg(test)]
