@@ -272,8 +272,9 @@ impl Index for MutexIndex {
             metric: self.config.metric,
             config: self.config.to_stored(),
             rows: SnapshotRows { segments: Vec::new(), head, live_rows: order.len() },
+            graph: None,
         };
-        persist::writer::write(&LocalDirectory::new(path), parts)
+        persist::writer::write(&LocalDirectory::new(path), parts).map(|(report, _)| report)
     }
 
     fn stats(&self) -> Stats {
@@ -314,7 +315,7 @@ impl Index for MutexIndex {
                 let segment_index = config.segment_index.clone();
                 Ok((config, segment_index))
             })?;
-        let Loaded { index_uid, seq, config, segments, mut report } = loaded;
+        let Loaded { index_uid, seq, config, segments, mut report, .. } = loaded;
         let mut index = Self::new(config)?;
         index.index_uid = index_uid;
         let mut rows = Vec::new();

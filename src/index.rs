@@ -7,7 +7,8 @@ use std::path::Path;
 use crate::api::{Index, OpenOptions};
 use crate::chunk::{self, Chunk};
 use crate::config::IndexConfig;
-use crate::epoch::Epochs;
+use crate::epoch::cover::{Cover, Part, PartRows};
+use crate::epoch::{Epochs, GraphWritten};
 use crate::error::Result;
 use crate::maintain::worker::Worker;
 use crate::maintain::{self, Maintenance};
@@ -57,8 +58,9 @@ pub struct VectorIndex {
     config: IndexConfig,
     /// Identifies this index (its lineage) in the directories it persists into.
     index_uid: u128,
-    /// Serializes persists (only persists: writers never touch it).
-    persist_lock: Mutex<()>,
+    /// Serializes persists (only persists: writers never touch it), and holds the graph file
+    /// the last one wrote.
+    persist_lock: Mutex<Option<GraphWritten>>,
 }
 
 impl VectorIndex {
@@ -126,7 +128,7 @@ impl VectorIndex {
             policy: config.merge_policy.clone(),
         };
         let maintenance = Arc::new(Maintenance::new(state.clone(), settings));
-        Self { state, maintenance, worker: None, config, index_uid, persist_lock: Mutex::new(()) }
+        Self { state, maintenance, worker: None, config, index_uid, persist_lock: Mutex::new(None) }
     }
 
     /// Starts the background worker (if configured). Called once the index is fully built:
@@ -143,11 +145,29 @@ impl VectorIndex {
 
     /// The index a snapshot read back describes.
     fn from_loaded(loaded: Loaded<IndexConfig>) -> (Self, OpenReport) {
-        let Loaded { index_uid, seq, config, segments, mut report } = loaded;
+        let Loaded { index_uid, seq, config, segments, graph, mut report } = loaded;
         let mut sealed: Vec<Arc<Segment>> = segments.into_iter().map(|s| Arc::new(s.into_segment())).collect();
         sealed.sort_by_key(|s| s.id());
+        let ef_search = config.segment_index.ef_search;
         let index = Self::assemble(config, seq.max(1), index_uid, sealed);
         let state = &*index.state;
+        if let Some(loaded) = graph {
+            // The shared graph over the segments it was written with (the reader checked that
+            // each is in the snapshot, with its rows).
+            let epoch = state.epochs.load_full();
+            let parts: Option<Vec<Part>> = loaded
+                .parts
+                .iter()
+                .map(|&(id, first)| {
+                    let segment = epoch.sealed.iter().find(|s| s.id().0 == id)?.clone();
+                    Some(Part { first, rows: PartRows::Sealed(segment) })
+                })
+                .collect();
+            if let Some(parts) = parts {
+                let cover = Cover::new(Arc::new(loaded.graph), parts, ef_search, loaded.refits);
+                state.epochs.replace_cover(None, Some(Arc::new(cover)));
+            }
+        }
         let rebuilt = state.maps.rebuild(&state.epochs.load_full(), |text| state.vocabulary.register(text));
         state.set_len(rebuilt.chunks);
         report.chunks = rebuilt.chunks;
@@ -269,7 +289,7 @@ impl VectorIndex {
 
     /// [`persist`](Self::persist) into any storage.
     pub(crate) fn persist_in(&self, dir: &dyn Directory) -> Result<PersistReport> {
-        let _one_at_a_time = self.persist_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut one_at_a_time = self.persist_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let state = &*self.state;
         // A snapshot view: waits for the operations in flight below its seq, so the files hold
         // exactly the operations below it. (The injected bug takes a search's view instead,
@@ -286,8 +306,17 @@ impl VectorIndex {
             metric: self.config.metric,
             config: self.config.to_stored(),
             rows: epoch.snapshot(&view, self.config.dim),
+            graph: None,
         };
-        persist::writer::write(dir, parts)
+        let parts =
+            SnapshotParts { graph: epoch.snapshot_graph(&parts.rows, dir.path(), one_at_a_time.as_ref()), ..parts };
+        let (report, graph) = persist::writer::write(dir, parts)?;
+        *one_at_a_time = graph.zip(epoch.cover.as_ref()).map(|(stored, cover)| GraphWritten {
+            graph: std::ptr::from_ref::<crate::segment::graph::Graph>(&cover.graph) as usize,
+            dir: dir.path().to_owned(),
+            stored,
+        });
+        Ok(report)
     }
 
     /// What the index holds now: counts, and every head and segment.

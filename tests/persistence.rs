@@ -146,6 +146,12 @@ fn round_trip_gives_identical_answers_mappings_and_stats() {
             }
         }
         if factory == "HNSW32" {
+            // The shared graph came back with the sealed segments it covered: the rows that were
+            // in heads (now one more segment) are all it has to take in.
+            let stats = reopened.stats();
+            let sealed: usize =
+                stats.segments.iter().filter(|s| s.id != head_id && s.label() != "head").map(|s| s.rows).sum();
+            assert_eq!(stats.graph.map(|g| g.nodes), Some(sealed), "{factory}: the graph file was read");
             reopened.maintain();
             let stats = reopened.stats();
             let rows: usize = stats.segments.iter().map(|s| s.rows).sum();
@@ -777,4 +783,56 @@ fn a_ram_directory_takes_the_same_snapshots_and_heals_the_same_damage() {
     assert!(!report.lost_documents.is_empty());
     assert_eq!(ram.quarantined(), [rows]);
     assert!(matches!(open_in(&RamDirectory::new("ram:empty"), &OpenOptions::new()), Err(Error::Io { .. })));
+}
+
+/// A plain HNSW index persists the graph its rows share: an open reads it back (the rows of the
+/// heads, one more segment now, are all it inserts again), a persist after a few more rows
+/// reuses the file, and a damaged or missing graph file is healed: its rows are inserted into a
+/// new graph, nothing is lost, strict opens too.
+#[test]
+fn the_shared_graph_is_persisted_reused_and_healed() {
+    if !cfg!(feature = "faiss") {
+        return; // "HNSW32" configs are checked by FAISS in this build
+    }
+    let hnsw = || config().head_capacity(64).segment_index(vecindex::SegmentIndex::faiss("HNSW32").min_rows(0));
+    let index = VectorIndex::new(hnsw()).unwrap();
+    for i in 0..120 {
+        index.add_document(&format!("d{i}"), doc(i, 1)).unwrap();
+    }
+    index.maintain();
+    let sealed: usize = index.stats().segments.iter().filter(|s| s.label() != "head").map(|s| s.rows).sum();
+    let dir = tempfile::tempdir().unwrap();
+    index.persist(dir.path()).unwrap();
+    let graph_files =
+        |dir: &Path| -> Vec<String> { file_names(dir).into_keys().filter(|n| n.starts_with("graph-")).collect() };
+    let written = graph_files(dir.path());
+    assert_eq!(written.len(), 1, "{:?}", file_names(dir.path()).into_keys().collect::<Vec<_>>());
+    let (reopened, report) = VectorIndex::open_with_options(dir.path(), &OpenOptions::new().strict(true)).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    let nodes = reopened.stats().graph.map(|g| g.nodes);
+    assert_eq!(nodes, Some(sealed), "every sealed row came back in the graph (the heads' rows are inserted again)");
+    assert_eq!(contents(&reopened), contents(&index));
+    drop(reopened);
+
+    // A few more rows: the graph has not grown by a tenth, the same file serves.
+    index.add_document("late", doc(500, 1)).unwrap();
+    index.maintain();
+    let report = index.persist(dir.path()).unwrap();
+    assert_eq!(graph_files(dir.path()), written, "reused, not written again: {report:?}");
+
+    let scratch = tempfile::tempdir().unwrap();
+    for (n, how) in [Damage::FlipHeader, Damage::FlipBody, Damage::Truncate, Damage::Delete].into_iter().enumerate() {
+        let case = scratch.path().join(format!("case{n}"));
+        copy_dir(dir.path(), &case);
+        damage(&case.join(&written[0]), how);
+        let open = |strict| VectorIndex::open_with_options(&case, &OpenOptions::new().strict(strict).config(hnsw()));
+        let (opened, report) = open(true).unwrap_or_else(|e| panic!("{how:?}: strict opens: {e}"));
+        assert_eq!(report.healed.len(), 1, "{how:?}: {report:?}");
+        assert!(report.quarantined.is_empty() && report.fell_back.is_none(), "{how:?}");
+        assert_eq!(contents(&opened), contents(&index), "{how:?}: nothing lost");
+        opened.maintain();
+        let stats = opened.stats();
+        let rows: usize = stats.segments.iter().map(|s| s.rows).sum();
+        assert_eq!(stats.graph.map(|g| g.nodes), Some(rows), "{how:?}: every row in a new graph");
+    }
 }

@@ -131,6 +131,30 @@ impl Cover {
         next
     }
 
+    /// What a snapshot keeps of this cover: its parts, in order, up to the first that is a head
+    /// or not wholly in the graph, less those `written` says the snapshot leaves out (no live
+    /// row), each as (segment, its first position now, its first in the snapshot, rows): the
+    /// kept parts' positions are renumbered from 0 without gaps (C1 again).
+    pub fn persistable(&self, written: &dyn Fn(SegmentId) -> bool) -> Vec<(SegmentId, u32, u32, u32)> {
+        let n = self.graph.len();
+        let mut kept = Vec::new();
+        let mut next = 0u32;
+        for part in &self.parts {
+            let PartRows::Sealed(segment) = &part.rows else { break };
+            let rows = segment.len();
+            if Self::covered_rows(part, n) < rows {
+                break;
+            }
+            let Ok(rows) = u32::try_from(rows) else { break };
+            if written(segment.id()) {
+                kept.push((segment.id(), part.first, next, rows));
+                let Some(after) = next.checked_add(rows) else { break };
+                next = after;
+            }
+        }
+        kept
+    }
+
     /// Rows of `part` that are nodes below `n`, counted from its first (C2).
     pub fn covered_rows(part: &Part, n: usize) -> usize {
         n.saturating_sub(part.first as usize).min(part.rows.source().len())

@@ -36,6 +36,7 @@ pub(crate) mod head;
 mod snapshot;
 mod source;
 
+pub(crate) use snapshot::GraphWritten;
 pub(crate) use source::Source;
 
 use crate::epoch::cover::Cover;

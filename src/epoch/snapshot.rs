@@ -1,7 +1,12 @@
 //! Snapshot assembly: what a persist at a view writes of an epoch.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
 use crate::epoch::Epoch;
-use crate::persist::writer::{SnapshotRows, SnapshotSegment};
+use crate::ids::SegmentId;
+use crate::persist::manifest::{StoredGraph, StoredPart};
+use crate::persist::writer::{SnapshotGraph, SnapshotRows, SnapshotSegment};
 use crate::rows::SealedRows;
 use crate::seq::ReadView;
 
@@ -57,4 +62,53 @@ impl Epoch {
         });
         SnapshotRows { segments, head, live_rows }
     }
+
+    /// The shared graph a persist into `dir` writes beside `rows`: the graph over the parts the
+    /// snapshot keeps ([`Cover::persistable`](crate::epoch::cover::Cover::persistable)), or the
+    /// graph file `last` recorded, when it is of this same graph, in this directory, over
+    /// segments the snapshot still writes, and the graph has not grown by a tenth since. A graph
+    /// is rewritten whole, so writing it only as it grows keeps persists incremental; open
+    /// inserts the rows a graph file does not cover.
+    pub(crate) fn snapshot_graph(
+        &self,
+        rows: &SnapshotRows<'_>,
+        dir: &Path,
+        last: Option<&GraphWritten>,
+    ) -> Option<SnapshotGraph> {
+        let cover = self.cover.as_ref()?;
+        let written: HashSet<u64> = rows.segments.iter().map(|s| s.id).collect();
+        let kept = cover.persistable(&|id: SegmentId| written.contains(&id.0));
+        let nodes: u64 = kept.iter().map(|&(_, _, _, rows)| u64::from(rows)).sum();
+        if nodes == 0 {
+            return None;
+        }
+        if let Some(last) = last.filter(|last| {
+            last.graph == std::ptr::from_ref::<crate::segment::graph::Graph>(&cover.graph) as usize
+                && last.dir == dir
+                && nodes * 10 < last.stored.nodes * 11
+                && last.stored.parts.iter().all(|p| written.contains(&p.segment))
+        }) {
+            return Some(SnapshotGraph::Reuse(last.stored.clone()));
+        }
+        let relabel = |position: u32| {
+            let at = kept.partition_point(|&(_, first, _, _)| first <= position).checked_sub(1)?;
+            let (_, first, snapshot_first, rows) = kept[at];
+            let row = position - first;
+            (row < rows).then_some(snapshot_first + row)
+        };
+        let (body, encoded) = cover.graph.encode(&relabel, cover.refits);
+        let parts = kept
+            .iter()
+            .map(|&(id, _, first, rows)| StoredPart { segment: id.0, first: u64::from(first), rows: u64::from(rows) })
+            .collect();
+        Some(SnapshotGraph::Write { body, nodes: encoded as u64, parts })
+    }
+}
+
+/// The graph file a persist wrote last, for the next one to reuse.
+pub(crate) struct GraphWritten {
+    /// The graph it was written from (its address, to tell it apart from a later one).
+    pub graph: usize,
+    pub dir: PathBuf,
+    pub stored: StoredGraph,
 }

@@ -95,6 +95,23 @@ impl StoredSegment {
     }
 }
 
+/// A part of the shared graph: a sealed segment and the position of its first row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct StoredPart {
+    pub segment: u64,
+    pub first: u64,
+    pub rows: u64,
+}
+
+/// The graph file of a plain HNSW index: a graph over the rows of `parts` (each of them a node,
+/// labelled by position), which are segments of the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct StoredGraph {
+    pub file: StoredFile,
+    pub nodes: u64,
+    pub parts: Vec<StoredPart>,
+}
+
 /// The settings an index was persisted with (all of `IndexConfig` but `background`; its
 /// conversions are in `config`). A segment kind is its FAISS factory string, or `"exact"`.
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -133,6 +150,38 @@ pub struct Manifest {
     pub head: Option<StoredSegment>,
     /// Deletes below `seq` of rows of the segments above.
     pub tombstones: Option<StoredFile>,
+    /// The shared graph of a plain HNSW index, over some of the segments above (open inserts
+    /// the rows of the others).
+    pub graph: Option<StoredGraph>,
+}
+
+/// The manifest of the first layout (header word `extra` 0), before the graph record: read
+/// and converted, never written (but by a test).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct ManifestLayout0 {
+    index_uid: u128,
+    generation: u64,
+    seq: SeqNo,
+    dim: u32,
+    metric: u32,
+    config: StoredConfig,
+    segments: Vec<StoredSegment>,
+    head: Option<StoredSegment>,
+    tombstones: Option<StoredFile>,
+}
+
+impl From<ManifestLayout0> for Manifest {
+    fn from(m: ManifestLayout0) -> Self {
+        let ManifestLayout0 { index_uid, generation, seq, dim, metric, config, segments, head, tombstones } = m;
+        Manifest { index_uid, generation, seq, dim, metric, config, segments, head, tombstones, graph: None }
+    }
+}
+
+/// The manifest layout this build writes (the header's kind-specific word).
+const LAYOUT: u64 = 1;
+
+pub fn graph_name(checksum: u64) -> String {
+    format!("graph-{checksum:016x}")
 }
 
 pub fn rows_name(id: u64, checksum: u64) -> String {
@@ -186,7 +235,7 @@ pub fn is_ours(name: &str) -> bool {
         return [".rows", ".ids"].iter().any(|ext| rest.strip_suffix(ext).is_some_and(|r| segment(r) && r.len() == 33))
             || rest.strip_suffix(".faiss").is_some_and(|r| segment(r) && r.len() == 42);
     }
-    if let Some(rest) = name.strip_prefix("tombstones-") {
+    if let Some(rest) = name.strip_prefix("tombstones-").or_else(|| name.strip_prefix("graph-")) {
         return hex(rest, 16);
     }
     is_temp(name) || matches!(name, MANIFEST | MANIFEST_PREV | "LOCK")
@@ -201,7 +250,7 @@ impl Manifest {
     /// The manifest file's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let body = rkyv::to_bytes::<rancor::Panic>(self).unwrap_or_else(|never| match never {});
-        format::image(FileKind::Manifest, self.dim, self.metric, self.seq, &body).1.to_vec()
+        format::image_with(FileKind::Manifest, self.dim, self.metric, self.seq, LAYOUT, &body).1.to_vec()
     }
 
     /// Checks and decodes a manifest file.
@@ -209,8 +258,12 @@ impl Manifest {
         let corrupt = |reason: String| Error::corrupt(path, reason);
         let (header, body) = format::check(path, bytes, FileKind::Manifest, None)?;
         let body = format::aligned(body);
-        let manifest = rkyv::from_bytes::<Manifest, rancor::Error>(&body)
-            .map_err(|e| corrupt(format!("invalid manifest archive: {e}")))?;
+        let invalid = |e: rancor::Error| corrupt(format!("invalid manifest archive: {e}"));
+        let manifest = match header.extra {
+            0 => rkyv::from_bytes::<ManifestLayout0, rancor::Error>(&body).map_err(invalid)?.into(),
+            LAYOUT => rkyv::from_bytes::<Manifest, rancor::Error>(&body).map_err(invalid)?,
+            other => return Err(corrupt(format!("manifest layout {other}, this build reads 0 and {LAYOUT}"))),
+        };
         if (header.dim, header.metric, header.seq) != (manifest.dim, manifest.metric, manifest.seq) {
             return Err(corrupt("header and body disagree".into()));
         }
@@ -252,6 +305,7 @@ impl Manifest {
             names.extend(segment.faiss_name());
         }
         names.extend(self.tombstones.map(|t| tombstones_name(t.checksum)));
+        names.extend(self.graph.as_ref().map(|g| graph_name(g.file.checksum)));
         names
     }
 }
@@ -358,7 +412,10 @@ mod tests {
         use std::mem::{align_of, size_of};
         assert_eq!((size_of::<ArchivedStoredFile>(), size_of::<ArchivedStoredFaiss>()), (16, 40));
         assert_eq!((size_of::<ArchivedStoredSegment>(), size_of::<ArchivedStoredConfig>()), (96, 112));
-        assert_eq!((size_of::<ArchivedManifest>(), align_of::<ArchivedManifest>()), (304, 16));
+        assert_eq!((size_of::<ArchivedManifest>(), align_of::<ArchivedManifest>()), (352, 16));
+        assert_eq!((size_of::<ArchivedStoredGraph>(), size_of::<ArchivedStoredPart>()), (40, 24));
+        assert_eq!(std::mem::offset_of!(ArchivedManifest, graph), 296);
+        assert_eq!(size_of::<ArchivedManifestLayout0>(), 304);
         assert_eq!((size_of::<ArchivedStoredDeletes>(), size_of::<ArchivedStoredTombstones>()), (40, 16));
     }
 
@@ -388,8 +445,31 @@ mod tests {
             segments: Vec::new(),
             head: None,
             tombstones: None,
+            graph: Some(StoredGraph {
+                file: StoredFile { bytes: 100, checksum: 7 },
+                nodes: 3,
+                parts: vec![StoredPart { segment: 5, first: 0, rows: 3 }],
+            }),
         };
         let bytes = manifest.encode();
         assert_eq!(Manifest::decode(Path::new("m"), &bytes).unwrap(), manifest);
+        assert!(manifest.files().contains(&graph_name(7)));
+        // A manifest of the first layout (header word 0, no graph record) still reads.
+        let first = ManifestLayout0 {
+            index_uid: 42,
+            generation: 1,
+            seq: 10,
+            dim: 4,
+            metric: 0,
+            config: manifest.config.clone(),
+            segments: Vec::new(),
+            head: None,
+            tombstones: None,
+        };
+        let body = rkyv::to_bytes::<rancor::Panic>(&first).unwrap_or_else(|never| match never {});
+        let bytes = format::image_with(FileKind::Manifest, 4, 0, 10, 0, &body).1.to_vec();
+        assert_eq!(Manifest::decode(Path::new("m"), &bytes).unwrap(), Manifest { graph: None, ..manifest.clone() });
+        let bytes = format::image_with(FileKind::Manifest, 4, 0, 10, 9, &body).1.to_vec();
+        assert!(Manifest::decode(Path::new("m"), &bytes).is_err(), "an unknown layout is refused");
     }
 }

@@ -8,6 +8,7 @@
 //!   seg-<id>-<checksum>.ids           its chunk ids, document ids and add seqs, written once
 //!   seg-<id>-<checksum>-<tag>.faiss   its FAISS index, written once
 //!   tombstones-<checksum>             the snapshot's deletes
+//!   graph-<checksum>                  a plain HNSW index's shared graph, as it grows
 //!   LOCK                              serializes persists (advisory lock)
 //!   quarantine/                       damaged files moved aside by open, never deleted
 //! ```

@@ -13,6 +13,7 @@ use crate::persist::tombstones::{self, Deletes};
 use crate::persist::{Healed, LostDocument, OpenReport, Quarantined};
 use crate::rows::SealedRows;
 use crate::rows::Tombstones;
+use crate::segment::graph::Graph;
 use crate::segment::{Segment, SegmentData, SegmentIndex};
 use crate::seq::SeqNo;
 use crate::storage::format::{self, FileKind};
@@ -45,12 +46,21 @@ impl LoadedSegment {
     }
 }
 
+/// The shared graph read back: the graph, its parts (segment id and first position, in
+/// order), and whether it may start again to fit its ranges to more rows.
+pub struct LoadedGraph {
+    pub graph: Graph,
+    pub parts: Vec<(u64, u32)>,
+    pub refits: bool,
+}
+
 /// A snapshot read back, with the configuration the caller resolved for it.
 pub struct Loaded<C> {
     pub index_uid: u128,
     pub seq: SeqNo,
     pub config: C,
     pub segments: Vec<LoadedSegment>,
+    pub graph: Option<LoadedGraph>,
     pub report: OpenReport,
 }
 
@@ -136,10 +146,71 @@ pub fn load<C>(
             faiss,
         });
     }
+    let graph = match &manifest.graph {
+        Some(stored) if wanted.graph_links().is_some() => {
+            load_graph(dir, stored, &segments, manifest.metric(), options.read_only, &mut report)
+        }
+        _ => None, // another segment index now: its segments get their own
+    };
     report.segments = segments.len();
     report.lost_documents = lost_documents(lost_chunks, &segments);
     report.duration = started.elapsed();
-    Ok(Loaded { index_uid: manifest.index_uid, seq, config, segments, report })
+    Ok(Loaded { index_uid: manifest.index_uid, seq, config, segments, graph, report })
+}
+
+/// The shared graph, checked and read, its nodes' codes computed from the rows of its parts;
+/// `None`, the file healed (its rows are inserted again in the background), if it or one of its
+/// parts is damaged or missing.
+fn load_graph(
+    dir: &dyn Directory,
+    stored: &crate::persist::manifest::StoredGraph,
+    segments: &[LoadedSegment],
+    metric: Metric,
+    read_only: bool,
+    report: &mut OpenReport,
+) -> Option<LoadedGraph> {
+    let name = crate::persist::manifest::graph_name(stored.file.checksum);
+    let path = dir.path().join(&name);
+    let loaded = (|| -> Result<LoadedGraph> {
+        let mut parts = Vec::with_capacity(stored.parts.len());
+        let mut next = 0u64;
+        for part in &stored.parts {
+            let rows = segments.iter().find(|s| s.id == part.segment).map(|s| &s.rows);
+            match rows {
+                Some(rows) if part.first == next && rows.len() as u64 == part.rows => {}
+                _ => {
+                    return Err(Error::corrupt(
+                        &path,
+                        format!("its part of segment {} is not in the snapshot", part.segment),
+                    ));
+                }
+            }
+            parts.push((part.segment, u32::try_from(part.first).map_err(|_| Error::corrupt(&path, "too many rows"))?));
+            next = part.first + part.rows;
+        }
+        if next != stored.nodes {
+            return Err(Error::corrupt(&path, format!("{} nodes over {next} rows", stored.nodes)));
+        }
+        let mapped = dir.open(&name, Access::Sequential).map_err(missing_is_corrupt)?;
+        let (_, body) = format::check(&path, &mapped, FileKind::Graph, Some(stored.file.into()))?;
+        let vector = |position: u32| -> Option<&[f32]> {
+            let at = parts.partition_point(|&(_, first)| first <= position).checked_sub(1)?;
+            let (id, first) = parts[at];
+            segments.iter().find(|s| s.id == id)?.rows.vector((position - first) as usize)
+        };
+        let (graph, refits) = Graph::decode(body, metric, &vector).map_err(|reason| Error::corrupt(&path, reason))?;
+        if graph.len() as u64 != stored.nodes {
+            return Err(Error::corrupt(&path, format!("{} nodes, the manifest says {}", graph.len(), stored.nodes)));
+        }
+        Ok(LoadedGraph { graph, parts, refits })
+    })();
+    match loaded {
+        Ok(graph) => Some(graph),
+        Err(e) => {
+            heal(dir, &name, e, "its rows are inserted into a new graph in the background", read_only, report);
+            None
+        }
+    }
 }
 
 /// `MANIFEST` and its tombstones, or `MANIFEST.prev` and its, if either of the first is damaged.

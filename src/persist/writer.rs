@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::metric::Metric;
 use crate::persist::PersistReport;
-use crate::persist::manifest::{self, Manifest, StoredConfig, StoredFile, StoredSegment};
+use crate::persist::manifest::{self, Manifest, StoredConfig, StoredFile, StoredGraph, StoredPart, StoredSegment};
 use crate::persist::tombstones::{self, Deletes};
 use crate::rows::SealedRows;
 use crate::seq::SeqNo;
@@ -36,6 +36,14 @@ pub struct SnapshotRows<'a> {
     pub live_rows: usize,
 }
 
+/// The shared graph of a snapshot, if it has one.
+pub enum SnapshotGraph {
+    /// A graph file to write (unless the directory holds it): its body, its nodes, its parts.
+    Write { body: Vec<u8>, nodes: u64, parts: Vec<StoredPart> },
+    /// The graph file an earlier snapshot in this directory wrote, still valid for this one.
+    Reuse(StoredGraph),
+}
+
 /// Everything a persist writes.
 pub struct SnapshotParts<'a> {
     pub index_uid: u128,
@@ -46,6 +54,7 @@ pub struct SnapshotParts<'a> {
     /// The settings it is persisted with.
     pub config: StoredConfig,
     pub rows: SnapshotRows<'a>,
+    pub graph: Option<SnapshotGraph>,
 }
 
 /// What this persist wrote so far.
@@ -200,7 +209,9 @@ fn check_target(dir: &dyn Directory, index_uid: u128) -> Result<Option<manifest:
 }
 
 /// Writes `parts` into the index directory `dir`: the files it lacks, then the manifest.
-pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<PersistReport> {
+/// Returns what it wrote, and the graph record the manifest holds (for the next persist to
+/// reuse).
+pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<(PersistReport, Option<StoredGraph>)> {
     let started = Instant::now();
     ensure_dir(dir)?;
     check_target(dir, parts.index_uid)?; // refuse before creating LOCK in somebody else's directory
@@ -240,6 +251,28 @@ pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<PersistRep
         }
         Some(file)
     };
+    let graph = match parts.graph {
+        Some(SnapshotGraph::Write { body, nodes, parts: graph_parts }) => {
+            let (header, bytes) = format::image(FileKind::Graph, dim as u32, 0, 0, &body);
+            drop(body);
+            let file = StoredFile { bytes: bytes.len() as u64, checksum: header.body_checksum };
+            let name = manifest::graph_name(file.checksum);
+            if files.get(&name) == Some(&file.bytes) {
+                written.reused += 1; // C4
+            } else {
+                written.write(dir, &name, &bytes)?;
+            }
+            Some(StoredGraph { file, nodes, parts: graph_parts })
+        }
+        // Named by content: if the directory still holds it, it holds those bytes (C4).
+        Some(SnapshotGraph::Reuse(stored)) => {
+            (files.get(&manifest::graph_name(stored.file.checksum)) == Some(&stored.file.bytes)).then(|| {
+                written.reused += 1;
+                stored
+            })
+        }
+        None => None,
+    };
     if written.files > 0 {
         dir.sync()?; // C1: the new files are durable before the manifest names them
     }
@@ -254,6 +287,7 @@ pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<PersistRep
         segments: entries,
         head,
         tombstones,
+        graph,
     };
     let previous_is_current = previous.as_ref().is_some_and(|p| p.name == manifest::MANIFEST);
     let manifest_bytes = manifest::commit(dir, &manifest, previous_is_current)?;
@@ -262,7 +296,7 @@ pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<PersistRep
     let total: u64 = manifest
         .all_segments()
         .flat_map(|s| [Some(s.rows_file), Some(s.ids_file), s.faiss.as_ref().map(|f| f.file)])
-        .chain([manifest.tombstones])
+        .chain([manifest.tombstones, manifest.graph.as_ref().map(|g| g.file)])
         .flatten()
         .map(|f| f.bytes)
         .sum();
@@ -291,5 +325,5 @@ pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<PersistRep
         ms = report.duration.as_secs_f64() * 1e3,
         "persisted snapshot"
     );
-    Ok(report)
+    Ok((report, manifest.graph))
 }

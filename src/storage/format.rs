@@ -5,13 +5,14 @@
 //! offset size  field (all integers little endian)
 //!      0    8  magic b"VECINDEX"
 //!      8    4  format version (u32) = 2
-//!     12    4  file kind (u32): 1 manifest, 2 rows, 3 ids, 4 tombstones, 5 faiss
+//!     12    4  file kind (u32): 1 manifest, 2 rows, 3 ids, 4 tombstones, 5 faiss, 6 graph
 //!     16    4  dimension (u32)
 //!     20    4  metric (u32: 0 cosine, 1 inner product, 2 L2); 0 in files other than the manifest
 //!     24    8  seq (u64): the file holds operations below it (see each kind)
 //!     32    8  body length in bytes (u64)
 //!     40    8  xxh3-64 of the body (u64)
-//!     48    8  kind-specific (u64): rows files, the length of their rkyv archive; otherwise 0
+//!     48    8  kind-specific (u64): rows files, the length of their rkyv archive; manifests,
+//!              the layout of their archive (0, or 1 with a graph record); otherwise 0
 //!     56    8  xxh3-64 of bytes 0..56 (u64)
 //!     64    .  body
 //! ```
@@ -50,6 +51,8 @@ pub enum FileKind {
     Tombstones = 4,
     /// A FAISS index over a segment's vectors, as FAISS's `write_index` produces it.
     Faiss = 5,
+    /// The graph a plain HNSW index's rows share: its nodes' labels and links.
+    Graph = 6,
 }
 
 impl FileKind {
@@ -60,6 +63,7 @@ impl FileKind {
             3 => Self::Ids,
             4 => Self::Tombstones,
             5 => Self::Faiss,
+            6 => Self::Graph,
             _ => return None,
         })
     }
@@ -71,6 +75,7 @@ impl FileKind {
             Self::Ids => "ids",
             Self::Tombstones => "tombstones",
             Self::Faiss => "faiss",
+            Self::Graph => "graph",
         }
     }
 }
@@ -240,9 +245,21 @@ impl Image {
 
 /// A whole file from a body already made (an rkyv archive, FAISS's bytes).
 pub fn image(kind: FileKind, dim: u32, metric: u32, seq: u64, body: &[u8]) -> (Header, AlignedVec<ALIGN>) {
+    image_with(kind, dim, metric, seq, 0, body)
+}
+
+/// [`image`] with the header's kind-specific word set to `extra`.
+pub fn image_with(
+    kind: FileKind,
+    dim: u32,
+    metric: u32,
+    seq: u64,
+    extra: u64,
+    body: &[u8],
+) -> (Header, AlignedVec<ALIGN>) {
     let mut image = Image::start(body.len());
     image.body().extend_from_slice(body);
-    image.finish(kind, dim, metric, seq, 0)
+    image.finish(kind, dim, metric, seq, extra)
 }
 
 /// Copies an rkyv archive out of a body into a buffer aligned for it. Used for small files

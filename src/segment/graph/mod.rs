@@ -48,6 +48,7 @@
 #[cfg(any(feature = "faiss", test))]
 mod from_faiss;
 mod insert;
+mod persist;
 mod sq8;
 mod store;
 mod walk;
@@ -97,7 +98,12 @@ impl Graph {
     /// An empty graph for `dim`-value vectors under `metric`, with HNSW's `m` links per node
     /// (`2 m` at level 0), coding vectors with ranges fitted to `sample` (rows of `dim`).
     pub fn new(dim: usize, metric: Metric, m: usize, ef_construction: usize, sample: &[f32]) -> Self {
-        let quantizer = Sq8::fit(sample, dim);
+        Self::with_quantizer(Sq8::fit(sample, dim), sample.len() / dim.max(1), metric, m, ef_construction)
+    }
+
+    /// An empty graph coding vectors with `quantizer`, fitted to `fitted_rows` rows.
+    fn with_quantizer(quantizer: Sq8, fitted_rows: usize, metric: Metric, m: usize, ef_construction: usize) -> Self {
+        let dim = quantizer.ranges().0.len();
         let metric = match metric {
             Metric::L2 => Metric::L2,
             Metric::Cosine | Metric::InnerProduct => Metric::InnerProduct,
@@ -111,7 +117,7 @@ impl Graph {
             upper_degree: m,
             ef_construction: ef_construction.max(1),
             upper: UpperStore::default(),
-            fitted_rows: sample.len() / dim.max(1),
+            fitted_rows,
             count: AtomicU32::new(0),
             top: AtomicU64::new(NO_TOP),
             inserter: Mutex::new(insert::Inserter::default()),

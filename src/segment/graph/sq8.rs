@@ -67,6 +67,22 @@ impl Sq8 {
         Self { dim, lo, step }
     }
 
+    /// Ranges read back from a file: `lo` and `step` per dimension (`None` if their lengths
+    /// differ, or a value is not finite or a step negative).
+    pub fn from_ranges(lo: Vec<f32>, step: Vec<f32>) -> Option<Self> {
+        let valid = lo.len() == step.len()
+            && !lo.is_empty()
+            && lo.iter().all(|x| x.is_finite())
+            && step.iter().all(|s| s.is_finite() && *s >= 0.0);
+        let dim = lo.len();
+        valid.then_some(Self { dim, lo, step })
+    }
+
+    /// Each dimension's lowest value and step.
+    pub fn ranges(&self) -> (&[f32], &[f32]) {
+        (&self.lo, &self.step)
+    }
+
     /// Bytes of one code, padding included.
     pub fn code_len(&self) -> usize {
         self.dim.div_ceil(CODE_ALIGN) * CODE_ALIGN
