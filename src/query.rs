@@ -66,6 +66,12 @@ impl SearchOptions {
         Ok(())
     }
 
+    /// Whether every row passes: no document is excluded and no metadata is filtered on.
+    #[inline]
+    pub(crate) fn accepts_all(&self) -> bool {
+        self.exclude_docs.is_empty() && self.filter.is_empty()
+    }
+
     /// Whether a row passes the document exclusion and the metadata filter.
     #[inline]
     pub(crate) fn accepts(&self, row: RowRef<'_>) -> bool {

@@ -223,10 +223,13 @@ fn metric() -> impl Strategy<Value = Metric> {
 
 /// Sealed segments: exact scans, or FAISS "Flat" indexes (which must give the same hits, scores
 /// and order), built for every segment however small, and merged (two at a time) and vacuumed
-/// (at 20% dead) at every `maintain()`.
+/// (at 20% dead) at every `maintain()`; or the graph plain HNSW rows share, grown at every
+/// `maintain()` and rebuilt at half dead rows, with an efSearch above any node count here: a
+/// walk that wide reaches every node the graph links, so it too must give the model's answer.
 fn segment_index() -> impl Strategy<Value = SegmentIndex> {
     let flat = SegmentIndex::faiss("Flat").min_rows(0);
-    prop_oneof![Just(SegmentIndex::exact()), Just(flat)]
+    let shared_graph = SegmentIndex::faiss("HNSW32").min_rows(0).ef_search(100_000);
+    prop_oneof![Just(SegmentIndex::exact()), Just(flat), Just(shared_graph)]
 }
 
 fn check(metric: Metric, segments: SegmentIndex, ops: Vec<Op>) -> Result<(), TestCaseError> {

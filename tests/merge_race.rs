@@ -3,7 +3,8 @@
 //! and a full search must both equal every writer's final state: no delete lost to a merge, no
 //! row lost or duplicated by sealing. Repeated for several rounds, since interleavings vary. The
 //! same again with `force_merge()` (merge everything, the current head included, into one
-//! segment) in the loop.
+//! segment) in the loop, and with the graph plain HNSW rows share (grown, and rebuilt as rows
+//! die, by `maintain()`).
 
 #![allow(clippy::disallowed_types)] // tests drive the index from std threads; the shim rule is the library's
 
@@ -13,21 +14,33 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{Script, observe_maps, observe_search};
-use vecindex::VectorIndex;
+use vecindex::{IndexConfig, SegmentIndex, VectorIndex};
 
 const WRITERS: usize = 4;
 const ROUNDS: usize = 20;
 
 #[test]
 fn one_writer_against_continuous_maintenance() {
-    writers_against(|index| {
+    writers_against(common::exact_config(), |index| {
         index.maintain();
     });
 }
 
 #[test]
 fn writers_against_force_merge() {
-    writers_against(|index| {
+    writers_against(common::exact_config(), |index| {
+        index.maintain();
+        index.force_merge();
+    });
+}
+
+#[test]
+fn writers_against_the_shared_graph() {
+    let config = IndexConfig::new(common::DIM).segment_index(SegmentIndex::faiss("HNSW32").min_rows(0));
+    writers_against(config.clone(), |index| {
+        index.maintain();
+    });
+    writers_against(config, |index| {
         index.maintain();
         index.force_merge();
     });
@@ -35,9 +48,9 @@ fn writers_against_force_merge() {
 
 /// Four scripted writers while another thread calls `maintain` in a loop; then the maps and
 /// a full search must equal every writer's final state.
-fn writers_against(maintain: fn(&VectorIndex)) {
+fn writers_against(config: IndexConfig, maintain: fn(&VectorIndex)) {
     for round in 0..ROUNDS {
-        let index = Arc::new(VectorIndex::new(common::exact_config().head_capacity(4).background(false)).unwrap());
+        let index = Arc::new(VectorIndex::new(config.clone().head_capacity(4).background(false)).unwrap());
         let stop = Arc::new(AtomicBool::new(false));
         let maintainer = {
             let (index, stop) = (index.clone(), stop.clone());

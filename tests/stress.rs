@@ -15,13 +15,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{DIM, Script, observe_maps, observe_search};
-use vecindex::{Index, IndexConfig, MutexIndex, VectorIndex};
+use vecindex::{Index, IndexConfig, MutexIndex, SegmentIndex, VectorIndex};
 
 const WRITERS: usize = 4;
 const OPS: usize = 6000;
 const TIME_LIMIT: Duration = Duration::from_secs(20);
 
-fn stress<I: Index + 'static>(index: I) {
+/// Runs the writers, searchers and persister on `index`; snapshots are opened with `reopen`.
+fn stress<I: Index + 'static>(index: I, reopen: IndexConfig) {
     let index = Arc::new(index);
     let scripts: Arc<Vec<Script>> = Arc::new((0..WRITERS).map(|w| Script::new(w, OPS)).collect());
     let acked: Arc<Vec<AtomicUsize>> = Arc::new((0..WRITERS).map(|_| AtomicUsize::new(0)).collect());
@@ -72,12 +73,13 @@ fn stress<I: Index + 'static>(index: I) {
         let (index, scripts, acked, stop) = (index.clone(), scripts.clone(), acked.clone(), stop.clone());
         std::thread::spawn(move || {
             let dir = tempfile::tempdir().unwrap();
+            let reopen = reopen.clone();
             let mut persists = 0;
             while !stop.load(Ordering::SeqCst) {
                 let before = snapshot_acked(&acked);
                 index.persist(dir.path()).expect("persist");
                 let after = snapshot_acked(&acked);
-                let reopened = I::open_with(dir.path(), common::exact_config()).expect("snapshot opens");
+                let reopened = I::open_with(dir.path(), reopen.clone()).expect("snapshot opens");
                 for w in 0..WRITERS {
                     let observed = observe_maps(&reopened, w);
                     scripts[w]
@@ -122,18 +124,28 @@ fn stress<I: Index + 'static>(index: I) {
 #[test]
 fn stress_vector_index() {
     // Heads of 64 rows sealed, indexed (FAISS "Flat"), merged and vacuumed all the time.
-    stress(VectorIndex::new(common::exact_config().head_capacity(64)).unwrap());
+    let config = common::exact_config().head_capacity(64);
+    stress(VectorIndex::new(config.clone()).unwrap(), config);
 }
 
 #[test]
 fn stress_vector_index_inline_maintenance() {
     // No background worker: frozen heads pile up and are searched exactly; nothing is lost.
-    stress(VectorIndex::new(common::exact_config().head_capacity(64).background(false)).unwrap());
+    let config = common::exact_config().head_capacity(64).background(false);
+    stress(VectorIndex::new(config.clone()).unwrap(), config);
+}
+
+#[test]
+fn stress_vector_index_shared_graph() {
+    // Plain HNSW: heads of 64 rows sealed while the worker grows one graph over every row,
+    // rebuilds it as replaced rows die, and persists write and reuse its file.
+    let config = IndexConfig::new(DIM).head_capacity(64).segment_index(SegmentIndex::faiss("HNSW32").min_rows(0));
+    stress(VectorIndex::new(config.clone()).unwrap(), config);
 }
 
 #[test]
 fn stress_mutex_index() {
-    stress(MutexIndex::new(IndexConfig::new(DIM)).unwrap());
+    stress(MutexIndex::new(IndexConfig::new(DIM)).unwrap(), IndexConfig::new(DIM));
 }
 
 /// The scripts' expected states are right: run sequentially, both indexes match them at every

@@ -198,11 +198,15 @@ impl Cover {
         if k == 0 {
             return true;
         }
+        // Asked of every node near enough to be kept: a part whose rows are all live and in the
+        // view answers without touching the row (its tombstone and metadata lines).
+        let accepts_all = options.accepts_all();
         let wanted = |position: usize| {
             self.locate(position, n).is_some_and(|(source, row)| {
-                !source.tombstones().is_dead_in(row, view)
-                    && source.with_row(row, |meta, _| view.includes(meta.add_seq()) && options.accepts(meta))
-                        == Some(true)
+                (accepts_all && source.all_live_in(view))
+                    || (!source.tombstones().is_dead_in(row, view)
+                        && source.with_row(row, |meta, _| view.includes(meta.add_seq()) && options.accepts(meta))
+                            == Some(true))
             })
         };
         let mut ef = options.ef_search.unwrap_or(self.ef_search).max(k).min(n);
