@@ -14,8 +14,11 @@
 //!    search over the rows acknowledged when the query returned: the dataset's exact top-100 of
 //!    the whole base, kept to those rows, first 10 (rows the writer adds during a query may or
 //!    may not be in its view; that is at most a few rows of the truth).
-//! 4. Merged: the writer and the persister stop, the rest of the held-out rows are added,
-//!    `force_merge` runs, and the same sweep runs on the whole set.
+//! 4. Settled: the writer and the persister stop, the worker takes in what is left, and the
+//!    same sweep runs on the live index as it is (its segments and dead rows), nobody else on
+//!    the cores: set against the live sweep, what sharing the cores costs.
+//! 5. Merged: the rest of the held-out rows are added, `force_merge` runs, and the same sweep
+//!    runs on the whole set.
 //!
 //! The background threads' CPU (every thread named `vecindex-builder` or `vecindex-sealer`, and
 //! the OpenMP threads they start, which inherit the name) from the index's creation to the end of
@@ -68,6 +71,12 @@ pub struct Outcome {
     #[serde(default)]
     pub live_rounds: usize,
     pub live_persists: usize,
+    /// The same index once the writer and the persister stopped and the worker caught up: the
+    /// live index's shape without anyone else on the cores.
+    #[serde(default)]
+    pub settled: Vec<Point>,
+    #[serde(default)]
+    pub settled_shape: Option<Shape>,
     pub merged: Vec<Point>,
     pub merged_shape: Shape,
     pub writer_quiet: Summary,
@@ -330,8 +339,14 @@ pub fn run(data: &Dataset, params: &Params, scratch: &Path) -> Outcome {
     );
     let worker_rows = preload + live_adds;
 
-    // 4. Merged: the whole set, one graph.
+    // 4. Settled: nobody else on the cores, the live index's parts and dead rows kept.
     let added = acked.load(Ordering::Acquire);
+    settle(&index);
+    let settled_shape = shape(&index);
+    let settled = sweep(data, &index, &params.efs, &|| preload + added);
+    print_sweep("settled", &settled);
+
+    // 5. Merged: the whole set, one graph.
     for start in (preload + added..n).step_by(1000) {
         index.add_chunks((start..(start + 1000).min(n)).map(|row| chunk(data, row)).collect()).expect("valid chunks");
     }
@@ -367,6 +382,8 @@ pub fn run(data: &Dataset, params: &Params, scratch: &Path) -> Outcome {
         live_adds,
         live_rounds,
         live_persists: persists.load(Ordering::Relaxed),
+        settled,
+        settled_shape: Some(settled_shape),
         merged,
         merged_shape,
         writer_quiet,

@@ -706,7 +706,7 @@ impl FaissIndex {
 /// settings. Returns whether it is a graph (whose nodes are one per distinct vector).
 fn prepare_to_add(index: &mut IndexImpl, config: &SegmentIndex) -> Result<bool> {
     // SAFETY: plain setter of the calling thread's OpenMP team size.
-    unsafe { vecindex_omp_set_threads(c_int::try_from(config.build_threads).unwrap_or(c_int::MAX)) };
+    unsafe { vecindex_omp_set_threads(c_int::try_from(config.effective_build_threads()).unwrap_or(c_int::MAX)) };
     configure(index, config.ef_construction, config)?;
     // SAFETY: a valid index pointer; the shim only inspects its type.
     Ok(unsafe { vecindex_faiss_is_graph(index.inner_ptr().cast_const().cast()) } != 0)

@@ -57,8 +57,9 @@ pub struct SegmentIndex {
     pub nprobe: usize,
     /// Segments with fewer rows stay exact (default 2048).
     pub min_rows: usize,
-    /// OpenMP threads for building an index (default 0: OpenMP's default, all cores; or set
-    /// `OMP_NUM_THREADS`). Builds run on the background worker, off every caller's path.
+    /// OpenMP threads for building an index (default 0: half the cores, at least one). Builds
+    /// run on the background worker, off every caller's path; with every core, a build would
+    /// take the searches' cores for as long as it runs.
     pub build_threads: usize,
     /// OpenMP threads per query (default 1). Many threads search at once; giving each query a
     /// team of threads would oversubscribe the cores. Raise it only for few, large queries.
@@ -131,6 +132,15 @@ impl SegmentIndex {
     pub fn min_rows(mut self, rows: usize) -> Self {
         self.min_rows = rows;
         self
+    }
+
+    /// The OpenMP threads a build uses: [`SegmentIndex::build_threads`], or for 0 half the
+    /// cores, at least one.
+    pub fn effective_build_threads(&self) -> usize {
+        match self.build_threads {
+            0 => std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1)),
+            threads => threads,
+        }
     }
 
     pub fn build_threads(mut self, threads: usize) -> Self {
