@@ -106,26 +106,31 @@ impl Graph {
             (nearest, entry) = (d, first as u32);
         }
         scratch.give_back();
-        let link_all = || {
-            for (l, list) in lists.iter().enumerate().take(linked + 1) {
-                for &neighbor in list {
-                    self.link(kernel, neighbor, node, l);
-                }
-            }
-        };
         #[cfg(vecindex_bug = "graph_link_before_write")]
-        link_all();
+        self.link_all(kernel, &lists, linked, node);
         // SAFETY: we hold the inserter and `node` is the count.
         if !unsafe { self.write_node(&mut inserter, node, label, &code, squared, &lists[0], &lists[1..]) } {
             return false;
         }
         self.publish(node);
         #[cfg(not(vecindex_bug = "graph_link_before_write"))]
-        link_all();
+        self.link_all(kernel, &lists, linked, node);
         if level > max_level {
             self.top.store(pack(node, level), Ordering::Release);
         }
         true
+    }
+
+    /// Step 3 of the protocol for every level up to `linked`: `node` joins the links of each
+    /// neighbor it chose. A method, not a closure: a closure is a function of its own, compiled
+    /// without the caller's AVX2, where the kernel's intrinsics become calls.
+    #[inline(always)]
+    fn link_all<K: Kernel>(&self, kernel: K, lists: &[Vec<u32>], linked: usize, node: u32) {
+        for (l, list) in lists.iter().enumerate().take(linked + 1) {
+            for &neighbor in list {
+                self.link(kernel, neighbor, node, l);
+            }
+        }
     }
 
     /// Step 2 of the protocol: node `node`, written, becomes readable.

@@ -109,14 +109,32 @@ impl Sq8 {
         prepared
     }
 
-    /// [`Sq8::prepare`] into a query prepared before, reusing its memory.
+    /// [`Sq8::prepare`] into a query prepared before, reusing its memory. Inlined, so that an
+    /// inserter compiled for AVX2 gets it vectorized: it runs once per candidate neighbor.
+    #[inline(always)]
     pub fn prepare_into(&self, query: &[f32], metric: Metric, prepared: &mut PreparedQuery) {
+        const LANES: usize = 8;
         prepared.weights.clear();
         prepared.weights.resize(self.code_len(), 0.0);
-        let (mut bias, mut norm) = (0.0f32, 0.0f32);
-        for (d, &q) in query.iter().take(self.dim).enumerate() {
-            prepared.weights[d] = q * self.step[d];
-            bias += q * self.lo[d];
+        let dim = self.dim.min(query.len());
+        let (query, lo, step) = (&query[..dim], &self.lo[..dim], &self.step[..dim]);
+        for ((w, &q), &s) in prepared.weights.iter_mut().zip(query).zip(step) {
+            *w = q * s;
+        }
+        // Sums kept in lanes, so that the compiler may vectorize them (one running sum is a
+        // chain it must keep in order).
+        let (mut bias, mut norm) = ([0.0f32; LANES], [0.0f32; LANES]);
+        let (q_blocks, lo_blocks) = (query.chunks_exact(LANES), lo.chunks_exact(LANES));
+        let tail = q_blocks.remainder().iter().zip(lo_blocks.remainder());
+        for (q, l) in q_blocks.zip(lo_blocks) {
+            for i in 0..LANES {
+                bias[i] += q[i] * l[i];
+                norm[i] += q[i] * q[i];
+            }
+        }
+        let (mut bias, mut norm) = (bias.iter().sum::<f32>(), norm.iter().sum::<f32>());
+        for (&q, &l) in tail {
+            bias += q * l;
             norm += q * q;
         }
         let l2 = metric == Metric::L2;
@@ -126,6 +144,7 @@ impl Sq8 {
     }
 
     /// The vector `code` stands for, into `out` (`dim` values).
+    #[inline(always)]
     pub fn decode(&self, code: &[u8], out: &mut [f32]) {
         for (d, (x, &c)) in out.iter_mut().zip(code).take(self.dim).enumerate() {
             *x = self.lo[d] + f32::from(c) * self.step[d];
