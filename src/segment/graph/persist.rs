@@ -68,16 +68,44 @@ impl Graph {
                 kept.push((node, label));
             }
         }
-        let renumber = |node: u32| number.get(node as usize).copied().filter(|&n| n != NONE);
+        let kept_number = |node: u32| number.get(node as usize).copied().filter(|&n| n != NONE);
+        // A node left out whose code a kept node repeats (an alias: a row re-added unchanged)
+        // hands its place, links and levels to the first such alias.
+        let mut heir = std::collections::HashMap::new();
+        let mut inherits = std::collections::HashMap::new();
+        for node in (0..count as u32).filter(|&node| kept_number(node).is_none()) {
+            let mut alias = load(self.nodes.word(node, ALIAS));
+            while alias != NONE && kept_number(alias).is_none() {
+                alias = load(self.nodes.word(alias, ALIAS));
+            }
+            if alias != NONE && !inherits.contains_key(&alias) {
+                heir.insert(node, alias);
+                inherits.insert(alias, node);
+            }
+        }
+        let renumber = |node: u32| kept_number(node).or_else(|| heir.get(&node).and_then(|&h| kept_number(h)));
         let levels = |node: u32| {
             let at = load(self.nodes.word(node, UPPER));
             if at == NONE { 0 } else { (load(self.upper.word(at as usize)) as usize).min(MAX_LEVEL) }
         };
-        // The entry point: the old one if kept, else the kept node on the most levels.
+        // The entry point: the old one if kept (or its heir), else the kept node on the most
+        // levels.
         let top = self.top.load(Ordering::Acquire);
-        let entry = renumber(top as u32)
-            .map(|n| (n, levels(top as u32)))
-            .or_else(|| kept.iter().map(|&(node, _)| (number[node as usize], levels(node))).max_by_key(|&(_, l)| l));
+        // Aliases have no links of their own: never an entry point, unless an heir.
+        let mut alias_of_another = vec![false; count];
+        for node in 0..count as u32 {
+            let mut alias = load(self.nodes.word(node, ALIAS));
+            while alias != NONE && !alias_of_another[alias as usize] {
+                alias_of_another[alias as usize] = true;
+                alias = load(self.nodes.word(alias, ALIAS));
+            }
+        }
+        let entry = renumber(top as u32).map(|n| (n, levels(top as u32))).or_else(|| {
+            kept.iter()
+                .filter(|&&(node, _)| !alias_of_another[node as usize] || inherits.contains_key(&node))
+                .map(|&(node, _)| (number[node as usize], levels(inherits.get(&node).copied().unwrap_or(node))))
+                .min_by_key(|&(n, l)| (std::cmp::Reverse(l), n))
+        });
         let (lo, step) = self.quantizer.ranges();
         let mut out = Vec::with_capacity(64 + kept.len() * (16 + 4 * self.nodes.degree()));
         for word in [LAYOUT, self.upper_degree as u32, self.nodes.degree() as u32, self.ef_construction as u32] {
@@ -100,16 +128,50 @@ impl Graph {
                 alias = load(self.nodes.word(alias, ALIAS));
             }
             put(&mut out, renumber(alias).unwrap_or(NONE));
-            let node_levels = levels(node);
+            // An heir's links and levels are those of the node it replaces.
+            let linked = inherits.get(&node).copied().unwrap_or(node);
+            let node_levels = levels(linked);
             put(&mut out, node_levels as u32);
             for level in 0..=node_levels {
-                self.links_into::<false>(node, level, &mut links);
-                let written: Vec<u32> = links.iter().filter_map(|&n| renumber(n)).collect();
+                let written = self.kept_links(linked, level, &renumber, &mut links);
                 put(&mut out, written.len() as u32);
                 written.iter().for_each(|&n| put(&mut out, n));
             }
         }
         (out, kept.len())
+    }
+
+    /// `node`'s links at `level` as the file numbers them (`renumber`), a link to a node the
+    /// file leaves out replaced by that node's own links, and theirs in turn, up to the level's
+    /// capacity: paths through left-out nodes stay paths, so every kept node stays reachable.
+    fn kept_links(
+        &self,
+        node: u32,
+        level: usize,
+        renumber: &dyn Fn(u32) -> Option<u32>,
+        scratch: &mut Vec<u32>,
+    ) -> Vec<u32> {
+        let capacity = if level == 0 { self.nodes.degree() } else { self.upper_degree };
+        let mut written = Vec::new();
+        let mut seen = std::collections::HashSet::from([node]);
+        let mut queue = std::collections::VecDeque::from([node]);
+        while let Some(from) = queue.pop_front() {
+            self.links_into::<false>(from, level, scratch);
+            for &n in scratch.iter() {
+                if !seen.insert(n) {
+                    continue;
+                }
+                match renumber(n) {
+                    Some(kept) if written.len() < capacity && !written.contains(&kept) => written.push(kept),
+                    Some(_) => {}
+                    None => queue.push_back(n),
+                }
+            }
+            if written.len() >= capacity {
+                break;
+            }
+        }
+        written
     }
 
     /// A graph read back from `body` ([`Graph::encode`]'s) for vectors under `metric`, each
