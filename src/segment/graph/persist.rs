@@ -59,7 +59,21 @@ impl Graph {
     /// and numbered in the order met, and a flag of the caller's (`refits`) kept beside them.
     /// Returns it and how many nodes it holds.
     pub fn encode(&self, relabel: &dyn Fn(u32) -> Option<u32>, refits: bool) -> (Vec<u8>, usize) {
-        let count = self.len();
+        self.encode_below(self.len(), relabel, refits)
+    }
+
+    /// [`Graph::encode`] of the nodes below `count`, a count read earlier: the inserter may have
+    /// published more since, and aliases of the nodes written may be among them.
+    fn encode_below(&self, count: usize, relabel: &dyn Fn(u32) -> Option<u32>, refits: bool) -> (Vec<u8>, usize) {
+        // The next alias after `node` below `count`: a chain runs from the newest alias to the
+        // oldest, so nodes published after the count may come first and older ones after them.
+        let next_alias = |node: u32| {
+            let mut alias = load(self.nodes.word(node, ALIAS));
+            while alias != NONE && alias as usize >= count {
+                alias = load(self.nodes.word(alias, ALIAS));
+            }
+            alias
+        };
         let mut number = vec![NONE; count];
         let mut kept = Vec::new();
         for node in 0..count as u32 {
@@ -74,9 +88,9 @@ impl Graph {
         let mut heir = std::collections::HashMap::new();
         let mut inherits = std::collections::HashMap::new();
         for node in (0..count as u32).filter(|&node| kept_number(node).is_none()) {
-            let mut alias = load(self.nodes.word(node, ALIAS));
+            let mut alias = next_alias(node);
             while alias != NONE && kept_number(alias).is_none() {
-                alias = load(self.nodes.word(alias, ALIAS));
+                alias = next_alias(alias);
             }
             if alias != NONE && !inherits.contains_key(&alias) {
                 heir.insert(node, alias);
@@ -94,10 +108,10 @@ impl Graph {
         // Aliases have no links of their own: never an entry point, unless an heir.
         let mut alias_of_another = vec![false; count];
         for node in 0..count as u32 {
-            let mut alias = load(self.nodes.word(node, ALIAS));
+            let mut alias = next_alias(node);
             while alias != NONE && !alias_of_another[alias as usize] {
                 alias_of_another[alias as usize] = true;
-                alias = load(self.nodes.word(alias, ALIAS));
+                alias = next_alias(alias);
             }
         }
         let entry = renumber(top as u32).map(|n| (n, levels(top as u32))).or_else(|| {
@@ -123,9 +137,9 @@ impl Graph {
         for &(node, label) in &kept {
             put(&mut out, label);
             // The next alias this file keeps.
-            let mut alias = load(self.nodes.word(node, ALIAS));
+            let mut alias = next_alias(node);
             while alias != NONE && renumber(alias).is_none() {
-                alias = load(self.nodes.word(alias, ALIAS));
+                alias = next_alias(alias);
             }
             put(&mut out, renumber(alias).unwrap_or(NONE));
             // An heir's links and levels are those of the node it replaces.
@@ -284,6 +298,32 @@ mod tests {
 
     fn rows(n: usize, dim: usize) -> Vec<f32> {
         (0..n * dim).map(|i| ((i as f32) * 0.618).sin() + (i / dim % 7) as f32).collect()
+    }
+
+    #[test]
+    fn aliases_published_after_the_count_are_left_out_and_older_ones_kept() {
+        let dim = 4;
+        let vectors = rows(50, dim);
+        let graph = Graph::new(dim, Metric::L2, 8, 40, &vectors);
+        for (i, v) in vectors.chunks_exact(dim).enumerate() {
+            assert!(graph.insert(i as u32, v));
+        }
+        // Row 0 again, twice: node 0's chain is then 51 -> 50, the newest first.
+        assert!(graph.insert(50, &vectors[..dim]));
+        assert!(graph.insert(51, &vectors[..dim]));
+        // As a persist that read the count before node 51 was published, keeping every label
+        // but row 0's own (so that node 50 inherits its place).
+        let (body, kept) = graph.encode_below(51, &|label| (label != 0).then_some(label), false);
+        assert_eq!(kept, 50);
+        let vector = |label: u32| vectors.get((label as usize % 50) * dim..(label as usize % 50 + 1) * dim);
+        let (back, _) = Graph::decode(&body, Metric::L2, &vector).unwrap();
+        let mut found = Vec::new();
+        back.search(&vectors[..dim], 4, None, &mut found);
+        assert_eq!(found[0].0, 50, "the alias below the count answers for row 0");
+        for query in vectors.chunks_exact(dim).skip(1) {
+            back.search(query, 8, None, &mut found);
+            assert!(!found.is_empty());
+        }
     }
 
     #[test]
