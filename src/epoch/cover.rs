@@ -85,8 +85,12 @@ pub struct Cover {
     pub graph: Arc<Graph>,
     /// In position order (C1).
     parts: Vec<Part>,
-    /// The parts' container ids, sorted, to tell a covered container in `O(log parts)`.
-    ids: Vec<SegmentId>,
+    /// Each part's first position, apart from the parts so that finding a position's part
+    /// reads a few cache lines: every node a walk keeps is looked up.
+    firsts: Vec<u32>,
+    /// The parts' container ids, to tell a covered container in constant time: every search
+    /// asks it of every container of its epoch.
+    ids: IdSet,
     /// The walk's pool when a query sets none.
     ef_search: usize,
     /// Whether the inserter may start it again to fit its 8-bit ranges to more rows: a cover
@@ -97,9 +101,9 @@ pub struct Cover {
 impl Cover {
     /// A cover of `graph`, whose nodes are the rows of `parts` (in order, C1).
     pub fn new(graph: Arc<Graph>, parts: Vec<Part>, ef_search: usize, refits: bool) -> Self {
-        let mut ids: Vec<SegmentId> = parts.iter().map(|p| p.rows.source().id()).collect();
-        ids.sort();
-        Self { graph, parts, ids, ef_search: ef_search.max(1), refits }
+        let ids = IdSet::new(parts.iter().map(|p| p.rows.source().id()));
+        let firsts = parts.iter().map(|p| p.first).collect();
+        Self { graph, parts, firsts, ids, ef_search: ef_search.max(1), refits }
     }
 
     pub fn parts(&self) -> &[Part] {
@@ -108,7 +112,7 @@ impl Cover {
 
     /// Whether the container `id` is a part.
     pub fn covers(&self, id: SegmentId) -> bool {
-        self.ids.binary_search(&id).is_ok()
+        self.ids.contains(id)
     }
 
     /// This cover with one more part, `rows` from position `first` (step 1).
@@ -165,7 +169,7 @@ impl Cover {
         if position >= n {
             return None;
         }
-        let at = self.parts.partition_point(|p| p.first as usize <= position).checked_sub(1)?;
+        let at = self.firsts.partition_point(|&first| first as usize <= position).checked_sub(1)?;
         let part = &self.parts[at];
         let row = position - part.first as usize;
         let source = part.rows.source();
@@ -181,7 +185,10 @@ impl Cover {
         let walked = self.walk(query, view, options, top, n);
         #[cfg(vecindex_bug = "cover_count_twice")]
         let n = self.graph.len();
-        for part in &self.parts {
+        // The parts before the one holding position `n` are whole nodes below it: each ends
+        // where the next starts (C1), and only the last part's container may still grow.
+        let from = if walked { self.firsts.partition_point(|&first| first as usize <= n).saturating_sub(1) } else { 0 };
+        for part in &self.parts[from..] {
             let source = part.rows.source();
             let covered = if walked { Self::covered_rows(part, n) } else { 0 };
             if covered < source.len() {
@@ -198,15 +205,21 @@ impl Cover {
         if k == 0 {
             return true;
         }
-        // Asked of every node near enough to be kept: a part whose rows are all live and in the
-        // view answers without touching the row (its tombstone and metadata lines).
+        // Asked of every node near enough to be kept. In a part whose rows the view all
+        // includes, an unfiltered query asks only for deletes, and not even that where nothing
+        // was ever deleted: the row's metadata line is never touched. Deletes are counted before
+        // their operation completes and the view acquired the completed ones (`rows::tombstones`),
+        // so a zero count read after taking the view means no row is dead in it.
         let accepts_all = options.accepts_all();
         let wanted = |position: usize| {
             self.locate(position, n).is_some_and(|(source, row)| {
-                (accepts_all && source.all_live_in(view))
-                    || (!source.tombstones().is_dead_in(row, view)
-                        && source.with_row(row, |meta, _| view.includes(meta.add_seq()) && options.accepts(meta))
-                            == Some(true))
+                let tombstones = source.tombstones();
+                if accepts_all && source.all_added_in(view) {
+                    return tombstones.dead_count() == 0 || !tombstones.is_dead_in(row, view);
+                }
+                !tombstones.is_dead_in(row, view)
+                    && source.with_row(row, |meta, _| view.includes(meta.add_seq()) && options.accepts(meta))
+                        == Some(true)
             })
         };
         let mut ef = options.ef_search.unwrap_or(self.ef_search).max(k).min(n);
@@ -229,5 +242,65 @@ impl Cover {
             }
         }
         true
+    }
+}
+
+/// A set of container ids. The ids of one cover's parts come from one counter while the cover
+/// lives, so their span is about as wide as the set and a bit per id is small; ids read from
+/// a damaged file might not be, and are kept sorted instead.
+#[derive(Clone)]
+enum IdSet {
+    /// Bit `id - lowest`.
+    Bits {
+        lowest: u64,
+        words: Vec<u64>,
+    },
+    Sorted(Vec<u64>),
+}
+
+impl IdSet {
+    fn new(ids: impl Iterator<Item = SegmentId>) -> Self {
+        let mut ids: Vec<u64> = ids.map(|id| id.0).collect();
+        ids.sort_unstable();
+        let (Some(&lowest), Some(&highest)) = (ids.first(), ids.last()) else { return IdSet::Sorted(ids) };
+        let span_words = (highest - lowest) / 64 + 1;
+        if span_words > 4 * (ids.len() as u64 / 64 + 1) {
+            return IdSet::Sorted(ids);
+        }
+        let mut words = vec![0u64; span_words as usize];
+        for id in ids {
+            let at = id - lowest;
+            words[(at / 64) as usize] |= 1 << (at % 64);
+        }
+        IdSet::Bits { lowest, words }
+    }
+
+    #[inline]
+    fn contains(&self, id: SegmentId) -> bool {
+        match self {
+            IdSet::Bits { lowest, words } => id.0.checked_sub(*lowest).is_some_and(|at| {
+                usize::try_from(at / 64)
+                    .ok()
+                    .and_then(|word| words.get(word))
+                    .is_some_and(|w| w & (1 << (at % 64)) != 0)
+            }),
+            IdSet::Sorted(ids) => ids.binary_search(&id.0).is_ok(),
+        }
+    }
+}
+
+#[cfg(all(test, not(vecindex_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_sets_hold_exactly_their_ids_dense_or_sparse() {
+        for ids in [vec![], vec![7], vec![3, 5, 64, 65, 130, 4], vec![0, 1 << 40, u64::MAX]] {
+            let set = IdSet::new(ids.iter().map(|&id| SegmentId(id)));
+            for probe in (0..200).chain([1 << 40, u64::MAX, u64::MAX - 1]) {
+                assert_eq!(set.contains(SegmentId(probe)), ids.contains(&probe), "{probe} in {ids:?}");
+            }
+        }
+        assert!(matches!(IdSet::new([3, 5, 64].map(SegmentId).into_iter()), IdSet::Bits { .. }));
     }
 }

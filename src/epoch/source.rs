@@ -38,16 +38,13 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Whether every row is visible and live in `view`: a sealed segment none of whose rows is
-    /// deleted and whose newest row the view includes. Deletes are counted before their
-    /// operation completes, and the view acquired the completed ones (tombstones' Orderings),
-    /// so a zero count read after taking the view means no row is dead in it. A head's rows
-    /// may be unpublished: never.
+    /// Whether every row is visible in `view` (deleted or not): a sealed segment whose newest
+    /// row the view includes. A head's rows may be unpublished: never.
     #[inline]
-    pub fn all_live_in(self, view: &ReadView) -> bool {
+    pub fn all_added_in(self, view: &ReadView) -> bool {
         match self {
             Source::Head(_) => false,
-            Source::Sealed(s) => s.tombstones().dead_count() == 0 && view.covers(s.data().max_add_seq() + 1),
+            Source::Sealed(s) => view.covers(s.data().max_add_seq() + 1),
         }
     }
 
