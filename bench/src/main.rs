@@ -207,7 +207,7 @@ fn main() {
             let params = scaling::Params {
                 sizes: scaling::sizes(data.meta.n),
                 queries: if quick { 50 } else { 200 },
-                efs: if quick { vec![16, 64] } else { FULL_EFS.iter().copied().filter(|&ef| ef <= 256).collect() },
+                efs: if quick { vec![16, 64] } else { FULL_EFS.to_vec() },
             };
             let outcome = scaling::run(&data, &params);
             save(out, &format!("scaling-{}", data.meta.name), &outcome);

@@ -21,7 +21,8 @@ import dataset  # noqa: E402
 import peers  # noqa: E402
 
 SIZES = [10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000]  # as bench/src/scaling.rs
-EFS = [ef for ef in peers.FULL_SWEEP if ef <= 256]
+# Every size sweeps up to ALWAYS_SWEPT_UP_TO; larger settings only while recall 0.95 is unreached.
+EFS, ALWAYS_SWEPT_UP_TO = peers.FULL_SWEEP, 256  # as bench/src/scaling.rs
 M, EF_CONSTRUCTION = 16, peers.EF_CONSTRUCTION
 
 
@@ -57,6 +58,8 @@ def main():
         index.set_num_threads(1)
         sweep = []
         for ef in efs:
+            if ef > ALWAYS_SWEPT_UP_TO and any(p["recall_at_10"] >= 0.95 for p in sweep):
+                break
             index.set_ef(ef)
             point = peers.measure(lambda i: index.knn_query(xq[i], k=peers.K, num_threads=1),
                                   lambda: index.knn_query(xq, k=peers.K, num_threads=1)[0], xq, gt10)

@@ -66,16 +66,28 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
         plot_scaling(&curves, &format!("QPS at recall 0.95 against rows on {name}"), &plots_dir.join(&plot))?;
         writeln!(md, "\n![QPS against rows on {name}]({plots_rel}/{plot})\n")?;
         // How much slower the largest size is than the smallest, against hnswlib's, whose HNSW
-        // search cost grows logarithmically.
-        let slowdown = |curve: &[(f64, f64)]| Some(curve.first()?.1 / curve.last()?.1);
-        let (ours, peer) = (slowdown(&ours_curve), slowdown(&theirs_curve));
-        let measured = match (ours, peer) {
-            (Some(a), Some(b)) => format!(
-                "{name}: {a:.2}x slower from {} to {} rows; hnswlib {b:.2}x",
-                o.sizes.first().map_or(0, |s| s.rows),
-                o.sizes.last().map_or(0, |s| s.rows)
-            ),
-            _ => format!("{name}: recall 0.95 not reached at every size"),
+        // search cost grows logarithmically; over the sizes where both reached the recall, so
+        // that both slowdowns span the same rows.
+        let common: Vec<(f64, f64, f64)> = ours_curve
+            .iter()
+            .filter_map(|&(rows, qps)| theirs_curve.iter().find(|p| p.0 == rows).map(|p| (rows, qps, p.1)))
+            .collect();
+        let span = common.first().zip(common.last()).filter(|(a, b)| a.0 < b.0);
+        let (ours, peer) = (span.map(|(a, b)| a.1 / b.1), span.map(|(a, b)| a.2 / b.2));
+        let measured = match span {
+            Some((first, last)) => {
+                let beyond = ours_curve.last().filter(|p| p.0 > last.0).map_or(String::new(), |p| {
+                    format!(" (hnswlib did not reach recall 0.95 beyond; vecindex {:.2}x to {:.0})", first.1 / p.1, p.0)
+                });
+                format!(
+                    "{name}: {:.2}x slower from {:.0} to {:.0} rows; hnswlib {:.2}x{beyond}",
+                    first.1 / last.1,
+                    first.0,
+                    last.0,
+                    first.2 / last.2
+                )
+            }
+            None => format!("{name}: recall 0.95 not reached by both at two sizes"),
         };
         targets.push(Target {
             what: "search cost against rows ingested grows at most logarithmically (as hnswlib's)",
