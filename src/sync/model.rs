@@ -7,7 +7,7 @@ pub(crate) use loom as checker;
 pub(crate) use shuttle as checker;
 
 pub(crate) use checker::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
-pub(crate) use checker::sync::{Arc, Mutex};
+pub(crate) use checker::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 #[cfg(vecindex_loom)]
 pub(crate) use loom::cell::UnsafeCell;

@@ -61,6 +61,27 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Arc<T> {
 #[derive(Debug, Default)]
 pub struct Mutex<T>(std::sync::Mutex<T>);
 
+/// `std::sync::Condvar` (see the module docs).
+#[derive(Default)]
+pub(crate) struct Condvar(std::sync::Condvar);
+
+impl Condvar {
+    #[inline]
+    pub(crate) fn new() -> Self {
+        Self(std::sync::Condvar::new())
+    }
+
+    #[inline]
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+        self.0.wait(guard)
+    }
+
+    #[inline]
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
+
 impl<T> Mutex<T> {
     #[inline]
     pub(crate) const fn new(value: T) -> Self {
@@ -151,7 +172,7 @@ macro_rules! atomic {
 
 atomic!(AtomicBool, bool);
 atomic!(AtomicU32, u32, fetch_add, fetch_sub);
-atomic!(AtomicU64, u64, fetch_add, fetch_sub);
+atomic!(AtomicU64, u64, fetch_add, fetch_sub, fetch_max);
 atomic!(AtomicUsize, usize, fetch_add, fetch_sub);
 
 /// Called in spin-wait loops. Spins a little, then gives the core away: on a 2-core machine

@@ -1,0 +1,292 @@
+//! Log records: one per mutation, framed so that replay can tell a record cut short by a crash
+//! (the end of the log) from a damaged one (an error to report).
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  body length n (u32)
+//!      4     4  check of the length: the low 32 bits of xxh3-64 of bytes 0..4
+//!      8     8  xxh3-64 of the body
+//!     16     n  body: seq (u64), kind (u8), payload
+//! ```
+//!
+//! Payloads (integers little endian; a string is its byte length as u32, then UTF-8):
+//!
+//! - kind 1, a write (`add_chunk(s)`, `add_document`): replace (u8: 1 for `add_document`),
+//!   documents (u32), and per document its id (string), chunks (u32), and per chunk: chunk id,
+//!   text (strings), metadata entries (u32) of key and value (strings), dimension (u32) and the
+//!   vector as stored (f32 each: normalized for cosine).
+//! - kind 2, `remove_document`: the document id (string).
+//! - kind 3, `remove_chunk`: the chunk id (string).
+
+use crate::chunk::{Chunk, Metadata};
+use crate::seq::SeqNo;
+use crate::storage::format::checksum;
+
+/// Bytes before the body.
+pub(crate) const FRAME: usize = 16;
+/// The smallest body: seq and kind.
+const MIN_BODY: usize = 9;
+/// Larger bodies are damage (a write of 1 GiB in one call is not something this log takes).
+pub(crate) const MAX_BODY: usize = 1 << 30;
+
+const WRITE: u8 = 1;
+const REMOVE_DOCUMENT: u8 = 2;
+const REMOVE_CHUNK: u8 = 3;
+
+/// A mutation as the write path hands it to the log.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Op<'a> {
+    Write { replace: bool, docs: &'a [(String, Vec<Chunk>)] },
+    RemoveDocument(&'a str),
+    RemoveChunk(&'a str),
+}
+
+/// A mutation read back from the log.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Record {
+    Write { replace: bool, docs: Vec<(String, Vec<Chunk>)> },
+    RemoveDocument(String),
+    RemoveChunk(String),
+}
+
+/// The check of a body length (frame bytes 4..8).
+fn length_check(len: [u8; 4]) -> u32 {
+    checksum(&len) as u32
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Appends the framed record of `op` with `seq` to `out`.
+pub(crate) fn encode(seq: SeqNo, op: Op<'_>, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME]);
+    out.extend_from_slice(&seq.to_le_bytes());
+    match op {
+        Op::Write { replace, docs } => {
+            out.push(WRITE);
+            out.push(u8::from(replace));
+            out.extend_from_slice(&(docs.len() as u32).to_le_bytes());
+            for (doc_id, chunks) in docs {
+                put_str(out, doc_id);
+                out.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+                for chunk in chunks {
+                    put_str(out, &chunk.chunk_id);
+                    put_str(out, &chunk.text);
+                    out.extend_from_slice(&(chunk.metadata.len() as u32).to_le_bytes());
+                    for (key, value) in &chunk.metadata {
+                        put_str(out, key);
+                        put_str(out, value);
+                    }
+                    out.extend_from_slice(&(chunk.vector.len() as u32).to_le_bytes());
+                    for x in &chunk.vector {
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+            }
+        }
+        Op::RemoveDocument(doc_id) => {
+            out.push(REMOVE_DOCUMENT);
+            put_str(out, doc_id);
+        }
+        Op::RemoveChunk(chunk_id) => {
+            out.push(REMOVE_CHUNK);
+            put_str(out, chunk_id);
+        }
+    }
+    let body_len = (out.len() - start - FRAME) as u32;
+    let len = body_len.to_le_bytes();
+    out[start..start + 4].copy_from_slice(&len);
+    out[start + 4..start + 8].copy_from_slice(&length_check(len).to_le_bytes());
+    let body_sum = checksum(&out[start + FRAME..]);
+    out[start + 8..start + 16].copy_from_slice(&body_sum.to_le_bytes());
+}
+
+/// What the bytes at an offset hold.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Framed {
+    /// A whole record: its seq, what it does, and its length with the frame.
+    Record { seq: SeqNo, record: Record, len: usize },
+    /// The end of the written log: no bytes left, a frame or body cut short, or only zeros
+    /// (space the file system extended but never wrote).
+    End,
+    /// Bytes that are not a record and not a clean end.
+    Damaged { reason: String },
+}
+
+/// Reads the record at the start of `bytes`.
+pub(crate) fn decode(bytes: &[u8]) -> Framed {
+    if bytes.is_empty() || bytes.iter().all(|&b| b == 0) {
+        return Framed::End;
+    }
+    if bytes.len() < FRAME {
+        return Framed::End; // a frame cut short: the crash came mid-write
+    }
+    let len = [bytes[0], bytes[1], bytes[2], bytes[3]];
+    let stored_check = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    if stored_check != length_check(len) {
+        return Framed::Damaged { reason: "the record's length fails its check".into() };
+    }
+    let body_len = u32::from_le_bytes(len) as usize;
+    if !(MIN_BODY..=MAX_BODY).contains(&body_len) {
+        return Framed::Damaged { reason: format!("a record length of {body_len} bytes") };
+    }
+    let Some(body) = bytes.get(FRAME..FRAME + body_len) else {
+        return Framed::End; // a body cut short: the crash came mid-write
+    };
+    let stored_sum = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    if stored_sum != checksum(body) {
+        return Framed::Damaged { reason: "the record's body fails its checksum".into() };
+    }
+    match parse_body(body) {
+        Some((seq, record)) => Framed::Record { seq, record, len: FRAME + body_len },
+        None => Framed::Damaged { reason: "the record's body passes its checksum but does not parse".into() },
+    }
+}
+
+/// A cursor over a body; every read checks the bounds.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let len = self.u32()? as usize;
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+
+    /// A count of items, each at least `min_size` bytes: more than the bytes left is damage
+    /// (and must not become a huge allocation).
+    fn count(&mut self, min_size: usize) -> Option<usize> {
+        let n = self.u32()? as usize;
+        (n.saturating_mul(min_size) <= self.0.len()).then_some(n)
+    }
+}
+
+fn parse_body(body: &[u8]) -> Option<(SeqNo, Record)> {
+    let mut r = Reader(body);
+    let seq = r.u64()?;
+    let record = match r.u8()? {
+        WRITE => {
+            let replace = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            };
+            let mut docs = Vec::with_capacity(r.count(8)?);
+            for _ in 0..docs.capacity() {
+                let doc_id = r.string()?;
+                let mut chunks = Vec::with_capacity(r.count(16)?);
+                for _ in 0..chunks.capacity() {
+                    let chunk_id = r.string()?;
+                    let text = r.string()?;
+                    let mut metadata = Metadata::new();
+                    for _ in 0..r.count(8)? {
+                        let key = r.string()?;
+                        metadata.insert(key, r.string()?);
+                    }
+                    let dim = r.count(4)?;
+                    let vector = r.take(dim * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    let vector = vector.collect();
+                    chunks.push(Chunk { chunk_id, doc_id: doc_id.clone(), vector, text, metadata });
+                }
+                docs.push((doc_id, chunks));
+            }
+            Record::Write { replace, docs }
+        }
+        REMOVE_DOCUMENT => Record::RemoveDocument(r.string()?),
+        REMOVE_CHUNK => Record::RemoveChunk(r.string()?),
+        _ => return None,
+    };
+    r.0.is_empty().then_some((seq, record))
+}
+
+#[cfg(all(test, not(vecindex_loom)))]
+mod tests {
+    use super::*;
+
+    fn docs() -> Vec<(String, Vec<Chunk>)> {
+        let mut chunk = Chunk::new("c1", "d", vec![0.6, -0.8]).with_text("héllo");
+        chunk.metadata.insert("lang".into(), "fr".into());
+        vec![("d".into(), vec![chunk, Chunk::new("c2", "d", vec![1.0, 0.0])])]
+    }
+
+    fn encoded() -> (Vec<u8>, Vec<usize>) {
+        let docs = docs();
+        let mut out = Vec::new();
+        let mut ends = Vec::new();
+        encode(7, Op::Write { replace: true, docs: &docs }, &mut out);
+        ends.push(out.len());
+        encode(8, Op::RemoveChunk("c1"), &mut out);
+        ends.push(out.len());
+        encode(9, Op::RemoveDocument("d"), &mut out);
+        ends.push(out.len());
+        (out, ends)
+    }
+
+    #[test]
+    fn records_read_back_as_written() {
+        let (bytes, ends) = encoded();
+        let mut at = 0;
+        let mut seen = Vec::new();
+        while let Framed::Record { seq, record, len } = decode(&bytes[at..]) {
+            seen.push((seq, record));
+            at += len;
+        }
+        assert_eq!(at, *ends.last().unwrap());
+        assert_eq!(
+            seen,
+            [
+                (7, Record::Write { replace: true, docs: docs() }),
+                (8, Record::RemoveChunk("c1".into())),
+                (9, Record::RemoveDocument("d".into())),
+            ]
+        );
+        assert_eq!(decode(&bytes[at..]), Framed::End);
+    }
+
+    #[test]
+    fn a_record_cut_anywhere_is_the_end_and_never_a_record() {
+        let (bytes, ends) = encoded();
+        for cut in 0..ends[0] {
+            assert_eq!(decode(&bytes[..cut]), Framed::End, "cut at {cut}");
+        }
+        let mut zeroed = bytes[..ends[0]].to_vec();
+        zeroed.extend_from_slice(&[0; 64]);
+        assert!(matches!(decode(&zeroed), Framed::Record { seq: 7, .. }));
+        assert_eq!(decode(&zeroed[ends[0]..]), Framed::End);
+    }
+
+    #[test]
+    fn every_flipped_bit_of_a_whole_record_is_damage() {
+        let (bytes, ends) = encoded();
+        for byte in 0..ends[0] {
+            for bit in 0..8 {
+                let mut damaged = bytes.clone();
+                damaged[byte] ^= 1 << bit;
+                match decode(&damaged) {
+                    Framed::Damaged { .. } => {}
+                    other => panic!("flip of bit {bit} in byte {byte} read as {other:?}"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Log segment files: `wal/<number>.log` in the index directory, a header and then records
+//! ([`record`](super::record)), appended and never rewritten.
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic "VXWALOG1"
+//!      8     4  format version (u32, 1)
+//!     12     4  the index's dimension (u32)
+//!     16    16  the index's uid (u128): its lineage, as in the MANIFEST
+//!     32     8  the segment's number (u64; segments are replayed in this order)
+//!     40     8  xxh3-64 of bytes 0..40
+//!     48        records
+//! ```
+//!
+//! The number is 16 lowercase hex digits in the name too. A new segment is started when a
+//! writable index opens (never appending after a tail a crash may have cut) and when a persist
+//! into the index's own directory begins; a segment all of whose records a committed snapshot
+//! holds is removed.
+
+#![allow(clippy::disallowed_types)] // the log is local files by nature: appended, never mapped
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::storage::format::checksum;
+
+const MAGIC: &[u8; 8] = b"VXWALOG1";
+const VERSION: u32 = 1;
+pub(crate) const HEADER: usize = 48;
+/// The log's directory inside the index directory.
+pub(crate) const DIR: &str = "wal";
+
+/// What a segment's header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) dim: u32,
+    pub(crate) index_uid: u128,
+    pub(crate) number: u64,
+}
+
+impl Header {
+    pub(crate) fn encode(&self) -> [u8; HEADER] {
+        let mut out = [0u8; HEADER];
+        out[0..8].copy_from_slice(MAGIC);
+        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        out[12..16].copy_from_slice(&self.dim.to_le_bytes());
+        out[16..32].copy_from_slice(&self.index_uid.to_le_bytes());
+        out[32..40].copy_from_slice(&self.number.to_le_bytes());
+        let sum = checksum(&out[..40]);
+        out[40..48].copy_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// The header at the start of `bytes`; `Ok(None)` for a header a crash cut short (the
+    /// segment was being created), an error naming what is wrong otherwise.
+    pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Option<Self>, String> {
+        let Some(head) = bytes.get(..HEADER) else {
+            return if MAGIC.starts_with(&bytes[..bytes.len().min(8)]) || bytes.iter().all(|&b| b == 0) {
+                Ok(None)
+            } else {
+                Err("a header cut short that does not start as a log segment's".into())
+            };
+        };
+        if head.iter().all(|&b| b == 0) {
+            return Ok(None);
+        }
+        if &head[0..8] != MAGIC {
+            return Err("not a log segment (bad magic)".into());
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
+        if checksum(&head[..40]) != u64_at(40) {
+            return Err("the header fails its checksum".into());
+        }
+        let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        if version != VERSION {
+            return Err(format!("log format version {version}; this build reads version {VERSION}"));
+        }
+        Ok(Some(Self {
+            dim: u32::from_le_bytes(head[12..16].try_into().expect("4 bytes")),
+            index_uid: u128::from_le_bytes(head[16..32].try_into().expect("16 bytes")),
+            number: u64_at(32),
+        }))
+    }
+}
+
+/// The log directory of the index directory `index_dir`.
+pub(crate) fn log_dir(index_dir: &Path) -> PathBuf {
+    index_dir.join(DIR)
+}
+
+pub(crate) fn file_name(number: u64) -> String {
+    format!("{number:016x}.log")
+}
+
+/// The segments in `log_dir`, by number; a missing directory has none. Other files are left
+/// alone (and not read).
+pub(crate) fn list(log_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let entries = match fs::read_dir(log_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(log_dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(log_dir, e))?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        let number =
+            name.strip_suffix(".log").filter(|hex| hex.len() == 16).and_then(|hex| u64::from_str_radix(hex, 16).ok());
+        if let Some(number) = number {
+            out.push((number, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Creates segment `header.number` in `log_dir` (and the directory) durably: a crash after
+/// this returns leaves the file with its whole header.
+pub(crate) fn create(log_dir: &Path, header: &Header) -> Result<File> {
+    if !log_dir.is_dir() {
+        fs::create_dir_all(log_dir).map_err(|e| Error::io(log_dir, e))?;
+        if let Some(parent) = log_dir.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    let path = log_dir.join(file_name(header.number));
+    let mut file = File::options().create_new(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    let written = file.write_all(&header.encode()).and_then(|()| file.sync_all());
+    if let Err(e) = written.map_err(|e| Error::io(&path, e)).and_then(|()| sync_dir(log_dir)) {
+        drop(file);
+        let _ = fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(file)
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+}
+
+/// Removes segments (after a committed snapshot holds all their records).
+pub(crate) fn remove(paths: &[PathBuf]) -> Result<()> {
+    let mut dir = None;
+    for path in paths {
+        match fs::remove_file(path) {
+            Ok(()) => dir = path.parent(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    dir.map_or(Ok(()), sync_dir)
+}
+
+/// Moves a damaged log file into the index directory's `quarantine/` (never deleting it).
+pub(crate) fn quarantine(index_dir: &Path, file: &Path) -> Result<PathBuf> {
+    let target_dir = index_dir.join("quarantine");
+    fs::create_dir_all(&target_dir).map_err(|e| Error::io(&target_dir, e))?;
+    let name = file.file_name().map_or_else(|| "log".into(), |n| n.to_string_lossy().into_owned());
+    let mut target = target_dir.join(format!("wal-{name}"));
+    let mut n = 1;
+    while target.exists() {
+        target = target_dir.join(format!("wal-{name}.{n}"));
+        n += 1;
+    }
+    fs::rename(file, &target).map_err(|e| Error::io(file, e))?;
+    sync_dir(&target_dir)?;
+    if let Some(parent) = file.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(target)
+}
