@@ -106,9 +106,14 @@ pub struct OpenOptions {
     /// is healed either way.
     pub strict: bool,
     /// Change nothing in the directory: damaged files are reported (and worked around in
-    /// memory) but not moved into quarantine, and no `LOCK` file is created. For inspection
-    /// (`vecindex verify`, `vecindex query`) and read-only media.
+    /// memory) but not moved into quarantine, no `LOCK` file is created, and the writer lock
+    /// is not taken, so this works while another index writes there. The write-ahead log is
+    /// replayed, not changed; writes to the index return
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly). For inspection (`vecindex verify`,
+    /// `vecindex query`), read replicas and read-only media.
     pub read_only: bool,
+    /// Overrides the configuration's [`durability`](IndexConfig::durability) for this open.
+    pub durability: Option<crate::Durability>,
 }
 
 impl OpenOptions {
@@ -128,6 +133,11 @@ impl OpenOptions {
 
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    pub fn durability(mut self, durability: crate::Durability) -> Self {
+        self.durability = Some(durability);
         self
     }
 }

@@ -4,6 +4,7 @@
 // protocol, and loom's `Arc` cannot hold a trait object.
 #![allow(clippy::disallowed_types)]
 
+use crate::wal::Durability;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -48,6 +49,11 @@ pub struct IndexConfig {
     pub merge_policy: Arc<dyn MergePolicy>,
     /// The index built over each sealed segment.
     pub segment_index: SegmentIndex,
+    /// What a write's return promises once the index is bound to a directory
+    /// ([`VectorIndex::create`](crate::VectorIndex::create) or a writable open); an index made
+    /// with [`VectorIndex::new`](crate::VectorIndex::new) has no log. Not persisted: each open
+    /// chooses (default [`Durability::ProcessCrash`]).
+    pub durability: Durability,
 }
 
 /// Two configurations are equal when every setting is, the merge policies compared by what
@@ -61,6 +67,7 @@ impl PartialEq for IndexConfig {
             && self.writer_slots == other.writer_slots
             && self.vocabulary_limit == other.vocabulary_limit
             && self.segment_index == other.segment_index
+            && self.durability == other.durability
             && format!("{:?}", self.merge_policy) == format!("{:?}", other.merge_policy)
     }
 }
@@ -77,6 +84,7 @@ impl IndexConfig {
             vocabulary_limit: 50_000,
             merge_policy: Arc::new(TieredMergePolicy::default()),
             segment_index: SegmentIndex::default(),
+            durability: Durability::default(),
         }
     }
 
@@ -103,6 +111,11 @@ impl IndexConfig {
 
     pub fn head_capacity(mut self, rows: usize) -> Self {
         self.head_capacity = rows;
+        self
+    }
+
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
         self
     }
 

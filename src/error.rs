@@ -67,6 +67,16 @@ pub enum Error {
         "{path} holds no snapshot yet: no persist into it ever committed (only a lock or temporary files, if anything)"
     )]
     NoSnapshot { path: PathBuf },
+    /// Another index holds the directory for writing (in this process or another): one writer
+    /// per directory. Open it read-only, or wait for the holder to close.
+    #[error("{path} is held for writing by {holder}")]
+    Locked { path: PathBuf, holder: String },
+    /// [`VectorIndex::create`](crate::VectorIndex::create) into a directory that holds an index.
+    #[error("{path} already holds an index: open it, or remove it first")]
+    Exists { path: PathBuf },
+    /// A write to an index opened read-only.
+    #[error("the index was opened read-only from {path}")]
+    ReadOnly { path: PathBuf },
     /// The directory holds another index (a different lineage): persisting would overwrite it.
     #[error("{path} holds another index; persist into an empty or new directory, or remove it first")]
     ForeignIndex { path: PathBuf },

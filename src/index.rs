@@ -2,7 +2,7 @@
 //! write path (`write`), the read path (`read`), maintenance (`maintain`, with the background
 //! worker), persistence (`persist`) and the id maps (`maps`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::api::{Index, OpenOptions};
 use crate::chunk::{self, Chunk};
@@ -20,8 +20,11 @@ use crate::segment::Segment;
 use crate::seq::{SeqNo, Sequencer};
 use crate::state::{self, State};
 use crate::stats::Stats;
-use crate::storage::{Directory, LocalDirectory};
+use crate::storage::{Directory, LocalDirectory, PathKind};
 use crate::sync::{Arc, Mutex};
+use crate::wal::lock::WriterLock;
+use crate::wal::record::Record;
+use crate::wal::{self, Durability, Log};
 
 /// The lock-free concurrent vector index. Share it with `Arc`; every method takes `&self`.
 ///
@@ -61,6 +64,18 @@ pub struct VectorIndex {
     /// Serializes persists (only persists: writers never touch it), and holds the graph file
     /// the last one wrote.
     persist_lock: Mutex<Option<GraphWritten>>,
+    /// The directory the index writes its log to, or was opened read-only from.
+    binding: Binding,
+}
+
+/// How an index relates to a directory.
+enum Binding {
+    /// Made with [`VectorIndex::new`]: persists go wherever asked.
+    Memory,
+    /// Created in or opened writable from `dir`: holds its writer lock; writes go to its log.
+    Writer { dir: PathBuf, _lock: WriterLock },
+    /// Opened read-only from `dir`: writes are refused.
+    ReadOnly { dir: PathBuf },
 }
 
 impl VectorIndex {
@@ -72,6 +87,43 @@ impl VectorIndex {
     pub fn new(config: IndexConfig) -> Result<Self> {
         config.validate()?;
         Ok(Self::assemble(config, 1, persist::manifest::new_index_uid(), Vec::new()).start_worker())
+    }
+
+    /// An empty index bound to the directory `path` (created if needed; it must not hold an
+    /// index): it holds the directory's writer lock until dropped, and appends every write to
+    /// the write-ahead log there before the call returns, at `config.durability`, so that
+    /// [`open`](Self::open) finds every acknowledged write after a crash. An empty snapshot is
+    /// persisted first (the lineage, dimension and settings that replay needs).
+    ///
+    /// ```
+    /// use vecindex::{Chunk, IndexConfig, VectorIndex};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let index = VectorIndex::create(dir.path(), IndexConfig::new(2))?;
+    /// index.add_chunk(Chunk::new("c1", "doc", vec![1.0, 0.0]))?;
+    /// drop(index); // no persist: the log has the write
+    /// let reopened = VectorIndex::open(dir.path())?;
+    /// assert_eq!(reopened.chunk_ids("doc"), ["c1"]);
+    /// # Ok::<(), vecindex::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Exists`](crate::Error::Exists) if `path` holds an index,
+    /// [`Error::Locked`](crate::Error::Locked) if another index writes there, invalid settings,
+    /// or I/O errors.
+    pub fn create(path: &Path, config: IndexConfig) -> Result<Self> {
+        config.validate()?;
+        let dir = LocalDirectory::new(path);
+        dir.create()?;
+        let lock = WriterLock::take(path)?;
+        if persist::manifest::load(&dir)?.is_some() {
+            return Err(crate::Error::Exists { path: path.to_owned() });
+        }
+        let mut index = Self::assemble(config, 1, persist::manifest::new_index_uid(), Vec::new());
+        index.persist_in(&dir)?;
+        let first_segment = wal::segment::list(&wal::segment::log_dir(path))?.last().map_or(1, |(n, _)| n + 1);
+        index.bind_writer(path, lock, first_segment)?;
+        Ok(index.start_worker())
     }
 
     /// Opens the index persisted in `path` with the settings it was persisted with. Damage is
@@ -97,18 +149,96 @@ impl VectorIndex {
     ///
     /// # Errors
     /// See [`Index::open_with_options`].
+    ///
+    /// A writable open (the default) takes the directory's writer lock for the life of the
+    /// index, replays the write-ahead log on top of the snapshot (what it applied, and any
+    /// damage, is in `OpenReport::log`), and logs every later write at the configured
+    /// durability. After damage in the log (not strict), the replayed state is persisted at
+    /// once and the damaged log files moved into `quarantine/`.
+    ///
+    /// # Errors
+    /// See [`Index::open_with_options`]; [`Error::Locked`](crate::Error::Locked) if another
+    /// index writes there (open read-only instead); with `strict`, damage in the log is
+    /// [`Error::Corrupt`](crate::Error::Corrupt).
     pub fn open_with_options(path: &Path, options: &OpenOptions) -> Result<(Self, OpenReport)> {
-        Self::open_in(&LocalDirectory::new(path), options)
+        let lock = match options.read_only {
+            false if path.is_dir() => Some(WriterLock::take(path)?),
+            _ => None,
+        };
+        let (mut index, mut report) = Self::load_from(&LocalDirectory::new(path), options)?;
+        let replay = wal::replay::read(path, index.index_uid, index.config.dim, report.seq)?;
+        if let (true, Some(damage)) = (options.strict, &replay.report.damage) {
+            return Err(crate::Error::corrupt(&damage.file, format!("at byte {}: {}", damage.offset, damage.reason)));
+        }
+        index.config.durability =
+            options.durability.or(options.config.as_ref().map(|c| c.durability)).unwrap_or_default();
+        let last_segment = replay.last_number;
+        let damaged = index.replay(replay, &mut report);
+        match lock {
+            Some(lock) => {
+                index.bind_writer(path, lock, last_segment + 1)?;
+                if !damaged.is_empty() {
+                    index.persist_own(path, &damaged)?;
+                }
+            }
+            None => index.binding = Binding::ReadOnly { dir: path.to_owned() },
+        }
+        report.log();
+        Ok((index.start_worker(), report))
     }
 
-    /// [`open_with_options`](Self::open_with_options) from any storage.
+    /// [`open_with_options`](Self::open_with_options) from any storage, without a log.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn open_in(dir: &dyn Directory, options: &OpenOptions) -> Result<(Self, OpenReport)> {
+        let (index, report) = Self::load_from(dir, options)?;
+        report.log();
+        Ok((index.start_worker(), report))
+    }
+
+    /// The index a snapshot describes, its worker not started.
+    fn load_from(dir: &dyn Directory, options: &OpenOptions) -> Result<(Self, OpenReport)> {
         let loaded = persist::reader::load(dir, options.read_options(), |stored, dim, metric| {
             let config = IndexConfig::resolve(options.config.as_ref(), stored, dim, metric, dir.path())?;
             let segment_index = config.segment_index.clone();
             Ok((config, segment_index))
         })?;
         Ok(Self::from_loaded(loaded))
+    }
+
+    /// Applies the log's records with their own seqs (L3 in `wal`), before any other write and
+    /// before the worker starts. Returns the log files holding damage or following it, which a
+    /// writable open moves aside once the replayed state is persisted.
+    fn replay(&self, replay: wal::replay::Replay, report: &mut OpenReport) -> Vec<PathBuf> {
+        let state = &*self.state;
+        for (seq, record) in replay.records {
+            state.seq.skip_to(seq);
+            let applied = match record {
+                Record::Write { replace, docs } => state.write_documents(docs, replace).map(drop),
+                Record::RemoveDocument(doc_id) => state.remove_document(&doc_id).map(drop),
+                Record::RemoveChunk(chunk_id) => state.remove_chunk(&chunk_id).map(drop),
+            };
+            // A logged operation was applied once; it applies again on the same state.
+            if let Err(e) = applied {
+                tracing::error!(seq, error = %e, "a logged operation did not apply on replay");
+            }
+        }
+        report.chunks = state.len();
+        let damaged = match &replay.report.damage {
+            Some(damage) => replay.files.iter().skip_while(|f| **f != damage.file).cloned().collect(),
+            None => Vec::new(),
+        };
+        report.log = replay.report;
+        damaged
+    }
+
+    /// Starts the log (unless durability is `None`) and holds `lock` for the index's life.
+    fn bind_writer(&mut self, path: &Path, lock: WriterLock, segment: u64) -> Result<()> {
+        if self.config.durability != Durability::None {
+            let log = Log::start(path, self.config.dim, self.index_uid, segment, self.config.durability)?;
+            let _ = self.state.log.set(Arc::new(log));
+        }
+        self.binding = Binding::Writer { dir: path.to_owned(), _lock: lock };
+        Ok(())
     }
 
     fn assemble(config: IndexConfig, first_seq: SeqNo, index_uid: u128, sealed: Vec<Arc<Segment>>) -> Self {
@@ -128,7 +258,15 @@ impl VectorIndex {
             policy: config.merge_policy.clone(),
         };
         let maintenance = Arc::new(Maintenance::new(state.clone(), settings));
-        Self { state, maintenance, worker: None, config, index_uid, persist_lock: Mutex::new(None) }
+        Self {
+            state,
+            maintenance,
+            worker: None,
+            config,
+            index_uid,
+            persist_lock: Mutex::new(None),
+            binding: Binding::Memory,
+        }
     }
 
     /// Starts the background worker (if configured). Called once the index is fully built:
@@ -143,7 +281,7 @@ impl VectorIndex {
         self
     }
 
-    /// The index a snapshot read back describes.
+    /// The index a snapshot read back describes (its worker not started).
     fn from_loaded(loaded: Loaded<IndexConfig>) -> (Self, OpenReport) {
         let Loaded { index_uid, seq, config, segments, graph, mut report } = loaded;
         let mut sealed: Vec<Arc<Segment>> = segments.into_iter().map(|s| Arc::new(s.into_segment())).collect();
@@ -172,8 +310,7 @@ impl VectorIndex {
         state.set_len(rebuilt.chunks);
         report.chunks = rebuilt.chunks;
         report.duplicate_rows = rebuilt.duplicates;
-        report.log();
-        (index.start_worker(), report)
+        (index, report)
     }
 
     pub fn config(&self) -> &IndexConfig {
@@ -193,6 +330,7 @@ impl VectorIndex {
     /// # Errors
     /// As [`add_chunk`](Self::add_chunk), for any of the chunks; the index is then unchanged.
     pub fn add_chunks(&self, mut chunks: Vec<Chunk>) -> Result<()> {
+        self.writable()?;
         chunk::prepare_chunks(self.config.metric, self.config.dim, &mut chunks)?;
         // An injected bug for the loom models: each document applied as a write of its own
         // (one seq and one conflict check per document), as add_chunks once did.
@@ -213,10 +351,19 @@ impl VectorIndex {
     /// # Errors
     /// As [`add_chunk`](Self::add_chunk), or an empty `doc_id`; the index is then unchanged.
     pub fn add_document(&self, doc_id: &str, mut chunks: Vec<Chunk>) -> Result<()> {
+        self.writable()?;
         chunk::validate_doc_id(doc_id)?;
         chunks.iter_mut().for_each(|c| c.doc_id = doc_id.to_owned());
         chunk::prepare_chunks(self.config.metric, self.config.dim, &mut chunks)?;
         self.written(self.state.write_documents(vec![(doc_id.to_owned(), chunks)], true))
+    }
+
+    /// Refuses writes to an index opened read-only.
+    fn writable(&self) -> Result<()> {
+        match &self.binding {
+            Binding::ReadOnly { dir } => Err(crate::Error::ReadOnly { path: dir.clone() }),
+            _ => Ok(()),
+        }
     }
 
     /// Wakes the sealer after a write that filled a head.
@@ -232,8 +379,9 @@ impl VectorIndex {
     /// # Errors
     /// An empty `doc_id`.
     pub fn remove_document(&self, doc_id: &str) -> Result<usize> {
+        self.writable()?;
         chunk::validate_doc_id(doc_id)?;
-        Ok(self.state.remove_document(doc_id))
+        self.state.remove_document(doc_id)
     }
 
     /// Removes one chunk; returns whether it existed.
@@ -241,8 +389,9 @@ impl VectorIndex {
     /// # Errors
     /// An empty `chunk_id`.
     pub fn remove_chunk(&self, chunk_id: &str) -> Result<bool> {
+        self.writable()?;
         chunk::validate_chunk_id(chunk_id)?;
-        Ok(self.state.remove_chunk(chunk_id))
+        self.state.remove_chunk(chunk_id)
     }
 
     /// The `options.k` nearest live chunks that pass the filters, best first, from one
@@ -283,13 +432,68 @@ impl VectorIndex {
     ///
     /// # Errors
     /// See [`Index::persist`].
+    ///
+    /// Into the directory the index writes its log to, the persist also retires the log
+    /// segments the snapshot covers. Into any other directory it takes that directory's writer
+    /// lock while it runs, so it never overwrites an index another one is writing.
     pub fn persist(&self, path: &Path) -> Result<PersistReport> {
-        self.persist_in(&LocalDirectory::new(path))
+        match &self.binding {
+            Binding::Writer { dir, .. } if same_dir(dir, path) => self.persist_own(dir, &[]),
+            Binding::ReadOnly { dir } if same_dir(dir, path) => Err(crate::Error::ReadOnly { path: dir.clone() }),
+            _ => {
+                let dir = LocalDirectory::new(path);
+                // A path that is something else than a directory gets persist's own error.
+                if dir.kind()? == PathKind::Missing {
+                    dir.create()?;
+                }
+                let _no_writer_meanwhile = if path.is_dir() { WriterLock::share_if_present(path)? } else { None };
+                self.persist_in(&dir)
+            }
+        }
+    }
+
+    /// A persist into the index's own directory: a new log segment first, then the snapshot,
+    /// then the older segments go (L2 in `wal`); `quarantine` (damaged log files replay left
+    /// behind) are moved aside instead.
+    fn persist_own(&self, path: &Path, quarantine: &[PathBuf]) -> Result<PersistReport> {
+        let log_dir = wal::segment::log_dir(path);
+        let rotate = || match self.state.log.get() {
+            Some(log) => log.rotate(),
+            // No log: nothing is appended, so every segment there now is older than the view.
+            None => Ok(wal::segment::list(&log_dir)?.into_iter().map(|(_, p)| p).collect()),
+        };
+        let dir = LocalDirectory::new(path);
+        #[cfg(not(vecindex_bug = "wal_rotate_after_view"))]
+        let (report, older) = self.persist_with(&dir, rotate)?;
+        // An injected bug for the loom models: the new segment started after the view.
+        #[cfg(vecindex_bug = "wal_rotate_after_view")]
+        let (report, older) = {
+            let (report, ()) = self.persist_with(&dir, || Ok(()))?;
+            (report, rotate()?)
+        };
+        for file in quarantine {
+            wal::segment::quarantine(path, file)?;
+        }
+        let retired: Vec<PathBuf> = older.into_iter().filter(|f| !quarantine.contains(f)).collect();
+        if let Err(e) = wal::segment::remove(&retired) {
+            tracing::warn!(error = %e, "cannot remove log segments the snapshot covers; the next persist will");
+        }
+        Ok(report)
     }
 
     /// [`persist`](Self::persist) into any storage.
     pub(crate) fn persist_in(&self, dir: &dyn Directory) -> Result<PersistReport> {
+        self.persist_with(dir, || Ok(())).map(|(report, ())| report)
+    }
+
+    /// A persist that runs `before_view` under the persist lock, right before its view.
+    fn persist_with<T>(
+        &self,
+        dir: &dyn Directory,
+        before_view: impl FnOnce() -> Result<T>,
+    ) -> Result<(PersistReport, T)> {
         let mut one_at_a_time = self.persist_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = before_view()?;
         let state = &*self.state;
         // A snapshot view: waits for the operations in flight below its seq, so the files hold
         // exactly the operations below it. (The injected bug takes a search's view instead,
@@ -316,7 +520,7 @@ impl VectorIndex {
             dir: dir.path().to_owned(),
             stored,
         });
-        Ok(report)
+        Ok((report, before))
     }
 
     /// What the index holds now: counts, and every head and segment.
@@ -372,6 +576,11 @@ impl VectorIndex {
     pub(crate) fn state(&self) -> &State {
         &self.state
     }
+}
+
+/// Whether two paths name one directory (a path that does not exist names none).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// Each method of the trait is the inherent method of the same name.

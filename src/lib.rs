@@ -19,6 +19,7 @@
 //!   segment    sealed segments: exact scan, FAISS index, settings                  (segment/)
 //!   query      search options, hits, top-k                                          (query.rs)
 //!   rows       row metadata, the rows file format, tombstones, ids                 (rows/)
+//!   wal        the write-ahead log: records, segments, group commit, replay, lock  (wal/)
 //!   seq        SeqNo, ReadView, the sequencer                                       (seq/)
 //!   storage    file header and checksums, the file system                          (storage/)
 //!   sync       the shim: std, or loom / shuttle with stand-ins                      (sync/)
@@ -106,6 +107,7 @@ mod stats;
 mod storage;
 mod sync;
 mod vocabulary;
+mod wal;
 mod write;
 
 pub use api::{Index, OpenOptions};
@@ -121,6 +123,8 @@ pub use query::{SearchHit, SearchOptions};
 pub use segment::{SegmentIndex, SegmentKind};
 pub use seq::SeqNo;
 pub use stats::{GraphStats, SegmentState, SegmentStats, Stats};
+pub use wal::Durability;
+pub use wal::replay::{LogDamage, LogReport};
 
 /// The x86 instruction sets this build of FAISS was compiled to assume: `["avx2", "fma",
 /// "f16c", "popcnt"]` by default, none for a portable build (see the README, "FAISS and
@@ -175,6 +179,7 @@ pub mod internals {
     pub use crate::rows::Tombstones;
     pub use crate::segment::graph::Graph;
     pub use crate::seq::Sequencer;
+    pub use crate::wal::group::{Group, Sink};
 
     /// The head's block scan, as a search runs it, with a view that sees every row: the best
     /// `k` rows for `query` by inner product, best first.

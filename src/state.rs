@@ -6,8 +6,9 @@ use crate::maps::Maps;
 use crate::metric::Metric;
 use crate::segment::Segment;
 use crate::seq::{SeqNo, Sequencer};
-use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicUsize, OnceLock, Ordering};
 use crate::vocabulary::Vocabulary;
+use crate::wal::Log;
 
 /// See the module docs.
 pub(crate) struct State {
@@ -20,6 +21,8 @@ pub(crate) struct State {
     /// The id maps and the document locks.
     pub(crate) maps: Maps,
     pub(crate) vocabulary: Vocabulary,
+    /// The write-ahead log, once the index is bound to a directory (after replay).
+    pub(crate) log: OnceLock<Arc<Log>>,
     /// Live chunks.
     live: AtomicUsize,
 }
@@ -47,6 +50,7 @@ impl State {
             epochs: Epochs::new(parts.dim, parts.head_capacity, parts.sealed),
             maps: Maps::new(parts.seed),
             vocabulary: Vocabulary::new(parts.vocabulary_limit),
+            log: OnceLock::new(),
             live: AtomicUsize::new(0),
         }
     }

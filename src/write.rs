@@ -38,6 +38,7 @@ use crate::maps::Claim;
 use crate::rows::RowMeta;
 use crate::state::State;
 use crate::sync::Arc;
+use crate::wal::record::Op;
 
 /// What one document of a write replaces, found while claiming its chunk ids.
 #[derive(Default)]
@@ -94,6 +95,10 @@ impl State {
         // 3.
         let op = self.seq.begin();
         let seq = op.seq();
+        if let Err(e) = self.log_op(seq, Op::Write { replace, docs: &docs }) {
+            self.maps.release_claims(&claimed);
+            return Err(e); // nothing applied: the seq completes empty
+        }
         let epoch = self.epochs.load();
         let mut removed = 0;
         for plan in &mut plans {
@@ -139,17 +144,18 @@ impl State {
     }
 
     /// Removes every chunk of `doc_id` in one step; returns how many there were.
-    pub(crate) fn remove_document(&self, doc_id: &str) -> usize {
+    pub(crate) fn remove_document(&self, doc_id: &str) -> Result<usize> {
         let document = self.maps.lock(doc_id);
         let ids = self.maps.chunk_ids(doc_id);
         if ids.is_empty() {
-            return 0;
+            return Ok(0);
         }
         // An injected bug for the loom models: releasing the document's lock before removing
         // its chunks, so a writer of the same document can run in between.
         #[cfg(vecindex_bug = "remove_unlocks_early")]
         drop(document);
         let op = self.seq.begin();
+        self.log_op(op.seq(), Op::RemoveDocument(doc_id))?;
         let epoch = self.epochs.load();
         let mut removed = 0;
         for id in &ids {
@@ -163,28 +169,38 @@ impl State {
         self.maps.remove_document(doc_id);
         #[cfg(not(vecindex_bug = "remove_unlocks_early"))]
         drop(document);
-        removed
+        Ok(removed)
+    }
+
+    /// Appends an operation's record to the log, if the index has one (L1 in `wal`: after
+    /// the seq is taken, before anything is applied).
+    fn log_op(&self, seq: crate::seq::SeqNo, op: Op<'_>) -> Result<()> {
+        match self.log.get() {
+            Some(log) => log.append(seq, op),
+            None => Ok(()),
+        }
     }
 
     /// Removes one chunk; returns whether it existed.
-    pub(crate) fn remove_chunk(&self, chunk_id: &str) -> bool {
+    pub(crate) fn remove_chunk(&self, chunk_id: &str) -> Result<bool> {
         loop {
             let Some(owner) = self.maps.owner(chunk_id) else {
-                return false;
+                return Ok(false);
             };
             let _document = self.maps.lock(&owner);
             // Under the owner's lock nothing else changes this chunk: check it is still owner's.
             match self.maps.owner(chunk_id) {
-                None => return false,
+                None => return Ok(false),
                 Some(now) if now != owner => continue, // re-owned meanwhile: lock the new owner
                 Some(_) => {}
             }
             let op = self.seq.begin();
+            self.log_op(op.seq(), Op::RemoveChunk(chunk_id))?;
             let removed = self.maps.forget(chunk_id).is_some_and(|loc| self.epochs.load().delete(loc, op.seq()));
             self.count(0, usize::from(removed));
             drop(op);
             self.maps.remove_from_list(&owner, chunk_id);
-            return removed;
+            return Ok(removed);
         }
     }
 }

@@ -287,6 +287,8 @@ fn check(metric: Metric, segments: SegmentIndex, ops: Vec<Op>) -> Result<(), Tes
                 mutex.persist(&b).unwrap();
                 let options = OpenOptions::new().config(config.clone()).strict(true);
                 let report;
+                // One writer per directory: the old handle lets go of it first.
+                drop(std::mem::replace(&mut vector, VectorIndex::new(config.clone()).unwrap()));
                 (vector, report) = VectorIndex::open_with_options(&a, &options).unwrap();
                 prop_assert!(report.is_clean(), "step {}: {:?}", step, report);
                 (mutex, _) = MutexIndex::open_with_options(&b, &options).unwrap();

@@ -162,7 +162,9 @@ fn round_trip_gives_identical_answers_mappings_and_stats() {
         reopened.add_document("new", doc(77, 3)).unwrap();
         reopened.remove_document("d10").unwrap();
         reopened.persist(dir.path()).unwrap();
-        let (again, report) = VectorIndex::open_with_options(dir.path(), &OpenOptions::new().strict(true)).unwrap();
+        // `reopened` holds the directory for writing: a second handle opens it read-only.
+        let read_only = OpenOptions::new().strict(true).read_only(true);
+        let (again, report) = VectorIndex::open_with_options(dir.path(), &read_only).unwrap();
         assert!(report.is_clean() && report.generation == 2, "{report:?}");
         assert_same_answers(&reopened, &again, factory);
     }
@@ -295,8 +297,11 @@ fn concurrent_persists_to_one_directory_never_interleave() {
     first_state(&*index);
     let dir = tempfile::tempdir().unwrap();
     index.persist(dir.path()).unwrap();
-    // A second handle on the same index directory (same lineage), persisting at the same time.
-    let (twin, _) = open(dir.path(), OpenOptions::new()).unwrap();
+    // A second index of the same lineage (opened from a copy: one writer per directory),
+    // persisting into the same directory at the same time.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    let (twin, _) = open(copy.path(), OpenOptions::new()).unwrap();
     let twin = Arc::new(twin);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -455,6 +460,7 @@ fn a_real_full_disk_is_a_typed_error_and_the_next_persist_with_room_succeeds() {
     let (opened, report) = open(&dir, OpenOptions::new().strict(true)).unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(contents(&opened), last_persisted, "the last snapshot that committed opens intact");
+    drop(opened); // it holds the directory for writing
     assert!(
         std::process::Command::new("mount")
             .args(["-o", "remount,size=64m"])
@@ -568,7 +574,7 @@ fn every_kind_of_damage_to_every_kind_of_file_has_its_documented_outcome() {
             copy_dir(f.dir.path(), &dir);
             damage(&dir.join(name), how);
             let case = format!("{kind} ({name}) {how:?}");
-            let strict = open(&dir, OpenOptions::new().strict(true));
+            let strict = open(&dir, OpenOptions::new().strict(true)).map(|(_, report)| report);
             let untouched_by_strict = !matches!(how, Damage::Delete) && dir.join(name).exists();
             let (opened, report) = open(&dir, OpenOptions::new()).unwrap_or_else(|e| panic!("{case}: {e}"));
             let state = contents(&opened);
@@ -637,7 +643,8 @@ fn every_kind_of_damage_to_every_kind_of_file_has_its_documented_outcome() {
                         );
                     }
                     opened.persist(&dir).unwrap();
-                    let (_, again) = open(&dir, OpenOptions::new().strict(true)).unwrap();
+                    // `opened` holds the directory for writing: look at it read-only.
+                    let (_, again) = open(&dir, OpenOptions::new().strict(true).read_only(true)).unwrap();
                     assert!(again.is_clean(), "{case}: after the next persist: {again:?}");
                 }
                 _ => unreachable!(),

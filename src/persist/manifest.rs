@@ -238,7 +238,7 @@ pub fn is_ours(name: &str) -> bool {
     if let Some(rest) = name.strip_prefix("tombstones-").or_else(|| name.strip_prefix("graph-")) {
         return hex(rest, 16);
     }
-    is_temp(name) || matches!(name, MANIFEST | MANIFEST_PREV | "LOCK")
+    is_temp(name) || matches!(name, MANIFEST | MANIFEST_PREV | "LOCK" | crate::wal::lock::WRITER)
 }
 
 /// A temp file of an interrupted write: `.NAME.tmp-PID`.
@@ -363,7 +363,7 @@ pub fn collect_garbage(dir: &dyn Directory, keep: &[&Manifest]) -> usize {
     let mut removed = 0;
     for (name, _) in files {
         let collectable = is_ours(name.as_str())
-            && !matches!(name.as_str(), MANIFEST | MANIFEST_PREV | "LOCK")
+            && !matches!(name.as_str(), MANIFEST | MANIFEST_PREV | "LOCK" | crate::wal::lock::WRITER)
             && !referenced.contains(&name);
         if collectable {
             match dir.remove(&name) {

@@ -98,6 +98,8 @@ pub struct OpenReport {
     /// Rows dropped because another row had the same chunk id (never in a snapshot vecindex
     /// wrote; counted, not trusted).
     pub duplicate_rows: usize,
+    /// What replaying the write-ahead log applied on top of the snapshot, and any damage.
+    pub log: crate::wal::replay::LogReport,
     pub duration: Duration,
 }
 
@@ -114,6 +116,24 @@ impl OpenReport {
             ms = self.duration.as_secs_f64() * 1e3,
             "opened index"
         );
+        if self.log.segments > 0 {
+            tracing::info!(
+                segments = self.log.segments,
+                replayed = self.log.replayed,
+                torn_bytes = self.log.torn_bytes,
+                "replayed the write-ahead log"
+            );
+        }
+        if let Some(damage) = &self.log.damage {
+            tracing::error!(
+                file = %damage.file.display(),
+                offset = damage.offset,
+                reason = %damage.reason,
+                records_not_replayed = damage.records_not_replayed,
+                seqs_not_replayed = ?damage.seqs_not_replayed,
+                "the write-ahead log is damaged: replay stopped there"
+            );
+        }
         for doc in &self.lost_documents {
             tracing::warn!(doc_id = %doc.doc_id, lost = doc.chunks_lost, kept = doc.chunks_kept, "document lost chunks");
         }
@@ -124,9 +144,10 @@ impl OpenReport {
         self.fell_back.is_none() && self.healed.is_empty() && !self.lost_data() && self.duplicate_rows == 0
     }
 
-    /// Whether acknowledged data is missing: a fallback, or a quarantined rows file.
+    /// Whether acknowledged data is missing: a fallback, a quarantined rows file, or damage in
+    /// the write-ahead log.
     pub fn lost_data(&self) -> bool {
-        self.fell_back.is_some() || !self.quarantined.is_empty()
+        self.fell_back.is_some() || !self.quarantined.is_empty() || self.log.damage.is_some()
     }
 }
 

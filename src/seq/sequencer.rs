@@ -95,6 +95,12 @@ impl Sequencer {
         self.next.load(Ordering::Acquire)
     }
 
+    /// Makes `seq` the next seq handed out, if none at or above it was: replay at open gives
+    /// each logged operation its own seq again. Only while no operation runs.
+    pub fn skip_to(&self, seq: SeqNo) {
+        self.next.fetch_max(seq, Ordering::AcqRel);
+    }
+
     /// Starts an operation: claims a slot and takes a seq.
     pub fn begin(&self) -> InFlight<'_> {
         // Relaxed: the hint only spreads writers; any value is correct.

@@ -1,0 +1,253 @@
+//! The write-ahead log: every mutation of an index opened from (or created in) a directory is
+//! appended to `wal/` there before its call returns, so that open can replay what the last
+//! snapshot lacks.
+//!
+//! - [`record`]: the framing and payloads of one record; [`segment`]: the files.
+//! - [`group`]: group commit, so that concurrent writers share one write and one fsync.
+//! - [`replay`]: reading it back at open, strict about damage.
+//! - [`lock`]: one writer per directory.
+//!
+//! # Protocol with seqs and persists
+//!
+//! - L1: a write takes its seq, then appends its record, then applies it; a failed append
+//!   applies nothing (the seq completes empty). So every applied operation has its record, and
+//!   a record is in the log before any view can include its operation.
+//! - L2: a persist into the index's own directory first starts a new segment ([`Log::rotate`]),
+//!   then takes its snapshot view. A record in an older segment was handed to the group before
+//!   the rotation, by a write that had taken its seq before that, so below the snapshot's seq:
+//!   once the snapshot is committed, the older segments hold nothing it lacks, and are removed.
+//! - L3: replay applies the records at or above the snapshot's seq with their own seqs, in seq
+//!   order; the sequencer then continues above the highest.
+
+#![allow(clippy::disallowed_types)] // the log is local files by nature: appended, never mapped
+
+pub(crate) mod group;
+pub(crate) mod lock;
+pub(crate) mod record;
+pub(crate) mod replay;
+pub(crate) mod segment;
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::seq::SeqNo;
+use crate::sync::{Arc, AtomicBool, Ordering};
+use group::{Group, Sink};
+use record::Op;
+use segment::{HEADER, Header};
+
+/// What a call's return promises about its write, for an index bound to a directory
+/// ([`VectorIndex::create`](crate::VectorIndex::create), [`VectorIndex::open`](crate::VectorIndex::open)).
+///
+/// | level | the write survives | cost per call |
+/// |---|---|---|
+/// | `None` | nothing until the next persist | none |
+/// | `ProcessCrash` (default) | the process dying (SIGKILL, OOM killer, panic): the record is in the kernel | one `write(2)`, shared by concurrent writers |
+/// | `PowerLoss` | the machine losing power: the record is on the disk | one `write(2)` and one `fdatasync(2)`, shared by concurrent writers |
+/// | `Interval(d)` | the process dying; a power loss loses at most about `d` | as `ProcessCrash`, and an fsync every `d` in the background |
+///
+/// The default is `ProcessCrash`: the crash the system this crate replaces lost data to is the
+/// process's (killed on shutdown, or by the OOM killer), and it costs a write per call, where an
+/// fsync per call costs a disk round trip (milliseconds on common disks). Choose `PowerLoss` when
+/// an acknowledged write must survive the machine too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    None,
+    #[default]
+    ProcessCrash,
+    PowerLoss,
+    Interval(Duration),
+}
+
+/// Parses `none`, `process-crash`, `power-loss` or `interval:<seconds>` (for a CLI flag or a
+/// setting).
+///
+/// ```
+/// use std::time::Duration;
+/// use vecindex::Durability;
+///
+/// assert_eq!("power-loss".parse::<Durability>()?, Durability::PowerLoss);
+/// assert_eq!("interval:0.5".parse::<Durability>()?, Durability::Interval(Duration::from_millis(500)));
+/// assert!("sometimes".parse::<Durability>().is_err());
+/// # Ok::<(), vecindex::Error>(())
+/// ```
+impl std::str::FromStr for Durability {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let invalid = || Error::InvalidConfig {
+            reason: format!("durability {s:?}: expected none, process-crash, power-loss or interval:<seconds>"),
+        };
+        match s {
+            "none" => Ok(Self::None),
+            "process-crash" => Ok(Self::ProcessCrash),
+            "power-loss" => Ok(Self::PowerLoss),
+            _ => {
+                let seconds: f64 = s.strip_prefix("interval:").and_then(|v| v.parse().ok()).ok_or_else(invalid)?;
+                let every = Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(invalid)?;
+                Ok(Self::Interval(every))
+            }
+        }
+    }
+}
+
+/// The active segment, as the group's sink.
+struct SegmentFile {
+    file: Arc<File>,
+    path: PathBuf,
+    number: u64,
+    /// Bytes written and kept: a failed append is cut back to this.
+    len: u64,
+    /// A failed append that could not be cut back: the next append starts a new segment first.
+    broken: bool,
+    header: Header,
+    dir: PathBuf,
+}
+
+impl SegmentFile {
+    fn create(dir: &Path, header: Header) -> Result<Self> {
+        let file = segment::create(dir, &header)?;
+        let path = dir.join(segment::file_name(header.number));
+        Ok(Self {
+            file: Arc::new(file),
+            path,
+            number: header.number,
+            len: HEADER as u64,
+            broken: false,
+            header,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Starts the next segment; this one stays as it is.
+    fn next(&mut self) -> Result<()> {
+        let header = Header { number: self.number + 1, ..self.header };
+        *self = Self::create(&self.dir, header)?;
+        Ok(())
+    }
+}
+
+impl Sink for SegmentFile {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.broken {
+            self.next().map_err(|e| io::Error::other(e.to_string()))?;
+        }
+        match (&*self.file).write_all(bytes) {
+            Ok(()) => {
+                self.len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Part of the batch may be in the file: cut it off, so that the segment holds
+                // whole records only and later batches follow the last good one.
+                if self.file.set_len(self.len).is_err() {
+                    self.broken = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        let synced = self.file.sync_data();
+        if synced.is_err() {
+            // The kernel may have dropped the pages it could not write: records of this batch
+            // would be missing from a segment that continues. Cut them off.
+            if self.file.set_len(self.len).is_err() {
+                self.broken = true;
+            }
+        }
+        synced
+    }
+}
+
+/// The log of one index directory (see the module docs).
+pub(crate) struct Log {
+    group: Arc<Group<SegmentFile>>,
+    durability: Durability,
+    flusher: Option<Flusher>,
+}
+
+/// The background fsync of [`Durability::Interval`].
+struct Flusher {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Log {
+    /// Starts segment `number` in the log of `index_dir` and appends there at `durability`
+    /// (not `None`).
+    pub(crate) fn start(
+        index_dir: &Path,
+        dim: usize,
+        index_uid: u128,
+        number: u64,
+        durability: Durability,
+    ) -> Result<Self> {
+        let header = Header { dim: dim as u32, index_uid, number };
+        let active = SegmentFile::create(&segment::log_dir(index_dir), header)?;
+        let group = Arc::new(Group::new(active, durability == Durability::PowerLoss));
+        let flusher = match durability {
+            Durability::Interval(every) => Some(Flusher::start(group.clone(), every)?),
+            _ => None,
+        };
+        Ok(Self { group, durability, flusher })
+    }
+
+    /// Appends the record of `op` with `seq`; returns once it is as durable as the level says.
+    pub(crate) fn append(&self, seq: SeqNo, op: Op<'_>) -> Result<()> {
+        let mut bytes = Vec::new();
+        record::encode(seq, op, &mut bytes);
+        self.group.append(&bytes).map_err(|e| Error::io(self.group.with_sink(|s| s.path.clone()), e))
+    }
+
+    /// Starts a new segment; returns the older ones (L2: remove them once a snapshot taken
+    /// after this call is committed).
+    pub(crate) fn rotate(&self) -> Result<Vec<PathBuf>> {
+        let (dir, number) =
+            self.group.with_sink(|active| active.next().map(|()| (active.dir.clone(), active.number)))?;
+        Ok(segment::list(&dir)?.into_iter().filter(|(n, _)| *n < number).map(|(_, p)| p).collect())
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if let Some(flusher) = self.flusher.take() {
+            flusher.stop.store(true, Ordering::Release);
+            flusher.thread.thread().unpark();
+            let _ = flusher.thread.join();
+        }
+        // What the last interval had not synced yet: a clean close loses nothing.
+        if self.durability != Durability::None {
+            let file = self.group.with_sink(|s| s.file.clone());
+            if let Err(e) = file.sync_data() {
+                tracing::warn!(error = %e, "cannot sync the log on close");
+            }
+        }
+    }
+}
+
+impl Flusher {
+    fn start(group: Arc<Group<SegmentFile>>, every: Duration) -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("vecindex-log-sync".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::Acquire) {
+                    std::thread::park_timeout(every);
+                    // The active segment's file, taken between batches; synced outside the group.
+                    let file = group.with_sink(|s| s.file.clone());
+                    if let Err(e) = file.sync_data() {
+                        tracing::warn!(error = %e, "cannot sync the log");
+                    }
+                }
+            })
+            .map_err(|e| Error::io("vecindex-log-sync thread", e))?;
+        Ok(Self { stop, thread })
+    }
+}
