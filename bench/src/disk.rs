@@ -277,13 +277,15 @@ pub fn run(params: &Params, scratch: &Path) -> Outcome {
     );
     drop(index);
 
-    // Opens: vecindex (exact and FAISS Flat segments) against FAISS read_index of a flat index.
+    // Opens: vecindex (exact and FAISS Flat segments) against FAISS read_index of a flat index,
+    // read-only as FAISS reads (a writable open also starts a log segment and takes the lock).
     let query = vector(u64::MAX / 3, dim);
     let mut opens = Vec::new();
     let open_config = config.clone();
     opens.push(time_opens("vecindex, exact segments", &dir, params.runs, &query, &|dir: &Path| {
         let (index, _) =
-            VectorIndex::open_with_options(dir, &OpenOptions::new().config(open_config.clone())).expect("open");
+            VectorIndex::open_with_options(dir, &OpenOptions::new().config(open_config.clone()).read_only(true))
+                .expect("open");
         Box::new(move |q: &[f32]| index.search(q, &SearchOptions::k(10)).expect("search").len())
     }));
     let flat_config = IndexConfig::new(dim).segment_index(SegmentIndex::faiss("Flat").min_rows(0)).background(false);
@@ -296,7 +298,8 @@ pub fn run(params: &Params, scratch: &Path) -> Outcome {
     }
     opens.push(time_opens("vecindex, FAISS Flat segments", &flat_dir, params.runs, &query, &|dir: &Path| {
         let (index, _) =
-            VectorIndex::open_with_options(dir, &OpenOptions::new().config(flat_config.clone())).expect("open");
+            VectorIndex::open_with_options(dir, &OpenOptions::new().config(flat_config.clone()).read_only(true))
+                .expect("open");
         Box::new(move |q: &[f32]| index.search(q, &SearchOptions::k(10)).expect("search").len())
     }));
     std::fs::remove_dir_all(&flat_dir).expect("remove");

@@ -239,16 +239,17 @@ pub fn open_or_create(
     path: &Path,
     embedder: &dyn Embedder,
     head_capacity: Option<usize>,
+    durability: vecindex::Durability,
 ) -> Result<VectorIndex, String> {
     let fresh = || {
-        let config = vecindex::IndexConfig::new(embedder.dim());
+        let config = vecindex::IndexConfig::new(embedder.dim()).durability(durability);
         let config = match head_capacity {
             Some(rows) => config.head_capacity(rows),
             None => config,
         };
-        VectorIndex::new(config).map_err(|e| e.to_string())
+        VectorIndex::create(path, config).map_err(|e| e.to_string())
     };
-    let index = match VectorIndex::open_with_options(path, &vecindex::OpenOptions::new()) {
+    let index = match VectorIndex::open_with_options(path, &vecindex::OpenOptions::new().durability(durability)) {
         Ok((index, report)) => {
             if !report.is_clean() {
                 tracing::warn!(?report, "the index was damaged; see the report");
@@ -263,7 +264,7 @@ pub fn open_or_create(
             index
         }
         // Nothing committed yet (a missing or empty directory, or the leftovers of a first run
-        // killed before its first persist): start empty; the first persist creates what it needs.
+        // killed before its first persist): create it, bound to the directory and its log.
         Err(vecindex::Error::NoSnapshot { .. }) => fresh()?,
         Err(vecindex::Error::Io { ref source, .. }) if source.kind() == std::io::ErrorKind::NotFound => fresh()?,
         Err(e) => return Err(e.to_string()),

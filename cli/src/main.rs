@@ -70,6 +70,10 @@ enum Command {
         /// index keeps the capacity it was made with.
         #[arg(long)]
         head_capacity: Option<usize>,
+        /// What a document's acknowledgement promises: none, process-crash (the write-ahead
+        /// log has it when the call returns), power-loss (fsynced first) or interval:SECONDS.
+        #[arg(long, default_value = "process-crash")]
+        durability: vecindex::Durability,
     },
     /// Prints the chunks nearest to TEXT.
     Query {
@@ -110,6 +114,10 @@ enum Command {
         /// ...or this many seconds.
         #[arg(long, default_value_t = 10.0)]
         persist_every_secs: f64,
+        /// What a 200 for a write promises: none, process-crash (the write-ahead log has it),
+        /// power-loss (fsynced first) or interval:SECONDS.
+        #[arg(long, default_value = "process-crash")]
+        durability: vecindex::Durability,
     },
 }
 
@@ -179,12 +187,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             overlap,
             quiet,
             head_capacity,
+            durability,
         } => {
             let chunk = ChunkSize::new(max_chars, overlap)
                 .unwrap_or_else(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e}\n")).exit());
             let embedder = embedder.build()?;
             let started = Instant::now();
-            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref(), head_capacity)?);
+            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref(), head_capacity, durability)?);
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             let options = IngestOptions {
                 root: dir,
@@ -266,9 +275,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             embedder,
             persist_every_docs,
             persist_every_secs,
+            durability,
         } => {
             let embedder = embedder.build()?;
-            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref(), None)?);
+            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref(), None, durability)?);
             let chunk = ChunkSize::default();
             let ingest = ingest_dir.map(|root| IngestOptions {
                 root,

@@ -71,6 +71,10 @@ def test_callable_embedder_and_open_with_it(tmp_path):
     index.persist(tmp_path / "idx")
     reopened = vecindex.VectorIndex.open(tmp_path / "idx", embedder=embed)
     assert reopened.search("word42 topic0", top_k=1)[0]["chunk_id"] == "c42"
+    # One writer per directory: a second writable open is refused while the first lives.
+    with pytest.raises(OSError, match="held for writing"):
+        vecindex.VectorIndex.open(tmp_path / "idx")
+    del reopened
     # An embedder of another dimension is refused at its first use, and nothing is added.
     wrong = vecindex.VectorIndex.open(tmp_path / "idx", embedder=RandomProjection(dim=16))
     with pytest.raises(ValueError, match="dimension 64"):
