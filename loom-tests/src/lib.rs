@@ -31,3 +31,5 @@ mod persist;
 mod seal;
 #[cfg(all(test, vecindex_loom))]
 mod snapshot;
+#[cfg(all(test, vecindex_loom))]
+mod wal;
