@@ -66,6 +66,8 @@ struct State<S> {
     sink: Option<S>,
     /// A spare buffer, so that batches reuse their allocation.
     spare: Vec<u8>,
+    /// Threads waiting for a completion: with none, a leader skips the wake-up (a syscall).
+    waiting: usize,
 }
 
 /// See the module docs.
@@ -85,6 +87,7 @@ impl<S: Sink> Group<S> {
             failures: Vec::new(),
             sink: Some(sink),
             spare: Vec::new(),
+            waiting: 0,
         };
         Self { state: Mutex::new(state), completions: Condvar::new(), sync_each_batch }
     }
@@ -93,8 +96,18 @@ impl<S: Sink> Group<S> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn wait<'a>(&self, guard: MutexGuard<'a, State<S>>) -> MutexGuard<'a, State<S>> {
-        self.completions.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn wait<'a>(&self, mut guard: MutexGuard<'a, State<S>>) -> MutexGuard<'a, State<S>> {
+        guard.waiting += 1;
+        let mut guard = self.completions.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.waiting -= 1;
+        guard
+    }
+
+    /// Wakes the waiters, if any (under the mutex, so none can start waiting unseen).
+    fn wake(&self, state: &State<S>) {
+        if state.waiting > 0 {
+            self.completions.notify_all();
+        }
     }
 
     /// Appends one encoded record; returns once the batch holding it was written (and synced if
@@ -102,7 +115,12 @@ impl<S: Sink> Group<S> {
     pub fn append(&self, record: &[u8]) -> io::Result<()> {
         let mut state = self.lock();
         let ticket = state.ticket;
-        state.batch.extend_from_slice(record);
+        // Alone with a free sink: a batch of our record alone, written from the caller's buffer
+        // rather than copied into the batch first (the common case with one writer).
+        let alone = state.sink.is_some() && state.members == 0;
+        if !alone {
+            state.batch.extend_from_slice(record);
+        }
         state.members += 1;
         loop {
             if state.completed >= ticket {
@@ -120,10 +138,11 @@ impl<S: Sink> Group<S> {
                 #[cfg(vecindex_bug = "group_complete_before_write")]
                 {
                     state.completed = taken;
-                    self.completions.notify_all();
+                    self.wake(&state);
                 }
                 drop(state);
-                let result = sink.append(&batch).and_then(|()| if self.sync_each_batch { sink.sync() } else { Ok(()) });
+                let bytes = if alone { record } else { &batch[..] };
+                let result = sink.append(bytes).and_then(|()| if self.sync_each_batch { sink.sync() } else { Ok(()) });
                 state = self.lock();
                 state.sink = Some(sink);
                 if let Err(e) = result {
@@ -137,7 +156,7 @@ impl<S: Sink> Group<S> {
                 state.completed = taken;
                 batch.clear();
                 state.spare = batch;
-                self.completions.notify_all();
+                self.wake(&state);
             } else {
                 state = self.wait(state);
             }
@@ -167,9 +186,10 @@ impl<S: Sink> Group<S> {
         };
         drop(state);
         let result = f(&mut sink);
-        self.lock().sink = Some(sink);
+        let mut state = self.lock();
+        state.sink = Some(sink);
         // Writers that found the sink taken wait for a completion: one of them leads next.
-        self.completions.notify_all();
+        self.wake(&state);
         result
     }
 }

@@ -200,7 +200,7 @@ impl Log {
 
     /// Appends the record of `op` with `seq`; returns once it is as durable as the level says.
     pub(crate) fn append(&self, seq: SeqNo, op: Op<'_>) -> Result<()> {
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(record::encoded_len(op));
         record::encode(seq, op, &mut bytes);
         self.group.append(&bytes).map_err(|e| Error::io(self.group.with_sink(|s| s.path.clone()), e))
     }

@@ -59,6 +59,31 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// The bytes [`encode`] appends for `op`, so that the buffer is allocated once.
+pub(crate) fn encoded_len(op: Op<'_>) -> usize {
+    let payload = match op {
+        Op::Write { docs, .. } => {
+            5 + docs
+                .iter()
+                .map(|(doc_id, chunks)| {
+                    8 + doc_id.len()
+                        + chunks
+                            .iter()
+                            .map(|c| {
+                                16 + c.chunk_id.len()
+                                    + c.text.len()
+                                    + c.metadata.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>()
+                                    + 4 * c.vector.len()
+                            })
+                            .sum::<usize>()
+                })
+                .sum::<usize>()
+        }
+        Op::RemoveDocument(id) | Op::RemoveChunk(id) => 4 + id.len(),
+    };
+    FRAME + MIN_BODY + payload
+}
+
 /// Appends the framed record of `op` with `seq` to `out`.
 pub(crate) fn encode(seq: SeqNo, op: Op<'_>, out: &mut Vec<u8>) {
     let start = out.len();
@@ -96,6 +121,7 @@ pub(crate) fn encode(seq: SeqNo, op: Op<'_>, out: &mut Vec<u8>) {
             put_str(out, chunk_id);
         }
     }
+    debug_assert_eq!(out.len() - start, encoded_len(op));
     let body_len = (out.len() - start - FRAME) as u32;
     let len = body_len.to_le_bytes();
     out[start..start + 4].copy_from_slice(&len);
