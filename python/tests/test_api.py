@@ -56,6 +56,10 @@ def test_persist_open_and_load_round_trip(tmp_path):
     for q in ["word7 topic0", "topic3", "word299"]:
         assert opened.search(q, top_k=5) == index.search(q, top_k=5)
 
+    # One writer per directory: `opened` holds it until it goes.
+    with pytest.raises(OSError, match="held for writing"):
+        vecindex.VectorIndex.open(tmp_path / "idx")
+    del opened
     other = vecindex.VectorIndex()
     other.add_chunk(make_chunk(9999))
     other.load(tmp_path / "idx")
