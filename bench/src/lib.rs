@@ -10,6 +10,7 @@ pub mod design;
 pub mod designs;
 pub mod disk;
 pub mod duplicates;
+pub mod durability;
 pub mod growth;
 pub mod latency;
 pub mod live;

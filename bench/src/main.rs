@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use vecindex::embed::{Embedder, HashingEmbedder};
 use vecindex_bench::data::Dataset;
-use vecindex_bench::{disk, duplicates, growth, live, recall, report, scaling, seed, writers};
+use vecindex_bench::{disk, duplicates, durability, growth, live, recall, report, scaling, seed, writers};
 
 /// efSearch settings a full run sweeps, fine enough that where a curve crosses a recall is not
 /// decided by a coarse step (scripts/bench/peers.py sweeps the same).
@@ -32,6 +32,9 @@ struct Cli {
 enum Command {
     /// Writer latency with and without a concurrent persist loop, every design.
     Writers,
+    /// What each durability level of the write-ahead log costs writers (1 and 4 threads, single
+    /// adds and 50-chunk documents), beside the disk's fsync latency.
+    Durability,
     /// The seed's benchmark: 100 documents of 50 KB, a concurrent persist every 20.
     Seed {
         /// `hashing`, or `minilm` (feature `minilm`; weights from scripts/fetch-minilm).
@@ -250,6 +253,16 @@ fn main() {
             println!("disk: {} x {}, {} runs (median)", params.rows, params.dim, params.runs);
             let outcome = disk::run(&params, &scratch(out));
             save(out, "disk", &outcome);
+        }
+        Command::Durability => {
+            let params = durability::Params {
+                seconds: if quick { 0.3 } else { 3.0 },
+                dim: 384,
+                fsyncs: if quick { 50 } else { 1000 },
+            };
+            println!("durability: {} s per cell, {} dimensions", params.seconds, params.dim);
+            let outcome = durability::run(&params, &scratch(out));
+            save(out, "durability", &outcome);
         }
         Command::Growth => {
             let params = growth::Params {

@@ -5,6 +5,7 @@
 
 mod disk;
 mod duplicates;
+mod durability;
 mod growth;
 mod live;
 mod plots;
@@ -148,6 +149,7 @@ pub fn write(out: &Path, to: &Path, criterion_dir: &Path) -> Result<(), Error> {
     let mut report = Report { out, criterion_dir, plots_dir, plots_rel, md, targets: Vec::new() };
     throughput::write(&mut report)?;
     writers::write(&mut report)?;
+    durability::write(&mut report)?;
     seed::write(&mut report)?;
     recall::write(&mut report)?;
     live::write(&mut report)?;
