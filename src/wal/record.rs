@@ -106,9 +106,8 @@ pub(crate) fn encode(seq: SeqNo, op: Op<'_>, out: &mut Vec<u8>) {
                         put_str(out, value);
                     }
                     out.extend_from_slice(&(chunk.vector.len() as u32).to_le_bytes());
-                    for x in &chunk.vector {
-                        out.extend_from_slice(&x.to_le_bytes());
-                    }
+                    // Little endian in memory as in the file (the crate builds for no other).
+                    out.extend_from_slice(bytemuck::cast_slice(&chunk.vector));
                 }
             }
         }
