@@ -51,9 +51,12 @@ use crate::wal::{self, Durability, Log};
 /// Dropping the last handle stops the background threads and returns within about one
 /// bounded step of their work (about 100 ms of FAISS work): a merge or FAISS
 /// build in progress is abandoned, not finished, since nobody would use its result; what it had
-/// published stays. Dropping never persists: what is not in a snapshot is gone with the index,
-/// so call [`persist`](Self::persist) first if you need it (a segment's FAISS index that was not
-/// built yet is built again after the next open).
+/// published stays. Dropping never persists. An index bound to a directory
+/// ([`create`](Self::create), a writable [`open`](Self::open)) loses nothing by it: its log holds
+/// every write since the last snapshot, and the next open replays them (a persist first makes
+/// that open faster and the log shorter). An index made with [`new`](Self::new) loses what is not
+/// in a snapshot, so call [`persist`](Self::persist) first if you need it. (A segment's FAISS
+/// index that was not built yet is built again after the next open.)
 pub struct VectorIndex {
     state: Arc<State>,
     maintenance: Arc<Maintenance>,
@@ -320,7 +323,10 @@ impl VectorIndex {
     /// Adds one chunk. A chunk id that already exists in the same document is replaced.
     ///
     /// # Errors
-    /// Bad vectors or ids, or a chunk id owned by another document; the index is then unchanged.
+    /// Bad vectors or ids, or a chunk id owned by another document; for an index bound to a
+    /// directory, an [`Error::Io`](crate::Error::Io) appending to its log (a full disk:
+    /// [`is_storage_full`](crate::Error::is_storage_full)), or
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly). The index is then unchanged.
     pub fn add_chunk(&self, chunk: Chunk) -> Result<()> {
         self.add_chunks(vec![chunk])
     }
@@ -377,7 +383,7 @@ impl VectorIndex {
     /// Removes every chunk of `doc_id` in one atomic step; returns how many there were.
     ///
     /// # Errors
-    /// An empty `doc_id`.
+    /// An empty `doc_id`, or as [`add_chunk`](Self::add_chunk) for the log; nothing is removed then.
     pub fn remove_document(&self, doc_id: &str) -> Result<usize> {
         self.writable()?;
         chunk::validate_doc_id(doc_id)?;
@@ -387,7 +393,7 @@ impl VectorIndex {
     /// Removes one chunk; returns whether it existed.
     ///
     /// # Errors
-    /// An empty `chunk_id`.
+    /// An empty `chunk_id`, or as [`add_chunk`](Self::add_chunk) for the log; nothing is removed then.
     pub fn remove_chunk(&self, chunk_id: &str) -> Result<bool> {
         self.writable()?;
         chunk::validate_chunk_id(chunk_id)?;

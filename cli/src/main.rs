@@ -322,6 +322,27 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 report.chunks,
                 report.bytes_mapped as f64 / 1e6
             );
+            if report.log.segments > 0 {
+                println!(
+                    "write-ahead log: {} segments, {} operations after the snapshot{}",
+                    report.log.segments,
+                    report.log.replayed,
+                    match report.log.torn_bytes {
+                        0 => String::new(),
+                        torn => format!(", {torn} bytes a crash cut mid-write (never acknowledged)"),
+                    }
+                );
+            }
+            if let Some(d) = &report.log.damage {
+                let seqs = d.seqs_not_replayed.map_or(String::new(), |(lo, hi)| format!(", seqs {lo} to {hi}"));
+                println!(
+                    "DAMAGED: {} at byte {}: {}; replay stops there: {} operations after it{seqs}",
+                    d.file.display(),
+                    d.offset,
+                    d.reason,
+                    d.records_not_replayed
+                );
+            }
             if let Some(reason) = &report.fell_back {
                 println!("DAMAGED: MANIFEST unusable, the previous snapshot would be used: {reason}");
             }

@@ -173,3 +173,36 @@ fn queries_with_nothing_to_search_for_are_errors() {
     }
     assert!(stdout(&vecindex(&["query", i, "mutexes"])).contains("a.md"));
 }
+
+/// A writer that died before a persist leaves its writes in the log: verify counts them; a
+/// flipped byte in the log is damage (exit 2), named with the file and offset, moving nothing.
+#[test]
+fn verify_reports_the_write_ahead_log_and_its_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let writer = vecindex::VectorIndex::create(&index, vecindex::IndexConfig::new(4)).unwrap();
+    for i in 0..6 {
+        let chunk = vecindex::Chunk::new(format!("c{i}"), format!("d{i}"), vec![1.0, i as f32, 0.5, 0.25]);
+        writer.add_chunk(chunk).unwrap();
+    }
+    drop(writer); // no persist: the six writes are in the log only
+    let i = index.to_str().unwrap();
+    let out = vecindex(&["verify", i]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("6 operations after the snapshot"), "{}", stdout(&out));
+
+    let log = std::fs::read_dir(index.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::metadata(p).unwrap().len() > 48)
+        .expect("a log segment with records");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let at = bytes.len() - 10; // in the last record
+    bytes[at] ^= 0x01;
+    std::fs::write(&log, &bytes).unwrap();
+    let out = vecindex(&["verify", i]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("DAMAGED") && printed.contains(".log at byte") && printed.contains("NOT OK"), "{printed}");
+    assert!(log.exists() && !index.join("quarantine").exists(), "verify changes nothing");
+}
