@@ -14,7 +14,7 @@
 //!   complete or the sink is free for it to lead.
 //!
 //! While a leader writes, the records handed in meanwhile form the next batch, so under load
-//! one write (and one fsync) serves many writers; a writer alone leads its own batch of one.
+//! one copy (and one fsync) serves many writers; a writer alone leads its own batch of one.
 //!
 //! # Invariants
 //!

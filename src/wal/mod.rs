@@ -3,7 +3,8 @@
 //! snapshot lacks.
 //!
 //! - [`record`]: the framing and payloads of one record; [`segment`]: the files.
-//! - [`group`]: group commit, so that concurrent writers share one write and one fsync.
+//! - [`group`]: group commit, so that concurrent writers share one copy and one fsync.
+//! - [`active`]: the active segment, preallocated and mapped, and how a batch is committed.
 //! - [`replay`]: reading it back at open, strict about damage.
 //! - [`lock`]: one writer per directory.
 //!
@@ -21,23 +22,23 @@
 
 #![allow(clippy::disallowed_types)] // the log is local files by nature: appended, never mapped
 
+pub(crate) mod active;
 pub(crate) mod group;
 pub(crate) mod lock;
 pub(crate) mod record;
 pub(crate) mod replay;
 pub(crate) mod segment;
 
-use std::fs::File;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::seq::SeqNo;
 use crate::sync::{Arc, AtomicBool, Ordering};
-use group::{Group, Sink};
+use active::ActiveSegment;
+use group::Group;
 use record::Op;
-use segment::{HEADER, Header};
+use segment::Header;
 
 /// What a call's return promises about its write, for an index bound to a directory
 /// ([`VectorIndex::create`](crate::VectorIndex::create), [`VectorIndex::open`](crate::VectorIndex::open)).
@@ -45,8 +46,8 @@ use segment::{HEADER, Header};
 /// | level | the write survives | cost per call |
 /// |---|---|---|
 /// | `None` | nothing until the next persist | none |
-/// | `ProcessCrash` (default) | the process dying (SIGKILL, OOM killer, panic): the record is in the kernel | one `write(2)`, shared by concurrent writers |
-/// | `PowerLoss` | the machine losing power: the record is on the disk | one `write(2)` and one `fdatasync(2)`, shared by concurrent writers |
+/// | `ProcessCrash` (default) | the process dying (SIGKILL, OOM killer, panic): the record is in the kernel | a copy into the mapped log, no system call; batched across concurrent writers |
+/// | `PowerLoss` | the machine losing power: the record is on the disk | the copy and one `fdatasync(2)`, shared by concurrent writers |
 /// | `Interval(d)` | the process dying; a power loss loses at most about `d` | as `ProcessCrash`, and an fsync every `d` in the background |
 ///
 /// The default is `ProcessCrash`: the crash the system this crate replaces lost data to is the
@@ -95,79 +96,9 @@ impl std::str::FromStr for Durability {
     }
 }
 
-/// The active segment, as the group's sink.
-struct SegmentFile {
-    file: Arc<File>,
-    path: PathBuf,
-    number: u64,
-    /// Bytes written and kept: a failed append is cut back to this.
-    len: u64,
-    /// A failed append that could not be cut back: the next append starts a new segment first.
-    broken: bool,
-    header: Header,
-    dir: PathBuf,
-}
-
-impl SegmentFile {
-    fn create(dir: &Path, header: Header) -> Result<Self> {
-        let file = segment::create(dir, &header)?;
-        let path = dir.join(segment::file_name(header.number));
-        Ok(Self {
-            file: Arc::new(file),
-            path,
-            number: header.number,
-            len: HEADER as u64,
-            broken: false,
-            header,
-            dir: dir.to_owned(),
-        })
-    }
-
-    /// Starts the next segment; this one stays as it is.
-    fn next(&mut self) -> Result<()> {
-        let header = Header { number: self.number + 1, ..self.header };
-        *self = Self::create(&self.dir, header)?;
-        Ok(())
-    }
-}
-
-impl Sink for SegmentFile {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.broken {
-            self.next().map_err(|e| io::Error::other(e.to_string()))?;
-        }
-        match (&*self.file).write_all(bytes) {
-            Ok(()) => {
-                self.len += bytes.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                // Part of the batch may be in the file: cut it off, so that the segment holds
-                // whole records only and later batches follow the last good one.
-                if self.file.set_len(self.len).is_err() {
-                    self.broken = true;
-                }
-                Err(e)
-            }
-        }
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        let synced = self.file.sync_data();
-        if synced.is_err() {
-            // The kernel may have dropped the pages it could not write: records of this batch
-            // would be missing from a segment that continues. Cut them off.
-            if self.file.set_len(self.len).is_err() {
-                self.broken = true;
-            }
-        }
-        synced
-    }
-}
-
 /// The log of one index directory (see the module docs).
 pub(crate) struct Log {
-    group: Arc<Group<SegmentFile>>,
+    group: Arc<Group<ActiveSegment>>,
     durability: Durability,
     flusher: Option<Flusher>,
 }
@@ -189,7 +120,8 @@ impl Log {
         durability: Durability,
     ) -> Result<Self> {
         let header = Header { dim: dim as u32, index_uid, number };
-        let active = SegmentFile::create(&segment::log_dir(index_dir), header)?;
+        let syncs = matches!(durability, Durability::PowerLoss | Durability::Interval(_));
+        let active = ActiveSegment::create(&segment::log_dir(index_dir), header, active::FIRST_CAPACITY, syncs)?;
         let group = Arc::new(Group::new(active, durability == Durability::PowerLoss));
         let flusher = match durability {
             Durability::Interval(every) => Some(Flusher::start(group.clone(), every)?),
@@ -208,8 +140,7 @@ impl Log {
     /// Starts a new segment; returns the older ones (L2: remove them once a snapshot taken
     /// after this call is committed).
     pub(crate) fn rotate(&self) -> Result<Vec<PathBuf>> {
-        let (dir, number) =
-            self.group.with_sink(|active| active.next().map(|()| (active.dir.clone(), active.number)))?;
+        let (number, dir) = self.group.with_sink(ActiveSegment::rotate)?;
         Ok(segment::list(&dir)?.into_iter().filter(|(n, _)| *n < number).map(|(_, p)| p).collect())
     }
 }
@@ -232,7 +163,7 @@ impl Drop for Log {
 }
 
 impl Flusher {
-    fn start(group: Arc<Group<SegmentFile>>, every: Duration) -> Result<Self> {
+    fn start(group: Arc<Group<ActiveSegment>>, every: Duration) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()

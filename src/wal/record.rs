@@ -6,8 +6,11 @@
 //!      0     4  body length n (u32)
 //!      4     4  check of the length: the low 32 bits of xxh3-64 of bytes 0..4
 //!      8     8  xxh3-64 of the body
-//!     16     n  body: seq (u64), kind (u8), payload
+//!     16     n  body: seq (u64), kind (u8), payload, then zeros to a multiple of 8 bytes
 //! ```
+//!
+//! Bytes 0..8 are the record's commit word: the active segment stores a batch's first one last
+//! (`wal::active`), so a zero there is where the written log ends.
 //!
 //! Payloads (integers little endian; a string is its byte length as u32, then UTF-8):
 //!
@@ -81,7 +84,7 @@ pub(crate) fn encoded_len(op: Op<'_>) -> usize {
         }
         Op::RemoveDocument(id) | Op::RemoveChunk(id) => 4 + id.len(),
     };
-    FRAME + MIN_BODY + payload
+    FRAME + (MIN_BODY + payload).next_multiple_of(8)
 }
 
 /// Appends the framed record of `op` with `seq` to `out`.
@@ -120,6 +123,7 @@ pub(crate) fn encode(seq: SeqNo, op: Op<'_>, out: &mut Vec<u8>) {
             put_str(out, chunk_id);
         }
     }
+    out.resize(start + FRAME + (out.len() - start - FRAME).next_multiple_of(8), 0);
     debug_assert_eq!(out.len() - start, encoded_len(op));
     let body_len = (out.len() - start - FRAME) as u32;
     let len = body_len.to_le_bytes();
@@ -134,8 +138,8 @@ pub(crate) fn encode(seq: SeqNo, op: Op<'_>, out: &mut Vec<u8>) {
 pub(crate) enum Framed {
     /// A whole record: its seq, what it does, and its length with the frame.
     Record { seq: SeqNo, record: Record, len: usize },
-    /// The end of the written log: no bytes left, a frame or body cut short, or only zeros
-    /// (space the file system extended but never wrote).
+    /// The end of the written log: a zero commit word (space allocated but never committed,
+    /// or a batch whose commit a crash cut off), or a frame or body cut short by the file's end.
     End,
     /// Bytes that are not a record and not a clean end.
     Damaged { reason: String },
@@ -143,11 +147,8 @@ pub(crate) enum Framed {
 
 /// Reads the record at the start of `bytes`.
 pub(crate) fn decode(bytes: &[u8]) -> Framed {
-    if bytes.is_empty() || bytes.iter().all(|&b| b == 0) {
+    if bytes.len() < FRAME || bytes[..8] == [0; 8] {
         return Framed::End;
-    }
-    if bytes.len() < FRAME {
-        return Framed::End; // a frame cut short: the crash came mid-write
     }
     let len = [bytes[0], bytes[1], bytes[2], bytes[3]];
     let stored_check = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
@@ -241,7 +242,8 @@ fn parse_body(body: &[u8]) -> Option<(SeqNo, Record)> {
         REMOVE_CHUNK => Record::RemoveChunk(r.string()?),
         _ => return None,
     };
-    r.0.is_empty().then_some((seq, record))
+    // What is left is the padding to a multiple of 8: zeros.
+    (r.0.len() < 8 && r.0.iter().all(|&b| b == 0)).then_some((seq, record))
 }
 
 #[cfg(all(test, not(vecindex_loom)))]
@@ -298,6 +300,17 @@ mod tests {
         zeroed.extend_from_slice(&[0; 64]);
         assert!(matches!(decode(&zeroed), Framed::Record { seq: 7, .. }));
         assert_eq!(decode(&zeroed[ends[0]..]), Framed::End);
+    }
+
+    #[test]
+    fn a_batch_whose_commit_word_was_never_stored_is_the_end() {
+        let (mut bytes, ends) = encoded();
+        assert!(ends.iter().all(|end| end.is_multiple_of(8)), "records are multiples of 8 bytes: {ends:?}");
+        bytes[..8].fill(0); // the batch's body copied, its commit word not
+        assert_eq!(decode(&bytes), Framed::End);
+        let mut allocated = vec![0u8; 4096]; // a segment's zeroed space
+        allocated[..ends[0]].copy_from_slice(&bytes[..ends[0]]);
+        assert_eq!(decode(&allocated), Framed::End);
     }
 
     #[test]

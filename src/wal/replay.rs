@@ -1,8 +1,10 @@
 //! Reading the log back at open: every record above the snapshot's seq, in seq order, up to the
 //! first damage, and an honest account of what was not replayed.
 //!
-//! - A segment's tail cut by a crash (a frame or body short, or zeros) ends that segment: those
-//!   records were being written when the process died, and none of their calls had returned.
+//! - A segment's written records end at a zero commit word (allocated space never committed, or
+//!   a batch a crash cut before its commit) or where a frame or body runs past the file's end:
+//!   none of those calls had returned. What was written past that point is counted in
+//!   `torn_bytes`.
 //! - Anything else that is not a record (a checksum that fails, a length that fails its check, a
 //!   segment of another index) is damage: replay stops there. The records before it are applied
 //!   (they were all written before the damaged one, so every record they depend on is among
@@ -92,7 +94,7 @@ pub(crate) fn read(index_dir: &Path, index_uid: u128, dim: usize, snapshot_seq: 
                 continue;
             }
             Ok(None) => {
-                replay.report.torn_bytes += bytes.len() as u64;
+                replay.report.torn_bytes += written(&bytes) as u64;
                 continue;
             }
             Err(reason) => {
@@ -132,7 +134,7 @@ pub(crate) fn read(index_dir: &Path, index_uid: u128, dim: usize, snapshot_seq: 
                     at += len;
                 }
                 Framed::End => {
-                    replay.report.torn_bytes += (bytes.len() - at) as u64;
+                    replay.report.torn_bytes += written(&bytes[at..]) as u64;
                     break;
                 }
                 Framed::Damaged { reason } => {
@@ -155,17 +157,24 @@ pub(crate) fn read(index_dir: &Path, index_uid: u128, dim: usize, snapshot_seq: 
     Ok(replay)
 }
 
-/// Counts the valid records in `bytes` from `from` on, resynchronizing byte by byte.
+/// The bytes of `bytes` up to its last non-zero one: what was written of a tail (a segment is
+/// allocated zeroed ahead of its records).
+fn written(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1)
+}
+
+/// Counts the valid records in `bytes` from `from` on, resynchronizing at every 8-byte boundary
+/// (where records start).
 fn scan_after_damage(bytes: &[u8], from: usize, damage: &mut LogDamage) {
-    let mut at = from;
-    while at + record::FRAME <= bytes.len() {
+    let mut at = from.next_multiple_of(8);
+    let end = written(bytes);
+    while at + record::FRAME <= end {
         match record::decode(&bytes[at..]) {
             Framed::Record { seq, len, .. } => {
                 damage.count(seq);
                 at += len;
             }
-            Framed::End if bytes[at..].iter().all(|&b| b == 0) => break,
-            _ => at += 1,
+            _ => at += 8,
         }
     }
 }

@@ -116,9 +116,13 @@ pub(crate) fn list(log_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
-/// Creates segment `header.number` in `log_dir` (and the directory) durably: a crash after
-/// this returns leaves the file with its whole header.
-pub(crate) fn create(log_dir: &Path, header: &Header) -> Result<File> {
+/// Creates segment `header.number` in `log_dir` (and the directory), with `capacity` bytes
+/// allocated on the disk (zeros after the header), so that appends into them cannot run out of
+/// space. With `durable_entry` its directory entry is made durable (the levels that sync need
+/// it; one that does not survives the process dying without it); its header and size become
+/// durable with the first `fdatasync` of a record (a segment a power loss cut short of its
+/// header reads as empty, and holds no acknowledged record then).
+pub(crate) fn create(log_dir: &Path, header: &Header, capacity: usize, durable_entry: bool) -> Result<File> {
     if !log_dir.is_dir() {
         fs::create_dir_all(log_dir).map_err(|e| Error::io(log_dir, e))?;
         if let Some(parent) = log_dir.parent() {
@@ -126,14 +130,31 @@ pub(crate) fn create(log_dir: &Path, header: &Header) -> Result<File> {
         }
     }
     let path = log_dir.join(file_name(header.number));
-    let mut file = File::options().create_new(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
-    let written = file.write_all(&header.encode()).and_then(|()| file.sync_all());
-    if let Err(e) = written.map_err(|e| Error::io(&path, e)).and_then(|()| sync_dir(log_dir)) {
+    let mut file =
+        File::options().create_new(true).read(true).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    let made = allocate(&file, capacity.max(HEADER))
+        .and_then(|()| file.write_all(&header.encode()))
+        .map_err(|e| Error::io(&path, e))
+        .and_then(|()| if durable_entry { sync_dir(log_dir) } else { Ok(()) });
+    if let Err(e) = made {
         drop(file);
         let _ = fs::remove_file(&path);
         return Err(e);
     }
     Ok(file)
+}
+
+/// Allocates the file's first `len` bytes on the disk (`posix_fallocate`): a full disk fails
+/// here, not when a mapped page is first written.
+fn allocate(file: &File, len: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(len).map_err(|_| std::io::Error::other("log segment too large"))?;
+    // SAFETY: posix_fallocate on a file descriptor this `File` owns and keeps open for the call;
+    // it reads no memory of ours.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+        0 => Ok(()),
+        errno => Err(std::io::Error::from_raw_os_error(errno)),
+    }
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
