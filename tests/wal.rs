@@ -350,9 +350,11 @@ fn sigkill_never_loses_an_acknowledged_operation() {
                 acks += 1;
             }
         }
-        let (index, report) =
-            open(&dir, OpenOptions::new().strict(true).config(exact_config().head_capacity(16).background(false)))
-                .unwrap_or_else(|e| panic!("run {run}: open after SIGKILL: {e}"));
+        let (index, report) = open(
+            &dir,
+            OpenOptions::new().strict(true).read_only(true).config(exact_config().head_capacity(16).background(false)),
+        )
+        .unwrap_or_else(|e| panic!("run {run}: open after SIGKILL: {e}"));
         assert!(report.is_clean(), "run {run}: {report:?}");
         let mut all = observe_all(&index);
         for (t, &acked) in acked.iter().enumerate() {
