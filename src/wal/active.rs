@@ -42,6 +42,8 @@ pub(crate) const FIRST_CAPACITY: usize = 1 << 20;
 #[cfg(any(vecindex_loom, vecindex_shuttle))]
 pub(crate) const FIRST_CAPACITY: usize = 16 << 10;
 pub(crate) const MAX_CAPACITY: usize = 64 << 20;
+/// The smallest segment made when the disk has no room for a larger one.
+const MIN_CAPACITY: usize = 4 << 10;
 
 /// See the module docs.
 pub(crate) struct ActiveSegment {
@@ -63,7 +65,27 @@ pub(crate) struct ActiveSegment {
 
 impl ActiveSegment {
     /// Creates segment `header.number` of `capacity` bytes in the log directory `dir`.
-    pub(crate) fn create(dir: &Path, header: Header, capacity: usize, durable_entries: bool) -> Result<Self> {
+    ///
+    /// On a disk too full for `capacity`, it takes what it can get down to `at_least` bytes (an
+    /// index on a nearly full disk still opens, and its writes fail one by one, with a typed
+    /// error, when they do not fit).
+    pub(crate) fn create(
+        dir: &Path,
+        header: Header,
+        capacity: usize,
+        at_least: usize,
+        durable_entries: bool,
+    ) -> Result<Self> {
+        let mut capacity = capacity.max(at_least);
+        loop {
+            match Self::create_exactly(dir, header, capacity, durable_entries) {
+                Err(e) if e.is_storage_full() && capacity / 2 >= at_least.max(MIN_CAPACITY) => capacity /= 2,
+                made => return made,
+            }
+        }
+    }
+
+    fn create_exactly(dir: &Path, header: Header, capacity: usize, durable_entries: bool) -> Result<Self> {
         let file = segment::create(dir, &header, capacity, durable_entries)?;
         let path = dir.join(segment::file_name(header.number));
         // SAFETY: the file was just created by this process under a name only the index that
@@ -86,7 +108,7 @@ impl ActiveSegment {
     /// Starts the next segment (a persist's rotation); returns its number and the log directory.
     pub(crate) fn rotate(&mut self) -> Result<(u64, PathBuf)> {
         let header = Header { number: self.header.number + 1, ..self.header };
-        *self = Self::create(&self.dir, header, self.capacity, self.durable_entries)?;
+        *self = Self::create(&self.dir, header, self.capacity, MIN_CAPACITY, self.durable_entries)?;
         Ok((self.header.number, self.dir.clone()))
     }
 
@@ -94,10 +116,11 @@ impl ActiveSegment {
     fn next(&mut self, batch: usize) -> io::Result<()> {
         let capacity = (self.capacity * 2).min(MAX_CAPACITY).max((HEADER + batch).next_power_of_two());
         let header = Header { number: self.header.number + 1, ..self.header };
-        let next = Self::create(&self.dir, header, capacity, self.durable_entries).map_err(|e| match e {
-            Error::Io { source, .. } => source,
-            other => io::Error::other(other.to_string()),
-        })?;
+        let next =
+            Self::create(&self.dir, header, capacity, HEADER + batch, self.durable_entries).map_err(|e| match e {
+                Error::Io { source, .. } => source,
+                other => io::Error::other(other.to_string()),
+            })?;
         self.cut_on_drop = false;
         *self = next; // the full one is unmapped as it drops
         Ok(())

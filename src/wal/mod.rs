@@ -121,7 +121,7 @@ impl Log {
     ) -> Result<Self> {
         let header = Header { dim: dim as u32, index_uid, number };
         let syncs = matches!(durability, Durability::PowerLoss | Durability::Interval(_));
-        let active = ActiveSegment::create(&segment::log_dir(index_dir), header, active::FIRST_CAPACITY, syncs)?;
+        let active = ActiveSegment::create(&segment::log_dir(index_dir), header, active::FIRST_CAPACITY, 0, syncs)?;
         let group = Arc::new(Group::new(active, durability == Durability::PowerLoss));
         let flusher = match durability {
             Durability::Interval(every) => Some(Flusher::start(group.clone(), every)?),
