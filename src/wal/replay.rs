@@ -48,6 +48,15 @@ pub struct LogDamage {
 }
 
 impl LogDamage {
+    /// Damage at `offset` of the segment `file` holding `bytes`, with the valid records from
+    /// `scan_from` on counted as not replayed.
+    fn found(file: PathBuf, bytes: &[u8], offset: usize, reason: String, scan_from: usize) -> Self {
+        let mut damage =
+            LogDamage { file, offset: offset as u64, reason, records_not_replayed: 0, seqs_not_replayed: None };
+        scan_after_damage(bytes, scan_from, &mut damage);
+        damage
+    }
+
     fn count(&mut self, seq: SeqNo) {
         self.records_not_replayed += 1;
         self.seqs_not_replayed = Some(match self.seqs_not_replayed {
@@ -83,25 +92,20 @@ pub(crate) fn read(index_dir: &Path, index_uid: u128, dim: usize, snapshot_seq: 
             scan_after_damage(&bytes, HEADER, damage);
             continue;
         }
-        match Header::decode(&bytes) {
-            Ok(Some(h)) if h.index_uid == index_uid && h.dim as usize == dim && h.number == number => {}
-            Ok(Some(_)) => {
-                let reason = "the segment belongs to another index (its uid, dimension or number differ)".into();
-                let mut damage =
-                    LogDamage { file: path, offset: 0, reason, records_not_replayed: 0, seqs_not_replayed: None };
-                scan_after_damage(&bytes, HEADER, &mut damage);
-                replay.report.damage = Some(damage);
-                continue;
+        let header = Header::decode(&bytes).and_then(|h| match h {
+            Some(h) if (h.index_uid, h.dim as usize, h.number) != (index_uid, dim, number) => {
+                Err("the segment belongs to another index (its uid, dimension or number differ)".into())
             }
+            h => Ok(h),
+        });
+        match header {
+            Ok(Some(_)) => {}
             Ok(None) => {
                 replay.report.torn_bytes += written(&bytes) as u64;
                 continue;
             }
             Err(reason) => {
-                let mut damage =
-                    LogDamage { file: path, offset: 0, reason, records_not_replayed: 0, seqs_not_replayed: None };
-                scan_after_damage(&bytes, HEADER, &mut damage);
-                replay.report.damage = Some(damage);
+                replay.report.damage = Some(LogDamage::found(path, &bytes, 0, reason, HEADER));
                 continue;
             }
         }
@@ -115,15 +119,8 @@ pub(crate) fn read(index_dir: &Path, index_uid: u128, dim: usize, snapshot_seq: 
                     };
                     if !vectors_fit {
                         let reason = format!("a record holds a vector whose dimension is not the index's {dim}");
-                        let mut damage = LogDamage {
-                            file: path.clone(),
-                            offset: at as u64,
-                            reason,
-                            records_not_replayed: 0,
-                            seqs_not_replayed: None,
-                        };
-                        scan_after_damage(&bytes, at, &mut damage);
-                        replay.report.damage = Some(damage);
+                        // Scanned from the record itself: it is one not replayed.
+                        replay.report.damage = Some(LogDamage::found(path.clone(), &bytes, at, reason, at));
                         break;
                     }
                     if seq >= snapshot_seq {
@@ -138,15 +135,7 @@ pub(crate) fn read(index_dir: &Path, index_uid: u128, dim: usize, snapshot_seq: 
                     break;
                 }
                 Framed::Damaged { reason } => {
-                    let mut damage = LogDamage {
-                        file: path.clone(),
-                        offset: at as u64,
-                        reason,
-                        records_not_replayed: 0,
-                        seqs_not_replayed: None,
-                    };
-                    scan_after_damage(&bytes, at + 1, &mut damage);
-                    replay.report.damage = Some(damage);
+                    replay.report.damage = Some(LogDamage::found(path.clone(), &bytes, at, reason, at + 1));
                     break;
                 }
             }
