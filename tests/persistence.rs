@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -420,23 +420,7 @@ fn a_full_disk_at_any_step_of_a_persist_loses_nothing() {
 /// here); elsewhere it says so and skips (the injected-failure test above covers every step).
 #[test]
 fn a_real_full_disk_is_a_typed_error_and_the_next_persist_with_room_succeeds() {
-    let mount = tempfile::tempdir().unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=400k", "tmpfs"])
-        .arg(mount.path())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN)");
-        return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mount.path().to_owned());
+    let Some(mount) = common::Tmpfs::mount("400k") else { return };
     let dir = mount.path().join("index");
     let index = VectorIndex::new(config().head_capacity(64)).unwrap();
     first_state(&index);
@@ -461,14 +445,7 @@ fn a_real_full_disk_is_a_typed_error_and_the_next_persist_with_room_succeeds() {
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(contents(&opened), last_persisted, "the last snapshot that committed opens intact");
     drop(opened); // it holds the directory for writing
-    assert!(
-        std::process::Command::new("mount")
-            .args(["-o", "remount,size=64m"])
-            .arg(mount.path())
-            .status()
-            .unwrap()
-            .success()
-    );
+    mount.resize("64m");
     index.persist(&dir).expect("with room again");
     let (opened, _) = open(&dir, OpenOptions::new().strict(true)).unwrap();
     assert_eq!(contents(&opened), contents(&index));

@@ -387,23 +387,7 @@ fn sigkill_never_loses_an_acknowledged_operation() {
 /// CAP_SYS_ADMIN, as in CI here); elsewhere it says so and skips.
 #[test]
 fn a_full_disk_fails_the_write_alone_and_the_log_goes_on_once_there_is_room() {
-    let mount = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(mount.path())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN)");
-        return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mount.path().to_owned());
+    let Some(mount) = common::Tmpfs::mount("4m") else { return };
     let dir = mount.path().join("index");
     let index = VectorIndex::create(&dir, exact_config().background(false)).unwrap();
     let text = "x".repeat(4000);
@@ -433,7 +417,7 @@ fn a_full_disk_fails_the_write_alone_and_the_log_goes_on_once_there_is_room() {
     assert!(again.is_storage_full(), "still full: refused again: {again}");
     assert!(index.chunk_ids(&failed).is_empty(), "and not applied");
 
-    assert!(Command::new("mount").args(["-o", "remount,size=64m"]).arg(mount.path()).status().unwrap().success());
+    mount.resize("64m");
     index.add_document(&failed, doc(acknowledged.len())).expect("with room again, writes go on");
     acknowledged.push(failed);
     assert_eq!(index.remove_document("d0").unwrap(), 3);
