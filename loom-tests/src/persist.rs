@@ -18,16 +18,33 @@ use vecindex::{OpenOptions, VectorIndex};
 
 use crate::epoch::{chunk, config};
 
+/// A fresh directory for each execution of a model, under one root (on `/dev/shm` where there
+/// is one, so fsync costs nothing). Made outside the model: std types, as loom's exist only
+/// inside an execution.
+pub(crate) struct FreshDirs {
+    root: tempfile::TempDir,
+    executions: std::sync::Arc<AtomicUsize>,
+}
+
+impl FreshDirs {
+    pub(crate) fn new() -> Self {
+        let root = match std::path::Path::new("/dev/shm").is_dir() {
+            true => tempfile::tempdir_in("/dev/shm").unwrap(),
+            false => tempfile::tempdir().unwrap(),
+        };
+        Self { root, executions: std::sync::Arc::new(AtomicUsize::new(0)) }
+    }
+
+    pub(crate) fn next(&self) -> std::path::PathBuf {
+        self.root.path().join(self.executions.fetch_add(1, Ordering::Relaxed).to_string())
+    }
+}
+
 #[test]
 fn persist_racing_a_writer_commits_exactly_the_snapshot_at_its_seq() {
-    let root = match std::path::Path::new("/dev/shm").is_dir() {
-        true => tempfile::tempdir_in("/dev/shm").unwrap(),
-        false => tempfile::tempdir().unwrap(),
-    };
-    // Outside the model: std types (loom's exist only inside an execution).
-    let executions = std::sync::Arc::new(AtomicUsize::new(0));
+    let dirs = FreshDirs::new();
     loom::model(move || {
-        let dir = root.path().join(executions.fetch_add(1, Ordering::Relaxed).to_string());
+        let dir = dirs.next();
         let index = Arc::new(VectorIndex::new(config()).unwrap());
         let writer = {
             let index = index.clone();

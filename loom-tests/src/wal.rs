@@ -13,24 +13,18 @@
 //! taking its view, so a record whose seq the snapshot does not hold can land in a segment the
 //! persist then removes).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use loom::sync::Arc;
 use loom::thread;
 use vecindex::{OpenOptions, VectorIndex};
 
 use crate::epoch::{chunk, config};
+use crate::persist::FreshDirs;
 
 #[test]
 fn writes_racing_a_persist_survive_the_log_rotation() {
-    let root = match std::path::Path::new("/dev/shm").is_dir() {
-        true => tempfile::tempdir_in("/dev/shm").unwrap(),
-        false => tempfile::tempdir().unwrap(),
-    };
-    // Outside the model: std types (loom's exist only inside an execution).
-    let executions = std::sync::Arc::new(AtomicUsize::new(0));
+    let dirs = FreshDirs::new();
     loom::model(move || {
-        let dir = root.path().join(executions.fetch_add(1, Ordering::Relaxed).to_string());
+        let dir = dirs.next();
         let index = Arc::new(VectorIndex::create(&dir, config()).unwrap());
         let writer = {
             let index = index.clone();
