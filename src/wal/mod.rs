@@ -5,6 +5,7 @@
 //! - [`record`]: the framing and payloads of one record; [`segment`]: the files.
 //! - [`group`]: group commit, so that concurrent writers share one copy and one fsync.
 //! - [`active`]: the active segment, preallocated and mapped, and how a batch is committed.
+//! - [`ahead`]: a helper thread that prepares pages and segments ahead of the writers.
 //! - [`replay`]: reading it back at open, strict about damage.
 //! - [`lock`]: one writer per directory.
 //!
@@ -23,6 +24,7 @@
 #![allow(clippy::disallowed_types)] // the log is local files by nature: appended, never mapped
 
 pub(crate) mod active;
+pub(crate) mod ahead;
 pub(crate) mod group;
 pub(crate) mod lock;
 pub(crate) mod record;
@@ -36,6 +38,7 @@ use crate::error::{Error, Result};
 use crate::seq::SeqNo;
 use crate::sync::{Arc, AtomicBool, Ordering};
 use active::ActiveSegment;
+use ahead::Ahead;
 use group::Group;
 use record::Op;
 use segment::Header;
@@ -121,7 +124,12 @@ impl Log {
     ) -> Result<Self> {
         let header = Header { dim: dim as u32, index_uid, number };
         let syncs = matches!(durability, Durability::PowerLoss | Durability::Interval(_));
-        let active = ActiveSegment::create(&segment::log_dir(index_dir), header, active::FIRST_CAPACITY, 0, syncs)?;
+        let mut active = ActiveSegment::create(&segment::log_dir(index_dir), header, active::FIRST_CAPACITY, 0, syncs)?;
+        // No helper thread under the model checkers: their models drive the leader's own path.
+        if cfg!(not(any(vecindex_loom, vecindex_shuttle))) {
+            let ahead = Ahead::start().map_err(|e| Error::io("vecindex-log-ahead thread", e))?;
+            active = active.with_helper(Arc::new(ahead), durability != Durability::PowerLoss);
+        }
         let group = Arc::new(Group::new(active, durability == Durability::PowerLoss));
         let flusher = match durability {
             Durability::Interval(every) => Some(Flusher::start(group.clone(), every)?),

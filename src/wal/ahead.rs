@@ -1,0 +1,243 @@
+//! Work done ahead of the log's writers on a helper thread, so that the leader of a batch pays
+//! for a copy and nothing else: the active segment's next pages faulted in (a first write to a
+//! page of a file mapping allocates and zeroes it in the kernel, which cost a 50-chunk document
+//! more than its copy did), the next segment created before the active one fills, and full
+//! segments unmapped.
+//!
+//! # Protocol
+//!
+//! The leader, holding the group's sink, posts requests under one mutex and never waits for the
+//! helper; the helper takes them and does the work outside the mutex.
+//!
+//! - Populate: a shared mapping and a byte range in it. The helper faults the pages in writable
+//!   (`MADV_POPULATE_WRITE`); that touches page tables only, never the bytes, so the leader's
+//!   copies into the same mapping need no ordering against it. The request holds the mapping
+//!   (`Arc`), so it is not unmapped under the helper.
+//! - Next: the segment after the active one (its header and capacity). The helper creates it and
+//!   leaves it ready; the leader takes it when it needs that segment. If the helper is still
+//!   creating it then, the leader does not wait: it abandons that number (the helper removes what
+//!   it made) and creates the one above itself.
+//! - Retire: a segment the leader is done with, dropped (unmapped, cut) on the helper.
+//!
+//! # Invariants
+//!
+//! - P1: the helper never reads or writes the bytes of a segment the leader appends to, so the
+//!   active segment's A1 (zeros after its length) and A2 (the commit word stored last) hold as
+//!   without it.
+//! - P2: only the leader installs a segment, and only one numbered above the active one, so
+//!   segment numbers grow in append order (with a gap where a number was abandoned: replay reads
+//!   segments in number order and needs no contiguity); a prepared segment that is never
+//!   installed holds no record, and is removed.
+//! - P3: a failure of the helper (a full disk, no `MADV_POPULATE_WRITE` on an old kernel) costs
+//!   only the head start: the leader then creates the segment itself, with its own error
+//!   handling, and faults the pages in as it copies.
+
+#![allow(clippy::disallowed_types)] // the log is local files by nature
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use memmap2::{Advice, MmapRaw};
+
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::wal::active::ActiveSegment;
+use crate::wal::segment::Header;
+
+/// What a next segment is to be.
+pub(crate) struct Spec {
+    pub(crate) dir: PathBuf,
+    pub(crate) header: Header,
+    pub(crate) capacity: usize,
+    pub(crate) durable_entries: bool,
+    /// Bytes at its start to fault in before it is handed over (0 for none).
+    pub(crate) populate: usize,
+}
+
+struct Work {
+    populate: Vec<(Arc<MmapRaw>, Range<usize>)>,
+    /// The next segment asked for, not yet started.
+    wanted: Option<Spec>,
+    /// The number of the segment being made, and whether the leader abandoned it.
+    making: Option<(u64, bool)>,
+    ready: Option<ActiveSegment>,
+    retired: Vec<ActiveSegment>,
+    stop: bool,
+}
+
+struct Shared {
+    work: Mutex<Work>,
+    changed: Condvar,
+}
+
+/// The helper thread (see the module docs); stopped and joined when dropped.
+pub(crate) struct Ahead {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Work> {
+        self.work.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, Work>) -> MutexGuard<'a, Work> {
+        self.changed.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Ahead {
+    pub(crate) fn start() -> std::io::Result<Self> {
+        let work =
+            Work { populate: Vec::new(), wanted: None, making: None, ready: None, retired: Vec::new(), stop: false };
+        let shared = Arc::new(Shared { work: Mutex::new(work), changed: Condvar::new() });
+        let helper = shared.clone();
+        let thread = std::thread::Builder::new().name("vecindex-log-ahead".into()).spawn(move || run(&helper))?;
+        Ok(Self { shared, thread: Some(thread) })
+    }
+
+    /// Asks for the pages of `range` in `map` to be faulted in.
+    pub(crate) fn populate(&self, map: &Arc<MmapRaw>, range: Range<usize>) {
+        self.shared.lock().populate.push((map.clone(), range));
+        self.shared.changed.notify_all();
+    }
+
+    /// Asks for the next segment to be made (replacing a request not yet started).
+    pub(crate) fn want_next(&self, spec: Spec) {
+        self.shared.lock().wanted = Some(spec);
+        self.shared.changed.notify_all();
+    }
+
+    /// The prepared segment `number` if it has room for `room` bytes; else `Err` with the number
+    /// the caller makes itself: `number`, or the one above if the helper is making `number` now.
+    pub(crate) fn take_next(&self, number: u64, room: usize) -> Result<ActiveSegment, u64> {
+        let mut work = self.shared.lock();
+        if work.wanted.as_ref().is_some_and(|spec| spec.header.number <= number) {
+            work.wanted = None;
+        }
+        let unfit = match work.ready.take() {
+            Some(segment) if segment.header.number == number && segment.room() >= room => return Ok(segment),
+            other => other,
+        };
+        let make = match &mut work.making {
+            Some((making, abandoned)) if *making == number => {
+                *abandoned = true;
+                number + 1
+            }
+            _ => number,
+        };
+        drop(work);
+        // Too small for this batch, or not the one wanted: it holds no record (P2).
+        if let Some(segment) = unfit {
+            segment.discard();
+        }
+        Err(make)
+    }
+
+    /// Drops `segment` on the helper.
+    pub(crate) fn retire(&self, segment: ActiveSegment) {
+        self.shared.lock().retired.push(segment);
+        self.shared.changed.notify_all();
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(shared: &Shared) {
+    let mut can_populate = true;
+    loop {
+        let mut work = shared.lock();
+        while !work.stop && work.populate.is_empty() && work.retired.is_empty() && work.wanted.is_none() {
+            work = shared.wait(work);
+        }
+        if work.stop {
+            let unused = work.ready.take();
+            let retired = std::mem::take(&mut work.retired);
+            drop(work);
+            drop(retired);
+            if let Some(segment) = unused {
+                segment.discard();
+            }
+            return;
+        }
+        let populate = std::mem::take(&mut work.populate);
+        let retired = std::mem::take(&mut work.retired);
+        drop(work);
+
+        // The active segment's pages first: the leader is about to write them.
+        for (map, range) in populate {
+            if can_populate {
+                can_populate = populate_pages(&map, range);
+            }
+        }
+        let mut work = shared.lock();
+        let wanted = work.wanted.take();
+        if let Some(spec) = &wanted {
+            work.making = Some((spec.header.number, false));
+        }
+        drop(work);
+        if let Some(spec) = wanted {
+            let made = make(&spec, can_populate);
+            let mut work = shared.lock();
+            let abandoned = work.making.take().is_some_and(|(_, abandoned)| abandoned);
+            let stale = if abandoned { made } else { std::mem::replace(&mut work.ready, made) };
+            drop(work);
+            if let Some(segment) = stale {
+                segment.discard();
+            }
+        }
+        drop(retired);
+    }
+}
+
+fn make(spec: &Spec, can_populate: bool) -> Option<ActiveSegment> {
+    let mut segment = match ActiveSegment::create(&spec.dir, spec.header, spec.capacity, 0, spec.durable_entries) {
+        Ok(segment) => segment,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot prepare the next log segment; the writer will make it");
+            return None;
+        }
+    };
+    if can_populate && spec.populate > 0 {
+        let end = spec.populate.min(segment.capacity());
+        if populate_pages(segment.map(), 0..end) {
+            segment.set_populated(end);
+        }
+    }
+    Some(segment)
+}
+
+/// Faults `range` of `map` in writable; false if the kernel cannot (then no more are asked).
+fn populate_pages(map: &MmapRaw, range: Range<usize>) -> bool {
+    let page = page_size();
+    let start = range.start / page * page;
+    let end = range.end.min(map.len());
+    if end <= start {
+        return true;
+    }
+    match map.advise_range(Advice::PopulateWrite, start, end - start) {
+        Ok(()) => true,
+        // An old kernel (before 5.14) has no MADV_POPULATE_WRITE: the leader faults them in.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            tracing::debug!("no MADV_POPULATE_WRITE; log pages fault in as they are written");
+            false
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot fault log pages in ahead");
+            true
+        }
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf reads a constant of the system and touches no memory of ours.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096)
+}
