@@ -14,7 +14,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -95,21 +94,16 @@ fn sigkill_at_random_moments_loses_no_acknowledged_operation() {
     let mut rng = Rng(seed);
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("index");
-    let exe = std::env::current_exe().unwrap();
     let started = Instant::now();
     // The state each earlier run's namespace was found in; it must never change again.
     let mut settled: Vec<State> = Vec::new();
     let (mut mid_write, mut total_acks, mut runs_done) = (0, 0, 0);
     for run in 0..kills {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads", "1"])
-            .env("VECINDEX_CRASH_DIR", &dir)
-            .env("VECINDEX_CRASH_RUN", run.to_string())
-            .env("RUST_BACKTRACE", "0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let run_number = run.to_string();
+        let mut child = common::spawn_test_child(
+            "crash_child",
+            &[("VECINDEX_CRASH_DIR", dir.as_os_str()), ("VECINDEX_CRASH_RUN", run_number.as_ref())],
+        );
         let pid = child.id();
         let lines = BufReader::new(child.stdout.take().unwrap());
         let (tx, rx) = std::sync::mpsc::channel();

@@ -10,12 +10,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Script, State, exact_config, observe_maps};
-use vecindex::{Chunk, Error, Index, OpenOptions, OpenReport, VectorIndex};
+use vecindex::{Chunk, Durability, Error, Index, OpenOptions, OpenReport, VectorIndex};
 
 const PREFIX: &str = "VECINDEX-WAL";
 
@@ -132,17 +131,9 @@ fn a_second_process_gets_locked_and_readers_still_open() {
 }
 
 fn spawn_child(test: &str, dir: &Path, env: &[(&str, String)]) -> std::process::Child {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads", "1"])
-        .env("VECINDEX_WAL_DIR", dir)
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.spawn().unwrap()
+    let mut all = vec![("VECINDEX_WAL_DIR", dir.as_os_str())];
+    all.extend(env.iter().map(|(k, v)| (*k, std::ffi::OsStr::new(v))));
+    common::spawn_test_child(test, &all)
 }
 
 /// A log of `writers` scripts of `ops` operations each, written by an index that was dropped
@@ -428,4 +419,60 @@ fn a_full_disk_fails_the_write_alone_and_the_log_goes_on_once_there_is_room() {
     let mut expected = acknowledged.clone();
     expected.sort();
     assert_eq!(index.document_ids(), expected, "every acknowledged write, nothing else");
+}
+
+/// Every level that logs keeps what it acknowledged across several segments (so that the
+/// helper makes the next ones, filling them with zeros at the power-loss level) and a persist's
+/// rotation (which installs the segment the helper made), with writers on four threads.
+#[test]
+fn every_level_keeps_what_it_acknowledged_across_segments_and_a_rotation() {
+    let text = "t".repeat(20_000);
+    let levels = [Durability::ProcessCrash, Durability::PowerLoss, Durability::Interval(Duration::from_millis(5))];
+    for durability in levels {
+        let dir = tempfile::tempdir().unwrap();
+        let index = VectorIndex::create(dir.path(), exact_config().durability(durability)).unwrap();
+        // 4 writers x 20 documents x 3 chunks of 20 KB before the persist, as many after: about
+        // 4.8 MB each, past the first segments (1, 2 and 4 MiB).
+        let write = |docs: std::ops::Range<usize>| {
+            std::thread::scope(|s| {
+                for w in 0..4 {
+                    let (index, text, docs) = (&index, &text, docs.clone());
+                    s.spawn(move || {
+                        for d in docs {
+                            let doc = format!("w{w}-d{d}");
+                            let chunks = (0..3)
+                                .map(|c| {
+                                    Chunk::new(
+                                        format!("{doc}-c{c}"),
+                                        &doc,
+                                        common::vector((w * 1000 + d * 3 + c) as u64),
+                                    )
+                                    .with_text(format!("{doc}-c{c} {text}"))
+                                })
+                                .collect();
+                            index.add_document(&doc, chunks).unwrap();
+                        }
+                    });
+                }
+            });
+        };
+        write(0..20);
+        let segments = log_files(dir.path());
+        assert!(segments.len() >= 3, "{durability:?}: the records span segments: {segments:?}");
+        index.persist(dir.path()).unwrap();
+        write(20..40);
+        let expected = index.document_ids();
+        assert_eq!(expected.len(), 160);
+        drop(index);
+        let (index, report) = open(dir.path(), OpenOptions::new().strict(true)).unwrap();
+        assert!(report.is_clean(), "{durability:?}: {report:?}");
+        assert_eq!(index.document_ids(), expected, "{durability:?}");
+        for id in ["w0-d0-c0", "w3-d39-c2", "w2-d20-c1"] {
+            let chunk = index.chunk(id).unwrap_or_else(|| panic!("{durability:?}: {id} lost"));
+            assert!(
+                chunk.text.starts_with(id) && chunk.text.len() == id.len() + 1 + text.len(),
+                "{durability:?}: {id}"
+            );
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests: deterministic vectors, scripted writers, and the
-//! expected state after every prefix of a writer's script.
+//! Helpers shared by the integration tests: deterministic vectors, scripted writers, the
+//! expected state after every prefix of a writer's script, and child processes to kill.
 
 #![allow(clippy::disallowed_types)] // tests drive the index from std threads; the shim rule is the library's
 #![allow(dead_code)]
@@ -291,4 +291,19 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(self.path()).status();
     }
+}
+
+/// Starts this test binary again as a child process running only the ignored test `test` (the
+/// crash tests' real process to kill), with `env`, its stdout piped back.
+pub fn spawn_test_child(test: &str, env: &[(&str, &std::ffi::OsStr)]) -> std::process::Child {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads", "1"])
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().unwrap()
 }
