@@ -181,6 +181,17 @@ pub mod internals {
     pub use crate::seq::Sequencer;
     pub use crate::wal::group::{Group, Sink};
 
+    /// A log segment of `capacity` bytes in `dir`, and its helper (`wal::ahead`), as an index's
+    /// log runs them, minus the group: appends go straight to it. Each next segment doubles.
+    pub fn log_segment_with_helper(dir: &std::path::Path, capacity: usize) -> crate::Result<impl Sink> {
+        use crate::wal::active::{ActiveSegment, Prefill};
+        use crate::wal::{ahead::Ahead, segment::Header};
+        let ahead = Ahead::start().map_err(|e| crate::Error::io("vecindex-log-ahead thread", e))?;
+        let header = Header { dim: 1, index_uid: 0, number: 0 };
+        Ok(ActiveSegment::create(dir, header, capacity, 0, false)?
+            .with_helper(crate::sync::Arc::new(ahead), Prefill::Populate))
+    }
+
     /// The head's block scan, as a search runs it, with a view that sees every row: the best
     /// `k` rows for `query` by inner product, best first.
     pub fn scan_head(head: &Head, query: &[f32], k: usize) -> Vec<crate::SearchHit> {

@@ -7,7 +7,8 @@
 //! is then dropped without another persist and opened again (strict): both documents,
 //! acknowledged before the drop, must be there, from the snapshot or from the log. The files are
 //! real, in a fresh directory per execution (on `/dev/shm` where there is one). (The group
-//! commit among concurrent writers has its own model, `group_commit_*`, without files.)
+//! commit among concurrent writers has its own model, `group_commit_*`, without files, and the
+//! helper that prepares segments ahead of the leader its own, `the_log_helper_*`.)
 //!
 //! Injected bug this catches: `wal_rotate_after_view` (the persist starts the new segment after
 //! taking its view, so a record whose seq the snapshot does not hold can land in a segment the
@@ -91,5 +92,41 @@ fn group_commit_acknowledges_only_written_records() {
         let mut written = bytes.lock().unwrap().clone();
         written.sort_unstable();
         assert_eq!(written, [1, 2], "each record exactly once");
+    });
+}
+
+/// The log's leader and its helper (`src/wal/ahead.rs`) racing over the next segment: the leader
+/// appends three records to a segment with room for two, so the helper is asked for the next one
+/// (and to fault pages in) and the leader installs it, or makes its own, while the helper works;
+/// then the log is dropped, which stops the helper. Each segment number is made once (a second
+/// creation fails the append), the records read back in segment order are the three in order,
+/// and the helper is always joined (never by itself).
+///
+/// Injected bugs this catches: `ahead_make_taken_number` (the leader makes the number the helper
+/// is making, and one of them finds the file there), `ahead_retire_with_handle` (a segment handed
+/// to the helper keeps the helper's handle, so the helper can drop the last one and join itself).
+#[test]
+fn the_log_helper_makes_each_segment_once_and_keeps_records_in_order() {
+    use vecindex::internals::Sink;
+    const HEADER: usize = 48;
+    let records: Vec<Vec<u8>> = (1..=3u8).map(|r| vec![r; 96]).collect();
+    let dirs = FreshDirs::new();
+    loom::model(move || {
+        let dir = dirs.next();
+        {
+            let mut log = vecindex::internals::log_segment_with_helper(&dir, 256).unwrap();
+            for record in &records {
+                log.append(record).unwrap();
+            }
+        }
+        let mut segments: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        segments.sort();
+        let mut read = Vec::new();
+        for segment in &segments {
+            let bytes = std::fs::read(segment).unwrap();
+            read.extend(bytes[HEADER.min(bytes.len())..].iter().copied().filter(|&b| b != 0));
+        }
+        assert_eq!(read, records.concat(), "records across {segments:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     });
 }

@@ -1,5 +1,5 @@
 //! The only import of atomics, `Arc`, `UnsafeCell`, `OnceLock`, the epoch cell and the sharded
-//! maps in the crate.
+//! maps in the crate, and the spawn of threads whose protocol a model checks ([`spawn`]).
 //!
 //! Normally these are `std` types, [`arc_swap::ArcSwap`] for [`EpochCell`] and
 //! [`dashmap::DashMap`] for [`ShardedMap`]; under `--cfg vecindex_loom` they are loom's, so the

@@ -18,6 +18,13 @@ pub(crate) use super::cell::UnsafeCell;
 pub(crate) use super::once_lock::OnceLock;
 pub(crate) use super::sharded_map::{Entry, ShardedMap};
 
+pub(crate) use checker::thread::JoinHandle;
+
+/// Starts a thread of the model (unnamed: the checkers name their own).
+pub(crate) fn spawn(_name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    Ok(checker::thread::spawn(f))
+}
+
 pub(crate) fn spin_wait(_round: u32) {
     checker::thread::yield_now();
 }

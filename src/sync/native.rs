@@ -13,6 +13,12 @@ use std::sync::LockResult;
 pub(crate) use dashmap::DashMap as ShardedMap;
 pub(crate) use dashmap::mapref::entry::Entry;
 pub(crate) use std::sync::MutexGuard;
+pub(crate) use std::thread::JoinHandle;
+
+/// Starts a named thread.
+pub(crate) fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name.to_owned()).spawn(f)
+}
 pub(crate) use std::sync::atomic::{Ordering, fence};
 
 pub(crate) use super::cell::UnsafeCell;

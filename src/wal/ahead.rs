@@ -1,8 +1,9 @@
 //! Work done ahead of the log's writers on a helper thread, so that the leader of a batch pays
-//! for a copy and nothing else: the active segment's next pages faulted in (a first write to a
-//! page of a file mapping allocates and zeroes it in the kernel, which cost a 50-chunk document
-//! more than its copy did), the next segment created before the active one fills, and full
-//! segments unmapped.
+//! for a copy (and its fsync) and nothing else: the active segment's next pages faulted in (a
+//! first write to a page of a file mapping allocates and zeroes it in the kernel, which cost a
+//! 50-chunk document more than its copy did), the next segment created before the active one
+//! fills (and, at the level that syncs every batch, written with zeros and synced, so that the
+//! syncs of batches write only the batches: see `Prefill`), and full segments unmapped.
 //!
 //! # Protocol
 //!
@@ -21,9 +22,9 @@
 //!
 //! # Invariants
 //!
-//! - P1: the helper never reads or writes the bytes of a segment the leader appends to, so the
-//!   active segment's A1 (zeros after its length) and A2 (the commit word stored last) hold as
-//!   without it.
+//! - P1: the helper never reads or writes the bytes of a segment the leader appends to (a
+//!   segment it makes it may fill with zeros, before handing it over), so the active segment's
+//!   A1 (zeros after its length) and A2 (the commit word stored last) hold as without it.
 //! - P2: only the leader installs a segment, and only one numbered above the active one, so
 //!   segment numbers grow in append order (with a gap where a number was abandoned: replay reads
 //!   segments in number order and needs no contiguity); a prepared segment that is never
@@ -39,8 +40,8 @@ use std::path::PathBuf;
 
 use memmap2::{Advice, MmapRaw};
 
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
-use crate::wal::active::ActiveSegment;
+use crate::sync::{Arc, Condvar, JoinHandle, Mutex, MutexGuard};
+use crate::wal::active::{ActiveSegment, Prefill};
 use crate::wal::segment::Header;
 
 /// What a next segment is to be.
@@ -49,7 +50,8 @@ pub(crate) struct Spec {
     pub(crate) header: Header,
     pub(crate) capacity: usize,
     pub(crate) durable_entries: bool,
-    /// Bytes at its start to fault in before it is handed over (0 for none).
+    pub(crate) prefill: Prefill,
+    /// With `Prefill::Populate`, the bytes at its start to fault in before it is handed over.
     pub(crate) populate: usize,
 }
 
@@ -72,7 +74,7 @@ struct Shared {
 /// The helper thread (see the module docs); stopped and joined when dropped.
 pub(crate) struct Ahead {
     shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Shared {
@@ -91,7 +93,7 @@ impl Ahead {
             Work { populate: Vec::new(), wanted: None, making: None, ready: None, retired: Vec::new(), stop: false };
         let shared = Arc::new(Shared { work: Mutex::new(work), changed: Condvar::new() });
         let helper = shared.clone();
-        let thread = std::thread::Builder::new().name("vecindex-log-ahead".into()).spawn(move || run(&helper))?;
+        let thread = crate::sync::spawn("vecindex-log-ahead", move || run(&helper))?;
         Ok(Self { shared, thread: Some(thread) })
     }
 
@@ -121,7 +123,9 @@ impl Ahead {
         let make = match &mut work.making {
             Some((making, abandoned)) if *making == number => {
                 *abandoned = true;
-                number + 1
+                // An injected bug for the loom model: the leader makes the number the helper is
+                // making too.
+                if cfg!(vecindex_bug = "ahead_make_taken_number") { number } else { number + 1 }
             }
             _ => number,
         };
@@ -144,6 +148,7 @@ impl Drop for Ahead {
     fn drop(&mut self) {
         self.shared.lock().stop = true;
         self.shared.changed.notify_all();
+        // (Never the helper itself: no segment it drops holds this handle.)
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -205,10 +210,19 @@ fn make(spec: &Spec, can_populate: bool) -> Option<ActiveSegment> {
             return None;
         }
     };
-    if can_populate && spec.populate > 0 {
-        let end = spec.populate.min(segment.capacity());
-        if populate_pages(segment.map(), 0..end) {
-            segment.set_populated(end);
+    match spec.prefill {
+        Prefill::Populate if can_populate => {
+            let end = spec.populate.min(segment.capacity());
+            if populate_pages(segment.map(), 0..end) {
+                segment.set_populated(end);
+            }
+        }
+        Prefill::Populate => {}
+        Prefill::Zeros => {
+            if let Err(e) = segment.zero_fill() {
+                // Still a whole segment: its space is allocated, and reads as zeros.
+                tracing::debug!(error = %e, "cannot write zeros over the next log segment");
+            }
         }
     }
     Some(segment)

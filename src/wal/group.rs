@@ -39,7 +39,9 @@ use crate::sync::{Condvar, Mutex, MutexGuard};
 pub trait Sink: Send {
     /// Appends `bytes` whole, or on an error leaves the sink as it was before the call.
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
-    /// Makes what was appended durable.
+    /// Makes what was appended durable. On an error, the batch appended last is taken back (its
+    /// members fail, so it must not be replayed); those before it were synced already when the
+    /// group syncs every batch.
     fn sync(&mut self) -> io::Result<()>;
 }
 

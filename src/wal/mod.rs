@@ -37,7 +37,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::seq::SeqNo;
 use crate::sync::{Arc, AtomicBool, Ordering};
-use active::ActiveSegment;
+use active::{ActiveSegment, Prefill};
 use ahead::Ahead;
 use group::Group;
 use record::Op;
@@ -128,7 +128,14 @@ impl Log {
         // No helper thread under the model checkers: their models drive the leader's own path.
         if cfg!(not(any(vecindex_loom, vecindex_shuttle))) {
             let ahead = Ahead::start().map_err(|e| Error::io("vecindex-log-ahead thread", e))?;
-            active = active.with_helper(Arc::new(ahead), durability != Durability::PowerLoss);
+            let prefill = if durability == Durability::PowerLoss {
+                // The first segment's zeros too (a megabyte), before any writer syncs into it.
+                active.zero_fill().map_err(|e| Error::io(&active.path, e))?;
+                Prefill::Zeros
+            } else {
+                Prefill::Populate
+            };
+            active = active.with_helper(Arc::new(ahead), prefill);
         }
         let group = Arc::new(Group::new(active, durability == Durability::PowerLoss));
         let flusher = match durability {
