@@ -422,7 +422,7 @@ fn a_full_disk_fails_the_write_alone_and_the_log_goes_on_once_there_is_room() {
 }
 
 /// Every level that logs keeps what it acknowledged across several segments (so that the
-/// helper makes the next ones, filling them with zeros at the power-loss level) and a persist's
+/// helper makes the next ones) and a persist's
 /// rotation (which installs the segment the helper made), with writers on four threads.
 #[test]
 fn every_level_keeps_what_it_acknowledged_across_segments_and_a_rotation() {

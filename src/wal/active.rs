@@ -61,12 +61,10 @@ const POPULATE_AHEAD: usize = 2 << 20;
 pub(crate) enum Prefill {
     /// Fault the pages ahead of the end in (the levels that do not sync every batch).
     Populate,
-    /// Write zeros over each segment it makes and sync them, before handing it over (the level
-    /// that syncs every batch). A block allocated but never written must be marked written in
-    /// the file system's journal on its first sync, so every fdatasync of a batch into such
-    /// blocks also commits the journal; into blocks already written it writes the batch alone.
-    /// (Pages faulted in writable would be dirty zeros that each fsync writes besides.)
-    Zeros,
+    /// Nothing (the level that syncs every batch: pages faulted in writable would be dirty zeros
+    /// that each fsync writes besides; and zeros written over a segment ahead, tried, made single
+    /// adds slower, the disk busy with them while writers wait on their fsyncs).
+    Nothing,
 }
 
 /// See the module docs.
@@ -196,19 +194,6 @@ impl ActiveSegment {
             std::ptr::write_bytes(base.add(at + 8), 0, self.len - at - 8);
         }
         self.len = at;
-    }
-
-    /// Writes zeros over the space after the header and syncs them (see [`Prefill::Zeros`]).
-    pub(crate) fn zero_fill(&self) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        let zeros = vec![0u8; (1 << 20).min(self.capacity)];
-        let mut at = HEADER;
-        while at < self.capacity {
-            let n = zeros.len().min(self.capacity - at);
-            self.file.write_all_at(&zeros[..n], at as u64)?;
-            at += n;
-        }
-        self.file.sync_data()
     }
 
     /// The next segment's capacity: twice this one's, up to `MAX_CAPACITY`.
@@ -388,7 +373,7 @@ mod tests {
 
     #[test]
     fn records_keep_their_order_across_segments_the_helper_makes() {
-        for prefill in [Prefill::Populate, Prefill::Zeros] {
+        for prefill in [Prefill::Populate, Prefill::Nothing] {
             let dir = tempfile::tempdir().unwrap();
             let mut log = segment(dir.path(), 4096, Some(prefill));
             let ids: Vec<String> = (0..2000).map(|i| format!("chunk-{i}-{}", "x".repeat(i % 50))).collect();

@@ -2,8 +2,7 @@
 //! for a copy (and its fsync) and nothing else: the active segment's next pages faulted in (a
 //! first write to a page of a file mapping allocates and zeroes it in the kernel, which cost a
 //! 50-chunk document more than its copy did), the next segment created before the active one
-//! fills (and, at the level that syncs every batch, written with zeros and synced, so that the
-//! syncs of batches write only the batches: see `Prefill`), and full segments unmapped.
+//! fills, and full segments unmapped.
 //!
 //! # Protocol
 //!
@@ -22,9 +21,9 @@
 //!
 //! # Invariants
 //!
-//! - P1: the helper never reads or writes the bytes of a segment the leader appends to (a
-//!   segment it makes it may fill with zeros, before handing it over), so the active segment's
-//!   A1 (zeros after its length) and A2 (the commit word stored last) hold as without it.
+//! - P1: the helper never reads or writes the bytes of a segment the leader appends to, so the
+//!   active segment's A1 (zeros after its length) and A2 (the commit word stored last) hold as
+//!   without it.
 //! - P2: only the leader installs a segment, and only one numbered above the active one, so
 //!   segment numbers grow in append order (with a gap where a number was abandoned: replay reads
 //!   segments in number order and needs no contiguity); a prepared segment that is never
@@ -217,13 +216,7 @@ fn make(spec: &Spec, can_populate: bool) -> Option<ActiveSegment> {
                 segment.set_populated(end);
             }
         }
-        Prefill::Populate => {}
-        Prefill::Zeros => {
-            if let Err(e) = segment.zero_fill() {
-                // Still a whole segment: its space is allocated, and reads as zeros.
-                tracing::debug!(error = %e, "cannot write zeros over the next log segment");
-            }
-        }
+        Prefill::Populate | Prefill::Nothing => {}
     }
     Some(segment)
 }

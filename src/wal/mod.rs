@@ -128,13 +128,7 @@ impl Log {
         // No helper thread under the model checkers: their models drive the leader's own path.
         if cfg!(not(any(vecindex_loom, vecindex_shuttle))) {
             let ahead = Ahead::start().map_err(|e| Error::io("vecindex-log-ahead thread", e))?;
-            let prefill = if durability == Durability::PowerLoss {
-                // The first segment's zeros too (a megabyte), before any writer syncs into it.
-                active.zero_fill().map_err(|e| Error::io(&active.path, e))?;
-                Prefill::Zeros
-            } else {
-                Prefill::Populate
-            };
+            let prefill = if durability == Durability::PowerLoss { Prefill::Nothing } else { Prefill::Populate };
             active = active.with_helper(Arc::new(ahead), prefill);
         }
         let group = Arc::new(Group::new(active, durability == Durability::PowerLoss));
