@@ -54,7 +54,7 @@ pub(crate) const MAX_CAPACITY: usize = 64 << 20;
 /// The smallest segment made when the disk has no room for a larger one.
 const MIN_CAPACITY: usize = 4 << 10;
 /// How far ahead of the end the helper keeps pages faulted in.
-const POPULATE_AHEAD: usize = 2 << 20;
+pub(crate) const POPULATE_AHEAD: usize = 2 << 20;
 
 /// How the helper prepares the space records go to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,7 +221,6 @@ impl ActiveSegment {
                 capacity: self.next_capacity(),
                 durable_entries: self.durable_entries,
                 prefill: self.prefill,
-                populate: POPULATE_AHEAD,
             });
         }
     }

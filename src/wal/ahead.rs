@@ -40,7 +40,7 @@ use std::path::PathBuf;
 use memmap2::{Advice, MmapRaw};
 
 use crate::sync::{Arc, Condvar, JoinHandle, Mutex, MutexGuard};
-use crate::wal::active::{ActiveSegment, Prefill};
+use crate::wal::active::{ActiveSegment, POPULATE_AHEAD, Prefill};
 use crate::wal::segment::Header;
 
 /// What a next segment is to be.
@@ -50,8 +50,6 @@ pub(crate) struct Spec {
     pub(crate) capacity: usize,
     pub(crate) durable_entries: bool,
     pub(crate) prefill: Prefill,
-    /// With `Prefill::Populate`, the bytes at its start to fault in before it is handed over.
-    pub(crate) populate: usize,
 }
 
 struct Work {
@@ -211,7 +209,7 @@ fn make(spec: &Spec, can_populate: bool) -> Option<ActiveSegment> {
     };
     match spec.prefill {
         Prefill::Populate if can_populate => {
-            let end = spec.populate.min(segment.capacity());
+            let end = POPULATE_AHEAD.min(segment.capacity());
             if populate_pages(segment.map(), 0..end) {
                 segment.set_populated(end);
             }
