@@ -184,8 +184,9 @@ pub mod internals {
     /// A log segment of `capacity` bytes in `dir`, and its helper (`wal::ahead`), as an index's
     /// log runs them, minus the group: appends go straight to it. Each next segment doubles.
     pub fn log_segment_with_helper(dir: &std::path::Path, capacity: usize) -> crate::Result<impl Sink> {
-        use crate::wal::active::{ActiveSegment, Prefill};
-        use crate::wal::{ahead::Ahead, segment::Header};
+        use crate::wal::active::ActiveSegment;
+        use crate::wal::ahead::{Ahead, Prefill};
+        use crate::wal::segment::Header;
         let ahead = Ahead::start().map_err(|e| crate::Error::io("vecindex-log-ahead thread", e))?;
         let header = Header { dim: 1, index_uid: 0, number: 0 };
         Ok(ActiveSegment::create(dir, header, capacity, 0, false)?

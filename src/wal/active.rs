@@ -40,7 +40,7 @@ use memmap2::MmapRaw;
 
 use crate::error::{Error, Result};
 use crate::sync::Arc;
-use crate::wal::ahead::{Ahead, Spec};
+use crate::wal::ahead::{self, Ahead, POPULATE_AHEAD, Prefill, Prepared, Spec};
 use crate::wal::group::Sink;
 use crate::wal::segment::{self, HEADER, Header};
 
@@ -53,20 +53,6 @@ pub(crate) const FIRST_CAPACITY: usize = 16 << 10;
 pub(crate) const MAX_CAPACITY: usize = 64 << 20;
 /// The smallest segment made when the disk has no room for a larger one.
 const MIN_CAPACITY: usize = 4 << 10;
-/// How far ahead of the end the helper keeps pages faulted in.
-pub(crate) const POPULATE_AHEAD: usize = 2 << 20;
-
-/// How the helper prepares the space records go to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Prefill {
-    /// Fault the pages ahead of the end in (the levels that do not sync every batch).
-    Populate,
-    /// Nothing (the level that syncs every batch: pages faulted in writable would be dirty zeros
-    /// that each fsync writes besides; and zeros written over a segment ahead, tried, made single
-    /// adds slower, the disk busy with them while writers wait on their fsyncs).
-    Nothing,
-}
-
 /// See the module docs.
 pub(crate) struct ActiveSegment {
     pub(crate) file: Arc<File>,
@@ -86,7 +72,7 @@ pub(crate) struct ActiveSegment {
     /// would cost the writer waiting on the next batch a truncation of the file's extents).
     cut_on_drop: bool,
     /// The helper, if any, and how it prepares pages and segments.
-    ahead: Option<Arc<Ahead>>,
+    ahead: Option<Arc<Ahead<Self>>>,
     prefill: Prefill,
     /// Bytes from the start whose pages were asked to be faulted in.
     populated: usize,
@@ -141,40 +127,11 @@ impl ActiveSegment {
     }
 
     /// Works with `ahead` from now on (see the module docs), which prepares as `prefill` says.
-    pub(crate) fn with_helper(mut self, ahead: Arc<Ahead>, prefill: Prefill) -> Self {
+    pub(crate) fn with_helper(mut self, ahead: Arc<Ahead<Self>>, prefill: Prefill) -> Self {
         self.ahead = Some(ahead);
         self.prefill = prefill;
         self.look_ahead();
         self
-    }
-
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// Bytes left for records.
-    pub(crate) fn room(&self) -> usize {
-        self.capacity - self.len
-    }
-
-    pub(crate) fn map(&self) -> &Arc<MmapRaw> {
-        self.map.as_ref().expect("mapped until dropped")
-    }
-
-    pub(crate) fn set_populated(&mut self, bytes: usize) {
-        self.populated = bytes;
-    }
-
-    /// Removes a segment that never held a record (one the helper made and nobody used).
-    pub(crate) fn discard(self) {
-        let path = self.path.clone();
-        drop(self);
-        // (A persist may have removed it already, as older than the segment it started.)
-        if let Err(e) =
-            std::fs::remove_file(&path).or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
-        {
-            tracing::warn!(error = %e, path = %path.display(), "cannot remove an unused log segment");
-        }
     }
 
     /// Takes the last batch back (A4): its commit word first, so that from then on replay ends
@@ -272,6 +229,44 @@ impl ActiveSegment {
                 other => io::Error::other(other.to_string()),
             }
         })
+    }
+}
+
+impl Prepared for ActiveSegment {
+    fn prepare(spec: &Spec, can_populate: bool) -> Option<Self> {
+        let mut segment = match Self::create(&spec.dir, spec.header, spec.capacity, 0, spec.durable_entries) {
+            Ok(segment) => segment,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot prepare the next log segment; the writer will make it");
+                return None;
+            }
+        };
+        if spec.prefill == Prefill::Populate && can_populate {
+            let end = POPULATE_AHEAD.min(segment.capacity);
+            if ahead::populate_pages(segment.map.as_ref().expect("mapped until dropped"), 0..end) {
+                segment.populated = end;
+            }
+        }
+        Some(segment)
+    }
+
+    fn number(&self) -> u64 {
+        self.header.number
+    }
+
+    fn room(&self) -> usize {
+        self.capacity - self.len
+    }
+
+    fn discard(self) {
+        let path = self.path.clone();
+        drop(self);
+        // (A persist may have removed it already, as older than the segment it started.)
+        if let Err(e) =
+            std::fs::remove_file(&path).or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+        {
+            tracing::warn!(error = %e, path = %path.display(), "cannot remove an unused log segment");
+        }
     }
 }
 

@@ -40,8 +40,21 @@ use std::path::PathBuf;
 use memmap2::{Advice, MmapRaw};
 
 use crate::sync::{Arc, Condvar, JoinHandle, Mutex, MutexGuard};
-use crate::wal::active::{ActiveSegment, POPULATE_AHEAD, Prefill};
 use crate::wal::segment::Header;
+
+/// How far ahead of the end the helper keeps pages faulted in.
+pub(crate) const POPULATE_AHEAD: usize = 2 << 20;
+
+/// How the helper prepares the space records go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Prefill {
+    /// Fault the pages ahead of the end in (the levels that do not sync every batch).
+    Populate,
+    /// Nothing (the level that syncs every batch: pages faulted in writable would be dirty zeros
+    /// that each fsync writes besides; and zeros written over a segment ahead, tried, made single
+    /// adds slower, the disk busy with them while writers wait on their fsyncs).
+    Nothing,
+}
 
 /// What a next segment is to be.
 pub(crate) struct Spec {
@@ -52,39 +65,52 @@ pub(crate) struct Spec {
     pub(crate) prefill: Prefill,
 }
 
-struct Work {
+/// A segment as the helper sees it: made to a [`Spec`], handed over, or removed unused. (The
+/// active segment, which sits above this file and posts the helper's work.)
+pub(crate) trait Prepared: Send + Sized + 'static {
+    /// Makes the segment `spec` asks for, its first pages faulted in if `can_populate`; `None`
+    /// if it cannot (P3: the leader makes it then).
+    fn prepare(spec: &Spec, can_populate: bool) -> Option<Self>;
+    fn number(&self) -> u64;
+    /// Bytes left for records.
+    fn room(&self) -> usize;
+    /// Removes a segment that never held a record.
+    fn discard(self);
+}
+
+struct Work<S> {
     populate: Vec<(Arc<MmapRaw>, Range<usize>)>,
     /// The next segment asked for, not yet started.
     wanted: Option<Spec>,
     /// The number of the segment being made, and whether the leader abandoned it.
     making: Option<(u64, bool)>,
-    ready: Option<ActiveSegment>,
-    retired: Vec<ActiveSegment>,
+    ready: Option<S>,
+    retired: Vec<S>,
     stop: bool,
 }
 
-struct Shared {
-    work: Mutex<Work>,
+struct Shared<S> {
+    work: Mutex<Work<S>>,
     changed: Condvar,
 }
 
 /// The helper thread (see the module docs); stopped and joined when dropped.
-pub(crate) struct Ahead {
-    shared: Arc<Shared>,
+pub(crate) struct Ahead<S> {
+    shared: Arc<Shared<S>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Work> {
+impl<S> Shared<S> {
+    fn lock(&self) -> MutexGuard<'_, Work<S>> {
         self.work.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn wait<'a>(&self, guard: MutexGuard<'a, Work>) -> MutexGuard<'a, Work> {
+    fn wait<'a>(&self, guard: MutexGuard<'a, Work<S>>) -> MutexGuard<'a, Work<S>> {
         self.changed.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-impl Ahead {
+impl<S: Prepared> Ahead<S> {
     pub(crate) fn start() -> std::io::Result<Self> {
         let work =
             Work { populate: Vec::new(), wanted: None, making: None, ready: None, retired: Vec::new(), stop: false };
@@ -108,13 +134,13 @@ impl Ahead {
 
     /// The prepared segment `number` if it has room for `room` bytes; else `Err` with the number
     /// the caller makes itself: `number`, or the one above if the helper is making `number` now.
-    pub(crate) fn take_next(&self, number: u64, room: usize) -> Result<ActiveSegment, u64> {
+    pub(crate) fn take_next(&self, number: u64, room: usize) -> Result<S, u64> {
         let mut work = self.shared.lock();
         if work.wanted.as_ref().is_some_and(|spec| spec.header.number <= number) {
             work.wanted = None;
         }
         let unfit = match work.ready.take() {
-            Some(segment) if segment.header.number == number && segment.room() >= room => return Ok(segment),
+            Some(segment) if segment.number() == number && segment.room() >= room => return Ok(segment),
             other => other,
         };
         let make = match &mut work.making {
@@ -135,13 +161,13 @@ impl Ahead {
     }
 
     /// Drops `segment` on the helper.
-    pub(crate) fn retire(&self, segment: ActiveSegment) {
+    pub(crate) fn retire(&self, segment: S) {
         self.shared.lock().retired.push(segment);
         self.shared.changed.notify_all();
     }
 }
 
-impl Drop for Ahead {
+impl<S> Drop for Ahead<S> {
     fn drop(&mut self) {
         self.shared.lock().stop = true;
         self.shared.changed.notify_all();
@@ -152,7 +178,7 @@ impl Drop for Ahead {
     }
 }
 
-fn run(shared: &Shared) {
+fn run<S: Prepared>(shared: &Shared<S>) {
     let mut can_populate = true;
     loop {
         let mut work = shared.lock();
@@ -186,7 +212,7 @@ fn run(shared: &Shared) {
         }
         drop(work);
         if let Some(spec) = wanted {
-            let made = make(&spec, can_populate);
+            let made = S::prepare(&spec, can_populate);
             let mut work = shared.lock();
             let abandoned = work.making.take().is_some_and(|(_, abandoned)| abandoned);
             let stale = if abandoned { made } else { std::mem::replace(&mut work.ready, made) };
@@ -199,28 +225,8 @@ fn run(shared: &Shared) {
     }
 }
 
-fn make(spec: &Spec, can_populate: bool) -> Option<ActiveSegment> {
-    let mut segment = match ActiveSegment::create(&spec.dir, spec.header, spec.capacity, 0, spec.durable_entries) {
-        Ok(segment) => segment,
-        Err(e) => {
-            tracing::debug!(error = %e, "cannot prepare the next log segment; the writer will make it");
-            return None;
-        }
-    };
-    match spec.prefill {
-        Prefill::Populate if can_populate => {
-            let end = POPULATE_AHEAD.min(segment.capacity());
-            if populate_pages(segment.map(), 0..end) {
-                segment.set_populated(end);
-            }
-        }
-        Prefill::Populate | Prefill::Nothing => {}
-    }
-    Some(segment)
-}
-
 /// Faults `range` of `map` in writable; false if the kernel cannot (then no more are asked).
-fn populate_pages(map: &MmapRaw, range: Range<usize>) -> bool {
+pub(crate) fn populate_pages(map: &MmapRaw, range: Range<usize>) -> bool {
     let page = page_size();
     let start = range.start / page * page;
     let end = range.end.min(map.len());
