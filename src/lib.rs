@@ -185,12 +185,11 @@ pub mod internals {
     /// log runs them, minus the group: appends go straight to it. Each next segment doubles.
     pub fn log_segment_with_helper(dir: &std::path::Path, capacity: usize) -> crate::Result<impl Sink> {
         use crate::wal::active::ActiveSegment;
-        use crate::wal::ahead::{Ahead, Prefill};
+        use crate::wal::ahead::Ahead;
         use crate::wal::segment::Header;
         let ahead = Ahead::start().map_err(|e| crate::Error::io("vecindex-log-ahead thread", e))?;
         let header = Header { dim: 1, index_uid: 0, number: 0 };
-        Ok(ActiveSegment::create(dir, header, capacity, 0, false)?
-            .with_helper(crate::sync::Arc::new(ahead), Prefill::Populate))
+        Ok(ActiveSegment::create(dir, header, capacity, 0, false)?.with_helper(crate::sync::Arc::new(ahead)))
     }
 
     /// The head's block scan, as a search runs it, with a view that sees every row: the best

@@ -1,7 +1,8 @@
 //! The active log segment: a file allocated ahead on the disk and mapped into memory, into which
 //! the group commit's leader copies each batch. A copy into a shared mapping is in the kernel's
 //! page cache as it is made, so a batch survives the process dying without a system call per
-//! batch; `fdatasync` makes it survive a power loss.
+//! batch. At the level that syncs every batch, the leader writes with `pwrite` instead (see
+//! [`WritePath`]), and `fdatasync` makes the batch survive a power loss.
 //!
 //! # Protocol (crash consistency of one batch)
 //!
@@ -9,7 +10,8 @@
 //! (the header is 48 bytes and every record a multiple of 8):
 //!
 //! 1. copy the batch except its first 8 bytes (the first record's length and length check);
-//! 2. a release fence, then store those 8 bytes as one aligned `u64`: the batch's commit word;
+//! 2. a release fence, then store those 8 bytes as one aligned `u64`: the batch's commit word
+//!    (with `pwrite`: one call for step 1, then one for these 8 bytes);
 //! 3. advance `len`.
 //!
 //! - A1: the bytes at `len` and after are zeros until a batch is committed there (the file is
@@ -21,8 +23,8 @@
 //! - A3: a batch that does not fit starts the next segment first (twice as large, up to
 //!   `MAX_CAPACITY`); if the disk is full that fails before anything is copied, and the batch
 //!   fails whole.
-//! - A4: a batch whose sync fails (EIO: the disk lost it, or may have) fails whole too, so it is
-//!   erased before the group reports the failure: its members apply nothing, and a later open
+//! - A4: a batch whose sync fails (EIO: the disk lost it, or may have), or whose `pwrite`
+//!   fails, fails whole too, so it is erased before the group reports the failure: its members apply nothing, and a later open
 //!   must not replay it. (Whether its pages reached the disk is unknown after such an error;
 //!   the zeros written over them are, with the next batch's sync.)
 //!
@@ -34,13 +36,14 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::MmapRaw;
 
 use crate::error::{Error, Result};
 use crate::sync::Arc;
-use crate::wal::ahead::{self, Ahead, POPULATE_AHEAD, Prefill, Prepared, Spec};
+use crate::wal::ahead::{self, Ahead, POPULATE_AHEAD, Prepared, Spec, WritePath};
 use crate::wal::group::Sink;
 use crate::wal::segment::{self, HEADER, Header};
 
@@ -71,9 +74,9 @@ pub(crate) struct ActiveSegment {
     /// Cut the file to `len` when dropped (not for a full segment: freeing its few spare bytes
     /// would cost the writer waiting on the next batch a truncation of the file's extents).
     cut_on_drop: bool,
-    /// The helper, if any, and how it prepares pages and segments.
+    /// The helper, if any.
     ahead: Option<Arc<Ahead<Self>>>,
-    prefill: Prefill,
+    write_path: WritePath,
     /// Bytes from the start whose pages were asked to be faulted in.
     populated: usize,
     /// Whether the next segment was asked of the helper.
@@ -120,16 +123,21 @@ impl ActiveSegment {
             durable_entries,
             cut_on_drop: true,
             ahead: None,
-            prefill: Prefill::Populate,
+            write_path: WritePath::Mapping,
             populated: 0,
             asked_next: false,
         })
     }
 
-    /// Works with `ahead` from now on (see the module docs), which prepares as `prefill` says.
-    pub(crate) fn with_helper(mut self, ahead: Arc<Ahead<Self>>, prefill: Prefill) -> Self {
+    /// Writes batches by `write_path` from now on (this segment and the ones after it).
+    pub(crate) fn writing_by(mut self, write_path: WritePath) -> Self {
+        self.write_path = write_path;
+        self
+    }
+
+    /// Works with `ahead` from now on (see the module docs).
+    pub(crate) fn with_helper(mut self, ahead: Arc<Ahead<Self>>) -> Self {
         self.ahead = Some(ahead);
-        self.prefill = prefill;
         self.look_ahead();
         self
     }
@@ -141,16 +149,50 @@ impl ActiveSegment {
         if at >= self.len {
             return;
         }
-        let base = self.map.as_ref().expect("mapped until dropped").as_mut_ptr();
-        // SAFETY: `at..len` is the last batch, within the mapping; only this thread (the
-        // group's leader, which holds the sink) writes the mapping, and nothing holds a
-        // reference into it (as in `append`). `at` is 8-byte aligned (as in `append`).
-        unsafe {
-            base.add(at).cast::<u64>().write_volatile(0);
-            std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
-            std::ptr::write_bytes(base.add(at + 8), 0, self.len - at - 8);
+        match self.write_path {
+            WritePath::Mapping => {
+                let base = self.map().as_mut_ptr();
+                // SAFETY: `at..len` is the last batch, within the mapping; only this thread (the
+                // group's leader, which holds the sink) writes the mapping, and nothing holds a
+                // reference into it (as in `append`). `at` is 8-byte aligned (as in `append`).
+                unsafe {
+                    base.add(at).cast::<u64>().write_volatile(0);
+                    std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+                    std::ptr::write_bytes(base.add(at + 8), 0, self.len - at - 8);
+                }
+            }
+            WritePath::Syscalls => {
+                let erased = self
+                    .file
+                    .write_all_at(&[0; 8], at as u64)
+                    .and_then(|()| self.file.write_all_at(&vec![0; self.len - at - 8], at as u64 + 8));
+                if let Err(e) = erased {
+                    // Replay then reports the batch as damage rather than replaying it.
+                    tracing::warn!(error = %e, path = %self.path.display(), "cannot erase a failed log batch");
+                }
+            }
         }
         self.len = at;
+    }
+
+    fn map(&self) -> &Arc<MmapRaw> {
+        self.map.as_ref().expect("mapped until dropped")
+    }
+
+    /// Steps 1 and 2 of the protocol through the mapping.
+    fn copy_in(&self, at: usize, batch: &[u8]) {
+        let base = self.map().as_mut_ptr();
+        // 1.
+        // SAFETY: `at + batch.len()` is within the mapping (checked against `capacity`, its
+        // length, by `append`); only this thread (the group's leader) writes the mapping, and
+        // nothing holds a reference into it (the helper only advises the kernel on its pages, P1).
+        unsafe { std::ptr::copy_nonoverlapping(batch[8..].as_ptr(), base.add(at + 8), batch.len() - 8) };
+        // 2. (A2)
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+        let word = u64::from_ne_bytes(batch[..8].try_into().expect("8 bytes"));
+        // SAFETY: as above, and `at` is 8-byte aligned (the mapping is page aligned; the header
+        // and every record are multiples of 8 bytes): one aligned u64 store.
+        unsafe { base.add(at).cast::<u64>().write_volatile(word) };
     }
 
     /// The next segment's capacity: twice this one's, up to `MAX_CAPACITY`.
@@ -162,12 +204,12 @@ impl ActiveSegment {
     /// once half of this one is used.
     fn look_ahead(&mut self) {
         let Some(ahead) = &self.ahead else { return };
-        if self.prefill == Prefill::Populate
+        if self.write_path == WritePath::Mapping
             && self.populated < self.capacity
             && self.len + POPULATE_AHEAD / 2 > self.populated
         {
             let end = (self.len + POPULATE_AHEAD).min(self.capacity);
-            ahead.populate(self.map.as_ref().expect("mapped until dropped"), self.populated..end);
+            ahead.populate(self.map(), self.populated..end);
             self.populated = end;
         }
         if !self.asked_next && self.len * 2 >= self.capacity {
@@ -177,7 +219,7 @@ impl ActiveSegment {
                 header: Header { number: self.header.number + 1, ..self.header },
                 capacity: self.next_capacity(),
                 durable_entries: self.durable_entries,
-                prefill: self.prefill,
+                write_path: self.write_path,
             });
         }
     }
@@ -194,7 +236,7 @@ impl ActiveSegment {
             Err(number) => make(self, Header { number, ..self.header })?,
         };
         next.ahead = self.ahead.clone();
-        next.prefill = self.prefill;
+        next.write_path = self.write_path;
         let mut old = std::mem::replace(self, next);
         // Not the helper's handle: the helper drops `old`, and the handle's last drop joins it.
         // (An injected bug for the loom model keeps it.)
@@ -234,16 +276,17 @@ impl ActiveSegment {
 
 impl Prepared for ActiveSegment {
     fn prepare(spec: &Spec, can_populate: bool) -> Option<Self> {
-        let mut segment = match Self::create(&spec.dir, spec.header, spec.capacity, 0, spec.durable_entries) {
+        let segment = match Self::create(&spec.dir, spec.header, spec.capacity, 0, spec.durable_entries) {
             Ok(segment) => segment,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot prepare the next log segment; the writer will make it");
                 return None;
             }
         };
-        if spec.prefill == Prefill::Populate && can_populate {
+        let mut segment = segment.writing_by(spec.write_path);
+        if spec.write_path == WritePath::Mapping && can_populate {
             let end = POPULATE_AHEAD.min(segment.capacity);
-            if ahead::populate_pages(segment.map.as_ref().expect("mapped until dropped"), 0..end) {
+            if ahead::populate_pages(segment.map(), 0..end) {
                 segment.populated = end;
             }
         }
@@ -277,18 +320,24 @@ impl Sink for ActiveSegment {
             self.next(batch.len())?;
         }
         let at = self.len;
-        let base = self.map.as_ref().expect("mapped until dropped").as_mut_ptr();
-        // 1.
-        // SAFETY: `at + batch.len()` is within the mapping (checked against `capacity`, its
-        // length, above); only this thread (the group's leader) writes the mapping, and nothing
-        // holds a reference into it (the helper only advises the kernel on its pages, P1).
-        unsafe { std::ptr::copy_nonoverlapping(batch[8..].as_ptr(), base.add(at + 8), batch.len() - 8) };
-        // 2. (A2)
-        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
-        let word = u64::from_ne_bytes(batch[..8].try_into().expect("8 bytes"));
-        // SAFETY: as above, and `at` is 8-byte aligned (the mapping is page aligned; the header
-        // and every record are multiples of 8 bytes): one aligned u64 store.
-        unsafe { base.add(at).cast::<u64>().write_volatile(word) };
+        match self.write_path {
+            WritePath::Mapping => self.copy_in(at, batch),
+            WritePath::Syscalls => {
+                // 1. and 2. (A2): the kernel copies each call's bytes into the page cache
+                // before the next call starts.
+                let written = self
+                    .file
+                    .write_all_at(&batch[8..], at as u64 + 8)
+                    .and_then(|()| self.file.write_all_at(&batch[..8], at as u64));
+                if let Err(e) = written {
+                    // Some of its bytes may be in the file past `len`, against A1.
+                    self.last_batch = at;
+                    self.len = at + batch.len();
+                    self.erase_last_batch();
+                    return Err(e);
+                }
+            }
+        }
         // 3.
         self.last_batch = at;
         self.len += batch.len();
@@ -339,19 +388,26 @@ mod tests {
         (replay.records, replay.report)
     }
 
-    fn segment(index_dir: &Path, capacity: usize, ahead: Option<Prefill>) -> ActiveSegment {
+    const WRITE_PATHS: [WritePath; 2] = [WritePath::Mapping, WritePath::Syscalls];
+
+    fn segment(index_dir: &Path, capacity: usize, write_path: WritePath, helper: bool) -> ActiveSegment {
         let header = Header { dim: DIM as u32, index_uid: UID, number: 0 };
-        let segment = ActiveSegment::create(&segment::log_dir(index_dir), header, capacity, 0, false).unwrap();
-        match ahead {
-            Some(prefill) => segment.with_helper(Arc::new(Ahead::start().unwrap()), prefill),
-            None => segment,
-        }
+        let segment = ActiveSegment::create(&segment::log_dir(index_dir), header, capacity, 0, false)
+            .unwrap()
+            .writing_by(write_path);
+        if helper { segment.with_helper(Arc::new(Ahead::start().unwrap())) } else { segment }
     }
 
     #[test]
     fn a_batch_whose_sync_failed_is_erased_and_the_log_goes_on() {
+        for write_path in WRITE_PATHS {
+            a_failed_batch_is_erased(write_path);
+        }
+    }
+
+    fn a_failed_batch_is_erased(write_path: WritePath) {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = segment(dir.path(), 4096, None);
+        let mut log = segment(dir.path(), 4096, write_path, false);
         log.append(&remove(1, "a")).unwrap();
         let failed = [remove(2, "b"), remove(3, "long-enough-to-outlast-the-next-one")].concat();
         log.append(&failed).unwrap();
@@ -360,16 +416,16 @@ mod tests {
         drop(log);
         let (records, report) = replayed(dir.path());
         let seqs: Vec<u64> = records.iter().map(|(seq, _)| *seq).collect();
-        assert_eq!(seqs, [1, 4], "the failed batch is gone, what came after it is there");
-        assert_eq!(report.torn_bytes, 0, "and nothing of it is left behind: {report:?}");
-        assert!(report.damage.is_none(), "{report:?}");
+        assert_eq!(seqs, [1, 4], "{write_path:?}: the failed batch is gone, what came after it is there");
+        assert_eq!(report.torn_bytes, 0, "{write_path:?}: and nothing of it is left behind: {report:?}");
+        assert!(report.damage.is_none(), "{write_path:?}: {report:?}");
     }
 
     #[test]
     fn records_keep_their_order_across_segments_the_helper_makes() {
-        for prefill in [Prefill::Populate, Prefill::Nothing] {
+        for write_path in WRITE_PATHS {
             let dir = tempfile::tempdir().unwrap();
-            let mut log = segment(dir.path(), 4096, Some(prefill));
+            let mut log = segment(dir.path(), 4096, write_path, true);
             let ids: Vec<String> = (0..2000).map(|i| format!("chunk-{i}-{}", "x".repeat(i % 50))).collect();
             for (seq, id) in ids.iter().enumerate() {
                 log.append(&remove(seq as u64, id)).unwrap();
@@ -379,7 +435,7 @@ mod tests {
             }
             drop(log); // stops the helper; an unused segment it made is removed
             let (records, report) = replayed(dir.path());
-            assert!(report.damage.is_none() && report.torn_bytes == 0, "{prefill:?}: {report:?}");
+            assert!(report.damage.is_none() && report.torn_bytes == 0, "{write_path:?}: {report:?}");
             let read: Vec<&str> = records
                 .iter()
                 .map(|(_, r)| match r {
@@ -387,8 +443,8 @@ mod tests {
                     other => panic!("{other:?}"),
                 })
                 .collect();
-            assert_eq!(read, ids, "{prefill:?}: every record once, in order");
-            assert!(report.segments > 4, "{prefill:?}: {} segments", report.segments);
+            assert_eq!(read, ids, "{write_path:?}: every record once, in order");
+            assert!(report.segments > 4, "{write_path:?}: {} segments", report.segments);
         }
     }
 }

@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::seq::SeqNo;
 use crate::sync::{Arc, AtomicBool, Ordering};
 use active::ActiveSegment;
-use ahead::{Ahead, Prefill};
+use ahead::{Ahead, WritePath};
 use group::Group;
 use record::Op;
 use segment::Header;
@@ -50,7 +50,7 @@ use segment::Header;
 /// |---|---|---|
 /// | `None` | nothing until the next persist | none |
 /// | `ProcessCrash` (default) | the process dying (SIGKILL, OOM killer, panic): the record is in the kernel | a copy into the mapped log, no system call; batched across concurrent writers |
-/// | `PowerLoss` | the machine losing power: the record is on the disk | the copy and one `fdatasync(2)`, shared by concurrent writers |
+/// | `PowerLoss` | the machine losing power: the record is on the disk | one `pwrite(2)` and one `fdatasync(2)`, shared by concurrent writers |
 /// | `Interval(d)` | the process dying; a power loss loses at most about `d` | as `ProcessCrash`, and an fsync every `d` in the background |
 ///
 /// The default is `ProcessCrash`: the crash the system this crate replaces lost data to is the
@@ -124,12 +124,13 @@ impl Log {
     ) -> Result<Self> {
         let header = Header { dim: dim as u32, index_uid, number };
         let syncs = matches!(durability, Durability::PowerLoss | Durability::Interval(_));
-        let mut active = ActiveSegment::create(&segment::log_dir(index_dir), header, active::FIRST_CAPACITY, 0, syncs)?;
+        let write_path = if durability == Durability::PowerLoss { WritePath::Syscalls } else { WritePath::Mapping };
+        let mut active = ActiveSegment::create(&segment::log_dir(index_dir), header, active::FIRST_CAPACITY, 0, syncs)?
+            .writing_by(write_path);
         // No helper thread under the model checkers: their models drive the leader's own path.
         if cfg!(not(any(vecindex_loom, vecindex_shuttle))) {
             let ahead = Ahead::start().map_err(|e| Error::io("vecindex-log-ahead thread", e))?;
-            let prefill = if durability == Durability::PowerLoss { Prefill::Nothing } else { Prefill::Populate };
-            active = active.with_helper(Arc::new(ahead), prefill);
+            active = active.with_helper(Arc::new(ahead));
         }
         let group = Arc::new(Group::new(active, durability == Durability::PowerLoss));
         let flusher = match durability {
