@@ -1,7 +1,8 @@
 //! What each durability level costs writers: single adds and 50-chunk documents, with 1 and 4
 //! writer threads, on an index bound to a directory on this machine's disk, in one run; and the
-//! disk's own fsync latency (a 4 KiB append and `fdatasync` in the same directory), measured in
-//! the same run, for the power-loss level to be judged against.
+//! disk's own fsync latency (an append and `fdatasync` in the same directory: of 4 KiB, and of
+//! each workload's batch from 4 writers), measured in the same run, for the power-loss level to
+//! be judged against.
 
 #![allow(clippy::disallowed_types)] // a benchmark: std threads and files
 
@@ -41,19 +42,61 @@ pub struct Cell {
     pub latency: Summary,
 }
 
+/// `fdatasync` after each append of `bytes` to a file in the index's directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FsyncProbe {
+    pub bytes: usize,
+    /// The workload whose batch from 4 writers is about this size, if any.
+    pub workload: Option<String>,
+    pub latency: Summary,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Outcome {
     pub dim: usize,
     pub seconds: f64,
     /// A 4 KiB append and `fdatasync` in the index's directory.
     pub fsync: Summary,
+    /// The same at each workload's batch size with 4 writers (older runs have none).
+    #[serde(default)]
+    pub fsync_batches: Vec<FsyncProbe>,
     pub cells: Vec<Cell>,
+}
+
+impl Outcome {
+    /// The fsync probe for `workload`'s batch, or the 4 KiB one.
+    pub fn fsync_for(&self, workload: &str) -> (usize, &Summary) {
+        self.fsync_batches
+            .iter()
+            .find(|p| p.workload.as_deref() == Some(workload))
+            .map_or((4096, &self.fsync), |p| (p.bytes, &p.latency))
+    }
+}
+
+/// About the bytes of a batch of 4 writers' records of `chunks` chunks each: their vectors (the
+/// bulk of a record; ids and framing add a little), rounded up to whole pages.
+fn batch_bytes(chunks: usize, dim: usize) -> usize {
+    (4 * chunks * dim * std::mem::size_of::<f32>()).next_multiple_of(4096)
 }
 
 pub fn run(params: &Params, scratch: &Path) -> Outcome {
     let pool: Arc<Vec<Vec<f32>>> = Arc::new((0..4096).map(|i| vector(i as u64 + 9_000_000, params.dim)).collect());
-    let fsync = fsync_latency(scratch, params.fsyncs);
+    let fsync = fsync_latency(scratch, 4096, params.fsyncs);
     println!("durability: fdatasync of a 4 KiB append: p50 {:.0} µs, p99.9 {:.0} µs", fsync.p50_us, fsync.p999_us);
+    let fsync_batches: Vec<FsyncProbe> = WORKLOADS
+        .iter()
+        .map(|&(workload, chunks)| {
+            let bytes = batch_bytes(chunks, params.dim);
+            let latency = fsync_latency(scratch, bytes, params.fsyncs);
+            println!(
+                "durability: fdatasync of a {} KiB append (4 writers' {workload}): p50 {:.0} µs, p99.9 {:.0} µs",
+                bytes / 1024,
+                latency.p50_us,
+                latency.p999_us
+            );
+            FsyncProbe { bytes, workload: Some(workload.to_owned()), latency }
+        })
+        .collect();
     let mut cells = Vec::new();
     for (workload, chunks_per_call) in WORKLOADS {
         for writers in WRITERS {
@@ -67,7 +110,7 @@ pub fn run(params: &Params, scratch: &Path) -> Outcome {
             }
         }
     }
-    Outcome { dim: params.dim, seconds: params.seconds, fsync, cells }
+    Outcome { dim: params.dim, seconds: params.seconds, fsync, fsync_batches, cells }
 }
 
 fn run_cell(
@@ -132,11 +175,11 @@ fn run_cell(
     }
 }
 
-/// `fdatasync` after each 4 KiB append to a file in `dir`, `n` times.
-fn fsync_latency(dir: &Path, n: usize) -> Summary {
+/// `fdatasync` after each append of `bytes` to a file in `dir`, `n` times.
+fn fsync_latency(dir: &Path, bytes: usize, n: usize) -> Summary {
     let path = dir.join("fsync-probe");
     let mut file = std::fs::File::create(&path).expect("probe file");
-    let block = vec![0x5au8; 4096];
+    let block = vec![0x5au8; bytes];
     let mut latencies = Latencies::default();
     for _ in 0..n {
         let call = Instant::now();

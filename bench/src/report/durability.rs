@@ -10,11 +10,23 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
     let Report { out, md, targets, .. } = report;
     let Some(o) = read::<durability::Outcome>(&out.join("durability.json"))? else { return Ok(()) };
     writeln!(md, "## Durability levels (`vecindex-bench durability`)\n")?;
-    writeln!(
+    write!(
         md,
-        "Writers add to an index bound to a directory on this machine's disk (`VectorIndex::create`, exact segments, {}-d vectors), each level for {} s per row, one after another in the same run: single chunks (`add_chunks` of one) or documents of 50 chunks (`add_document`), from 1 or 4 threads. Latency of each call; \"against none\" compares with the row of the same workload and threads without a log. The disk's own `fdatasync` after a 4 KiB append, in the same directory and the same run: p50 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs.\n",
+        "Writers add to an index bound to a directory on this machine's disk (`VectorIndex::create`, exact segments, {}-d vectors), each level for {} s per row, one after another in the same run: single chunks (`add_chunks` of one) or documents of 50 chunks (`add_document`), from 1 or 4 threads. Latency of each call; \"against none\" compares with the row of the same workload and threads without a log. The disk's own `fdatasync` after a 4 KiB append, in the same directory and the same run: p50 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs.",
         o.dim, o.seconds, o.fsync.p50_us, o.fsync.p999_us, o.fsync.max_us
     )?;
+    for probe in &o.fsync_batches {
+        let workload = probe.workload.as_deref().unwrap_or("-");
+        write!(
+            md,
+            " After a {} KiB append (about a batch of 4 writers' {workload}): p50 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs.",
+            probe.bytes / 1024,
+            probe.latency.p50_us,
+            probe.latency.p999_us,
+            probe.latency.max_us
+        )?;
+    }
+    writeln!(md, "\n")?;
     writeln!(
         md,
         "| workload | writers | durability | calls/s | chunks/s | against none | p50 (µs) | p99.9 (µs) | p99.9 against none | max (µs) |"
@@ -56,7 +68,8 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
                 why: "a call also encodes its record (its vectors' bytes, 1.5 KiB per 384-d chunk, its ids and a checksum) and copies it into the mapped log segment: work in proportion to its bytes, which a call that takes a few microseconds without a log (the p50s above) cannot hide. The pages it copies into are faulted in, and the next segment made, on a helper thread, which on 2 cores competes with the writers and the index's background work for a core; with a core to spare that work leaves the writers' path.".into(),
             }),
             "power-loss" if c.writers == 4 => {
-                let vs_fsync = c.latency.p999_us / o.fsync.p999_us;
+                let (fsync_bytes, fsync) = o.fsync_for(&c.workload);
+                let vs_fsync = c.latency.p999_us / fsync.p999_us;
                 targets.push(Target {
                     what: "power-loss durability with 4 writers against none (group commit)",
                     goal: ">= 0.3x".into(),
@@ -65,11 +78,16 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
                     why: "a call returns only after an fdatasync that began after its record was written. The 4 writers share each one, so at most 4 calls complete per fsync: at this disk's fsync p50 (above) that bounds 4 writers to about 4 / p50 calls per second, where a write path without a log completes a call in microseconds. More writers per fsync raise the bound in proportion; a disk whose fsync returns in tens of microseconds would lift it further.".into(),
                 });
                 targets.push(Target {
-                    what: "power-loss writer p99.9 against the disk's fsync p99.9 (same run)",
+                    what: "power-loss writer p99.9 against the disk's fsync p99.9 at the batch's size (same run)",
                     goal: "<= 3x".into(),
-                    measured: format!("{what}: {vs_fsync:.2}x ({:.0} vs {:.0} µs)", c.latency.p999_us, o.fsync.p999_us),
+                    measured: format!(
+                        "{what}: {vs_fsync:.2}x ({:.0} vs {:.0} µs for {} KiB)",
+                        c.latency.p999_us,
+                        fsync.p999_us,
+                        fsync_bytes / 1024
+                    ),
                     met: Some(vs_fsync <= 3.0),
-                    why: "the probe syncs one 4 KiB page, where a batch of 4 writers' 50-chunk documents is about 300 KiB, and its fsync writes all of it and the file system's journal entry with it: its tail is the disk's at that size. A writer that arrives while a batch is being synced waits for that fsync and then for its own, and on 2 cores it may also wait for a core.".into(),
+                    why: "a writer that arrives while a batch is being synced waits for that fsync and then for its own: two fsyncs of the batch's size at best. With 4 writers on 2 cores a writer also waits for a core, and the index's background work competes with them: without any log, the none row of the same workload and writers shows that wait alone, against the fsync tail here.".into(),
                 });
             }
             _ => {}
