@@ -21,7 +21,8 @@ pub struct Params {
     /// How long each cell (level x workload x writers) runs.
     pub seconds: f64,
     pub dim: usize,
-    /// `fdatasync` calls timed for the disk's latency.
+    /// At least this many `fdatasync` calls are timed for the disk's latency, for as long as a
+    /// cell runs (the disk's rarer stalls come every few seconds, not every thousand calls).
     pub fsyncs: usize,
 }
 
@@ -81,13 +82,13 @@ fn batch_bytes(chunks: usize, dim: usize) -> usize {
 
 pub fn run(params: &Params, scratch: &Path) -> Outcome {
     let pool: Arc<Vec<Vec<f32>>> = Arc::new((0..4096).map(|i| vector(i as u64 + 9_000_000, params.dim)).collect());
-    let fsync = fsync_latency(scratch, 4096, params.fsyncs);
+    let fsync = fsync_latency(scratch, 4096, params.fsyncs, params.seconds);
     println!("durability: fdatasync of a 4 KiB append: p50 {:.0} µs, p99.9 {:.0} µs", fsync.p50_us, fsync.p999_us);
     let fsync_batches: Vec<FsyncProbe> = WORKLOADS
         .iter()
         .map(|&(workload, chunks)| {
             let bytes = batch_bytes(chunks, params.dim);
-            let latency = fsync_latency(scratch, bytes, params.fsyncs);
+            let latency = fsync_latency(scratch, bytes, params.fsyncs, params.seconds);
             println!(
                 "durability: fdatasync of a {} KiB append (4 writers' {workload}): p50 {:.0} µs, p99.9 {:.0} µs",
                 bytes / 1024,
@@ -175,17 +176,29 @@ fn run_cell(
     }
 }
 
-/// `fdatasync` after each append of `bytes` to a file in `dir`, `n` times.
-fn fsync_latency(dir: &Path, bytes: usize, n: usize) -> Summary {
+/// `fdatasync` after each append of `bytes` to a file in `dir`, at least `n` times and for at
+/// least `seconds`.
+fn fsync_latency(dir: &Path, bytes: usize, n: usize, seconds: f64) -> Summary {
+    // Started over at a log segment's largest size, so that the probe's file stays as small.
+    const RESTART_AT: usize = 64 << 20;
     let path = dir.join("fsync-probe");
     let mut file = std::fs::File::create(&path).expect("probe file");
+    let mut len = 0;
     let block = vec![0x5au8; bytes];
     let mut latencies = Latencies::default();
-    for _ in 0..n {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut calls = 0;
+    while calls < n || Instant::now() < deadline {
+        if len + bytes > RESTART_AT {
+            file = std::fs::File::create(&path).expect("probe file");
+            len = 0;
+        }
         let call = Instant::now();
         file.write_all(&block).expect("write");
         file.sync_data().expect("fdatasync");
         latencies.record(call.elapsed());
+        len += bytes;
+        calls += 1;
     }
     drop(file);
     let _ = std::fs::remove_file(&path);
