@@ -99,6 +99,32 @@ fn one_writer_per_directory_and_read_only_opens_alongside() {
     assert!(matches!(VectorIndex::create(dir.path(), exact_config()), Err(Error::Exists { .. })));
 }
 
+/// A child forked while an index is open holds a copy of its lock file until it execs; an
+/// index closed meanwhile and opened again must not fail on that copy.
+#[test]
+fn a_lock_a_forked_child_still_holds_for_a_moment_does_not_fail_the_next_open() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let index = VectorIndex::create(dir.path(), exact_config()).unwrap();
+    let mut command = std::process::Command::new("true");
+    // SAFETY: the closure runs in the forked child before exec and calls only usleep(3),
+    // which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::usleep(300_000);
+            Ok(())
+        });
+    }
+    // `spawn` returns once the child has exec'd: fork it on another thread, and close and
+    // reopen the index here while the child still holds the copies.
+    let spawner = std::thread::spawn(move || command.spawn().unwrap().wait().unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    drop(index);
+    let reopened = open(dir.path(), OpenOptions::new());
+    spawner.join().unwrap();
+    assert!(reopened.is_ok(), "{:?}", reopened.err());
+}
+
 /// A child that holds a directory for writing until killed.
 #[test]
 #[ignore = "run by `a_second_process_gets_locked_and_readers_still_open` as a child process"]

@@ -5,21 +5,51 @@
 //! `WRITER` is not `LOCK`: `LOCK` serializes persists and collections against opens for the
 //! moment each runs, and read-only opens take it shared; holding it for a writer's life would
 //! shut them out.
+//!
+//! A flock belongs to the open file, and a child process this one forks holds a copy of every
+//! open file until it execs (or exits), so for that moment a lock this process released is still
+//! held. An opener that finds the lock held while the file names this process as its last
+//! holder, and no index of this process holds it, waits for that moment to pass (at most
+//! [`FORK_GRACE`]) instead of failing at once.
 
 #![allow(clippy::disallowed_types)] // a lock file of the local file system
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
 pub(crate) const WRITER: &str = "WRITER";
 
+/// How long an opener waits for a lock this process released but a forked child still holds.
+const FORK_GRACE: Duration = Duration::from_secs(2);
+
+/// The lock files (device, inode) an index of this process holds exclusively.
+static HELD: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+
+fn held() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A held writer lock; dropping it releases it.
 #[derive(Debug)]
 pub(crate) struct WriterLock {
     _file: File,
+    /// The file's (device, inode), if held exclusively.
+    exclusive: Option<(u64, u64)>,
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        if let Some(id) = self.exclusive {
+            held().retain(|&h| h != id);
+        }
+        // `_file` closes after this, and the kernel releases the lock.
+    }
 }
 
 impl WriterLock {
@@ -50,28 +80,39 @@ impl WriterLock {
             Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(e)),
         };
-        let locked = if exclusive { file.try_lock() } else { file.try_lock_shared() };
-        match locked {
-            Ok(()) if !exclusive => return Ok(Some(Self { _file: file })),
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let holder = if holder.is_empty() {
-                    "another writer (it has not said who yet)".to_owned()
-                } else {
-                    holder.to_owned()
-                };
-                return Err(Error::Locked { path: index_dir.to_owned(), holder });
+        let meta = file.metadata().map_err(io)?;
+        let id = (meta.dev(), meta.ino());
+        let started = Instant::now();
+        loop {
+            let locked = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+            match locked {
+                Ok(()) if !exclusive => return Ok(Some(Self { _file: file, exclusive: None })),
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut holder = String::new();
+                    let _ = file.rewind().and_then(|()| file.read_to_string(&mut holder));
+                    let holder = holder.trim();
+                    let ours = holder.starts_with(&format!("process {} ", std::process::id()));
+                    if ours && !held().contains(&id) && started.elapsed() < FORK_GRACE {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    let holder = if holder.is_empty() {
+                        "another writer (it has not said who yet)".to_owned()
+                    } else {
+                        holder.to_owned()
+                    };
+                    return Err(Error::Locked { path: index_dir.to_owned(), holder });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
+        held().push(id);
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let who = format!("process {} on {} since {since} (unix time)\n", std::process::id(), host.trim());
         // Best effort: the lock holds whether or not the note is written.
         let _ = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(who.as_bytes()));
-        Ok(Some(Self { _file: file }))
+        Ok(Some(Self { _file: file, exclusive: Some(id) }))
     }
 }
