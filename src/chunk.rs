@@ -1,13 +1,12 @@
 //! What users store: chunks of documents, and the rows they become.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use crate::error::{Error, Result};
+use crate::metadata::Value;
 use crate::metric::Metric;
 
-/// String metadata of a chunk (for example its source file or heading). Ordered, so equal maps
-/// compare and serialize identically.
-pub type Metadata = BTreeMap<String, String>;
+pub use crate::metadata::Metadata;
 
 /// One embedded piece of a document.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,8 +41,8 @@ impl Chunk {
         self
     }
 
-    /// Adds one metadata entry.
-    pub fn with_meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    /// Adds one metadata entry (a string, number, bool or list of strings).
+    pub fn with_meta(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.metadata.insert(key.into(), value.into());
         self
     }
@@ -76,6 +75,22 @@ pub(crate) fn prepare_chunks(metric: Metric, dim: usize, chunks: &mut [Chunk]) -
             return Err(Error::DuplicateChunkId { chunk_id: chunk.chunk_id.clone() });
         }
         metric.prepare(dim, &mut chunk.vector)?;
+        validate_metadata(chunk)?;
+    }
+    Ok(())
+}
+
+/// Checks a chunk's metadata values: a float must not be NaN (filters could neither match nor
+/// order it).
+fn validate_metadata(chunk: &Chunk) -> Result<()> {
+    for (key, value) in &chunk.metadata {
+        if matches!(value, Value::Float(f) if f.is_nan()) {
+            return Err(Error::InvalidMetadata {
+                chunk_id: chunk.chunk_id.clone(),
+                key: key.clone(),
+                reason: "is NaN, which no filter can match or order".to_owned(),
+            });
+        }
     }
     Ok(())
 }

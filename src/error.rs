@@ -84,6 +84,12 @@ pub enum Error {
     /// AVX2 by default); running it would crash. Rebuild with the portable flags (see the README).
     #[error("this CPU lacks {missing}, which this build of FAISS assumes ({assumed}); rebuild it portable")]
     UnsupportedCpu { assumed: String, missing: String },
+    /// A search filter that cannot be evaluated (see [`FilterError`](crate::FilterError)).
+    #[error("invalid filter: {0}")]
+    InvalidFilter(#[from] crate::metadata::FilterError),
+    /// A metadata value a chunk cannot hold (a float that is NaN).
+    #[error("chunk {chunk_id:?}: metadata {key:?} {reason}")]
+    InvalidMetadata { chunk_id: String, key: String, reason: String },
     /// A snapshot's dimension or metric differs from what the caller asked for.
     #[error("snapshot at {path} has {found}, expected {expected}")]
     Incompatible { path: PathBuf, expected: String, found: String },

@@ -5,6 +5,7 @@ use std::collections::{BinaryHeap, HashSet};
 
 use crate::chunk::Metadata;
 use crate::error::{Error, Result};
+use crate::metadata::Filter;
 use crate::metric::Metric;
 use crate::rows::{RowHandle, RowRef};
 
@@ -15,8 +16,8 @@ pub struct SearchOptions {
     pub k: usize,
     /// Chunks of these documents are skipped.
     pub exclude_docs: HashSet<String>,
-    /// Only chunks whose metadata holds every one of these key/value pairs are returned.
-    pub filter: Metadata,
+    /// Only chunks this filter accepts are returned (applied before the top k is chosen).
+    pub filter: Option<Filter>,
     /// HNSW segments: the candidate list size for this query (default: the index's setting).
     pub ef_search: Option<usize>,
     /// IVF segments: how many lists this query probes (default: the index's setting).
@@ -26,7 +27,7 @@ pub struct SearchOptions {
 impl SearchOptions {
     /// The `k` nearest chunks, unfiltered.
     pub fn k(k: usize) -> Self {
-        Self { k, exclude_docs: HashSet::new(), filter: Metadata::new(), ef_search: None, nprobe: None }
+        Self { k, exclude_docs: HashSet::new(), filter: None, ef_search: None, nprobe: None }
     }
 
     /// Skips the chunks of `doc_id`.
@@ -35,9 +36,19 @@ impl SearchOptions {
         self
     }
 
-    /// Requires `metadata[key] == value`.
-    pub fn filter(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.filter.insert(key.into(), value.into());
+    /// Only returns chunks `filter` accepts (and those of any filter set before).
+    ///
+    /// ```
+    /// use vecindex::{Filter, SearchOptions};
+    ///
+    /// let options = SearchOptions::k(5).filter(Filter::eq("lang", "fr")).filter(Filter::gte("year", 2020));
+    /// assert_eq!(options.filter, Some(Filter::eq("lang", "fr").and(Filter::gte("year", 2020))));
+    /// ```
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(match self.filter.take() {
+            Some(before) => before.and(filter),
+            None => filter,
+        });
         self
     }
 
@@ -56,12 +67,15 @@ impl SearchOptions {
     /// Whether some rows may be rejected by document or metadata.
     #[cfg_attr(not(feature = "faiss"), allow(dead_code))]
     pub(crate) fn has_filters(&self) -> bool {
-        !self.exclude_docs.is_empty() || !self.filter.is_empty()
+        !self.exclude_docs.is_empty() || self.filter.is_some()
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
         if self.k == 0 {
             return Err(Error::ZeroK);
+        }
+        if let Some(filter) = &self.filter {
+            filter.check()?;
         }
         Ok(())
     }
@@ -69,14 +83,14 @@ impl SearchOptions {
     /// Whether every row passes: no document is excluded and no metadata is filtered on.
     #[inline]
     pub(crate) fn accepts_all(&self) -> bool {
-        self.exclude_docs.is_empty() && self.filter.is_empty()
+        self.exclude_docs.is_empty() && self.filter.is_none()
     }
 
     /// Whether a row passes the document exclusion and the metadata filter.
     #[inline]
     pub(crate) fn accepts(&self, row: RowRef<'_>) -> bool {
         (self.exclude_docs.is_empty() || !self.exclude_docs.contains(row.doc_id()))
-            && self.filter.iter().all(|(k, v)| row.metadata_value(k) == Some(v.as_str()))
+            && self.filter.as_ref().is_none_or(|filter| filter.matches(row))
     }
 }
 

@@ -165,7 +165,10 @@ fn sigkill_at_random_moments_loses_no_acknowledged_operation() {
          {runs_done} children finished their script; {files} files in the directory at the end",
         started.elapsed().as_secs_f64()
     );
-    assert!(total_acks > kills, "children acknowledged persists: {total_acks}");
+    // That the kills land after progress, not only at startup. How many persists a child gets
+    // through before its kill depends on the machine's speed: 184 to 356 for 200 kills in runs
+    // on one machine, the low ones while other builds ran.
+    assert!(total_acks * 2 > kills, "children acknowledged persists: {total_acks}");
     assert!(mid_write > 0, "some kills landed in the middle of writing a file");
     assert!(files < 400, "unreferenced files are collected: {files}");
 }

@@ -9,11 +9,20 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use vecindex::{
-    Chunk, Index, IndexConfig, Metric, MutexIndex, OpenOptions, SearchHit, SearchOptions, SegmentIndex,
+    Chunk, Filter, Index, IndexConfig, Metric, MutexIndex, OpenOptions, SearchHit, SearchOptions, SegmentIndex,
     TieredMergePolicy, VectorIndex,
 };
 
 const DIM: usize = 3;
+
+/// The model's own reading of the filters this test makes (equality, and conjunctions of it).
+fn model_accepts(filter: &Filter, chunk: &Chunk) -> bool {
+    match filter {
+        Filter::Eq(key, value) => chunk.metadata.get(key) == Some(value),
+        Filter::And(all) => all.iter().all(|f| model_accepts(f, chunk)),
+        other => unimplemented!("the model reads eq and and, not {other:?}"),
+    }
+}
 
 /// The obviously-correct model: ordered maps, brute force, no concurrency.
 struct Model {
@@ -138,7 +147,7 @@ impl Model {
             .chunks
             .values()
             .filter(|c| !opts.exclude_docs.contains(&c.doc_id))
-            .filter(|c| opts.filter.iter().all(|(k, v)| c.metadata.get(k) == Some(v)))
+            .filter(|c| opts.filter.as_ref().is_none_or(|f| model_accepts(f, c)))
             .map(|c| {
                 let score = self.metric.score(&q, &c.vector);
                 let hit = SearchHit {
@@ -200,7 +209,7 @@ fn op() -> impl Strategy<Value = Op> {
                     opts = opts.exclude_doc(d);
                 }
                 if let Some(t) = tag {
-                    opts = opts.filter("tag", format!("t{t}"));
+                    opts = opts.filter(Filter::eq("tag", format!("t{t}")));
                 }
                 Op::Search(q, opts)
             }

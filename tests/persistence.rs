@@ -15,7 +15,9 @@ use proptest::prelude::*;
 use vecindex::testing::ids::IdsFile;
 use vecindex::testing::manifest::{MANIFEST, MANIFEST_PREV, Manifest};
 use vecindex::testing::{FaultyDirectory, FileRef, LocalDirectory, persist_in};
-use vecindex::{Chunk, Error, Index, IndexConfig, MutexIndex, OpenOptions, OpenReport, SearchOptions, VectorIndex};
+use vecindex::{
+    Chunk, Error, Filter, Index, IndexConfig, MutexIndex, OpenOptions, OpenReport, SearchOptions, VectorIndex,
+};
 
 /// Every document and its chunks (vectors, text and metadata included), as the maps and
 /// `get_chunk` report them.
@@ -82,7 +84,7 @@ fn queries() -> Vec<(Vec<f32>, SearchOptions)> {
         .map(|q| {
             let options = match q % 3 {
                 0 => SearchOptions::k(7),
-                1 => SearchOptions::k(5).filter("group", "1"),
+                1 => SearchOptions::k(5).filter(Filter::eq("group", "1")),
                 _ => SearchOptions::k(50).exclude_doc("d1"),
             };
             (vector(9000 + q), options)

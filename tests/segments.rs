@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use vecindex::{Chunk, IndexConfig, SearchOptions, SegmentIndex, TieredMergePolicy, VectorIndex};
+use vecindex::{Chunk, Filter, IndexConfig, SearchOptions, SegmentIndex, TieredMergePolicy, VectorIndex};
 
 const DIM: usize = 16;
 
@@ -74,7 +74,8 @@ fn ninety_percent_deleted_segment_still_returns_k_live_hits() {
                 let i: usize = hit.chunk_id[1..].parse().unwrap();
                 assert!(i.is_multiple_of(10) || i == ROWS, "{factory}: deleted {} returned", hit.chunk_id);
             }
-            let filtered = index.search(query, &SearchOptions::k(10).filter("tag", "t1").exclude_doc("d0")).unwrap();
+            let filtered =
+                index.search(query, &SearchOptions::k(10).filter(Filter::eq("tag", "t1")).exclude_doc("d0")).unwrap();
             assert_eq!(filtered.len(), 10, "{factory} query {q}, filtered");
             assert!(filtered.iter().all(|h| h.metadata["tag"] == "t1" && h.doc_id != "d0"));
             let ids: HashSet<&str> = filtered.iter().map(|h| h.chunk_id.as_str()).collect();
@@ -281,7 +282,7 @@ fn repeated_vectors_share_graph_nodes_and_every_copy_is_found() {
                 assert!(hits.iter().all(|h| !copies.contains(&h.chunk_id)), "{when}: deleted copies stay hidden");
                 continue;
             }
-            let tagged = index.search(base, &SearchOptions::k(5).filter("tag", "t1")).unwrap();
+            let tagged = index.search(base, &SearchOptions::k(5).filter(Filter::eq("tag", "t1"))).unwrap();
             assert_eq!(tagged.len(), 5, "{when}");
             assert!(tagged.iter().all(|h| h.metadata["tag"] == "t1" && live.contains(&h.chunk_id)), "{when}");
         }

@@ -68,7 +68,10 @@ fn recorded_hashes(index: &VectorIndex) -> HashMap<String, String> {
     let mut hashes = HashMap::new();
     for doc in index.document_ids() {
         let first = index.chunk_ids(&doc).into_iter().next();
-        if let Some(hash) = first.and_then(|id| index.chunk(&id)).and_then(|c| c.metadata.get(META_HASH).cloned()) {
+        if let Some(hash) = first
+            .and_then(|id| index.chunk(&id))
+            .and_then(|c| c.metadata.get(META_HASH).and_then(|v| v.as_str()).map(str::to_owned))
+        {
             hashes.insert(doc, hash);
         }
     }
@@ -285,7 +288,7 @@ pub fn check_embedder(index: &VectorIndex, embedder: &dyn Embedder) -> Result<()
     }
     let sample = index.document_ids().into_iter().next().and_then(|doc| {
         let id = index.chunk_ids(&doc).into_iter().next()?;
-        index.chunk(&id)?.metadata.get(META_EMBEDDER).cloned()
+        index.chunk(&id)?.metadata.get(META_EMBEDDER)?.as_str().map(str::to_owned)
     });
     match sample {
         Some(name) if name != embedder.name() => {

@@ -231,7 +231,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let hits = opened.search(&query, &SearchOptions::k(k)).map_err(|e| e.to_string())?;
             for (rank, hit) in hits.iter().enumerate() {
                 let chunk = opened.chunk(&hit.chunk_id);
-                let heading = hit.metadata.get(META_HEADING).map(String::as_str).unwrap_or("");
+                let heading = hit.metadata.get(META_HEADING).and_then(vecindex::Value::as_str).unwrap_or("");
                 let text = chunk.map(|c| snippet(&c.text, 160)).unwrap_or_default();
                 println!("{:>2}. {:.3}  {}  [{}]", rank + 1, hit.score, hit.doc_id, heading);
                 println!("      {text}");

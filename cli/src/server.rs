@@ -33,7 +33,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vecindex::embed::Embedder;
-use vecindex::{Chunk, Metadata, SearchOptions, VectorIndex};
+use vecindex::{Chunk, Filter, Metadata, SearchOptions, VectorIndex};
 
 use crate::chunker::{self, ChunkSize, Format};
 use crate::ingest::{self, IngestOptions, META_EMBEDDER, META_HEADING};
@@ -227,7 +227,11 @@ async fn add_document(
         let pieces: Vec<NewChunk> = match (doc.text, doc.chunks) {
             (Some(text), None) => chunker::chunk(&text, Format::Markdown, app.chunk)
                 .into_iter()
-                .map(|p| NewChunk { text: p.text, vector: None, metadata: [(META_HEADING.into(), p.heading)].into() })
+                .map(|p| NewChunk {
+                    text: p.text,
+                    vector: None,
+                    metadata: [(META_HEADING.into(), p.heading.into())].into(),
+                })
                 .collect(),
             (None, Some(chunks)) => chunks,
             _ => return Err(bad("give either \"text\" or \"chunks\"")),
@@ -294,7 +298,7 @@ struct SearchRequest {
     #[serde(default)]
     exclude_docs: Vec<String>,
     #[serde(default)]
-    filter: Metadata,
+    filter: Option<Filter>,
 }
 
 fn default_k() -> usize {

@@ -20,7 +20,7 @@ fn every_route_and_its_errors() {
     // POST /documents: token, body, shape, content.
     let text = "# Install\nunpack the archive into a directory of your choice, then run the installer.\n\
                 # Use\ncall the function with the path of the file to read; it returns its lines.";
-    let doc = json!({ "doc_id": "guide", "text": text, "metadata": {"lang": "en"} });
+    let doc = json!({ "doc_id": "guide", "text": text, "metadata": {"lang": "en", "year": 2024, "tags": ["a", "b"]} });
     let missing = post_json(addr, "/documents", None, &doc);
     assert_eq!(missing.status, 401, "{missing:?}");
     assert!(missing.json()["error"].as_str().unwrap().contains("token"));
@@ -62,6 +62,16 @@ fn every_route_and_its_errors() {
     assert_eq!(filtered.json()["hits"].as_array().map(Vec::len), Some(0));
     let filtered = post_json(addr, "/search", None, &json!({ "text": "unpack", "k": 5, "filter": {"lang": "en"} }));
     assert_eq!(filtered.json()["hits"].as_array().map(Vec::len), Some(2));
+    let typed = json!({ "text": "unpack", "k": 5, "filter": {"year": {"$gte": 2020}, "tags": {"$contains": "b"}} });
+    let filtered = post_json(addr, "/search", None, &typed);
+    assert_eq!(filtered.json()["hits"].as_array().map(Vec::len), Some(2), "{filtered:?}");
+    assert_eq!(filtered.json()["hits"][0]["metadata"]["year"], json!(2024), "typed values come back typed");
+    assert_eq!(filtered.json()["hits"][0]["metadata"]["tags"], json!(["a", "b"]));
+    let none = json!({ "text": "unpack", "k": 5, "filter": {"$or": [{"year": {"$lt": 2000}}, {"lang": "fr"}]} });
+    assert_eq!(post_json(addr, "/search", None, &none).json()["hits"].as_array().map(Vec::len), Some(0));
+    let bad = post_json(addr, "/search", None, &json!({ "text": "unpack", "filter": {"year": {"$near": 1}} }));
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.json()["error"].as_str().unwrap().contains("$near"), "{bad:?}");
 
     // GET and DELETE /documents/{id}.
     let fetched = get(addr, "/documents/guide");
@@ -84,7 +94,7 @@ fn every_route_and_its_errors() {
     let metrics = get(addr, "/metrics");
     assert_eq!(metrics.status, 200);
     for line in [
-        "vecindex_request_seconds_count{route=\"search\"} 6",
+        "vecindex_request_seconds_count{route=\"search\"} 8",
         "vecindex_request_errors_total{route=\"search\"} 3",
         "vecindex_persist_seconds_count{} 1",
         "vecindex_chunks 0",

@@ -1,26 +1,27 @@
 //! `vecindex.Chunk`, and reading chunks given as `Chunk` objects or plain dicts.
 
-use std::collections::BTreeMap;
-
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// One piece of a document, as the seed's API passes it: ids, text and string metadata.
+use crate::metadata::{self, PyMetadata};
+
+/// One piece of a document, as the seed's API passes it: ids, text and metadata (values of
+/// type str, int, float, bool or list of str).
 #[pyclass(name = "Chunk", module = "vecindex", get_all, set_all, eq, from_py_object)]
 #[derive(Clone, Debug, PartialEq)]
 pub struct PyChunk {
     pub chunk_id: String,
     pub doc_id: String,
     pub content: String,
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: PyMetadata,
 }
 
 #[pymethods]
 impl PyChunk {
     #[new]
     #[pyo3(signature = (chunk_id, doc_id, content, metadata = None))]
-    fn new(chunk_id: String, doc_id: String, content: String, metadata: Option<BTreeMap<String, String>>) -> Self {
+    fn new(chunk_id: String, doc_id: String, content: String, metadata: Option<PyMetadata>) -> Self {
         Self { chunk_id, doc_id, content, metadata: metadata.unwrap_or_default() }
     }
 
@@ -54,13 +55,18 @@ impl PyChunk {
     /// The Rust chunk, with its embedding.
     pub fn into_chunk(self, vector: Vec<f32>) -> vecindex::Chunk {
         let mut chunk = vecindex::Chunk::new(self.chunk_id, self.doc_id, vector).with_text(self.content);
-        chunk.metadata = self.metadata;
+        chunk.metadata = metadata::to_rust(self.metadata);
         chunk
     }
 
     /// A stored chunk, as Python sees it.
     pub fn from_chunk(chunk: vecindex::Chunk) -> Self {
-        Self { chunk_id: chunk.chunk_id, doc_id: chunk.doc_id, content: chunk.text, metadata: chunk.metadata }
+        Self {
+            chunk_id: chunk.chunk_id,
+            doc_id: chunk.doc_id,
+            content: chunk.text,
+            metadata: metadata::to_python(chunk.metadata),
+        }
     }
 }
 
@@ -76,10 +82,10 @@ fn from_dict(dict: &Bound<'_, PyDict>, doc_id_optional: bool) -> PyResult<PyChun
         }
     };
     let metadata = match dict.get_item("metadata")? {
-        Some(value) if !value.is_none() => value
-            .extract::<BTreeMap<String, String>>()
-            .map_err(|_| PyTypeError::new_err("chunk field \"metadata\" must be a dict of str to str".to_owned()))?,
-        _ => BTreeMap::new(),
+        Some(value) if !value.is_none() => {
+            value.extract::<PyMetadata>().map_err(|e| PyTypeError::new_err(format!("chunk field \"metadata\": {e}")))?
+        }
+        _ => PyMetadata::new(),
     };
     Ok(PyChunk {
         chunk_id: field("chunk_id", true)?.unwrap_or_default(),

@@ -166,10 +166,12 @@ fn positive(value: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
 fn search_options(
     k: &Bound<'_, PyAny>,
     k_name: &str,
+    filter: Option<&Bound<'_, PyAny>>,
     ef_search: Option<&Bound<'_, PyAny>>,
     nprobe: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<SearchOptions> {
     let mut options = SearchOptions::k(positive(k, k_name)?);
+    options.filter = crate::metadata::filter(filter)?;
     if let Some(ef) = ef_search {
         options = options.ef_search(positive(ef, "ef_search")?);
     }
@@ -294,22 +296,26 @@ impl PyVectorIndex {
 
     /// The `top_k` chunks nearest to `query`, best first, as dicts with `chunk_id`, `doc_id`,
     /// `score`, `content` and `metadata`; chunks of the documents in `excluded_files` are
-    /// skipped. `ef_search` (HNSW segments) and `nprobe` (IVF segments) override the index's
+    /// skipped, and so are those `filter` rejects: a dict such as `{"lang": "fr", "year":
+    /// {"$gte": 2020}}` (operators `$eq $ne $gt $gte $lt $lte $in $nin $contains`, `$and $or
+    /// $not`, and `{"$doc_id": {"$in": [...]}}`), checked before the search (`ValueError`). `ef_search` (HNSW segments) and `nprobe` (IVF segments) override the index's
     /// settings for this query. A query with no word to search for (empty, blank, or only words
     /// such as "the") raises `ValueError`.
-    #[pyo3(signature = (query, top_k = None, excluded_files = None, *, ef_search = None, nprobe = None))]
+    #[pyo3(signature = (query, top_k = None, excluded_files = None, *, filter = None, ef_search = None, nprobe = None))]
+    #[allow(clippy::too_many_arguments)] // Python's keywords
     fn search<'py>(
         &self,
         py: Python<'py>,
         query: String,
         top_k: Option<Bound<'py, PyAny>>,
         excluded_files: Option<Vec<String>>,
+        filter: Option<Bound<'py, PyAny>>,
         ef_search: Option<Bound<'py, PyAny>>,
         nprobe: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let default_k = 5i64.into_pyobject(py)?.into_any();
         let top_k = top_k.unwrap_or(default_k);
-        let mut options = search_options(&top_k, "top_k", ef_search.as_ref(), nprobe.as_ref())?;
+        let mut options = search_options(&top_k, "top_k", filter.as_ref(), ef_search.as_ref(), nprobe.as_ref())?;
         for doc_id in excluded_files.unwrap_or_default() {
             options = options.exclude_doc(doc_id);
         }
@@ -336,7 +342,7 @@ impl PyVectorIndex {
                 dict.set_item("doc_id", hit.doc_id)?;
                 dict.set_item("score", hit.score)?;
                 dict.set_item("content", content)?;
-                dict.set_item("metadata", hit.metadata)?;
+                dict.set_item("metadata", crate::metadata::to_python(hit.metadata))?;
                 Ok(dict)
             })
             .collect()
@@ -379,17 +385,19 @@ impl PyVectorIndex {
     /// numpy arrays of shape `(q, w)`, `w` the most hits any query got (at most `k`, and at
     /// most the chunks there are: a huge `k` costs nothing); ids are `str` objects, `None` (score
     /// `nan`) past the last hit of a query. `ef_search` (HNSW segments) and `nprobe` (IVF
-    /// segments) override the index's settings for these queries.
-    #[pyo3(signature = (queries, k, *, ef_search = None, nprobe = None))]
+    /// segments) override the index's settings for these queries; `filter` (a dict, as in
+    /// `search`) keeps only the chunks it accepts.
+    #[pyo3(signature = (queries, k, *, filter = None, ef_search = None, nprobe = None))]
     fn search_vectors<'py>(
         &self,
         py: Python<'py>,
         queries: Bound<'py, PyAny>,
         k: Bound<'py, PyAny>,
+        filter: Option<Bound<'py, PyAny>>,
         ef_search: Option<Bound<'py, PyAny>>,
         nprobe: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let options = search_options(&k, "k", ef_search.as_ref(), nprobe.as_ref())?;
+        let options = search_options(&k, "k", filter.as_ref(), ef_search.as_ref(), nprobe.as_ref())?;
         let index = self.index();
         let dim = index.config().dim;
         let data = arrays::with_rows(&queries, "queries", dim, <[f32]>::to_vec)?;

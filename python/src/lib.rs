@@ -12,6 +12,7 @@ mod chunk;
 mod embedder;
 mod errors;
 mod index;
+mod metadata;
 
 use pyo3::prelude::*;
 

@@ -17,8 +17,8 @@ def test_bad_chunks(index):
         index.add_chunk({"doc_id": "a", "content": "no id"})
     with pytest.raises(TypeError, match="must be a str"):
         index.add_chunk({"chunk_id": 5, "doc_id": "a", "content": "x"})
-    with pytest.raises(TypeError, match="metadata"):
-        index.add_chunk({"chunk_id": "m", "doc_id": "a", "content": "x", "metadata": {"k": 1}})
+    with pytest.raises(TypeError, match="metadata"):  # int, float, bool and list[str] are fine; None is not
+        index.add_chunk({"chunk_id": "m", "doc_id": "a", "content": "x", "metadata": {"k": None}})
     with pytest.raises(ValueError, match="must not be empty"):
         index.add_chunk(vecindex.Chunk("", "a", "empty id"))
     with pytest.raises(ValueError, match="belongs to document"):

@@ -110,7 +110,7 @@ pub fn load<C>(
         let opened = dir
             .open(&name, Access::Scanned)
             .map_err(missing_is_corrupt)
-            .and_then(|mapped| SealedRows::open(&path, mapped, dim, entry.rows_file.into()))
+            .and_then(|mapped| crate::rows::open_rows(&path, mapped, dim, entry.rows_file.into()))
             .and_then(|rows| match rows.len() as u64 == entry.rows {
                 true => Ok(rows),
                 false => Err(Error::corrupt(&path, format!("{} rows, the manifest says {}", rows.len(), entry.rows))),

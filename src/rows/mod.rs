@@ -3,11 +3,13 @@
 //! its container ([`RowRef`]), the seq-stamped deletes shared by a head and the segment sealed
 //! from it ([`tombstones`]).
 
+mod legacy;
 mod meta;
 mod row;
 mod sealed;
 pub mod tombstones;
 
+pub(crate) use legacy::open as open_rows;
 pub use meta::RowMeta;
 pub(crate) use row::{RowHandle, RowRef};
 pub(crate) use sealed::{ArchivedStoredRow, SealedRows};

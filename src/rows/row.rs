@@ -7,6 +7,7 @@
 //! never copies a sealed row to look at it.
 
 use crate::chunk::{Chunk, Metadata};
+use crate::metadata::{Fields, Value, ValueRef};
 use crate::rows::RowMeta;
 use crate::rows::{ArchivedStoredRow, SealedRows};
 use crate::seq::SeqNo;
@@ -66,25 +67,29 @@ impl<'a> RowRef<'a> {
     }
 
     /// The value of metadata `key`.
-    pub fn metadata_value(self, key: &str) -> Option<&'a str> {
+    pub fn metadata_value(self, key: &str) -> Option<ValueRef<'a>> {
         match self {
-            RowRef::Owned(meta) => meta.metadata.get(key).map(String::as_str),
+            RowRef::Owned(meta) => meta.metadata.get(key).map(Value::as_ref),
             RowRef::Sealed { row, .. } => {
-                row.metadata.iter().find(|pair| pair.key.as_str() == key).map(|pair| pair.value.as_str())
+                // Sorted by key (as a `Metadata` map iterates).
+                let at = row.metadata.binary_search_by(|pair| pair.key.as_str().cmp(key)).ok()?;
+                Some(row.metadata[at].value.as_value_ref())
             }
         }
     }
 
-    /// Every metadata entry.
-    pub fn metadata_pairs(self) -> Box<dyn Iterator<Item = (&'a str, &'a str)> + 'a> {
+    /// Every metadata entry, in key order.
+    pub fn metadata_pairs(self) -> Box<dyn Iterator<Item = (&'a str, ValueRef<'a>)> + 'a> {
         match self {
-            RowRef::Owned(meta) => Box::new(meta.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            RowRef::Sealed { row, .. } => Box::new(row.metadata.iter().map(|p| (p.key.as_str(), p.value.as_str()))),
+            RowRef::Owned(meta) => Box::new(meta.metadata.iter().map(|(k, v)| (k.as_str(), v.as_ref()))),
+            RowRef::Sealed { row, .. } => {
+                Box::new(row.metadata.iter().map(|p| (p.key.as_str(), p.value.as_value_ref())))
+            }
         }
     }
 
     pub fn metadata(self) -> Metadata {
-        self.metadata_pairs().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+        self.metadata_pairs().map(|(k, v)| (k.to_owned(), v.to_value())).collect()
     }
 
     /// An owned copy of everything but the vector.
@@ -119,6 +124,16 @@ impl<'a> RowRef<'a> {
             RowRef::Owned(meta) => RowHandle::Owned(meta.clone()),
             RowRef::Sealed { rows, index, .. } => RowHandle::Sealed(rows.clone(), index),
         }
+    }
+}
+
+impl<'a> Fields<'a> for RowRef<'a> {
+    fn doc_id(self) -> &'a str {
+        RowRef::doc_id(self)
+    }
+
+    fn field(self, key: &str) -> Option<ValueRef<'a>> {
+        self.metadata_value(key)
     }
 }
 

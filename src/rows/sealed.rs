@@ -22,6 +22,7 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use crate::error::{Error, Result};
+use crate::metadata::{ListRef, ValueRef};
 use crate::rows::RowRef;
 use crate::seq::SeqNo;
 use crate::storage::FileBytes;
@@ -32,7 +33,42 @@ use crate::sync::Arc;
 #[derive(rkyv::Archive, rkyv::Serialize)]
 pub struct StoredPair {
     pub key: String,
-    pub value: String,
+    pub value: StoredValue,
+}
+
+/// A metadata value (`metadata::Value`) as rows files store it.
+#[derive(rkyv::Archive, rkyv::Serialize)]
+#[rkyv(attr(allow(missing_docs)))]
+pub enum StoredValue {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    List(Vec<String>),
+}
+
+impl StoredValue {
+    fn new(value: ValueRef<'_>) -> Self {
+        match value {
+            ValueRef::Str(s) => StoredValue::Str(s.to_owned()),
+            ValueRef::Int(i) => StoredValue::Int(i),
+            ValueRef::Float(f) => StoredValue::Float(f),
+            ValueRef::Bool(b) => StoredValue::Bool(b),
+            ValueRef::List(items) => StoredValue::List(items.iter().map(str::to_owned).collect()),
+        }
+    }
+}
+
+impl ArchivedStoredValue {
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            ArchivedStoredValue::Str(s) => ValueRef::Str(s.as_str()),
+            ArchivedStoredValue::Int(i) => ValueRef::Int(i.to_native()),
+            ArchivedStoredValue::Float(f) => ValueRef::Float(f.to_native()),
+            ArchivedStoredValue::Bool(b) => ValueRef::Bool(*b),
+            ArchivedStoredValue::List(items) => ValueRef::List(ListRef::Archived(items)),
+        }
+    }
 }
 
 /// A row without its vector.
@@ -92,12 +128,26 @@ impl SealedRows {
                 chunk_id: row.chunk_id().to_owned(),
                 doc_id: row.doc_id().to_owned(),
                 text: row.text().to_owned(),
-                metadata: row.metadata_pairs().map(|(k, v)| StoredPair { key: k.into(), value: v.into() }).collect(),
+                metadata: row
+                    .metadata_pairs()
+                    .map(|(k, v)| StoredPair { key: k.into(), value: StoredValue::new(v) })
+                    .collect(),
                 add_seq: row.add_seq(),
                 add_index: row.add_index(),
             });
             vectors.push(vector);
         }
+        let encoded = Self::try_encode_stored(Path::new("<memory>"), dim, stored, vectors);
+        encoded.expect("a freshly encoded rows file passes its own checks")
+    }
+
+    /// Encodes rows and checks the image as a file read from `path` would be.
+    pub(crate) fn try_encode_stored(
+        path: &Path,
+        dim: usize,
+        stored: Vec<StoredRow>,
+        vectors: Vec<&[f32]>,
+    ) -> Result<Arc<Self>> {
         let max_add_seq = stored.iter().map(|r| r.add_seq).max().unwrap_or(0);
         let archive =
             rkyv::to_bytes::<rancor::Panic>(&StoredRows { rows: stored }).unwrap_or_else(|never| match never {});
@@ -110,12 +160,12 @@ impl SealedRows {
             image.body().extend_from_slice(bytemuck::cast_slice(vector));
         }
         let (_, bytes) = image.finish(FileKind::Rows, dim as u32, 0, max_add_seq + 1, archive.len() as u64);
-        let checked = Self::check(Path::new("<memory>"), Bytes::Owned(bytes), Some(dim), None);
-        Arc::new(checked.expect("a freshly encoded rows file passes its own checks"))
+        Self::check(path, Bytes::Owned(bytes), Some(dim), None).map(Arc::new)
     }
 
-    /// Checks a rows file read from disk, once: header, checksums (and the manifest's record of
-    /// them), the rkyv archive (bytecheck), and the layout of the vector section.
+    /// Checks a rows file of the current format version read from disk, once: header,
+    /// checksums (and the manifest's record of them), the rkyv archive (bytecheck), and the
+    /// layout of the vector section. (`rows::legacy::open` takes older versions too.)
     pub fn open(path: &Path, file: FileBytes, dim: usize, expected: FileRef) -> Result<Arc<Self>> {
         Self::check(path, Bytes::File(file), Some(dim), Some(expected)).map(Arc::new)
     }
@@ -123,16 +173,11 @@ impl SealedRows {
     fn check(path: &Path, bytes: Bytes, dim: Option<usize>, expected: Option<FileRef>) -> Result<Self> {
         let corrupt = |reason: String| Error::corrupt(path, reason);
         let (header, body) = format::check(path, &bytes, FileKind::Rows, expected)?;
+        if header.version != format::VERSION {
+            return Err(corrupt(format!("format version {} read as the current one", header.version)));
+        }
         let file_dim = header.dim as usize;
-        if dim.is_some_and(|dim| dim != file_dim) || file_dim == 0 {
-            return Err(corrupt(format!("dimension {file_dim}, the index has {dim:?}")));
-        }
-        let archive_len = usize::try_from(header.extra).ok().filter(|&a| a <= body.len());
-        let archive_len = archive_len.ok_or_else(|| corrupt("archive length beyond the body".into()))?;
-        let vector_start = archive_len.next_multiple_of(ALIGN);
-        if body.get(archive_len..vector_start).is_none_or(|pad| pad.iter().any(|&b| b != 0)) {
-            return Err(corrupt("padding after the archive is missing or not zero".into()));
-        }
+        let (archive_len, vector_start) = split_body(path, &header, body, dim)?;
         let archived = rkyv::access::<ArchivedStoredRows, rancor::Error>(&body[..archive_len])
             .map_err(|e| corrupt(format!("invalid rows archive: {e}")))?;
         let len = archived.rows.len();
@@ -222,6 +267,28 @@ impl SealedRows {
     }
 }
 
+/// Where a checked rows body's archive ends and its vectors start (after the zero padding),
+/// with its dimension checked against the index's (`dim`, if known).
+pub(crate) fn split_body(
+    path: &Path,
+    header: &format::Header,
+    body: &[u8],
+    dim: Option<usize>,
+) -> Result<(usize, usize)> {
+    let corrupt = |reason: String| Error::corrupt(path, reason);
+    let file_dim = header.dim as usize;
+    if dim.is_some_and(|dim| dim != file_dim) || file_dim == 0 {
+        return Err(corrupt(format!("dimension {file_dim}, the index has {dim:?}")));
+    }
+    let archive_len = usize::try_from(header.extra).ok().filter(|&a| a <= body.len());
+    let archive_len = archive_len.ok_or_else(|| corrupt("archive length beyond the body".into()))?;
+    let vector_start = archive_len.next_multiple_of(ALIGN);
+    if body.get(archive_len..vector_start).is_none_or(|pad| pad.iter().any(|&b| b != 0)) {
+        return Err(corrupt("padding after the archive is missing or not zero".into()));
+    }
+    Ok((archive_len, vector_start))
+}
+
 #[cfg(all(test, not(vecindex_loom)))]
 mod tests {
     use super::*;
@@ -234,7 +301,7 @@ mod tests {
                     chunk_id: format!("c{i}"),
                     doc_id: "d".into(),
                     text: format!("text {i}"),
-                    metadata: [("k".to_owned(), format!("v{i}"))].into(),
+                    metadata: [("k".to_owned(), format!("v{i}").into()), ("n".to_owned(), (i as i64).into())].into(),
                     add_seq: 5 + i,
                     add_index: 0,
                 })
@@ -250,8 +317,24 @@ mod tests {
         use std::mem::{align_of, size_of};
         assert_eq!((size_of::<rkyv::string::ArchivedString>(), align_of::<rkyv::string::ArchivedString>()), (16, 8));
         assert_eq!(size_of::<rkyv::vec::ArchivedVec<u32>>(), 16);
-        assert_eq!((size_of::<ArchivedStoredPair>(), size_of::<ArchivedStoredRow>()), (32, 80));
+        assert_eq!((size_of::<ArchivedStoredPair>(), size_of::<ArchivedStoredRow>()), (40, 80));
+        assert_eq!((size_of::<ArchivedStoredValue>(), align_of::<ArchivedStoredValue>()), (24, 8));
         assert_eq!(size_of::<ArchivedStoredRows>(), 16);
+    }
+
+    /// The tag and payload offsets docs/format.md gives for a stored value.
+    #[test]
+    fn stored_values_have_the_documented_layout() {
+        let bytes = |value: StoredValue| rkyv::to_bytes::<rancor::Panic>(&value).unwrap().to_vec();
+        let int = bytes(StoredValue::Int(-7));
+        assert_eq!((int.len(), int[0]), (24, 1));
+        assert_eq!(int[8..16], (-7i64).to_le_bytes());
+        let float = bytes(StoredValue::Float(0.5));
+        assert_eq!((float[0], &float[8..16]), (2, &0.5f64.to_le_bytes()[..]));
+        let boolean = bytes(StoredValue::Bool(true));
+        assert_eq!((boolean[0], boolean[1]), (3, 1));
+        assert_eq!(bytes(StoredValue::Str("s".into()))[0], 0);
+        assert_eq!(bytes(StoredValue::List(vec![]))[0], 4);
     }
 
     #[test]
@@ -259,7 +342,8 @@ mod tests {
         let rows = sample();
         assert_eq!((rows.len(), rows.dim(), rows.max_add_seq()), (3, 2, 7));
         assert_eq!(rows.row(2).unwrap().chunk_id.as_str(), "c2");
-        assert_eq!(rows.row(1).unwrap().metadata[0].value.as_str(), "v1");
+        assert!(matches!(rows.row(1).unwrap().metadata[0].value.as_value_ref(), ValueRef::Str("v1")));
+        assert!(matches!(rows.row(2).unwrap().metadata[1].value.as_value_ref(), ValueRef::Int(2)));
         assert_eq!(rows.vector(2).unwrap(), [2.0, 1.0]);
         assert_eq!(rows.vectors().len(), 6);
         assert!(rows.row(3).is_none() && rows.vector(3).is_none());

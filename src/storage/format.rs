@@ -4,7 +4,7 @@
 //! ```text
 //! offset size  field (all integers little endian)
 //!      0    8  magic b"VECINDEX"
-//!      8    4  format version (u32) = 2
+//!      8    4  format version (u32) = 3 (2 is read too)
 //!     12    4  file kind (u32): 1 manifest, 2 rows, 3 ids, 4 tombstones, 5 faiss, 6 graph
 //!     16    4  dimension (u32)
 //!     20    4  metric (u32: 0 cosine, 1 inner product, 2 L2); 0 in files other than the manifest
@@ -31,8 +31,11 @@ use rkyv::util::AlignedVec;
 use crate::error::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"VECINDEX";
-/// Version 1 was the single-file snapshot of vecindex 0.1's first cut; it is not read any more.
-pub const VERSION: u32 = 2;
+/// The version written. 3 typed metadata values in rows files (2 stored strings); every other
+/// kind is the same in both. Version 1 was the single-file snapshot of vecindex 0.1's first cut.
+pub const VERSION: u32 = 3;
+/// The oldest version read: a version-2 rows file is converted as it opens (`rows::sealed`).
+pub const OLDEST_READ: u32 = 2;
 pub const HEADER_LEN: usize = 64;
 /// Bodies and the vector sections inside them are aligned to this.
 pub const ALIGN: usize = 64;
@@ -83,6 +86,8 @@ impl FileKind {
 /// A decoded header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// [`VERSION`] in what this build writes; [`OLDEST_READ`] or later in what it reads.
+    pub version: u32,
     pub kind: FileKind,
     pub dim: u32,
     pub metric: u32,
@@ -113,7 +118,7 @@ impl Header {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[..8].copy_from_slice(MAGIC);
-        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
         out[12..16].copy_from_slice(&(self.kind as u32).to_le_bytes());
         out[16..20].copy_from_slice(&self.dim.to_le_bytes());
         out[20..24].copy_from_slice(&self.metric.to_le_bytes());
@@ -139,12 +144,13 @@ impl Header {
             return Err(corrupt("header checksum mismatch".into()));
         }
         let version = u32_at(bytes, 8);
-        if version != VERSION {
-            return Err(corrupt(format!("format version {version}, this build reads {VERSION}")));
+        if !(OLDEST_READ..=VERSION).contains(&version) {
+            return Err(corrupt(format!("format version {version}, this build reads {OLDEST_READ} to {VERSION}")));
         }
         let kind = FileKind::from_code(u32_at(bytes, 12))
             .ok_or_else(|| corrupt(format!("unknown file kind {}", u32_at(bytes, 12))))?;
         Ok(Header {
+            version,
             kind,
             dim: u32_at(bytes, 16),
             metric: u32_at(bytes, 20),
@@ -236,8 +242,16 @@ impl Image {
         extra: u64,
     ) -> (Header, AlignedVec<ALIGN>) {
         let body = &self.bytes[HEADER_LEN..];
-        let header =
-            Header { kind, dim, metric, seq, body_len: body.len() as u64, body_checksum: checksum(body), extra };
+        let header = Header {
+            version: VERSION,
+            kind,
+            dim,
+            metric,
+            seq,
+            body_len: body.len() as u64,
+            body_checksum: checksum(body),
+            extra,
+        };
         self.bytes[..HEADER_LEN].copy_from_slice(&header.encode());
         (header, self.bytes)
     }

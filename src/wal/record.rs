@@ -14,14 +14,19 @@
 //!
 //! Payloads (integers little endian; a string is its byte length as u32, then UTF-8):
 //!
-//! - kind 1, a write (`add_chunk(s)`, `add_document`): replace (u8: 1 for `add_document`),
+//! - kind 4, a write (`add_chunk(s)`, `add_document`): replace (u8: 1 for `add_document`),
 //!   documents (u32), and per document its id (string), chunks (u32), and per chunk: chunk id,
-//!   text (strings), metadata entries (u32) of key and value (strings), dimension (u32) and the
-//!   vector as stored (f32 each: normalized for cosine).
+//!   text (strings), metadata entries (u32) of key (string) and value, dimension (u32) and the
+//!   vector as stored (f32 each: normalized for cosine). A value is a tag (u8) and its payload:
+//!   1 string; 2 integer (i64); 3 float (f64); 4 bool (u8 0 or 1); 5 list of strings (u32
+//!   count, then the strings).
+//! - kind 1, a write as log version 1 wrote it (read, never written): the same with every
+//!   metadata value a string and no tag.
 //! - kind 2, `remove_document`: the document id (string).
 //! - kind 3, `remove_chunk`: the chunk id (string).
 
 use crate::chunk::{Chunk, Metadata};
+use crate::metadata::Value;
 use crate::seq::SeqNo;
 use crate::storage::format::checksum;
 
@@ -32,9 +37,17 @@ const MIN_BODY: usize = 9;
 /// Larger bodies are damage (a write of 1 GiB in one call is not something this log takes).
 pub(crate) const MAX_BODY: usize = 1 << 30;
 
-const WRITE: u8 = 1;
+/// A write whose metadata values are strings (log version 1).
+const WRITE_STRINGS: u8 = 1;
 const REMOVE_DOCUMENT: u8 = 2;
 const REMOVE_CHUNK: u8 = 3;
+const WRITE: u8 = 4;
+
+const STR: u8 = 1;
+const INT: u8 = 2;
+const FLOAT: u8 = 3;
+const BOOL: u8 = 4;
+const LIST: u8 = 5;
 
 /// A mutation as the write path hands it to the log.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +75,44 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// The bytes [`put_value`] appends for `value`.
+fn value_len(value: &Value) -> usize {
+    1 + match value {
+        Value::Str(s) => 4 + s.len(),
+        Value::Int(_) | Value::Float(_) => 8,
+        Value::Bool(_) => 1,
+        Value::List(items) => 4 + items.iter().map(|s| 4 + s.len()).sum::<usize>(),
+    }
+}
+
+fn put_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Str(s) => {
+            out.push(STR);
+            put_str(out, s);
+        }
+        Value::Int(i) => {
+            out.push(INT);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        Value::Float(f) => {
+            out.push(FLOAT);
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        Value::Bool(b) => {
+            out.push(BOOL);
+            out.push(u8::from(*b));
+        }
+        Value::List(items) => {
+            out.push(LIST);
+            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+            for item in items {
+                put_str(out, item);
+            }
+        }
+    }
+}
+
 /// The bytes [`encode`] appends for `op`, so that the buffer is allocated once.
 pub(crate) fn encoded_len(op: Op<'_>) -> usize {
     let payload = match op {
@@ -75,7 +126,7 @@ pub(crate) fn encoded_len(op: Op<'_>) -> usize {
                             .map(|c| {
                                 16 + c.chunk_id.len()
                                     + c.text.len()
-                                    + c.metadata.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>()
+                                    + c.metadata.iter().map(|(k, v)| 4 + k.len() + value_len(v)).sum::<usize>()
                                     + 4 * c.vector.len()
                             })
                             .sum::<usize>()
@@ -106,7 +157,7 @@ pub(crate) fn encode(seq: SeqNo, op: Op<'_>, out: &mut Vec<u8>) {
                     out.extend_from_slice(&(chunk.metadata.len() as u32).to_le_bytes());
                     for (key, value) in &chunk.metadata {
                         put_str(out, key);
-                        put_str(out, value);
+                        put_value(out, value);
                     }
                     out.extend_from_slice(&(chunk.vector.len() as u32).to_le_bytes());
                     // Little endian in memory as in the file (the crate builds for no other).
@@ -125,6 +176,11 @@ pub(crate) fn encode(seq: SeqNo, op: Op<'_>, out: &mut Vec<u8>) {
     }
     out.resize(start + FRAME + (out.len() - start - FRAME).next_multiple_of(8), 0);
     debug_assert_eq!(out.len() - start, encoded_len(op));
+    frame(out, start);
+}
+
+/// Fills in the frame of the record starting at `start`, whose padded body follows it to the end.
+fn frame(out: &mut [u8], start: usize) {
     let body_len = (out.len() - start - FRAME) as u32;
     let len = body_len.to_le_bytes();
     out[start..start + 4].copy_from_slice(&len);
@@ -194,6 +250,27 @@ impl<'a> Reader<'a> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
+    fn value(&mut self) -> Option<Value> {
+        Some(match self.u8()? {
+            STR => Value::Str(self.string()?),
+            INT => Value::Int(i64::from_le_bytes(self.take(8)?.try_into().ok()?)),
+            FLOAT => Value::Float(f64::from_le_bytes(self.take(8)?.try_into().ok()?)),
+            BOOL => match self.u8()? {
+                0 => Value::Bool(false),
+                1 => Value::Bool(true),
+                _ => return None,
+            },
+            LIST => {
+                let mut items = Vec::with_capacity(self.count(4)?);
+                for _ in 0..items.capacity() {
+                    items.push(self.string()?);
+                }
+                Value::List(items)
+            }
+            _ => return None,
+        })
+    }
+
     fn string(&mut self) -> Option<String> {
         let len = self.u32()? as usize;
         String::from_utf8(self.take(len)?.to_vec()).ok()
@@ -211,7 +288,7 @@ fn parse_body(body: &[u8]) -> Option<(SeqNo, Record)> {
     let mut r = Reader(body);
     let seq = r.u64()?;
     let record = match r.u8()? {
-        WRITE => {
+        kind @ (WRITE | WRITE_STRINGS) => {
             let replace = match r.u8()? {
                 0 => false,
                 1 => true,
@@ -227,7 +304,8 @@ fn parse_body(body: &[u8]) -> Option<(SeqNo, Record)> {
                     let mut metadata = Metadata::new();
                     for _ in 0..r.count(8)? {
                         let key = r.string()?;
-                        metadata.insert(key, r.string()?);
+                        let value = if kind == WRITE { r.value()? } else { Value::Str(r.string()?) };
+                        metadata.insert(key, value);
                     }
                     let dim = r.count(4)?;
                     let vector = r.take(dim * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
@@ -251,8 +329,13 @@ mod tests {
     use super::*;
 
     fn docs() -> Vec<(String, Vec<Chunk>)> {
-        let mut chunk = Chunk::new("c1", "d", vec![0.6, -0.8]).with_text("héllo");
-        chunk.metadata.insert("lang".into(), "fr".into());
+        let chunk = Chunk::new("c1", "d", vec![0.6, -0.8])
+            .with_text("héllo")
+            .with_meta("lang", "fr")
+            .with_meta("year", 2024)
+            .with_meta("score", -0.25)
+            .with_meta("draft", true)
+            .with_meta("tags", ["a", "bc"]);
         vec![("d".into(), vec![chunk, Chunk::new("c2", "d", vec![1.0, 0.0])])]
     }
 
@@ -288,6 +371,33 @@ mod tests {
             ]
         );
         assert_eq!(decode(&bytes[at..]), Framed::End);
+    }
+
+    #[test]
+    fn a_write_as_log_version_1_wrote_it_reads_with_string_metadata() {
+        let mut out = vec![0; FRAME];
+        out.extend_from_slice(&5u64.to_le_bytes());
+        out.extend_from_slice(&[WRITE_STRINGS, 0]);
+        out.extend_from_slice(&1u32.to_le_bytes());
+        put_str(&mut out, "d");
+        out.extend_from_slice(&1u32.to_le_bytes());
+        put_str(&mut out, "c1");
+        put_str(&mut out, "text");
+        out.extend_from_slice(&1u32.to_le_bytes());
+        put_str(&mut out, "year");
+        put_str(&mut out, "2024");
+        out.extend_from_slice(&2u32.to_le_bytes());
+        out.extend_from_slice(bytemuck::cast_slice(&[1.0f32, 0.0]));
+        out.resize(FRAME + (out.len() - FRAME).next_multiple_of(8), 0);
+        frame(&mut out, 0);
+        let chunk = Chunk::new("c1", "d", vec![1.0, 0.0]).with_text("text").with_meta("year", "2024");
+        match decode(&out) {
+            Framed::Record { seq: 5, record, len } => {
+                assert_eq!(len, out.len());
+                assert_eq!(record, Record::Write { replace: false, docs: vec![("d".into(), vec![chunk])] });
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic "VXWALOG1"
-//!      8     4  format version (u32, 1)
+//!      8     4  format version (u32, 2; 1 is read too: its writes have string metadata)
 //!     12     4  the index's dimension (u32)
 //!     16    16  the index's uid (u128): its lineage, as in the MANIFEST
 //!     32     8  the segment's number (u64; segments are replayed in this order)
@@ -27,7 +27,9 @@ use crate::error::{Error, Result};
 use crate::storage::format::checksum;
 
 const MAGIC: &[u8; 8] = b"VXWALOG1";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The oldest version read (its records differ only in their write kind: `record`).
+const OLDEST_READ: u32 = 1;
 pub(crate) const HEADER: usize = 48;
 /// The log's directory inside the index directory.
 pub(crate) const DIR: &str = "wal";
@@ -74,8 +76,8 @@ impl Header {
             return Err("the header fails its checksum".into());
         }
         let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
-        if version != VERSION {
-            return Err(format!("log format version {version}; this build reads version {VERSION}"));
+        if !(OLDEST_READ..=VERSION).contains(&version) {
+            return Err(format!("log format version {version}; this build reads versions {OLDEST_READ} to {VERSION}"));
         }
         Ok(Some(Self {
             dim: u32::from_le_bytes(head[12..16].try_into().expect("4 bytes")),

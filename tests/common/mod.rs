@@ -194,6 +194,11 @@ pub fn doc_chunks(doc: &str, version: u32, n: usize) -> Vec<Chunk> {
     (0..n).map(|c| tagged(&format!("{doc}-c{c}"), doc, &format!("v{version}"), version as u64)).collect()
 }
 
+/// The version tag a chunk of `doc_chunks` carries.
+pub fn version_tag(metadata: &vecindex::Metadata) -> String {
+    metadata["version"].as_str().expect("a version tag is a string").to_owned()
+}
+
 /// The state of namespace `w{writer}-` as the maps and get_chunk report it.
 pub fn observe_maps(index: &dyn Index, writer: usize) -> State {
     let prefix = format!("w{writer}-");
@@ -203,7 +208,7 @@ pub fn observe_maps(index: &dyn Index, writer: usize) -> State {
         for id in index.chunk_ids(&doc) {
             let chunk = index.chunk(&id).unwrap_or_else(|| panic!("{id} listed but not found"));
             assert_eq!(chunk.doc_id, doc);
-            chunks.insert(id, chunk.metadata["version"].clone());
+            chunks.insert(id, version_tag(&chunk.metadata));
         }
         state.insert(doc, chunks);
     }
@@ -219,7 +224,7 @@ pub fn observe_search(index: &dyn Index, writers: usize) -> Vec<State> {
         let previous = states[writer]
             .entry(hit.doc_id.clone())
             .or_default()
-            .insert(hit.chunk_id.clone(), hit.metadata["version"].clone());
+            .insert(hit.chunk_id.clone(), version_tag(&hit.metadata));
         assert!(previous.is_none(), "chunk {} returned twice", hit.chunk_id);
     }
     states

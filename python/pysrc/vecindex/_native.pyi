@@ -12,29 +12,36 @@ __version__: str
 class CorruptIndexError(OSError):
     """An index directory's files are damaged beyond what opening it can heal."""
 
+MetadataValue = Union[str, int, float, bool, list[str]]
+"""A metadata value: ``int`` fits in 64 bits, a ``float`` is not NaN, a list holds only ``str``."""
+
+Filter = Mapping[str, Any]
+"""A filter in the JSON form: ``{"lang": "fr", "year": {"$gte": 2020}}``; operators ``$eq $ne
+$gt $gte $lt $lte $in $nin $contains``, ``$and $or $not``, ``{"$doc_id": {"$in": [...]}}``."""
+
 class Chunk:
-    """One piece of a document: ids, text, and string metadata."""
+    """One piece of a document: ids, text, and typed metadata."""
 
     chunk_id: str
     doc_id: str
     content: str
-    metadata: dict[str, str]
+    metadata: dict[str, MetadataValue]
     def __init__(
-        self, chunk_id: str, doc_id: str, content: str, metadata: Optional[Mapping[str, str]] = None
+        self, chunk_id: str, doc_id: str, content: str, metadata: Optional[Mapping[str, MetadataValue]] = None
     ) -> None: ...
 
 class ChunkDict(TypedDict, total=False):
     chunk_id: str
     doc_id: str
     content: str
-    metadata: dict[str, str]
+    metadata: dict[str, MetadataValue]
 
 class Hit(TypedDict):
     chunk_id: str
     doc_id: str
     score: float
     content: str
-    metadata: dict[str, str]
+    metadata: dict[str, MetadataValue]
 
 class PersistReport(TypedDict):
     generation: int
@@ -100,10 +107,12 @@ class VectorIndex:
         top_k: int = 5,
         excluded_files: Optional[Sequence[str]] = None,
         *,
+        filter: Optional[Filter] = None,
         ef_search: Optional[int] = None,
         nprobe: Optional[int] = None,
     ) -> list[Hit]:
-        """The ``top_k`` nearest chunks; ``ValueError`` for a query with no word to search for."""
+        """The ``top_k`` nearest chunks that ``filter`` accepts; ``ValueError`` for a query with
+        no word to search for, or a filter that cannot be evaluated."""
     def add_vectors(self, ids: Sequence[str], doc_ids: Sequence[str], vectors: npt.NDArray[np.float32]) -> int:
         """Adds rows of a C-contiguous float32 array of shape ``(n, dim)`` in one atomic step;
         returns ``n``."""
@@ -112,6 +121,7 @@ class VectorIndex:
         queries: npt.NDArray[np.float32],
         k: int,
         *,
+        filter: Optional[Filter] = None,
         ef_search: Optional[int] = None,
         nprobe: Optional[int] = None,
     ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]:
