@@ -15,7 +15,7 @@
 use serde_json::{Map, Value as Json};
 
 use crate::metadata::filter::{Filter, FilterError, MAX_DEPTH};
-use crate::metadata::value::{Metadata, Value};
+use crate::metadata::value::Value;
 
 /// A metadata value from JSON; `Err` says why it is not one.
 pub fn value_from_json(json: &Json) -> Result<Value, String> {
@@ -49,16 +49,6 @@ pub fn value_to_json(value: &Value) -> Json {
         Value::Bool(b) => Json::Bool(*b),
         Value::List(items) => Json::Array(items.iter().cloned().map(Json::String).collect()),
     }
-}
-
-/// Metadata from a JSON object; `Err` names the first key whose value is not one.
-pub fn metadata_from_json(json: &Map<String, Json>) -> Result<Metadata, String> {
-    json.iter().map(|(k, v)| value_from_json(v).map(|v| (k.clone(), v)).map_err(|e| format!("{k:?}: {e}"))).collect()
-}
-
-/// The JSON object of metadata.
-pub fn metadata_to_json(metadata: &Metadata) -> Map<String, Json> {
-    metadata.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect()
 }
 
 impl Filter {
@@ -142,6 +132,11 @@ impl<'de> serde::Deserialize<'de> for Filter {
     }
 }
 
+/// One filter that all of `parts` must pass (the part itself if there is one).
+fn all_of(mut parts: Vec<Filter>) -> Filter {
+    if parts.len() == 1 { parts.pop().expect("one part") } else { Filter::And(parts) }
+}
+
 fn malformed(at: &str, reason: impl Into<String>) -> FilterError {
     FilterError::Malformed { at: at.to_owned(), reason: reason.into() }
 }
@@ -173,7 +168,7 @@ fn parse(json: &Json, at: &str, depth: usize) -> Result<Filter, FilterError> {
         };
         parts.push(part);
     }
-    Ok(if parts.len() == 1 { parts.pop().expect("one part") } else { Filter::And(parts) })
+    Ok(all_of(parts))
 }
 
 fn parse_doc_ids(value: &Json, at: &str) -> Result<Filter, FilterError> {
@@ -225,7 +220,7 @@ fn parse_key(key: &str, value: &Json, at: &str) -> Result<Filter, FilterError> {
             other => return Err(FilterError::UnknownOperator { operator: other.to_owned(), at: at.to_owned() }),
         });
     }
-    Ok(if parts.len() == 1 { parts.pop().expect("one part") } else { Filter::And(parts) })
+    Ok(all_of(parts))
 }
 
 #[cfg(all(test, not(vecindex_loom)))]
@@ -284,14 +279,11 @@ mod tests {
 
     #[test]
     fn metadata_values_from_json() {
-        let m = metadata_from_json(json!({"a": "x", "n": 3, "f": 1.5, "b": true, "l": ["p"]}).as_object().unwrap());
-        let m = m.unwrap();
+        use crate::metadata::value::Metadata;
+        let m: Metadata = serde_json::from_value(json!({"a": "x", "n": 3, "f": 1.5, "b": true, "l": ["p"]})).unwrap();
         assert_eq!(m["n"], Value::Int(3));
         assert_eq!(m["f"], Value::Float(1.5));
-        assert_eq!(
-            metadata_to_json(&m),
-            *json!({"a": "x", "n": 3, "f": 1.5, "b": true, "l": ["p"]}).as_object().unwrap()
-        );
-        assert!(metadata_from_json(json!({"a": null}).as_object().unwrap()).is_err());
+        assert_eq!(serde_json::to_value(&m).unwrap(), json!({"a": "x", "n": 3, "f": 1.5, "b": true, "l": ["p"]}));
+        assert!(serde_json::from_value::<Metadata>(json!({"a": null})).is_err());
     }
 }

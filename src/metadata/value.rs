@@ -183,11 +183,6 @@ impl ValueRef<'_> {
         }
     }
 
-    /// Whether this is an integer or a float.
-    pub fn is_number(self) -> bool {
-        matches!(self, ValueRef::Int(_) | ValueRef::Float(_))
-    }
-
     /// Equality as filters see it: numbers by value across integer and float, lists item by item,
     /// and nothing equal across other types.
     pub fn same(self, other: ValueRef<'_>) -> bool {

@@ -82,8 +82,8 @@ pub(crate) fn upgrade(path: &Path, bytes: &[u8], dim: usize, expected: FileRef) 
             add_index: row.add_index.to_native(),
         })
         .collect();
-    let rows = if dim == 0 { Vec::new() } else { vectors.chunks_exact(dim).collect() };
-    SealedRows::try_encode_stored(path, dim, stored, rows)
+    // (`dim` is not 0: `split_body` refuses a file of dimension 0.)
+    SealedRows::try_encode_stored(path, dim, stored, vectors.chunks_exact(dim).collect())
 }
 
 #[cfg(all(test, not(vecindex_loom)))]
