@@ -48,6 +48,7 @@ use crate::ids::SegmentId;
 use crate::query::{SearchOptions, TopK};
 use crate::segment::Segment;
 use crate::segment::graph::Graph;
+use crate::segment::prepared::{Route, SegmentFilter, route};
 use crate::seq::ReadView;
 use crate::sync::Arc;
 
@@ -164,8 +165,9 @@ impl Cover {
         n.saturating_sub(part.first as usize).min(part.rows.source().len())
     }
 
-    /// The part and row of position `position`, if it is a covered row below `n`.
-    fn locate(&self, position: usize, n: usize) -> Option<(Source<'_>, usize)> {
+    /// The part (its index and container) and row of position `position`, if it is a covered
+    /// row below `n`.
+    fn locate(&self, position: usize, n: usize) -> Option<(usize, Source<'_>, usize)> {
         if position >= n {
             return None;
         }
@@ -173,34 +175,63 @@ impl Cover {
         let part = &self.parts[at];
         let row = position - part.first as usize;
         let source = part.rows.source();
-        (row < source.len()).then_some((source, row))
+        (row < source.len()).then_some((at, source, row))
     }
 
     /// Offers to `top` the best rows for `query` of every part: the covered ones through the
-    /// graph, the others (rows the inserter has not reached) by scanning.
+    /// graph, the others (rows the inserter has not reached) by scanning. A filter that few
+    /// rows pass scores the rows the segments' field columns list instead of walking
+    /// ([`route`]).
     pub fn search(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
         // One count for both sides: rows the walk left out for being past it are the ones the
         // scan takes (C2). Reading it again for the scan would lose the rows inserted between.
         let n = self.graph.len();
-        let walked = self.walk(query, view, options, top, n);
+        let filters = PartFilters::new(&self.parts, options);
+        let k = options.k.min(n);
+        let ef = options.ef_search.unwrap_or(self.ef_search).max(k);
+        let pool = match &filters {
+            None => Route::Walk { pool: ef },
+            Some(filters) => route(filters.rows, filters.listed, filters.expected, ef, self.graph.degree()),
+        };
+        let walked = match pool {
+            Route::Walk { pool } => self.walk(query, view, options, filters.as_ref(), top, n, pool),
+            Route::Score => false,
+        };
         #[cfg(vecindex_bug = "cover_count_twice")]
         let n = self.graph.len();
         // The parts before the one holding position `n` are whole nodes below it: each ends
         // where the next starts (C1), and only the last part's container may still grow.
         let from = if walked { self.firsts.partition_point(|&first| first as usize <= n).saturating_sub(1) } else { 0 };
-        for part in &self.parts[from..] {
+        for (at, part) in self.parts.iter().enumerate().skip(from) {
             let source = part.rows.source();
             let covered = if walked { Self::covered_rows(part, n) } else { 0 };
-            if covered < source.len() {
-                source.scan_from(covered, query, view, options, top);
+            if covered >= source.len() {
+                continue;
+            }
+            match (source, filters.as_ref().and_then(|f| f.of(at))) {
+                (Source::Sealed(segment), Some(filter)) => {
+                    segment.data().scan_filtered(covered, query, view, Some(filter), top);
+                }
+                _ => source.scan_from(covered, query, view, options, top),
             }
         }
     }
 
-    /// The graph's side of [`Cover::search`]: rows of nodes below `n`. False, having offered
-    /// nothing, when the walk keeps coming back short (filters that keep few rows, or none
-    /// near the query): the caller then scans every row, so a query never comes back short.
-    fn walk(&self, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK, n: usize) -> bool {
+    /// The graph's side of [`Cover::search`]: rows of nodes below `n`, with a pool of `pool`.
+    /// False, having offered nothing, when the walk keeps coming back short (filters that keep
+    /// few rows, or none near the query): the caller then scans every row, so a query never
+    /// comes back short.
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        &self,
+        query: &[f32],
+        view: &ReadView,
+        options: &SearchOptions,
+        filters: Option<&PartFilters<'_>>,
+        top: &mut TopK,
+        n: usize,
+        pool: usize,
+    ) -> bool {
         let k = options.k.min(n);
         if k == 0 {
             return true;
@@ -209,20 +240,27 @@ impl Cover {
         // includes, an unfiltered query asks only for deletes, and not even that where nothing
         // was ever deleted: the row's metadata line is never touched. Deletes are counted before
         // their operation completes and the view acquired the completed ones (`rows::tombstones`),
-        // so a zero count read after taking the view means no row is dead in it.
-        let accepts_all = options.accepts_all();
+        // so a zero count read after taking the view means no row is dead in it. A sealed part's
+        // filter is compiled: the filter first, an array read that rejects most rows when few pass.
         let wanted = |position: usize| {
-            self.locate(position, n).is_some_and(|(source, row)| {
+            self.locate(position, n).is_some_and(|(at, source, row)| {
                 let tombstones = source.tombstones();
-                if accepts_all && source.all_added_in(view) {
-                    return tombstones.dead_count() == 0 || !tombstones.is_dead_in(row, view);
+                match (source, filters) {
+                    (_, None) if source.all_added_in(view) => {
+                        tombstones.dead_count() == 0 || !tombstones.is_dead_in(row, view)
+                    }
+                    (Source::Sealed(segment), Some(filters)) if filters.of(at).is_some() => {
+                        filters.of(at).is_some_and(|f| f.passes(row)) && segment.data().is_visible(row, view)
+                    }
+                    _ => {
+                        !tombstones.is_dead_in(row, view)
+                            && source.with_row(row, |meta, _| view.includes(meta.add_seq()) && options.accepts(meta))
+                                == Some(true)
+                    }
                 }
-                !tombstones.is_dead_in(row, view)
-                    && source.with_row(row, |meta, _| view.includes(meta.add_seq()) && options.accepts(meta))
-                        == Some(true)
             })
         };
-        let mut ef = options.ef_search.unwrap_or(self.ef_search).max(k).min(n);
+        let mut ef = pool.max(k).min(n);
         let mut found = Vec::with_capacity(ef + RERANK_MARGIN);
         for _ in 0..4 {
             found.clear();
@@ -237,11 +275,48 @@ impl Cover {
             return false;
         }
         for &(position, _) in found.iter().take(k + k.max(RERANK_MARGIN)) {
-            if let Some((source, row)) = self.locate(position, n) {
+            if let Some((_, source, row)) = self.locate(position, n) {
                 source.with_row(row, |meta, vector| top.offer(query, meta, vector));
             }
         }
         true
+    }
+}
+
+/// A search's filters compiled against each sealed part's field columns, and what they add up
+/// to across the parts (a head's rows are counted as all passing: it has no columns).
+struct PartFilters<'a> {
+    /// By part index; `None` for a head.
+    parts: Vec<Option<SegmentFilter<'a>>>,
+    rows: usize,
+    listed: Option<usize>,
+    expected: f64,
+}
+
+impl<'a> PartFilters<'a> {
+    /// `None` if `options` accept every row.
+    fn new(parts: &'a [Part], options: &'a SearchOptions) -> Option<Self> {
+        if options.accepts_all() {
+            return None;
+        }
+        let mut filters = Self { parts: Vec::with_capacity(parts.len()), rows: 0, listed: Some(0), expected: 0.0 };
+        for part in parts {
+            let (len, filter) = match &part.rows {
+                PartRows::Sealed(segment) => (segment.len(), segment.data().filter(options)),
+                PartRows::Head(head) => (head.len(), None),
+            };
+            filters.rows += len;
+            let (listed, expected) = filter.as_ref().map_or((Some(len), len as f64), |f| (f.listed(), f.expected()));
+            filters.listed = filters.listed.zip(listed).map(|(a, b)| a + b);
+            filters.expected += expected;
+            filters.parts.push(filter);
+        }
+        Some(filters)
+    }
+
+    /// The compiled filter of part `at`, if it is sealed.
+    fn of(&self, at: usize) -> Option<&SegmentFilter<'a>> {
+        self.parts.get(at).and_then(Option::as_ref)
     }
 }
 

@@ -348,7 +348,7 @@ impl Head {
         }
         let rows = metas.iter().map(RowRef::Owned).zip(vectors.chunks_exact(dim.max(1)));
         let encoded = SealedRows::encode(dim, rows);
-        Some(SegmentData::new(self.id(), encoded, self.tombstones().clone()))
+        Some(SegmentData::with_fields(self.id(), encoded, self.tombstones().clone()))
     }
 }
 

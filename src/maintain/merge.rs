@@ -99,7 +99,7 @@ pub fn build(
     let segment = (!rows.is_empty()).then(|| {
         let encoded = SealedRows::encode(dim, rows);
         let tombstones = Arc::new(Tombstones::from_seqs(deletes));
-        Arc::new(Segment::exact(SegmentData::new(epochs.allocate_id(), encoded, tombstones)))
+        Arc::new(Segment::exact(SegmentData::with_fields(epochs.allocate_id(), encoded, tombstones)))
     });
     Some((Merged { segment, moves, base: base.cloned() }, view.upper()))
 }

@@ -6,8 +6,10 @@ use crate::query::{SearchOptions, TopK};
 use crate::rows::RowRef;
 use crate::rows::Tombstones;
 use crate::rows::{ArchivedStoredRow, SealedRows};
+use crate::segment::fields::FieldIndex;
+use crate::segment::prepared::SegmentFilter;
 use crate::seq::{ReadView, SeqNo};
-use crate::sync::Arc;
+use crate::sync::{Arc, OnceLock};
 
 /// Sealed rows (in their file format: owned bytes after sealing, a mapping after open; one
 /// contiguous vector array, so a scan streams through memory) and their tombstones. Shared by
@@ -16,12 +18,39 @@ pub struct SegmentData {
     id: SegmentId,
     rows: Arc<SealedRows>,
     tombstones: Arc<Tombstones>,
+    /// Made by the first filtered search that needs them, or at sealing (`with_fields`).
+    fields: OnceLock<FieldIndex>,
 }
 
 impl SegmentData {
-    /// Rows from elsewhere: a merge, or a file opened from disk. `tombstones` has one slot per row.
+    /// Rows from elsewhere: a file opened from disk, say. `tombstones` has one slot per row.
+    /// The field columns are made when a filtered search first needs them.
     pub fn new(id: SegmentId, rows: Arc<SealedRows>, tombstones: Arc<Tombstones>) -> Self {
-        Self { id, rows, tombstones }
+        Self { id, rows, tombstones, fields: OnceLock::new() }
+    }
+
+    /// [`SegmentData::new`], with the field columns made now if some row has metadata: for a
+    /// segment just sealed or merged (by a background thread), so that the first filtered search
+    /// does not make them.
+    pub fn with_fields(id: SegmentId, rows: Arc<SealedRows>, tombstones: Arc<Tombstones>) -> Self {
+        let data = Self::new(id, rows, tombstones);
+        if data.rows.rows().iter().any(|row| !row.metadata.is_empty()) {
+            data.fields();
+        }
+        data
+    }
+
+    /// The field columns of the rows ([`crate::segment::fields`]).
+    pub fn fields(&self) -> &FieldIndex {
+        self.fields.get_or_init(|| FieldIndex::build(&self.rows))
+    }
+
+    /// `options`' filters compiled against the field columns; `None` if they accept every row.
+    pub fn filter<'a>(&'a self, options: &'a SearchOptions) -> Option<SegmentFilter<'a>> {
+        if options.accepts_all() {
+            return None;
+        }
+        SegmentFilter::new(&self.rows, self.fields(), options)
     }
 
     pub fn id(&self) -> SegmentId {
@@ -57,9 +86,9 @@ impl SegmentData {
         self.rows.vectors()
     }
 
-    /// Bytes of the rows file (vectors, row metadata, ids).
+    /// Bytes of the rows file (vectors, row metadata, ids) and of the field columns, if made.
     pub fn bytes(&self) -> usize {
-        self.rows.file_bytes().len()
+        self.rows.file_bytes().len() + self.fields.get().map_or(0, FieldIndex::bytes)
     }
 
     pub fn row(&self, index: usize) -> Option<(RowRef<'_>, &[f32])> {
@@ -89,8 +118,34 @@ impl SegmentData {
 
     /// [`SegmentData::scan`] of the rows from `first` on.
     pub fn scan_from(&self, first: usize, query: &[f32], view: &ReadView, options: &SearchOptions, top: &mut TopK) {
+        self.scan_filtered(first, query, view, self.filter(options).as_ref(), top);
+    }
+
+    /// [`SegmentData::scan_from`] with the filters compiled (`None`: every row passes). Where
+    /// the field columns list fewer rows than the scan would read, only those are scored.
+    pub fn scan_filtered(
+        &self,
+        first: usize,
+        query: &[f32],
+        view: &ReadView,
+        filter: Option<&SegmentFilter<'_>>,
+        top: &mut TopK,
+    ) {
         /// Rows per block: the scores fit in 1 KiB of stack.
         const BLOCK: usize = 256;
+        if let Some(filter) = filter {
+            if filter.rejects_all() {
+                return;
+            }
+            // Listed rows are read one by one, a block's rows in one pass: a listed row costs a
+            // few times a streamed one.
+            if filter.listed().is_some_and(|listed| listed.saturating_mul(4) < self.len().saturating_sub(first)) {
+                let rows = filter.candidates();
+                let from = rows.partition_point(|&row| (row as usize) < first);
+                self.score_rows(rows[from..].iter().map(|&row| row as usize), query, view, filter, top);
+                return;
+            }
+        }
         let dim = self.rows.dim().max(1);
         let metas = self.rows.rows();
         // As in `for_each_visible`: no row needs its add seq or tombstone read.
@@ -110,10 +165,31 @@ impl SegmentData {
                 if !all_visible && !self.row_visible(index, row, view) {
                     continue;
                 }
-                let meta = RowRef::Sealed { rows: &self.rows, index: index as u32, row };
-                if options.accepts(meta) {
-                    top.offer_scored(meta, score);
+                if filter.is_none_or(|f| f.passes(index)) {
+                    top.offer_scored(RowRef::Sealed { rows: &self.rows, index: index as u32, row }, score);
                 }
+            }
+        }
+    }
+
+    /// Offers to `top` each of `rows` that is visible and live in `view` and passes `filter`:
+    /// the filter first, as it costs less than the score.
+    pub fn score_rows(
+        &self,
+        rows: impl Iterator<Item = usize>,
+        query: &[f32],
+        view: &ReadView,
+        filter: &SegmentFilter<'_>,
+        top: &mut TopK,
+    ) {
+        for index in rows {
+            if !filter.passes(index) {
+                continue;
+            }
+            if let (Some(row), Some(vector)) = (self.rows.row(index), self.rows.vector(index))
+                && self.row_visible(index, row, view)
+            {
+                top.offer(query, RowRef::Sealed { rows: &self.rows, index: index as u32, row }, vector);
             }
         }
     }

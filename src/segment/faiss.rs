@@ -41,6 +41,7 @@ use crate::segment::SegmentIndex;
 use crate::segment::cpu;
 use crate::segment::graph::{Graph, Parts};
 use crate::segment::groups::Groups;
+use crate::segment::prepared::{EXACT_BELOW, Route, SegmentFilter, route};
 use crate::seq::ReadView;
 
 unsafe extern "C" {
@@ -481,44 +482,40 @@ impl FaissIndex {
         Ok(found)
     }
 
-    /// [`FaissIndex::search_into`] through the graph's search copy, for queries without
-    /// filters: rows dead or not yet visible in `view` are skipped as the walk meets them,
-    /// only for nodes near enough to enter its results, rather than marked in a bitmap of the
-    /// whole segment before every query (which, under a writer replacing rows, cost more than
-    /// the walk).
+    /// [`FaissIndex::search_into`] through the graph's search copy with a pool of `pool` nodes:
+    /// rows dead, not yet visible in `view` or rejected by `filter` are skipped as the walk meets
+    /// them, only for nodes near enough to enter its results, rather than marked in a bitmap of
+    /// the whole segment before every query (which, under a writer replacing rows, cost more
+    /// than the walk).
+    #[allow(clippy::too_many_arguments)]
     fn walk_into(
         &self,
         graph: &Graph,
         data: &SegmentData,
         query: &[f32],
         view: &ReadView,
-        options: &SearchOptions,
+        filter: Option<&SegmentFilter<'_>>,
+        k: usize,
+        pool: usize,
         top: &mut TopK,
     ) {
         let rows = data.len();
-        let k = options.k.min(rows);
-        let visible = |row: usize| data.is_visible(row, view);
-        let scan = |top: &mut TopK, rows: &mut dyn Iterator<Item = usize>| {
-            for row in rows {
-                if let Some((meta, vector)) = data.row(row).filter(|_| visible(row)) {
-                    top.offer(query, meta, vector);
-                }
-            }
-        };
+        let k = k.min(rows);
+        // The filter first: an array read that rejects most rows at low selectivity.
+        let wanted = |row: usize| filter.is_none_or(|f| f.passes(row)) && data.is_visible(row, view);
         let dead = data.tombstones().dead_count();
         if rows.saturating_sub(dead) <= EXACT_BELOW {
-            // Scanning a few rows beats any index, and is exact.
-            scan(top, &mut (0..rows));
+            data.scan_filtered(0, query, view, filter, top);
             return;
         }
-        let all_visible = dead == 0 && view.covers(data.max_add_seq().saturating_add(1));
-        let node_visible = |node: usize| {
+        let all_wanted = filter.is_none() && dead == 0 && view.covers(data.max_add_seq().saturating_add(1));
+        let node_wanted = |node: usize| {
             let mut any = false;
-            self.for_each_row(node, |row| any = any || visible(row));
+            self.for_each_row(node, |row| any = any || wanted(row));
             any
         };
-        let check: Option<&dyn Fn(usize) -> bool> = if all_visible { None } else { Some(&node_visible) };
-        let mut ef = options.ef_search.unwrap_or(self.ef_search).max(k);
+        let check: Option<&dyn Fn(usize) -> bool> = if all_wanted { None } else { Some(&node_wanted) };
+        let mut ef = pool.max(k);
         let mut found = Vec::with_capacity(ef);
         for escalation in 0.. {
             found.clear();
@@ -526,19 +523,23 @@ impl FaissIndex {
             if found.len() >= k {
                 break;
             }
-            if escalation == 4 {
-                // The walk keeps finding dead rows: give up on it.
-                scan(top, &mut (0..rows));
+            if escalation == 4 || ef >= rows {
+                // The walk keeps finding rows it cannot keep: give up on it.
+                data.scan_filtered(0, query, view, filter, top);
                 return;
             }
             ef = ef.saturating_mul(4);
         }
         found.truncate(k + k.max(RERANK_MARGIN));
-        let mut candidates = Vec::with_capacity(found.len());
         for (node, _) in found {
-            self.for_each_row(node, |row| candidates.push(row));
+            self.for_each_row(node, |row| {
+                if wanted(row)
+                    && let Some((meta, vector)) = data.row(row)
+                {
+                    top.offer(query, meta, vector);
+                }
+            });
         }
-        scan(top, &mut candidates.into_iter());
     }
 
     /// Up to `k` (node, FAISS distance) pairs for one query, best first, from FAISS's own
@@ -602,12 +603,27 @@ impl FaissIndex {
         if rows == 0 || query.len() != data.dim() {
             return Ok(());
         }
-        if let Some(graph) = self.graph.as_ref().filter(|_| !options.has_filters()) {
-            self.walk_into(graph, data, query, view, options, top);
+        let filter = data.filter(options);
+        let ef = options.ef_search.unwrap_or(self.ef_search).max(options.k);
+        let route = match (&filter, &self.graph) {
+            (Some(filter), _) if filter.rejects_all() => return Ok(()),
+            (Some(filter), Some(graph)) => route(rows, filter.listed(), filter.expected(), ef, graph.degree()),
+            (Some(filter), None) if filter.listed().is_some_and(|listed| listed <= EXACT_BELOW) => Route::Score,
+            (None, Some(_)) => Route::Walk { pool: ef },
+            // FAISS's own search, with a bitmap of the rows that pass.
+            _ => Route::Walk { pool: 0 },
+        };
+        if let (Route::Score, Some(filter)) = (route, &filter) {
+            let candidates = filter.candidates().into_iter().map(|row| row as usize);
+            data.score_rows(candidates, query, view, filter, top);
+            return Ok(());
+        }
+        if let (Route::Walk { pool }, Some(graph)) = (route, &self.graph) {
+            self.walk_into(graph, data, query, view, filter.as_ref(), options.k, pool, top);
             return Ok(());
         }
         let nodes = self.groups.as_ref().map_or(rows, Groups::labels);
-        let wanted = |row: usize| data.is_visible(row, view) && data.row(row).is_some_and(|(r, _)| options.accepts(r));
+        let wanted = |row: usize| filter.as_ref().is_none_or(|f| f.passes(row)) && data.is_visible(row, view);
         let scan = |top: &mut TopK, rows: &mut dyn Iterator<Item = usize>| {
             for row in rows {
                 if let Some((meta, vector)) = data.row(row).filter(|_| wanted(row)) {
@@ -770,8 +786,6 @@ fn add_in_steps(
 /// the walk (at 50 dimensions, 16 more lost no recall against re-scoring the whole pool).
 const RERANK_MARGIN: usize = 16;
 
-/// With at most this many rows left after filters, a segment is scanned instead of searched.
-const EXACT_BELOW: usize = 1024;
 /// FAISS work per call while building: how long a cancelled build can still run, at most
 /// (`cancelled` is asked between calls).
 pub const BUILD_STEP: Duration = Duration::from_millis(100);

@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod exact;
 #[cfg(feature = "faiss")]
 pub mod faiss;
+pub mod fields;
 pub(crate) mod graph;
 #[cfg(feature = "faiss")]
 mod groups;
@@ -24,6 +25,7 @@ use crate::rows::Tombstones;
 use crate::seq::ReadView;
 use crate::sync::Arc;
 
+pub mod prepared;
 mod settings;
 
 pub use exact::SegmentData;

@@ -124,7 +124,6 @@ impl<T> OnceLock<T> {
         self.0.set(value)
     }
 
-    #[cfg_attr(not(feature = "minilm"), allow(dead_code))]
     #[inline]
     pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &T {
         self.0.get_or_init(init)

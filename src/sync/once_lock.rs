@@ -32,6 +32,21 @@ impl<T> OnceLock<T> {
     }
 }
 
+impl<T> OnceLock<T> {
+    /// As std's, except that threads racing to fill it each run `init` (one value is kept)
+    /// instead of waiting for the first: the models never race here.
+    pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &T {
+        if let Some(value) = self.get() {
+            return value;
+        }
+        let _ = self.set(init());
+        match self.get() {
+            Some(value) => value,
+            None => unreachable!("a OnceLock is empty after a set"),
+        }
+    }
+}
+
 impl<T> Drop for OnceLock<T> {
     fn drop(&mut self) {
         let value = self.value.load(Ordering::Acquire);

@@ -185,6 +185,11 @@ impl Graph {
         self.fitted_rows
     }
 
+    /// Links per node at level 0, where a walk spends its time.
+    pub fn degree(&self) -> usize {
+        self.nodes.degree()
+    }
+
     /// Published nodes.
     pub fn len(&self) -> usize {
         load(&self.count) as usize
