@@ -32,9 +32,14 @@ pub trait Index: Send + Sync {
     fn remove_document(&self, doc_id: &str) -> Result<usize>;
     /// Removes one chunk; returns whether it existed.
     fn remove_chunk(&self, chunk_id: &str) -> Result<bool>;
+    /// Removes every live chunk `filter` accepts, each as by `remove_chunk`; returns how many.
+    fn remove_where(&self, filter: &crate::metadata::Filter) -> Result<usize>;
     /// The `options.k` nearest live chunks that pass the filters, best first, from one
     /// consistent point-in-time view.
     fn search(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<SearchHit>>;
+    /// [`search`](Index::search) of each query of `queries` (`n x dim` values, one after
+    /// another), all from one point-in-time view.
+    fn search_batch(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<SearchHit>>>;
     /// A copy of a live chunk (its vector as stored: normalized for cosine).
     fn chunk(&self, chunk_id: &str) -> Option<Chunk>;
     /// The ids of all documents, sorted (an owned copy).

@@ -95,6 +95,17 @@ impl MutexIndex {
         })
     }
 
+    /// The search of one prepared query under the lock.
+    fn search_locked(&self, state: &State, query: &[f32], options: &SearchOptions) -> Vec<SearchHit> {
+        let mut top = TopK::for_options(options, self.config.metric);
+        for (row, (meta, _)) in state.rows.iter().enumerate() {
+            if options.accepts(RowRef::Owned(meta)) {
+                top.offer(query, RowRef::Owned(meta), state.vector(self.config.dim, row));
+            }
+        }
+        top.into_hits()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave State half-updated in a way later calls
         // trip over (every call re-derives what it needs), so poisoning is ignored.
@@ -186,6 +197,25 @@ impl Index for MutexIndex {
         Ok(ids.iter().filter(|id| state.remove_row(self.config.dim, id)).count())
     }
 
+    fn remove_where(&self, filter: &crate::metadata::Filter) -> Result<usize> {
+        filter.check()?;
+        // One lock for the reading, then each chunk as `remove_chunk` removes it.
+        let ids: Vec<String> = {
+            let state = self.lock();
+            state
+                .rows
+                .iter()
+                .filter(|(meta, _)| filter.matches(RowRef::Owned(meta)))
+                .map(|(m, _)| m.chunk_id.clone())
+                .collect()
+        };
+        let mut removed = 0;
+        for chunk_id in ids {
+            removed += usize::from(self.remove_chunk(&chunk_id)?);
+        }
+        Ok(removed)
+    }
+
     fn remove_chunk(&self, chunk_id: &str) -> Result<bool> {
         if chunk_id.is_empty() {
             return Err(Error::EmptyId { what: "chunk_id" });
@@ -211,13 +241,14 @@ impl Index for MutexIndex {
         let mut query = query.to_vec();
         self.config.metric.prepare(self.config.dim, &mut query)?;
         let state = self.lock();
-        let mut top = TopK::new(options.k, self.config.metric);
-        for (row, (meta, _)) in state.rows.iter().enumerate() {
-            if options.accepts(RowRef::Owned(meta)) {
-                top.offer(&query, RowRef::Owned(meta), state.vector(self.config.dim, row));
-            }
-        }
-        Ok(top.into_hits())
+        Ok(self.search_locked(&state, &query, options))
+    }
+
+    fn search_batch(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<SearchHit>>> {
+        options.validate()?;
+        let queries = crate::index::prepare_queries(self.config.metric, self.config.dim, queries)?;
+        let state = self.lock();
+        Ok(queries.chunks_exact(self.config.dim.max(1)).map(|q| self.search_locked(&state, q, options)).collect())
     }
 
     fn chunk(&self, chunk_id: &str) -> Option<Chunk> {

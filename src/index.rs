@@ -9,9 +9,10 @@ use crate::chunk::{self, Chunk};
 use crate::config::IndexConfig;
 use crate::epoch::cover::{Cover, Part, PartRows};
 use crate::epoch::{Epochs, GraphWritten};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::maintain::worker::Worker;
 use crate::maintain::{self, Maintenance};
+use crate::metadata::Filter;
 use crate::persist::reader::Loaded;
 use crate::persist::writer::SnapshotParts;
 use crate::persist::{self, OpenReport, PersistReport};
@@ -400,6 +401,36 @@ impl VectorIndex {
         self.state.remove_chunk(chunk_id)
     }
 
+    /// Removes every live chunk `filter` accepts (as of when the call begins); returns how many
+    /// it removed. Each is removed as by [`remove_chunk`](Self::remove_chunk), in turn: a search
+    /// meanwhile may see some gone and others not, and chunks added meanwhile are left alone.
+    ///
+    /// ```
+    /// use vecindex::{Chunk, Filter, IndexConfig, VectorIndex};
+    ///
+    /// let index = VectorIndex::new(IndexConfig::new(2))?;
+    /// index.add_chunks(vec![
+    ///     Chunk::new("a", "d", vec![1.0, 0.0]).with_meta("draft", true),
+    ///     Chunk::new("b", "d", vec![0.0, 1.0]).with_meta("draft", false),
+    /// ])?;
+    /// assert_eq!(index.remove_where(&Filter::eq("draft", true))?, 1);
+    /// assert!(index.chunk("a").is_none() && index.chunk("b").is_some());
+    /// # Ok::<(), vecindex::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// An invalid filter, before anything is removed; a failed write of the log, after the
+    /// chunks removed before it.
+    pub fn remove_where(&self, filter: &Filter) -> Result<usize> {
+        filter.check()?;
+        self.writable()?;
+        let mut removed = 0;
+        for chunk_id in self.state.chunk_ids_where(filter) {
+            removed += usize::from(self.remove_chunk(&chunk_id)?);
+        }
+        Ok(removed)
+    }
+
     /// The `options.k` nearest live chunks that pass the filters, best first, from one
     /// consistent point-in-time view; never waits for writers.
     ///
@@ -410,6 +441,29 @@ impl VectorIndex {
         let mut query = query.to_vec();
         self.config.metric.prepare(self.config.dim, &mut query)?;
         Ok(self.state.search(&query, options))
+    }
+
+    /// [`VectorIndex::search`] of many queries, `queries` holding them one after another
+    /// (`n x dim` values), all from one point-in-time view: the hits of query `i` are item `i`.
+    ///
+    /// ```
+    /// use vecindex::{Chunk, IndexConfig, SearchOptions, VectorIndex};
+    ///
+    /// let index = VectorIndex::new(IndexConfig::new(2))?;
+    /// index.add_chunks(vec![Chunk::new("a", "d", vec![1.0, 0.0]), Chunk::new("b", "d", vec![0.0, 1.0])])?;
+    /// let hits = index.search_batch(&[1.0, 0.1, 0.1, 1.0], &SearchOptions::k(1))?;
+    /// assert_eq!((hits[0][0].chunk_id.as_str(), hits[1][0].chunk_id.as_str()), ("a", "b"));
+    /// # Ok::<(), vecindex::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As `search`, for the first bad query; a length that is not a multiple of the dimension
+    /// is a dimension mismatch. Nothing is searched then.
+    pub fn search_batch(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<SearchHit>>> {
+        options.validate()?;
+        let queries = prepare_queries(self.config.metric, self.config.dim, queries)?;
+        let dim = self.config.dim.max(1);
+        Ok(self.state.search_batch(queries.chunks_exact(dim), options))
     }
 
     /// A copy of a live chunk (its vector as stored: normalized for cosine).
@@ -606,6 +660,8 @@ impl Index for VectorIndex {
         fn remove_document(&self, doc_id: &str) -> Result<usize>;
         fn remove_chunk(&self, chunk_id: &str) -> Result<bool>;
         fn search(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<SearchHit>>;
+        fn search_batch(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<SearchHit>>>;
+        fn remove_where(&self, filter: &Filter) -> Result<usize>;
         fn chunk(&self, chunk_id: &str) -> Option<Chunk>;
         fn document_ids(&self) -> Vec<String>;
         fn chunk_ids(&self, doc_id: &str) -> Vec<String>;
@@ -618,4 +674,16 @@ impl Index for VectorIndex {
     fn open_with_options(path: &Path, options: &OpenOptions) -> Result<(Self, OpenReport)> {
         VectorIndex::open_with_options(path, options)
     }
+}
+
+/// `queries` (`n x dim` values) checked and prepared for `metric`, one copy of them all.
+pub(crate) fn prepare_queries(metric: crate::Metric, dim: usize, queries: &[f32]) -> Result<Vec<f32>> {
+    if dim == 0 || !queries.len().is_multiple_of(dim) {
+        return Err(Error::DimensionMismatch { expected: dim, got: queries.len() % dim.max(1) });
+    }
+    let mut prepared = queries.to_vec();
+    for query in prepared.chunks_exact_mut(dim) {
+        metric.prepare(dim, query)?;
+    }
+    Ok(prepared)
 }

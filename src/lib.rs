@@ -121,7 +121,7 @@ pub use maintain::{MergePolicy, SegmentInfo, TieredMergePolicy};
 pub use metadata::{Filter, FilterError, Value};
 pub use metric::Metric;
 pub use persist::{Healed, LostDocument, OpenReport, PersistReport, Quarantined};
-pub use query::{SearchHit, SearchOptions};
+pub use query::{Include, SearchHit, SearchOptions};
 pub use segment::{SegmentIndex, SegmentKind};
 pub use seq::SeqNo;
 pub use stats::{GraphStats, SegmentState, SegmentStats, Stats};

@@ -22,12 +22,78 @@ pub struct SearchOptions {
     pub ef_search: Option<usize>,
     /// IVF segments: how many lists this query probes (default: the index's setting).
     pub nprobe: Option<usize>,
+    /// What each hit carries besides its ids and score.
+    pub include: Include,
+}
+
+/// What a search hit carries besides its chunk id, document id and score: the metadata (by
+/// default), the text and the vector (on request).
+///
+/// ```
+/// use vecindex::{Include, SearchOptions};
+///
+/// let options = SearchOptions::k(3).include(Include::default().text(true).vector(true));
+/// assert!(options.include.metadata && options.include.text && options.include.vector);
+/// assert_eq!(Include::none(), Include { metadata: false, text: false, vector: false });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Include {
+    pub metadata: bool,
+    pub text: bool,
+    /// The vector as stored (normalized for cosine).
+    pub vector: bool,
+}
+
+impl Default for Include {
+    fn default() -> Self {
+        Self { metadata: true, text: false, vector: false }
+    }
+}
+
+impl Include {
+    /// Ids and scores only.
+    pub fn none() -> Self {
+        Self { metadata: false, text: false, vector: false }
+    }
+
+    /// Metadata, text and vector.
+    pub fn all() -> Self {
+        Self { metadata: true, text: true, vector: true }
+    }
+
+    pub fn metadata(mut self, on: bool) -> Self {
+        self.metadata = on;
+        self
+    }
+
+    pub fn text(mut self, on: bool) -> Self {
+        self.text = on;
+        self
+    }
+
+    pub fn vector(mut self, on: bool) -> Self {
+        self.vector = on;
+        self
+    }
 }
 
 impl SearchOptions {
     /// The `k` nearest chunks, unfiltered.
     pub fn k(k: usize) -> Self {
-        Self { k, exclude_docs: HashSet::new(), filter: None, ef_search: None, nprobe: None }
+        Self {
+            k,
+            exclude_docs: HashSet::new(),
+            filter: None,
+            ef_search: None,
+            nprobe: None,
+            include: Include::default(),
+        }
+    }
+
+    /// Sets what each hit carries ([`Include`]).
+    pub fn include(mut self, include: Include) -> Self {
+        self.include = include;
+        self
     }
 
     /// Skips the chunks of `doc_id`.
@@ -102,13 +168,20 @@ pub struct SearchHit {
     /// Similarity for cosine and inner product (higher is closer), squared distance for L2
     /// (lower is closer). Hits are always ordered best first.
     pub score: f32,
+    /// Empty unless [`Include::metadata`] (the default).
     pub metadata: Metadata,
+    /// With [`Include::text`].
+    pub text: Option<String>,
+    /// With [`Include::vector`]: the vector as stored (normalized for cosine).
+    pub vector: Option<Vec<f32>>,
 }
 
 struct Candidate {
     key: f32,
     score: f32,
     row: RowHandle,
+    /// Copied when offered, only if hits carry vectors: a head row's handle does not reach it.
+    vector: Option<Box<[f32]>>,
 }
 
 impl Candidate {
@@ -140,12 +213,18 @@ impl Ord for Candidate {
 pub struct TopK {
     k: usize,
     metric: Metric,
+    include: Include,
     heap: BinaryHeap<Candidate>,
 }
 
 impl TopK {
     pub(crate) fn new(k: usize, metric: Metric) -> Self {
-        Self { k, metric, heap: BinaryHeap::with_capacity(k.min(4096) + 1) }
+        Self { k, metric, include: Include::default(), heap: BinaryHeap::with_capacity(k.min(4096) + 1) }
+    }
+
+    /// The top `options.k` with hits carrying what `options.include` asks.
+    pub(crate) fn for_options(options: &SearchOptions, metric: Metric) -> Self {
+        Self { include: options.include, ..Self::new(options.k, metric) }
     }
 
     pub(crate) fn metric(&self) -> Metric {
@@ -164,12 +243,12 @@ impl TopK {
     /// Scores `vector` against `query` and keeps the row if it is among the best so far.
     #[inline]
     pub(crate) fn offer(&mut self, query: &[f32], row: RowRef<'_>, vector: &[f32]) {
-        self.offer_scored(row, self.metric.score(query, vector));
+        self.offer_scored(row, vector, self.metric.score(query, vector));
     }
 
-    /// Keeps the row, whose score is `score`, if it is among the best so far.
+    /// Keeps the row (and its vector), whose score is `score`, if it is among the best so far.
     #[inline]
-    pub(crate) fn offer_scored(&mut self, row: RowRef<'_>, score: f32) {
+    pub(crate) fn offer_scored(&mut self, row: RowRef<'_>, vector: &[f32], score: f32) {
         let key = self.metric.rank_key(score);
         if self.heap.len() == self.k {
             let Some(worst) = self.heap.peek() else { return }; // k = 0 keeps nothing
@@ -179,11 +258,13 @@ impl TopK {
             }
             self.heap.pop();
         }
-        self.heap.push(Candidate { key, score, row: row.to_handle() });
+        let vector = self.include.vector.then(|| vector.into());
+        self.heap.push(Candidate { key, score, row: row.to_handle(), vector });
     }
 
     /// The kept rows, best first.
     pub(crate) fn into_hits(self) -> Vec<SearchHit> {
+        let include = self.include;
         self.heap
             .into_sorted_vec()
             .into_iter()
@@ -193,7 +274,9 @@ impl TopK {
                     chunk_id: row.chunk_id().to_owned(),
                     doc_id: row.doc_id().to_owned(),
                     score: c.score,
-                    metadata: row.metadata(),
+                    metadata: if include.metadata { row.metadata() } else { Metadata::new() },
+                    text: include.text.then(|| row.text().to_owned()),
+                    vector: c.vector.map(Vec::from),
                 }
             })
             .collect()

@@ -8,6 +8,7 @@
 
 use crate::chunk::Chunk;
 use crate::epoch::Epochs;
+use crate::metadata::Filter;
 use crate::query::{SearchHit, SearchOptions, TopK};
 use crate::seq::Sequencer;
 use crate::state::State;
@@ -16,17 +17,43 @@ impl State {
     /// The `options.k` nearest live chunks to `query` (prepared: checked, normalized for
     /// cosine) that pass the filters, best first.
     pub(crate) fn search(&self, query: &[f32], options: &SearchOptions) -> Vec<SearchHit> {
+        self.search_batch(std::iter::once(query), options).pop().unwrap_or_default()
+    }
+
+    /// [`State::search`] of each of `queries`, all in one view: a batch sees one point in time.
+    pub(crate) fn search_batch<'q>(
+        &self,
+        queries: impl IntoIterator<Item = &'q [f32]>,
+        options: &SearchOptions,
+    ) -> Vec<Vec<SearchHit>> {
         let (view, epoch) = self.epochs.view_and_epoch(&self.seq, Sequencer::view, Epochs::load);
-        let mut top = TopK::new(options.k, self.metric);
-        if let Some(cover) = &epoch.cover {
-            cover.search(query, &view, options, &mut top);
-        }
-        for source in epoch.sources() {
-            if !epoch.cover.as_ref().is_some_and(|cover| cover.covers(source.id())) {
-                source.search(query, &view, options, &mut top);
+        let search = |query: &[f32]| {
+            let mut top = TopK::for_options(options, self.metric);
+            if let Some(cover) = &epoch.cover {
+                cover.search(query, &view, options, &mut top);
             }
+            for source in epoch.sources() {
+                if !epoch.cover.as_ref().is_some_and(|cover| cover.covers(source.id())) {
+                    source.search(query, &view, options, &mut top);
+                }
+            }
+            top.into_hits()
+        };
+        queries.into_iter().map(search).collect()
+    }
+
+    /// The ids of the live chunks `filter` accepts, in one view.
+    pub(crate) fn chunk_ids_where(&self, filter: &Filter) -> Vec<String> {
+        let (view, epoch) = self.epochs.view_and_epoch(&self.seq, Sequencer::view, Epochs::load);
+        let mut ids = Vec::new();
+        for source in epoch.sources() {
+            source.for_each_visible(&view, |_, row, _| {
+                if filter.matches(row) {
+                    ids.push(row.chunk_id().to_owned());
+                }
+            });
         }
-        top.into_hits()
+        ids
     }
 
     /// A copy of a live chunk (its vector as stored: normalized for cosine).

@@ -155,6 +155,8 @@ impl Model {
                     doc_id: c.doc_id.clone(),
                     score,
                     metadata: c.metadata.clone(),
+                    text: None,
+                    vector: None,
                 };
                 (self.metric.rank_key(score), hit)
             })

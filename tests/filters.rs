@@ -281,3 +281,53 @@ fn filtered_searches_find_the_exact_filtered_neighbors_in_every_kind_of_index() 
         }
     }
 }
+
+/// Hits carry what `Include` asks, wherever the row lives; a batch answers as single searches
+/// do; `remove_where` removes exactly the rows the filter accepts, in both index designs.
+#[test]
+fn hits_carry_what_was_asked_batches_match_single_searches_and_removal_by_filter_is_exact() {
+    use vecindex::{Include, Index, MutexIndex};
+    let rows: Vec<Chunk> = rows().into_iter().map(|c| c.with_text("text of the chunk")).collect();
+    let vecindex_index = VectorIndex::new(config()).unwrap();
+    let mutex_index = MutexIndex::new(config()).unwrap();
+    for index in [&vecindex_index as &dyn Index, &mutex_index] {
+        index.add_chunks(rows[..300].to_vec()).unwrap();
+        vecindex_index.maintain(); // some rows sealed, the rest in the head
+        index.add_chunks(rows[300..].to_vec()).unwrap();
+        let query: Vec<f32> = rows[5].vector.clone();
+        let all = index.search(&query, &SearchOptions::k(20).include(Include::all())).unwrap();
+        assert_eq!(all.len(), 20);
+        for hit in &all {
+            let stored = index.chunk(&hit.chunk_id).unwrap();
+            assert_eq!(hit.text.as_deref(), Some("text of the chunk"));
+            assert_eq!(hit.vector.as_ref(), Some(&stored.vector), "the vector as stored");
+            assert_eq!(hit.metadata, stored.metadata);
+        }
+        let bare = index.search(&query, &SearchOptions::k(20).include(Include::none())).unwrap();
+        assert!(bare.iter().all(|h| h.metadata.is_empty() && h.text.is_none() && h.vector.is_none()));
+        let ids = |hits: &[vecindex::SearchHit]| hits.iter().map(|h| h.chunk_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&bare), ids(&all));
+
+        let options = SearchOptions::k(7).filter(Filter::gte("year", 2010));
+        let queries: Vec<f32> = (0..5).flat_map(|q| rows[q * 50].vector.clone()).collect();
+        let batch = index.search_batch(&queries, &options).unwrap();
+        assert_eq!(batch.len(), 5);
+        for (q, hits) in batch.iter().enumerate() {
+            assert_eq!(hits, &index.search(&queries[q * DIM..(q + 1) * DIM], &options).unwrap());
+        }
+        assert!(matches!(index.search_batch(&queries[1..], &options), Err(Error::DimensionMismatch { .. })));
+
+        let before = index.len();
+        assert!(matches!(index.remove_where(&Filter::gt("lang", "x")), Err(Error::InvalidFilter(_))));
+        assert_eq!(index.len(), before, "a bad filter removes nothing");
+        let filter = Filter::eq("lang", "fr").and(Filter::lt("year", 2012));
+        let doomed: BTreeSet<&str> =
+            rows.iter().filter(|c| reference(&filter, &c.doc_id, &c.metadata)).map(|c| c.chunk_id.as_str()).collect();
+        assert!(!doomed.is_empty());
+        assert_eq!(index.remove_where(&filter).unwrap(), doomed.len());
+        for chunk in &rows {
+            assert_eq!(index.chunk(&chunk.chunk_id).is_none(), doomed.contains(chunk.chunk_id.as_str()));
+        }
+        assert_eq!(index.remove_where(&filter).unwrap(), 0, "nothing left to remove");
+    }
+}

@@ -304,7 +304,7 @@ impl Head {
         let offer = |top: &mut TopK, index: usize, score: f32| {
             let meta = self.meta(index).filter(|meta| self.is_visible(index, meta, view)).map(RowRef::Owned);
             if let Some(meta) = meta.filter(|&m| options.accepts(m)) {
-                top.offer_scored(meta, score);
+                self.with_row(index, |_, vector| top.offer_scored(meta, vector, score));
             }
         };
         let mut scores = [0.0f32; BLOCK];

@@ -166,7 +166,8 @@ impl SegmentData {
                     continue;
                 }
                 if filter.is_none_or(|f| f.passes(index)) {
-                    top.offer_scored(RowRef::Sealed { rows: &self.rows, index: index as u32, row }, score);
+                    let vector = &vectors[offset * dim..(offset + 1) * dim];
+                    top.offer_scored(RowRef::Sealed { rows: &self.rows, index: index as u32, row }, vector, score);
                 }
             }
         }
