@@ -5,7 +5,7 @@
 //! | `POST /documents` | `{"doc_id", "text", "metadata"?}` or `{"doc_id", "chunks": [{"text", "vector"?, "metadata"?}]}` | the document replaced atomically |
 //! | `GET /documents/{id}` | | its chunks (ids may hold `/`: ingested files are named by path) |
 //! | `DELETE /documents/{id}` | | 404 if it did not exist |
-//! | `POST /search` | `{"text" or "vector", "k"?, "exclude_docs"?, "filter"?}` | hits, best first |
+//! | `POST /search` | `{"text" / "vector" / "texts" / "vectors", "k"?, "exclude_docs"?, "filter"?, "include"?}` | hits, best first (per query for a batch) |
 //! | `POST /persist` | | what was written |
 //! | `GET /stats`, `GET /healthz`, `GET /metrics` | | JSON, `ok`, Prometheus text |
 //!
@@ -33,7 +33,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vecindex::embed::Embedder;
-use vecindex::{Chunk, Filter, Metadata, SearchOptions, VectorIndex};
+use vecindex::{Chunk, Filter, Include, Metadata, SearchHit, SearchOptions, VectorIndex};
 
 use crate::chunker::{self, ChunkSize, Format};
 use crate::ingest::{self, IngestOptions, META_EMBEDDER, META_HEADING};
@@ -291,44 +291,92 @@ async fn delete_document(State(app): State<Shared>, headers: HeaderMap, Path(id)
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SearchRequest {
+    /// One query: `text` or `vector`; many, answered from one point in time: `texts` or
+    /// `vectors` (the reply then holds `results`, one `{"hits": [...]}` per query).
     text: Option<String>,
     vector: Option<Vec<f32>>,
+    texts: Option<Vec<String>>,
+    vectors: Option<Vec<Vec<f32>>>,
     #[serde(default = "default_k")]
     k: usize,
     #[serde(default)]
     exclude_docs: Vec<String>,
     #[serde(default)]
     filter: Option<Filter>,
+    /// What hits carry besides ids and score (default: metadata and text).
+    #[serde(default)]
+    include: Option<Vec<IncludeField>>,
+}
+
+#[derive(Clone, Copy, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum IncludeField {
+    Metadata,
+    Text,
+    Vector,
 }
 
 fn default_k() -> usize {
     5
 }
 
+/// The queries of a search request, one after another, and whether it asked for a batch.
+fn request_queries(app: &App, request: &mut SearchRequest) -> Result<(Vec<f32>, bool), ApiError> {
+    let dim = app.index.config().dim;
+    let checked = |vectors: Vec<Vec<f32>>| {
+        if let Some(v) = vectors.iter().find(|v| v.len() != dim) {
+            return Err(ApiError::from(vecindex::Error::DimensionMismatch { expected: dim, got: v.len() }));
+        }
+        Ok(vectors.concat())
+    };
+    let embedded = |texts: &[String]| {
+        for text in texts {
+            vecindex::embed::check_query(text).map_err(|e| bad(e.to_string()))?;
+        }
+        app.embed(&texts.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    match (request.text.take(), request.vector.take(), request.texts.take(), request.vectors.take()) {
+        (Some(text), None, None, None) => Ok((embedded(&[text])?.concat(), false)),
+        (None, Some(vector), None, None) => Ok((checked(vec![vector])?, false)),
+        (None, None, Some(texts), None) => Ok((embedded(&texts)?.concat(), true)),
+        (None, None, None, Some(vectors)) => Ok((checked(vectors)?, true)),
+        _ => Err(bad("give one of \"text\", \"vector\", \"texts\" or \"vectors\"")),
+    }
+}
+
 async fn search(State(app): State<Shared>, bytes: Result<Bytes, BytesRejection>) -> ApiResult {
-    let request: SearchRequest = parse(&body(bytes)?)?;
+    let mut request: SearchRequest = parse(&body(bytes)?)?;
     app.blocking(3, move |app| {
-        let query = match (request.text, request.vector) {
-            (Some(text), None) => {
-                vecindex::embed::check_query(&text).map_err(|e| bad(e.to_string()))?;
-                app.embed(&[&text])?.remove(0)
-            }
-            (None, Some(vector)) => vector,
-            _ => return Err(bad("give either \"text\" or \"vector\"")),
-        };
-        let mut options = SearchOptions::k(request.k);
+        let (queries, batch) = request_queries(app, &mut request)?;
+        let fields = request.include.unwrap_or_else(|| vec![IncludeField::Metadata, IncludeField::Text]);
+        let include = Include::none()
+            .metadata(fields.contains(&IncludeField::Metadata))
+            .text(fields.contains(&IncludeField::Text))
+            .vector(fields.contains(&IncludeField::Vector));
+        let mut options = SearchOptions::k(request.k).include(include);
         options.exclude_docs.extend(request.exclude_docs);
         options.filter = request.filter;
-        let hits: Vec<Value> = app
+        let hit = |h: SearchHit| {
+            let mut hit = json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "score": h.score });
+            if include.metadata {
+                hit["metadata"] = json!(h.metadata);
+            }
+            if let Some(text) = h.text {
+                hit["text"] = json!(text);
+            }
+            if let Some(vector) = h.vector {
+                hit["vector"] = json!(vector);
+            }
+            hit
+        };
+        let mut results: Vec<Value> = app
             .index
-            .search(&query, &options)?
+            .search_batch(&queries, &options)?
             .into_iter()
-            .map(|h| {
-                let text = app.index.chunk(&h.chunk_id).map(|c| c.text).unwrap_or_default();
-                json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "score": h.score, "metadata": h.metadata, "text": text })
-            })
+            .map(|hits| json!({ "hits": hits.into_iter().map(hit).collect::<Vec<_>>() }))
             .collect();
-        Ok(axum::Json(json!({ "hits": hits })).into_response())
+        let reply = if batch { json!({ "results": results }) } else { results.pop().unwrap_or(json!({ "hits": [] })) };
+        Ok(axum::Json(reply).into_response())
     })
     .await
 }

@@ -72,6 +72,22 @@ fn every_route_and_its_errors() {
     let bad = post_json(addr, "/search", None, &json!({ "text": "unpack", "filter": {"year": {"$near": 1}} }));
     assert_eq!(bad.status, 400, "{bad:?}");
     assert!(bad.json()["error"].as_str().unwrap().contains("$near"), "{bad:?}");
+    // A batch: one `hits` per query, as the single searches give them; `include` picks the fields.
+    let queries = ["unpack the archive", "install"];
+    let batch = post_json(addr, "/search", None, &json!({ "texts": queries, "k": 2 }));
+    assert_eq!(batch.status, 200, "{batch:?}");
+    for (q, text) in queries.iter().enumerate() {
+        let single = post_json(addr, "/search", None, &json!({ "text": text, "k": 2 })).json();
+        assert_eq!(batch.json()["results"][q], single, "query {q}");
+    }
+    let bare = post_json(addr, "/search", None, &json!({ "text": "unpack", "k": 1, "include": ["vector"] })).json();
+    let hit = &bare["hits"][0];
+    assert!(hit.get("text").is_none() && hit.get("metadata").is_none(), "{bare:?}");
+    assert!(hit["vector"].as_array().is_some_and(|v| !v.is_empty()), "{bare:?}");
+    let mixed = json!({ "vectors": [hit["vector"].clone(), [0.5, 0.5]] });
+    assert_eq!(post_json(addr, "/search", None, &mixed).status, 422, "a batch with a bad vector searches nothing");
+    let unknown = json!({ "text": "unpack", "include": ["score"] });
+    assert_eq!(post_json(addr, "/search", None, &unknown).status, 400);
 
     // GET and DELETE /documents/{id}.
     let fetched = get(addr, "/documents/guide");
@@ -94,8 +110,8 @@ fn every_route_and_its_errors() {
     let metrics = get(addr, "/metrics");
     assert_eq!(metrics.status, 200);
     for line in [
-        "vecindex_request_seconds_count{route=\"search\"} 8",
-        "vecindex_request_errors_total{route=\"search\"} 3",
+        "vecindex_request_seconds_count{route=\"search\"} 13",
+        "vecindex_request_errors_total{route=\"search\"} 4",
         "vecindex_persist_seconds_count{} 1",
         "vecindex_chunks 0",
     ] {
