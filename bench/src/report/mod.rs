@@ -78,7 +78,8 @@ pub(super) fn criterion_mean_ns(criterion_dir: &Path, group: &str, id: &str) -> 
     value["mean"]["point_estimate"].as_f64()
 }
 
-pub(super) fn machine() -> String {
+/// The CPU model, cores and memory of this machine.
+pub(crate) fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
