@@ -6,6 +6,7 @@
 mod disk;
 mod duplicates;
 mod durability;
+mod filtered;
 mod growth;
 mod live;
 mod plots;
@@ -155,6 +156,7 @@ pub fn write(out: &Path, to: &Path, criterion_dir: &Path) -> Result<(), Error> {
     recall::write(&mut report)?;
     live::write(&mut report)?;
     scaling::write(&mut report)?;
+    filtered::write(&mut report)?;
     disk::write(&mut report)?;
     growth::write(&mut report)?;
     duplicates::write(&mut report)?;
