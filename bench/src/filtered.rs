@@ -109,7 +109,8 @@ pub fn attributes(row: usize) -> Attributes {
 #[derive(Clone, Copy)]
 enum Kind {
     None,
-    Color(&'static str),
+    /// A colour, with the share of rows that have it.
+    Color(&'static str, f64),
     PriceBelow(f64),
 }
 
@@ -117,7 +118,7 @@ impl Kind {
     fn filter(self) -> Option<Filter> {
         match self {
             Kind::None => None,
-            Kind::Color(color) => Some(Filter::eq("color", color)),
+            Kind::Color(color, _) => Some(Filter::eq("color", color)),
             Kind::PriceBelow(bound) => Some(Filter::lt("price", bound)),
         }
     }
@@ -126,15 +127,23 @@ impl Kind {
     fn passes(self, row: &Attributes) -> bool {
         match self {
             Kind::None => true,
-            Kind::Color(color) => row.color == color,
+            Kind::Color(color, _) => row.color == color,
             Kind::PriceBelow(bound) => row.price < bound,
+        }
+    }
+
+    /// The share of rows the filter is meant to keep.
+    fn target(self) -> f64 {
+        match self {
+            Kind::None => 1.0,
+            Kind::Color(_, share) | Kind::PriceBelow(share) => share,
         }
     }
 
     fn names(self) -> (&'static str, String) {
         match self {
             Kind::None => ("none", "none".into()),
-            Kind::Color(color) => ("keyword", format!("color = {color}")),
+            Kind::Color(color, _) => ("keyword", format!("color = {color}")),
             Kind::PriceBelow(bound) => ("range", format!("price < {bound}")),
         }
     }
@@ -202,11 +211,10 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
     }
 
     let kinds = std::iter::once(Kind::None)
-        .chain(SELECTIVITIES.iter().map(|&(_, color)| Kind::Color(color)))
+        .chain(SELECTIVITIES.iter().map(|&(share, color)| Kind::Color(color, share)))
         .chain(SELECTIVITIES.iter().map(|&(share, _)| Kind::PriceBelow(share)));
-    let targets = std::iter::once(1.0).chain(SELECTIVITIES.map(|s| s.0)).chain(SELECTIVITIES.map(|s| s.0));
     let mut cases = Vec::new();
-    for (kind, target) in kinds.zip(targets) {
+    for kind in kinds {
         let passing: Vec<u32> = (0..n).filter(|&row| kind.passes(&attrs[row])).map(|row| row as u32).collect();
         let truth = match kind {
             Kind::None => (0..queries).map(|q| data.truth(q, K).to_vec()).collect(),
@@ -226,6 +234,7 @@ pub fn run(data: &Dataset, params: &Params) -> Outcome {
                 break;
             }
         }
+        let target = kind.target();
         let (kind, filter) = kind.names();
         for p in &sweep {
             println!(
