@@ -141,7 +141,7 @@ fn process_cpu_s() -> f64 {
 /// large enough for an index has its index (a build in progress publishes nothing until it
 /// ends, so an unchanged list alone would not tell), and the same segments over two looks a
 /// second apart (a merge may start between two builds).
-fn settle(index: &VectorIndex) {
+pub(crate) fn settle(index: &VectorIndex) {
     let config = &index.config().segment_index;
     let (min_rows, shared_graph) = (config.min_rows, config.graph_links().is_some());
     let look = || -> (Vec<(u64, String)>, bool) {

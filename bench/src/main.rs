@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use vecindex::embed::{Embedder, HashingEmbedder};
 use vecindex_bench::data::Dataset;
-use vecindex_bench::{disk, duplicates, durability, growth, live, recall, report, scaling, seed, writers};
+use vecindex_bench::{disk, duplicates, durability, filtered, growth, live, recall, report, scaling, seed, writers};
 
 /// efSearch settings a full run sweeps, fine enough that where a curve crosses a recall is not
 /// decided by a coarse step (scripts/bench/peers.py sweeps the same).
@@ -68,6 +68,14 @@ enum Command {
     /// Search cost against rows ingested: QPS against recall at sizes from 10 000 rows to the
     /// whole set, in one index that grows through them.
     Scaling {
+        dataset: PathBuf,
+        /// Use only the first N base vectors.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Filtered search: recall@10 and QPS with a keyword filter and a numeric range at
+    /// selectivities from 50% to 0.1%, beside the same index unfiltered.
+    Filtered {
         dataset: PathBuf,
         /// Use only the first N base vectors.
         #[arg(long)]
@@ -214,6 +222,16 @@ fn main() {
             };
             let outcome = scaling::run(&data, &params);
             save(out, &format!("scaling-{}", data.meta.name), &outcome);
+        }
+        Command::Filtered { dataset, limit } => {
+            let data = load_dataset("filtered", &dataset, limit, quick);
+            let params = filtered::Params {
+                efs: if quick { vec![16, 64] } else { FULL_EFS.to_vec() },
+                queries: if quick { 100 } else { 200 },
+                min_seconds: if quick { 0.1 } else { 0.3 },
+            };
+            let outcome = filtered::run(&data, &params);
+            save(out, &format!("filtered-{}", data.meta.name), &outcome);
         }
         Command::Embed { embedder: name, model, limit, to } => {
             let embedder = embedder(&name, &model);

@@ -6,6 +6,7 @@
 mod disk;
 mod duplicates;
 mod durability;
+mod filtered;
 mod growth;
 mod live;
 mod plots;
@@ -78,7 +79,8 @@ pub(super) fn criterion_mean_ns(criterion_dir: &Path, group: &str, id: &str) -> 
     value["mean"]["point_estimate"].as_f64()
 }
 
-pub(super) fn machine() -> String {
+/// The CPU model, cores and memory of this machine.
+pub(crate) fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -154,6 +156,7 @@ pub fn write(out: &Path, to: &Path, criterion_dir: &Path) -> Result<(), Error> {
     recall::write(&mut report)?;
     live::write(&mut report)?;
     scaling::write(&mut report)?;
+    filtered::write(&mut report)?;
     disk::write(&mut report)?;
     growth::write(&mut report)?;
     duplicates::write(&mut report)?;
