@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use numpy::PyArrayMethods;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use vecindex::embed::HashingEmbedder;
@@ -133,4 +134,45 @@ fn minilm(dim: Option<usize>, model_dir: Option<PathBuf>) -> PyResult<Embedder> 
 #[cfg(not(feature = "minilm"))]
 fn minilm(_dim: Option<usize>, _model_dir: Option<PathBuf>) -> PyResult<Embedder> {
     Err(PyValueError::new_err("this build of vecindex has no MiniLM embedder (feature \"minilm\")"))
+}
+
+/// `vecindex.Embedder`: an embedder of the binding on its own, for code that embeds texts
+/// itself (a framework's embedding model, say) with the same model an index would use.
+#[pyclass(name = "Embedder", module = "vecindex", frozen)]
+pub struct PyEmbedder(Embedder);
+
+#[pymethods]
+impl PyEmbedder {
+    /// `embedder`: `"hashing"` (default) or `"minilm"`; `dim` for hashing (default 384);
+    /// `model_dir` for MiniLM (default: `VECINDEX_MINILM_DIR`, else where scripts/fetch-minilm
+    /// unpacks it).
+    #[new]
+    #[pyo3(signature = (embedder = "hashing", dim = None, model_dir = None))]
+    fn new(py: Python<'_>, embedder: &str, dim: Option<usize>, model_dir: Option<PathBuf>) -> PyResult<Self> {
+        let name = embedder.into_pyobject(py)?.into_any();
+        Ok(Self(Embedder::from_arg(py, Some(&name), dim, model_dir)?))
+    }
+
+    /// One row per text: a float32 array of shape `(len(texts), dim)`, the GIL released while
+    /// it embeds.
+    fn embed<'py>(&self, py: Python<'py>, texts: Vec<String>) -> PyResult<Bound<'py, PyAny>> {
+        let dim = self.0.dim();
+        let rows = self.0.embed(py, &texts)?;
+        let flat: Vec<f32> = rows.concat();
+        Ok(numpy::PyArray1::from_vec(py, flat).reshape([texts.len(), dim])?.into_any())
+    }
+
+    #[getter]
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+
+    #[getter]
+    fn name(&self, py: Python<'_>) -> String {
+        self.0.name(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("Embedder({:?}, dim={})", self.0.name(py), self.0.dim())
+    }
 }

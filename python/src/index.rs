@@ -14,13 +14,15 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
-use vecindex::{IndexConfig, Metric, OpenOptions, SearchOptions, SegmentIndex};
+use pyo3::types::{PyDict, PyList, PyTuple};
+use vecindex::{Include, IndexConfig, Metric, OpenOptions, SearchOptions, SegmentIndex};
 
 use crate::arrays;
 use crate::chunk::PyChunk;
 use crate::embedder::Embedder;
 use crate::errors::ToPyResult;
+use crate::hits;
+use crate::metadata::PyMetadata;
 
 /// A concurrent vector index of document chunks. See the module docs.
 #[pyclass(name = "VectorIndex", module = "vecindex", frozen)]
@@ -181,6 +183,18 @@ fn search_options(
     Ok(options)
 }
 
+/// `asyncio.to_thread(index.<method>, *args, **kwargs)`: the coroutine an `a...` method returns.
+fn to_thread<'py>(
+    index: &Bound<'py, PyVectorIndex>,
+    method: &str,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = index.py();
+    let call: Vec<Bound<'py, PyAny>> = std::iter::once(index.getattr(method)?).chain(args.iter()).collect();
+    py.import("asyncio")?.getattr("to_thread")?.call(PyTuple::new(py, call)?, kwargs)
+}
+
 fn metric_name(metric: Metric) -> &'static str {
     match metric {
         Metric::Cosine => "cosine",
@@ -321,58 +335,56 @@ impl PyVectorIndex {
         }
         vecindex::embed::check_query(&query).py_err()?;
         let vector = self.embedder.embed(py, std::slice::from_ref(&query))?.pop().unwrap_or_default();
+        let include = Include::default().text(true);
         let index = self.index();
-        let hits = py
-            .detach(|| {
-                let hits = index.search(&vector, &options)?;
-                Ok::<_, vecindex::Error>(
-                    hits.into_iter()
-                        .map(|hit| {
-                            let content = index.chunk(&hit.chunk_id).map(|c| c.text).unwrap_or_default();
-                            (hit, content)
-                        })
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .py_err()?;
-        hits.into_iter()
-            .map(|(hit, content)| {
-                let dict = PyDict::new(py);
-                dict.set_item("chunk_id", hit.chunk_id)?;
-                dict.set_item("doc_id", hit.doc_id)?;
-                dict.set_item("score", hit.score)?;
-                dict.set_item("content", content)?;
-                dict.set_item("metadata", crate::metadata::to_python(hit.metadata))?;
-                Ok(dict)
-            })
-            .collect()
+        let hits = py.detach(|| index.search(&vector, &options.include(include))).py_err()?;
+        hits.into_iter().map(|hit| hits::hit_dict(py, hit, include)).collect()
     }
 
     /// Adds vectors directly (no embedder): `ids[i]` of document `doc_ids[i]` gets row `i` of
-    /// `vectors`, a C-contiguous float32 array of shape `(n, dim)`, all in one atomic step (a
-    /// bad row raises and adds nothing). Returns `n`.
+    /// `vectors`, a C-contiguous float32 array of shape `(n, dim)`, with `texts[i]` and
+    /// `metadatas[i]` if given, all in one atomic step (a bad row raises and adds nothing).
+    /// Returns `n`.
+    #[pyo3(signature = (ids, doc_ids, vectors, *, texts = None, metadatas = None))]
     fn add_vectors(
         &self,
         py: Python<'_>,
         ids: Vec<String>,
         doc_ids: Vec<String>,
         vectors: Bound<'_, PyAny>,
+        texts: Option<Vec<String>>,
+        metadatas: Option<Vec<Option<PyMetadata>>>,
     ) -> PyResult<usize> {
         let dim = self.index().config().dim;
         let chunks = arrays::with_rows(&vectors, "vectors", dim, |data| {
             let rows = data.len() / dim;
-            if ids.len() != rows || doc_ids.len() != rows {
+            let lengths =
+                [Some(ids.len()), Some(doc_ids.len()), texts.as_ref().map(Vec::len), metadatas.as_ref().map(Vec::len)];
+            if lengths.iter().flatten().any(|&n| n != rows) {
                 return Err(PyValueError::new_err(format!(
-                    "{} ids and {} doc_ids for {rows} vectors: give one of each per row",
+                    "{} ids, {} doc_ids, {} texts and {} metadatas for {rows} vectors: give one of each per row",
                     ids.len(),
-                    doc_ids.len()
+                    doc_ids.len(),
+                    texts.as_ref().map_or("no".to_owned(), |t| t.len().to_string()),
+                    metadatas.as_ref().map_or("no".to_owned(), |m| m.len().to_string()),
                 )));
             }
+            let mut texts = texts.map(Vec::into_iter);
+            let mut metadatas = metadatas.map(Vec::into_iter);
             Ok(ids
                 .into_iter()
                 .zip(doc_ids)
                 .zip(data.chunks(dim))
-                .map(|((id, doc), vector)| vecindex::Chunk::new(id, doc, vector.to_vec()))
+                .map(|((id, doc), vector)| {
+                    let mut chunk = vecindex::Chunk::new(id, doc, vector.to_vec());
+                    if let Some(text) = texts.as_mut().and_then(Iterator::next) {
+                        chunk.text = text;
+                    }
+                    if let Some(metadata) = metadatas.as_mut().and_then(Iterator::next).flatten() {
+                        chunk.metadata = crate::metadata::to_rust(metadata);
+                    }
+                    chunk
+                })
                 .collect::<Vec<_>>())
         })??;
         let rows = chunks.len();
@@ -401,17 +413,169 @@ impl PyVectorIndex {
         let index = self.index();
         let dim = index.config().dim;
         let data = arrays::with_rows(&queries, "queries", dim, <[f32]>::to_vec)?;
-        let hits = py
-            .detach(|| {
-                data.chunks(dim)
-                    .map(|query| {
-                        let hits = index.search(query, &options)?;
-                        Ok(hits.into_iter().map(|h| (h.chunk_id, h.score)).collect())
-                    })
-                    .collect::<vecindex::Result<Vec<Vec<(String, f32)>>>>()
-            })
-            .py_err()?;
+        let options = options.include(Include::none());
+        let hits = py.detach(|| index.search_batch(&data, &options)).py_err()?;
+        let hits = hits.into_iter().map(|hits| hits.into_iter().map(|h| (h.chunk_id, h.score)).collect()).collect();
         arrays::hits_to_arrays(py, hits)
+    }
+
+    /// The `k` nearest chunks of `vectors`: one query (a 1-D float32 array of `dim` values)
+    /// gives a list of hit dicts, a batch (a 2-D `(q, dim)` array, answered from one point in
+    /// time) a list of such lists. A hit holds `chunk_id`, `doc_id` and `score`, and what
+    /// `include` names of `"metadata"`, `"content"` and `"vector"` (default: the first two).
+    /// `filter`, `ef_search` and `nprobe` as in `search`.
+    #[pyo3(signature = (vectors, k = None, *, filter = None, include = None, ef_search = None, nprobe = None))]
+    #[allow(clippy::too_many_arguments)] // Python's keywords
+    fn query<'py>(
+        &self,
+        py: Python<'py>,
+        vectors: Bound<'py, PyAny>,
+        k: Option<Bound<'py, PyAny>>,
+        filter: Option<Bound<'py, PyAny>>,
+        include: Option<Bound<'py, PyAny>>,
+        ef_search: Option<Bound<'py, PyAny>>,
+        nprobe: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let k = k.unwrap_or(4i64.into_pyobject(py)?.into_any());
+        let include = hits::include(include.as_ref(), Include::default().text(true))?;
+        let options = search_options(&k, "k", filter.as_ref(), ef_search.as_ref(), nprobe.as_ref())?.include(include);
+        let index = self.index();
+        let dim = index.config().dim;
+        let single = vectors.getattr("ndim").and_then(|n| n.extract::<usize>()).is_ok_and(|n| n == 1);
+        let vectors = if single { vectors.call_method1("reshape", (1, -1))? } else { vectors };
+        let data = arrays::with_rows(&vectors, "vectors", dim, <[f32]>::to_vec)?;
+        let results = py.detach(|| index.search_batch(&data, &options)).py_err()?;
+        let mut lists = results
+            .into_iter()
+            .map(|hits| {
+                let dicts =
+                    hits.into_iter().map(|hit| hits::hit_dict(py, hit, include)).collect::<PyResult<Vec<_>>>()?;
+                Ok(PyList::new(py, dicts)?.into_any())
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        match (single, lists.pop()) {
+            (true, Some(only)) => Ok(only),
+            (_, last) => {
+                lists.extend(last);
+                Ok(PyList::new(py, lists)?.into_any())
+            }
+        }
+    }
+
+    /// The chunks of `ids`, in order, as dicts (`chunk_id`, `doc_id`, and what `include` names:
+    /// default metadata and content), `None` for an id not in the index.
+    #[pyo3(signature = (ids, *, include = None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<String>,
+        include: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Vec<Option<Bound<'py, PyDict>>>> {
+        let include = hits::include(include.as_ref(), Include::default().text(true))?;
+        let index = self.index();
+        let chunks: Vec<Option<vecindex::Chunk>> = py.detach(|| ids.iter().map(|id| index.chunk(id)).collect());
+        chunks.into_iter().map(|c| c.map(|c| hits::chunk_dict(py, c, include)).transpose()).collect()
+    }
+
+    /// Removes the chunks of `ids`, the documents of `doc_ids`, and the chunks `filter` (a
+    /// dict, as in `search`) accepts; returns how many chunks it removed. Give at least one.
+    /// A bad filter raises before anything is removed.
+    #[pyo3(signature = (ids = None, *, doc_ids = None, filter = None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        ids: Option<Vec<String>>,
+        doc_ids: Option<Vec<String>>,
+        filter: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let filter = crate::metadata::filter(filter.as_ref())?;
+        if ids.is_none() && doc_ids.is_none() && filter.is_none() {
+            return Err(PyValueError::new_err("delete: give ids, doc_ids or filter"));
+        }
+        if let Some(filter) = &filter {
+            filter.check().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        }
+        let index = self.index();
+        py.detach(|| {
+            let mut removed = 0;
+            for id in ids.iter().flatten() {
+                removed += usize::from(index.remove_chunk(id)?);
+            }
+            for doc in doc_ids.iter().flatten() {
+                removed += index.remove_document(doc)?;
+            }
+            if let Some(filter) = &filter {
+                removed += index.remove_where(filter)?;
+            }
+            Ok::<_, vecindex::Error>(removed)
+        })
+        .py_err()
+    }
+
+    /// `await index.aquery(...)`: `query` on a worker thread (`asyncio.to_thread`; the GIL is
+    /// released while it searches). Likewise `aadd_vectors`, `asearch`, `aget`, `adelete`,
+    /// `aadd` and `apersist`.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn aquery<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        to_thread(slf, "query", args, kwargs)
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn aadd_vectors<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        to_thread(slf, "add_vectors", args, kwargs)
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn asearch<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        to_thread(slf, "search", args, kwargs)
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn aget<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        to_thread(slf, "get", args, kwargs)
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn adelete<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        to_thread(slf, "delete", args, kwargs)
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn aadd<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        to_thread(slf, "add", args, kwargs)
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn apersist<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        to_thread(slf, "persist", args, kwargs)
     }
 
     /// A live chunk, or `None`.

@@ -11,6 +11,7 @@ mod arrays;
 mod chunk;
 mod embedder;
 mod errors;
+mod hits;
 mod index;
 mod metadata;
 
@@ -21,6 +22,7 @@ use pyo3::prelude::*;
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chunk::PyChunk>()?;
     m.add_class::<index::PyVectorIndex>()?;
+    m.add_class::<embedder::PyEmbedder>()?;
     m.add("CorruptIndexError", m.py().get_type::<errors::CorruptIndexError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -11,6 +11,6 @@ search: every call that touches the index releases the GIL, so Python threads (a
 ['guide-0']
 """
 
-from ._native import Chunk, CorruptIndexError, VectorIndex, __version__
+from ._native import Chunk, CorruptIndexError, Embedder, VectorIndex, __version__
 
-__all__ = ["Chunk", "CorruptIndexError", "VectorIndex", "__version__"]
+__all__ = ["Chunk", "CorruptIndexError", "Embedder", "VectorIndex", "__version__"]

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
-from typing import Any, Optional, TypedDict, Union
+from typing import Any, Literal, Optional, TypedDict, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +42,19 @@ class Hit(TypedDict):
     score: float
     content: str
     metadata: dict[str, MetadataValue]
+
+class Found(TypedDict, total=False):
+    """A hit of ``query`` or a chunk of ``get``: the ids (and ``score`` for a hit) always, the
+    rest as ``include`` names them."""
+
+    chunk_id: str
+    doc_id: str
+    score: float
+    metadata: dict[str, MetadataValue]
+    content: str
+    vector: npt.NDArray[np.float32]
+
+Field = Literal["metadata", "content", "vector"]
 
 class PersistReport(TypedDict):
     generation: int
@@ -83,6 +96,17 @@ EmbedderArg = Union[str, Callable[[list[str]], Any], None]
 ChunkLike = Union[Chunk, ChunkDict, Mapping[str, Any]]
 StrPath = Union[str, PathLike[str]]
 
+class Embedder:
+    """An embedder of the binding on its own: ``Embedder("minilm").embed(["text"])``."""
+
+    def __init__(self, embedder: str = "hashing", dim: Optional[int] = None, model_dir: Optional[StrPath] = None) -> None: ...
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """A ``(len(texts), dim)`` float32 array."""
+    @property
+    def dim(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+
 class VectorIndex:
     """A concurrent vector index of document chunks; safe to share between threads."""
 
@@ -113,9 +137,17 @@ class VectorIndex:
     ) -> list[Hit]:
         """The ``top_k`` nearest chunks that ``filter`` accepts; ``ValueError`` for a query with
         no word to search for, or a filter that cannot be evaluated."""
-    def add_vectors(self, ids: Sequence[str], doc_ids: Sequence[str], vectors: npt.NDArray[np.float32]) -> int:
-        """Adds rows of a C-contiguous float32 array of shape ``(n, dim)`` in one atomic step;
-        returns ``n``."""
+    def add_vectors(
+        self,
+        ids: Sequence[str],
+        doc_ids: Sequence[str],
+        vectors: npt.NDArray[np.float32],
+        *,
+        texts: Optional[Sequence[str]] = None,
+        metadatas: Optional[Sequence[Optional[Mapping[str, MetadataValue]]]] = None,
+    ) -> int:
+        """Adds rows of a C-contiguous float32 array of shape ``(n, dim)``, with their texts and
+        metadata if given, in one atomic step; returns ``n``."""
     def search_vectors(
         self,
         queries: npt.NDArray[np.float32],
@@ -126,7 +158,33 @@ class VectorIndex:
         nprobe: Optional[int] = None,
     ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]:
         """``(ids, scores)`` of shape ``(q, w)``, ``w`` the most hits a query got (at most ``k``
-        and the chunks there are); ``None`` / ``nan`` past a query's last hit."""
+        and the chunks there are); ``None`` / ``nan`` past a query's last hit. One point in
+        time for the whole batch."""
+    def query(
+        self,
+        vectors: npt.NDArray[np.float32],
+        k: int = 4,
+        *,
+        filter: Optional[Filter] = None,
+        include: Optional[Iterable[Field]] = None,
+        ef_search: Optional[int] = None,
+        nprobe: Optional[int] = None,
+    ) -> Any:
+        """Hits of one query (1-D array: a list of dicts) or of a batch (2-D: a list of lists,
+        one point in time); ``include`` defaults to metadata and content."""
+    def get(self, ids: Sequence[str], *, include: Optional[Iterable[Field]] = None) -> list[Optional[Found]]:
+        """The chunks of ``ids`` in order, ``None`` for an unknown id."""
+    def delete(
+        self, ids: Optional[Sequence[str]] = None, *, doc_ids: Optional[Sequence[str]] = None, filter: Optional[Filter] = None
+    ) -> int:
+        """Removes chunks by id, documents by id and chunks by filter; returns how many chunks."""
+    async def aquery(self, *args: Any, **kwargs: Any) -> Any: ...
+    async def aadd_vectors(self, *args: Any, **kwargs: Any) -> int: ...
+    async def asearch(self, *args: Any, **kwargs: Any) -> list[Hit]: ...
+    async def aget(self, *args: Any, **kwargs: Any) -> list[Optional[Found]]: ...
+    async def adelete(self, *args: Any, **kwargs: Any) -> int: ...
+    async def aadd(self, *args: Any, **kwargs: Any) -> None: ...
+    async def apersist(self, *args: Any, **kwargs: Any) -> PersistReport: ...
     def get_chunk_by_id(self, chunk_id: str) -> Optional[Chunk]: ...
     def get_chunk_ids_for_document(self, doc_id: str) -> list[str]: ...
     def get_document_ids(self) -> list[str]: ...
