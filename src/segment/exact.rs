@@ -173,8 +173,9 @@ impl SegmentData {
         }
     }
 
-    /// Offers to `top` each of `rows` that is visible and live in `view` and passes `filter`:
-    /// the filter first, as it costs less than the score.
+    /// Offers to `top` each of `rows` that is visible and live in `view` and passes `filter`,
+    /// cheapest check first: the filter (a column read), then the score, and only for a row
+    /// whose score could be kept, its visibility (as [`SegmentData::scan_from`] does).
     pub fn score_rows(
         &self,
         rows: impl Iterator<Item = usize>,
@@ -183,14 +184,21 @@ impl SegmentData {
         filter: &SegmentFilter<'_>,
         top: &mut TopK,
     ) {
+        let metas = self.rows.rows();
+        let all_visible = view.covers(self.max_add_seq().saturating_add(1)) && self.tombstones.dead_count() == 0;
         for index in rows {
             if !filter.passes(index) {
                 continue;
             }
-            if let (Some(row), Some(vector)) = (self.rows.row(index), self.rows.vector(index))
-                && self.row_visible(index, row, view)
+            let Some(vector) = self.rows.vector(index) else { continue };
+            let score = top.metric().score(query, vector);
+            if !top.may_keep(score) {
+                continue;
+            }
+            if let Some(row) = metas.get(index)
+                && (all_visible || self.row_visible(index, row, view))
             {
-                top.offer(query, RowRef::Sealed { rows: &self.rows, index: index as u32, row }, vector);
+                top.offer_scored(RowRef::Sealed { rows: &self.rows, index: index as u32, row }, vector, score);
             }
         }
     }

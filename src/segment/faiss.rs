@@ -614,8 +614,8 @@ impl FaissIndex {
             _ => Route::Walk { pool: 0 },
         };
         if let (Route::Score, Some(filter)) = (route, &filter) {
-            let candidates = filter.candidates().into_iter().map(|row| row as usize);
-            data.score_rows(candidates, query, view, filter, top);
+            let candidates = filter.candidates();
+            data.score_rows(candidates.iter().map(|&row| row as usize), query, view, filter, top);
             return Ok(());
         }
         if let (Route::Walk { pool }, Some(graph)) = (route, &self.graph) {

@@ -8,6 +8,7 @@
 //! cheaper). Parts the columns cannot answer (equality with a whole list) test the row itself
 //! with [`Filter::matches`], so a compiled filter passes exactly the rows the filter does.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use crate::metadata::{Filter, Value};
@@ -107,8 +108,13 @@ impl<'a> SegmentFilter<'a> {
     }
 
     /// The rows that may pass, ascending, each once: those [`listed`](Self::listed) counts, or
-    /// every row.
-    pub fn candidates(&self) -> Vec<u32> {
+    /// every row. One keyword's rows are its list as it is.
+    pub fn candidates(&self) -> Cow<'a, [u32]> {
+        if let Test::Codes { postings, .. } = &self.test
+            && let [only] = postings.as_slice()
+        {
+            return Cow::Borrowed(only);
+        }
         let mut rows = Vec::new();
         if self.test.listed().is_some() {
             self.test.collect(&mut rows);
@@ -117,7 +123,7 @@ impl<'a> SegmentFilter<'a> {
         } else {
             rows.extend(0..u32::try_from(self.rows.len()).unwrap_or(u32::MAX));
         }
-        rows
+        Cow::Owned(rows)
     }
 }
 
@@ -423,7 +429,7 @@ mod tests {
             let mut options = SearchOptions::k(1).filter(filter.clone());
             options.exclude_docs = exclude.iter().map(|d| (*d).to_owned()).collect();
             let compiled = SegmentFilter::new(&sealed, &fields, &options).unwrap();
-            let candidates: HashSet<u32> = compiled.candidates().into_iter().collect();
+            let candidates: HashSet<u32> = compiled.candidates().iter().copied().collect();
             if let Some(listed) = compiled.listed() {
                 prop_assert!(candidates.len() <= listed);
             }

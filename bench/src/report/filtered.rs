@@ -166,8 +166,12 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
         }
         writeln!(md)?;
         let filters = o.cases.iter().filter(|c| c.kind != "none").count();
+        // How the index answers (segment::prepared::route), for the reasons of a miss.
         let walk = format!(
-            "On {name}: a filtered query walks the same graph as an unfiltered one and keeps the passing rows it meets; the more selective the filter, the fewer of them lie on the walk's path, so it must go wider (or fall back to scanning) to find the passing rows nearest the query."
+            "On {name}: a filter many rows pass walks the graph with the filter as its callback and a pool widened by how few pass; recall under 0.95 there means the widened walk still missed passing neighbors. A filter few rows pass is scored exactly over the rows the segment's field columns list."
+        );
+        let scored = format!(
+            "On {name}: at 1% the rows the field columns list are scored exactly, about n / 100 full distances read from scattered rows, where an unfiltered query at recall 0.95 walks a few thousand 8-bit codes; the ratio falls as n grows at a fixed share, and rises as the share falls (0.1% is several times faster than unfiltered)."
         );
         targets.push(Target {
             what: "filtered search recall@10 >= 0.95 at every selectivity (50% to 0.1%, keyword and range)",
@@ -178,7 +182,7 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
                 format!("{name}: {} of {filters} missed: {}", recall_misses.len(), recall_misses.join(", "))
             },
             met: (filters > 0).then_some(recall_misses.is_empty()),
-            why: walk.clone(),
+            why: walk,
         });
         let ratios: Vec<f64> = one_percent.iter().filter_map(|(_, r)| *r).collect();
         targets.push(Target {
@@ -194,7 +198,7 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
             ),
             met: (!one_percent.is_empty())
                 .then(|| ratios.len() == one_percent.len() && ratios.iter().all(|&r| r >= ONE_PERCENT_QPS)),
-            why: walk,
+            why: scored,
         });
     }
     Ok(())
