@@ -245,12 +245,12 @@ impl Cover {
         let wanted = |position: usize| {
             self.locate(position, n).is_some_and(|(at, source, row)| {
                 let tombstones = source.tombstones();
-                match (source, filters) {
-                    (_, None) if source.all_added_in(view) => {
-                        tombstones.dead_count() == 0 || !tombstones.is_dead_in(row, view)
+                match (source, filters.and_then(|f| f.of(at))) {
+                    (Source::Sealed(segment), Some(filter)) => {
+                        filter.passes(row) && segment.data().is_visible(row, view)
                     }
-                    (Source::Sealed(segment), Some(filters)) if filters.of(at).is_some() => {
-                        filters.of(at).is_some_and(|f| f.passes(row)) && segment.data().is_visible(row, view)
+                    _ if filters.is_none() && source.all_added_in(view) => {
+                        tombstones.dead_count() == 0 || !tombstones.is_dead_in(row, view)
                     }
                     _ => {
                         !tombstones.is_dead_in(row, view)
