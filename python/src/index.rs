@@ -636,6 +636,13 @@ impl PyVectorIndex {
         self.index().config().dim
     }
 
+    /// The metric: `"cosine"`, `"inner_product"` or `"l2"` (without building the `stats()` of
+    /// every segment).
+    #[getter]
+    fn metric(&self) -> &'static str {
+        metric_name(self.index().config().metric)
+    }
+
     /// The embedder's name (for a callable, its repr).
     #[getter]
     fn embedder(&self, py: Python<'_>) -> String {

@@ -201,4 +201,7 @@ class VectorIndex:
     @property
     def dim(self) -> int: ...
     @property
+    def metric(self) -> str:
+        """``"cosine"``, ``"inner_product"`` or ``"l2"``."""
+    @property
     def embedder(self) -> str: ...

@@ -280,7 +280,7 @@ class VecindexVectorStore(VectorStore):
         """Maps the index's score onto [0, 1] for its metric, exactly for unit vectors (what
         most embedding models make); for others inner-product relevance can leave [0, 1], and
         LangChain then warns. Read from the index each time: ``index.load`` may change it."""
-        return _RELEVANCE[self.index.stats()["metric"]]
+        return _RELEVANCE[self.index.metric]
 
     def max_marginal_relevance_search(
         self,
@@ -296,9 +296,7 @@ class VecindexVectorStore(VectorStore):
         each chosen for its similarity to the query less its similarity to those chosen before
         (weighed by ``lambda_mult``: 1 is plain similarity, 0 most diverse)."""
         options = _search_options("max_marginal_relevance_search", filter, kwargs)
-        query_vector = _vector(self.embedding.embed_query(query))
-        hits = self.index.query(query_vector, max(k, fetch_k), include=_MMR_FIELDS, **options)
-        return _mmr(query_vector, hits, k, lambda_mult)
+        return self._mmr_search(_vector(self.embedding.embed_query(query)), k, fetch_k, lambda_mult, options)
 
     async def amax_marginal_relevance_search(
         self,
@@ -326,7 +324,12 @@ class VecindexVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         options = _search_options("max_marginal_relevance_search_by_vector", filter, kwargs)
-        query_vector = _vector(embedding)
+        return self._mmr_search(_vector(embedding), k, fetch_k, lambda_mult, options)
+
+    def _mmr_search(
+        self, query_vector: npt.NDArray[np.float32], k: int, fetch_k: int, lambda_mult: float, options: dict[str, Any]
+    ) -> list[Document]:
+        """The ``fetch_k`` nearest hits with their vectors, then MMR's choice of ``k`` of them."""
         hits = self.index.query(query_vector, max(k, fetch_k), include=_MMR_FIELDS, **options)
         return _mmr(query_vector, hits, k, lambda_mult)
 

@@ -241,7 +241,7 @@ class VecindexVectorStore(BasePydanticVectorStore):
         super().__init__()
         self._index = index
         # An index keeps its metric for life; only L2 scores need turning into similarities.
-        self._l2 = index.stats()["metric"] == "l2"
+        self._l2 = index.metric == "l2"
 
     @classmethod
     def class_name(cls) -> str:
