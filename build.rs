@@ -4,12 +4,19 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    // `VECINDEX_BUG=name` builds this crate with `--cfg vecindex_bug="name"`: a known bug
-    // injected for the loom models to catch (scripts/loom). Unlike RUSTFLAGS, it rebuilds only
-    // this crate, not every dependency.
-    println!("cargo:rerun-if-env-changed=VECINDEX_BUG");
-    if let Some(bug) = std::env::var("VECINDEX_BUG").ok().filter(|b| !b.is_empty()) {
-        println!("cargo:rustc-cfg=vecindex_bug=\"{bug}\"");
+    // `VECINDEX_BUG=name` injects a known bug (`bug!` in src/sync/bug.rs). Under a model
+    // checker (`--cfg vecindex_loom` or `vecindex_shuttle` in RUSTFLAGS, which cargo shows build
+    // scripts as CARGO_CFG_*), the library reads it at run time, so one build serves every bug
+    // of scripts/loom and scripts/shuttle. Otherwise (scripts/tsan's control run) it builds this
+    // crate with `--cfg vecindex_bug="name"`: the real code then carries no check. Unlike
+    // RUSTFLAGS, that rebuilds only this crate, not every dependency.
+    let model_checked = std::env::var_os("CARGO_CFG_VECINDEX_LOOM").is_some()
+        || std::env::var_os("CARGO_CFG_VECINDEX_SHUTTLE").is_some();
+    if !model_checked {
+        println!("cargo:rerun-if-env-changed=VECINDEX_BUG");
+        if let Some(bug) = std::env::var("VECINDEX_BUG").ok().filter(|b| !b.is_empty()) {
+            println!("cargo:rustc-cfg=vecindex_bug=\"{bug}\"");
+        }
     }
     println!("cargo:rerun-if-changed=csrc/faiss_shim.cpp");
     #[cfg(feature = "faiss")]

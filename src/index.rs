@@ -22,7 +22,7 @@ use crate::seq::{SeqNo, Sequencer};
 use crate::state::{self, State};
 use crate::stats::Stats;
 use crate::storage::{Directory, LocalDirectory, PathKind};
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Arc, Mutex, bug};
 use crate::wal::lock::WriterLock;
 use crate::wal::record::Record;
 use crate::wal::{self, Durability, Log};
@@ -341,14 +341,12 @@ impl VectorIndex {
         chunk::prepare_chunks(self.config.metric, self.config.dim, &mut chunks)?;
         // An injected bug for the loom models: each document applied as a write of its own
         // (one seq and one conflict check per document), as add_chunks once did.
-        #[cfg(vecindex_bug = "add_chunks_per_document")]
-        {
+        if bug!("add_chunks_per_document") {
             for group in chunk::group_by_doc(chunks) {
                 self.written(self.state.write_documents(vec![group], false))?;
             }
             return Ok(());
         }
-        #[allow(unreachable_code)]
         self.written(self.state.write_documents(chunk::group_by_doc(chunks), false))
     }
 
@@ -523,13 +521,12 @@ impl VectorIndex {
             None => Ok(wal::segment::list(&log_dir)?.into_iter().map(|(_, p)| p).collect()),
         };
         let dir = LocalDirectory::new(path);
-        #[cfg(not(vecindex_bug = "wal_rotate_after_view"))]
-        let (report, older) = self.persist_with(&dir, rotate)?;
-        // An injected bug for the loom models: the new segment started after the view.
-        #[cfg(vecindex_bug = "wal_rotate_after_view")]
-        let (report, older) = {
+        let (report, older) = if bug!("wal_rotate_after_view") {
+            // An injected bug for the loom models: the new segment started after the view.
             let (report, ()) = self.persist_with(&dir, || Ok(()))?;
             (report, rotate()?)
+        } else {
+            self.persist_with(&dir, rotate)?
         };
         for file in quarantine {
             wal::segment::quarantine(path, file)?;
@@ -558,10 +555,7 @@ impl VectorIndex {
         // A snapshot view: waits for the operations in flight below its seq, so the files hold
         // exactly the operations below it. (The injected bug takes a search's view instead,
         // which leaves them out while the manifest's seq claims them.)
-        #[cfg(not(vecindex_bug = "persist_with_view"))]
-        let take_view = Sequencer::snapshot;
-        #[cfg(vecindex_bug = "persist_with_view")]
-        let take_view = Sequencer::view;
+        let take_view = |seq: &Sequencer| if bug!("persist_with_view") { seq.view() } else { seq.snapshot() };
         let (view, epoch) = state.epochs.view_and_epoch(&state.seq, take_view, Epochs::load_full);
         let parts = SnapshotParts {
             index_uid: self.index_uid,

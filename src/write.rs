@@ -37,7 +37,7 @@ use crate::ids::RowLoc;
 use crate::maps::Claim;
 use crate::rows::RowMeta;
 use crate::state::State;
-use crate::sync::Arc;
+use crate::sync::{Arc, bug};
 use crate::wal::record::Op;
 
 /// What one document of a write replaces, found while claiming its chunk ids.
@@ -152,8 +152,12 @@ impl State {
         }
         // An injected bug for the loom models: releasing the document's lock before removing
         // its chunks, so a writer of the same document can run in between.
-        #[cfg(vecindex_bug = "remove_unlocks_early")]
-        drop(document);
+        let document = if bug!("remove_unlocks_early") {
+            drop(document);
+            None
+        } else {
+            Some(document)
+        };
         let op = self.seq.begin();
         self.log_op(op.seq(), Op::RemoveDocument(doc_id))?;
         let epoch = self.epochs.load();
@@ -167,7 +171,6 @@ impl State {
         self.count(0, removed);
         drop(op);
         self.maps.remove_document(doc_id);
-        #[cfg(not(vecindex_bug = "remove_unlocks_early"))]
         drop(document);
         Ok(removed)
     }

@@ -7,9 +7,9 @@
 //! RUSTFLAGS="--cfg vecindex_loom" LOOM_MAX_PREEMPTIONS=3 cargo test --release -p loom-tests
 //! ```
 //!
-//! Each model is also run against a deliberately broken build of the protocol
-//! (`--cfg vecindex_bug="..."`) by `scripts/loom`, which checks that loom then fails: a model
-//! that cannot fail proves nothing. Without `--cfg vecindex_loom` this crate is empty.
+//! Each model is also run against a deliberately broken protocol (`VECINDEX_BUG=<name>`, read
+//! at run time by the library's `bug!` sites under this cfg) by `scripts/loom`, which checks that
+//! loom then fails: a model that cannot fail proves nothing. Without `--cfg vecindex_loom` this crate is empty.
 
 #[cfg(all(test, vecindex_loom))]
 mod cover;

@@ -50,7 +50,7 @@ use crate::segment::Segment;
 use crate::segment::graph::Graph;
 use crate::segment::prepared::{Route, SegmentFilter, route};
 use crate::seq::ReadView;
-use crate::sync::Arc;
+use crate::sync::{Arc, bug};
 
 /// Candidates a walk hands back past the `k` asked for, to be scored again exactly: 8-bit codes
 /// may rank a true neighbor a few places lower (at 50 dimensions, 16 more lost no recall against
@@ -197,8 +197,8 @@ impl Cover {
             Route::Walk { pool } => self.walk(query, view, options, filters.as_ref(), top, n, pool),
             Route::Score => false,
         };
-        #[cfg(vecindex_bug = "cover_count_twice")]
-        let n = self.graph.len();
+        // An injected bug for the loom models: the count read again for the scan.
+        let n = if bug!("cover_count_twice") { self.graph.len() } else { n };
         // The parts before the one holding position `n` are whole nodes below it: each ends
         // where the next starts (C1), and only the last part's container may still grow.
         let from = if walked { self.firsts.partition_point(|&first| first as usize <= n).saturating_sub(1) } else { 0 };

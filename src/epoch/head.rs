@@ -61,7 +61,7 @@ use crate::rows::SealedRows;
 use crate::rows::Tombstones;
 use crate::segment::SegmentData;
 use crate::seq::ReadView;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell, bug};
 
 /// A row for [`Head::try_append`]: its vector is copied into the head's arena.
 pub struct HeadRow {
@@ -145,14 +145,18 @@ impl Head {
     /// head, so the caller rotates to a fresh head. Returns whether this call closed it (false
     /// if it was full or closed already). See the module docs.
     pub fn close(&self) -> bool {
-        #[cfg(vecindex_bug = "close_check_then_act")]
-        let before = self.reserved.load(Ordering::Relaxed);
-        // Relaxed: this RMW and the writers' fetch_adds are ordered by `reserved`'s modification
-        // order alone; a reservation before it got a slot below `before`, one after it got none.
-        #[cfg(not(vecindex_bug = "close_check_then_act"))]
-        let before = self.reserved.fetch_add(self.capacity(), Ordering::Relaxed);
-        #[cfg(vecindex_bug = "close_check_then_act")]
-        self.reserved.fetch_add(self.capacity(), Ordering::Relaxed);
+        let before = if bug!("close_check_then_act") {
+            // An injected bug for the loom models: a load, then the RMW, so a reservation in
+            // between gets a slot at or above `before`, which the close then leaves out.
+            let before = self.reserved.load(Ordering::Relaxed);
+            self.reserved.fetch_add(self.capacity(), Ordering::Relaxed);
+            before
+        } else {
+            // Relaxed: this RMW and the writers' fetch_adds are ordered by `reserved`'s
+            // modification order alone; a reservation before it got a slot below `before`, one
+            // after it got none.
+            self.reserved.fetch_add(self.capacity(), Ordering::Relaxed)
+        };
         if before >= self.capacity() {
             return false; // full, or closed by an earlier close (H4)
         }
@@ -170,19 +174,19 @@ impl Head {
         let Some(slot) = self.slots.get(index) else {
             return Err(row);
         };
-        #[cfg(vecindex_bug = "publish_before_write")]
-        slot.ready.store(true, Ordering::Release);
+        if bug!("publish_before_write") {
+            // An injected bug for the loom models: the row published before it is written.
+            slot.ready.store(true, Ordering::Release);
+        }
         // SAFETY: `index` came from the fetch_add above, so this thread is the only writer of
         // the slot and of its span of the arena (H1), and readers touch neither until `ready` is
         // set below (H2).
         unsafe { self.write_vector(index, &row.vector) };
         // SAFETY: as above.
         slot.meta.with_mut(|cell| unsafe { *cell = Some(row.meta) });
-        #[cfg(not(vecindex_bug = "publish_relaxed"))]
-        let order = Ordering::Release;
-        #[cfg(vecindex_bug = "publish_relaxed")]
-        let order = Ordering::Relaxed;
         // Release: the row written above happens before any reader's Acquire load of `ready`.
+        // (Relaxed is a bug injected for the loom models and scripts/tsan's control run.)
+        let order = if bug!("publish_relaxed") { Ordering::Relaxed } else { Ordering::Release };
         slot.ready.store(true, order);
         // Release: pairs with the Acquire in `is_settled`.
         self.published.fetch_add(1, Ordering::Release);
@@ -330,8 +334,8 @@ impl Head {
     ///
     /// Returns `None` if some reserved row is not published yet (call again later).
     pub fn seal(&self, dim: usize) -> Option<SegmentData> {
-        #[cfg(not(vecindex_bug = "seal_unsettled"))]
-        if !self.is_settled() {
+        // An injected bug for the loom models seals it unsettled, skipping unpublished rows.
+        if !bug!("seal_unsettled") && !self.is_settled() {
             return None;
         }
         let mut metas = Vec::with_capacity(self.len());
@@ -341,10 +345,9 @@ impl Head {
                 metas.push(meta.clone());
                 vectors.extend_from_slice(vector);
             });
-            #[cfg(not(vecindex_bug = "seal_unsettled"))]
-            copied?;
-            #[cfg(vecindex_bug = "seal_unsettled")]
-            let _ = copied;
+            if !bug!("seal_unsettled") {
+                copied?;
+            }
         }
         let rows = metas.iter().map(RowRef::Owned).zip(vectors.chunks_exact(dim.max(1)));
         let encoded = SealedRows::encode(dim, rows);

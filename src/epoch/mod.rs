@@ -45,7 +45,7 @@ use crate::ids::{RowLoc, SegmentId};
 use crate::rows::RowMeta;
 use crate::segment::Segment;
 use crate::seq::{ReadView, SeqNo, Sequencer};
-use crate::sync::{Arc, AtomicU64, EpochCell, EpochGuard, Ordering};
+use crate::sync::{Arc, AtomicU64, EpochCell, EpochGuard, Ordering, bug};
 
 /// One published state of the index's storage. See the module docs.
 pub struct Epoch {
@@ -150,10 +150,13 @@ impl Epochs {
         load: impl Fn(&Self) -> E,
     ) -> (ReadView, E) {
         loop {
-            #[cfg(not(vecindex_bug = "epoch_before_view"))]
-            let (view, epoch) = (take_view(seq), load(self));
-            #[cfg(vecindex_bug = "epoch_before_view")]
-            let (epoch, view) = (load(self), take_view(seq));
+            let (view, epoch) = if bug!("epoch_before_view") {
+                // An injected bug for the loom models: the epoch first.
+                let epoch = load(self);
+                (take_view(seq), epoch)
+            } else {
+                (take_view(seq), load(self))
+            };
             if view.covers(epoch.horizon) {
                 return (view, epoch);
             }
@@ -209,8 +212,10 @@ impl Epochs {
                 return cur.clone();
             }
             let mut next = cur.next();
-            #[cfg(not(vecindex_bug = "rotate_drops_full_head"))]
-            next.frozen.push(cur.head.clone());
+            // An injected bug for the loom models leaves the full head out, and its rows with it.
+            if !bug!("rotate_drops_full_head") {
+                next.frozen.push(cur.head.clone());
+            }
             next.head = fresh.clone();
             Arc::new(next)
         });

@@ -25,7 +25,7 @@ pub(crate) use doc_locks::{DocGuard, DocLocks};
 pub(crate) use grow::grow_ahead;
 
 use crate::ids::RowLoc;
-use crate::sync::{Entry, ShardedMap};
+use crate::sync::{Entry, ShardedMap, bug};
 
 /// What the chunk map knows of a chunk.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,8 +80,7 @@ impl Maps {
     pub(crate) fn claim(&self, chunk_id: &str, doc_id: &str) -> Result<Claim, String> {
         // An injected bug for the loom models: claiming a chunk id by looking, then inserting,
         // instead of through one entry (two documents can both claim it).
-        #[cfg(vecindex_bug = "claim_check_then_insert")]
-        if !self.chunks.contains_key(chunk_id) {
+        if bug!("claim_check_then_insert") && !self.chunks.contains_key(chunk_id) {
             self.chunks.insert(chunk_id.to_owned(), ChunkEntry { doc_id: doc_id.to_owned(), loc: None });
             return Ok(Claim::New);
         }

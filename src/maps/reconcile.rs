@@ -8,7 +8,7 @@ use crate::epoch::Epochs;
 use crate::ids::RowLoc;
 use crate::maps::{ChunkEntry, Maps};
 use crate::seq::Sequencer;
-use crate::sync::Entry;
+use crate::sync::{Entry, bug};
 
 impl Maps {
     /// Removes entries whose row is gone, dead or not theirs, drops listed ids the chunk map
@@ -22,17 +22,15 @@ impl Maps {
             let Some(owner) = self.owner(&id) else {
                 continue;
             };
-            #[cfg(vecindex_bug = "reconcile_stale_entry")]
-            let early = self.chunks.get(&id).map(|e| e.clone());
+            let read_entry = || self.chunks.get(&id).map(|e| e.clone());
+            // An injected bug for the loom models reads it here only, before the lock.
+            let early = if bug!("reconcile_stale_entry") { Some(read_entry()) } else { None };
             let _document = self.lock(&owner);
             let mut doc = self.docs.entry(owner.clone());
             // Read again under the owner's lock: a writer of the document may have moved it.
-            #[cfg(not(vecindex_bug = "reconcile_stale_entry"))]
-            let Some(entry) = self.chunks.get(&id).map(|e| e.clone()) else {
+            let Some(entry) = early.unwrap_or_else(read_entry) else {
                 continue;
             };
-            #[cfg(vecindex_bug = "reconcile_stale_entry")]
-            let Some(entry) = early else { continue };
             if entry.doc_id != owner {
                 continue; // changed hands meanwhile; that writer kept it consistent
             }

@@ -32,7 +32,7 @@
 //! `SeqCst` fences above order a mark against the forward (see Forwarding).
 
 use crate::seq::{ReadView, SeqNo};
-use crate::sync::{Arc, AtomicU64, AtomicUsize, OnceLock, Ordering, fence};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, OnceLock, Ordering, bug, fence};
 
 const LIVE: SeqNo = SeqNo::MAX;
 
@@ -89,9 +89,11 @@ impl Tombstones {
         let deleted = self.delete(row, seq);
         let (mut tombstones, mut row) = (self, row);
         loop {
-            // SeqCst: pairs with the fence in `forward_to` (see Forwarding).
-            #[cfg(not(vecindex_bug = "forward_no_fence"))]
-            fence(Ordering::SeqCst);
+            // SeqCst: pairs with the fence in `forward_to` (see Forwarding). (An injected bug
+            // for the loom models leaves both fences out.)
+            if !bug!("forward_no_fence") {
+                fence(Ordering::SeqCst);
+            }
             let Some(forward) = tombstones.forward.get() else { break };
             let Some(&to) = forward.rows.get(row) else { break };
             if to == DROPPED {
@@ -108,8 +110,9 @@ impl Tombstones {
     pub fn forward_to(&self, forward: Forward) -> bool {
         let first = self.forward.set(forward).is_ok();
         // SeqCst: pairs with the fence in `delete_and_forward` (see Forwarding).
-        #[cfg(not(vecindex_bug = "forward_no_fence"))]
-        fence(Ordering::SeqCst);
+        if !bug!("forward_no_fence") {
+            fence(Ordering::SeqCst);
+        }
         first
     }
 

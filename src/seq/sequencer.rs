@@ -44,7 +44,7 @@
 //!   rather than a load so that loom explores it; see `begin`.)
 
 use crate::seq::{ReadView, SeqNo};
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, spin_wait};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, bug, spin_wait};
 
 const IDLE: u64 = u64::MAX;
 const PENDING: u64 = 1 << 63;
@@ -119,11 +119,9 @@ impl Sequencer {
                 let entering = self.next.fetch_add(0, Ordering::Relaxed);
                 // Acquire: see the module docs (orders us after the slot's previous operation).
                 if slot.compare_exchange(IDLE, PENDING | entering, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                    #[cfg(not(vecindex_bug = "seq_relaxed"))]
-                    let order = Ordering::Release;
-                    #[cfg(vecindex_bug = "seq_relaxed")]
-                    let order = Ordering::Relaxed;
                     // Release: a reader that sees a later `next` must see our PENDING claim (I2).
+                    // (Relaxed is a bug injected for the loom models.)
+                    let order = if bug!("seq_relaxed") { Ordering::Relaxed } else { Ordering::Release };
                     let seq = self.next.fetch_add(1, order);
                     // Release: carries the previous operation's completion to readers of `seq`.
                     slot.store(seq, Ordering::Release);
@@ -180,9 +178,8 @@ impl Sequencer {
                 } else {
                     value < upper
                 };
-                #[cfg(vecindex_bug = "snapshot_no_wait")]
-                let below = below && false;
-                if !below {
+                // An injected bug for the loom models waits for none.
+                if !below || bug!("snapshot_no_wait") {
                     break;
                 }
                 spin_wait(round);

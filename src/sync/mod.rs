@@ -22,7 +22,9 @@
 //!   `std` does and could hide a missing fence.
 //!
 //! `native` holds the normal arm, `model` the checkers' arm; each stand-in has a file of its own.
+//! `bug` holds `bug!`, the switch of the bugs injected for the models to catch.
 
+pub(crate) mod bug;
 #[cfg(not(vecindex_loom))]
 mod cell;
 #[cfg(any(vecindex_loom, vecindex_shuttle))]
@@ -34,6 +36,7 @@ mod once_lock;
 #[cfg(any(vecindex_loom, vecindex_shuttle))]
 mod sharded_map;
 
+pub(crate) use bug::bug;
 #[cfg(any(vecindex_loom, vecindex_shuttle))]
 pub(crate) use model::*;
 #[cfg(not(any(vecindex_loom, vecindex_shuttle)))]

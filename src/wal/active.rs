@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use memmap2::MmapRaw;
 
 use crate::error::{Error, Result};
-use crate::sync::Arc;
+use crate::sync::{Arc, bug};
 use crate::wal::ahead::{self, Ahead, POPULATE_AHEAD, Prepared, Spec, WritePath};
 use crate::wal::group::Sink;
 use crate::wal::segment::{self, HEADER, Header};
@@ -240,7 +240,7 @@ impl ActiveSegment {
         let mut old = std::mem::replace(self, next);
         // Not the helper's handle: the helper drops `old`, and the handle's last drop joins it.
         // (An injected bug for the loom model keeps it.)
-        if cfg!(not(vecindex_bug = "ahead_retire_with_handle")) {
+        if !bug!("ahead_retire_with_handle") {
             old.ahead = None;
         }
         match &self.ahead {

@@ -39,7 +39,7 @@ use std::path::PathBuf;
 
 use memmap2::{Advice, MmapRaw};
 
-use crate::sync::{Arc, Condvar, JoinHandle, Mutex, MutexGuard};
+use crate::sync::{Arc, Condvar, JoinHandle, Mutex, MutexGuard, bug};
 use crate::wal::segment::Header;
 
 /// How far ahead of the end the helper keeps pages faulted in.
@@ -152,7 +152,7 @@ impl<S: Prepared> Ahead<S> {
                 *abandoned = true;
                 // An injected bug for the loom model: the leader makes the number the helper is
                 // making too.
-                if cfg!(vecindex_bug = "ahead_make_taken_number") { number } else { number + 1 }
+                if bug!("ahead_make_taken_number") { number } else { number + 1 }
             }
             _ => number,
         };

@@ -33,7 +33,7 @@
 
 use std::io;
 
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{Condvar, Mutex, MutexGuard, bug};
 
 /// Where batches go: the active log segment, or memory in the models.
 pub trait Sink: Send {
@@ -137,8 +137,7 @@ impl<S: Sink> Group<S> {
                 state.members = 0;
                 // An injected bug for the loom models: the batch's members are told it is
                 // written before it is.
-                #[cfg(vecindex_bug = "group_complete_before_write")]
-                {
+                if bug!("group_complete_before_write") {
                     state.completed = taken;
                     self.wake(&state);
                 }

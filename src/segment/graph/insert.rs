@@ -13,14 +13,15 @@ use super::sq8::{Kernel, PreparedQuery};
 use super::store::{ALIAS, COUNT, NONE, UPPER, read};
 use super::walk::{Pool, Scratch};
 use super::{Graph, MAX_NODES, pack};
-use crate::sync::Ordering;
+use crate::sync::{Ordering, bug};
 
-/// Every store of a link slot or a list's count. Release: the number stored is of a published
-/// node (G1), and a reader that loads the slot, or the count stored after it, sees that node.
-#[cfg(not(vecindex_bug = "graph_link_relaxed"))]
-const LINK_ORDER: Ordering = Ordering::Release;
-#[cfg(vecindex_bug = "graph_link_relaxed")]
-const LINK_ORDER: Ordering = Ordering::Relaxed;
+/// The order of every store of a link slot or a list's count. Release: the number stored is of
+/// a published node (G1), and a reader that loads the slot, or the count stored after it, sees
+/// that node. (Relaxed is a bug injected for the loom models.)
+#[inline(always)]
+fn link_order() -> Ordering {
+    if bug!("graph_link_relaxed") { Ordering::Relaxed } else { Ordering::Release }
+}
 
 /// The inserter's own state, behind the graph's inserter mutex.
 #[derive(Default)]
@@ -106,15 +107,18 @@ impl Graph {
             (nearest, entry) = (d, first as u32);
         }
         scratch.give_back();
-        #[cfg(vecindex_bug = "graph_link_before_write")]
-        self.link_all(kernel, &lists, linked, node);
+        if bug!("graph_link_before_write") {
+            // An injected bug for the loom models: linked before it is written and published.
+            self.link_all(kernel, &lists, linked, node);
+        }
         // SAFETY: we hold the inserter and `node` is the count.
         if !unsafe { self.write_node(&mut inserter, node, label, &code, squared, &lists[0], &lists[1..]) } {
             return false;
         }
         self.publish(node);
-        #[cfg(not(vecindex_bug = "graph_link_before_write"))]
-        self.link_all(kernel, &lists, linked, node);
+        if !bug!("graph_link_before_write") {
+            self.link_all(kernel, &lists, linked, node);
+        }
         if level > max_level {
             self.top.store(pack(node, level), Ordering::Release);
         }
@@ -221,7 +225,7 @@ impl Graph {
         if list.len() < capacity {
             self.store_link(neighbor, level, list.len(), node);
             if level == 0 {
-                self.nodes.word(neighbor, COUNT).store(list.len() as u32 + 1, LINK_ORDER);
+                self.nodes.word(neighbor, COUNT).store(list.len() as u32 + 1, link_order());
             }
             return;
         }
@@ -241,7 +245,7 @@ impl Graph {
             self.store_link(neighbor, level, i, n);
         }
         if level == 0 {
-            self.nodes.word(neighbor, COUNT).store(chosen.len() as u32, LINK_ORDER);
+            self.nodes.word(neighbor, COUNT).store(chosen.len() as u32, link_order());
         } else if chosen.len() < capacity {
             self.store_link(neighbor, level, chosen.len(), NONE);
         }
@@ -250,7 +254,7 @@ impl Graph {
     /// Stores `value` in slot `slot` of `node`'s links at `level`.
     #[inline(always)]
     fn store_link(&self, node: u32, level: usize, slot: usize, value: u32) {
-        let order = LINK_ORDER;
+        let order = link_order();
         if level == 0 {
             self.nodes.links(node)[slot].store(value, order);
             return;
