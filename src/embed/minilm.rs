@@ -5,16 +5,10 @@
 //! downloaded at run time. The model is loaded lazily, once, by the first `embed` (from any
 //! thread; the others wait for it), and its load time is logged.
 //!
-//! It reproduces sentence-transformers' `encode(normalize_embeddings=True)`:
-//!
-//! - the shipped `tokenizer.json` pads and truncates every input to 128 tokens; like
-//!   sentence-transformers, truncation goes to 256 word pieces (`max_seq_length`), and, as its
-//!   `encode` does, a batch is sorted by length and run in groups padded to their longest, so
-//!   a batch's short texts do not pay for its longest (the attention mask makes the padding
-//!   invisible to the result);
-//! - BERT with erf GELU and LayerNorm eps 1e-12 (from `config.json`); the tensors have no `bert.`
-//!   prefix (candle's loader takes either);
-//! - mean pooling over the real tokens (the attention mask), then L2 normalization.
+//! It reproduces sentence-transformers' `encode(normalize_embeddings=True)`: word pieces and
+//! batching as in [`super::wordpiece`]; BERT with erf GELU and LayerNorm eps 1e-12 (from
+//! `config.json`; the tensors have no `bert.` prefix, and candle's loader takes either); mean
+//! pooling over the real tokens (the attention mask), then L2 normalization.
 //!
 //! `tests/minilm.rs` checks token ids exactly and every embedding within 1e-4 of a reference
 //! made with sentence-transformers.
@@ -25,9 +19,9 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::embed::Embedder;
+use crate::embed::wordpiece::{Grouping, MAX_TOKENS, MINILM_NAME as NAME, Padded, WordPieces};
 use crate::error::{Error, Result};
 use crate::sync::OnceLock;
 
@@ -38,15 +32,11 @@ pub struct MiniLmEmbedder {
 }
 
 struct Model {
-    tokenizer: Tokenizer,
+    pieces: WordPieces,
     bert: BertModel,
     device: Device,
-    pad_id: u32,
 }
 
-const NAME: &str = "minilm-l6-v2";
-/// Word pieces per input, [CLS] and [SEP] included (sentence-transformers' `max_seq_length`).
-pub const MAX_TOKENS: usize = 256;
 /// Texts per forward pass: sorted by length, each group is padded to its own longest.
 const GROUP: usize = 16;
 
@@ -80,10 +70,11 @@ impl MiniLmEmbedder {
             .map_err(|e| self.error(e))
     }
 
-    /// The word-piece ids of `text`, [CLS] and [SEP] included, truncated to [`MAX_TOKENS`].
+    /// The word-piece ids of `text`, `[CLS]` and `[SEP]` included, truncated to
+    /// [`MAX_TOKENS`](super::MAX_TOKENS).
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self.model()?.tokenizer.encode(text, true).map_err(|e| self.error(e))?;
-        Ok(encoding.get_ids().to_vec())
+        let mut ids = self.model()?.pieces.encode(&[text]).map_err(|e| self.error(e))?;
+        Ok(ids.pop().unwrap_or_default())
     }
 }
 
@@ -91,51 +82,31 @@ impl Model {
     fn load(dir: &Path) -> std::result::Result<Model, String> {
         let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"));
         let config: Config = serde_json::from_slice(&read("config.json")?).map_err(|e| format!("config.json: {e}"))?;
-        let mut tokenizer =
-            Tokenizer::from_bytes(read("tokenizer.json")?).map_err(|e| format!("tokenizer.json: {e}"))?;
-        // Padding is done per group (Model::embed), not by the tokenizer for a whole batch.
-        tokenizer.with_padding(None);
-        let pad_id = tokenizer.token_to_id("[PAD]").ok_or("tokenizer.json: no [PAD] token")?;
-        tokenizer
-            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..TruncationParams::default() }))
-            .map_err(|e| format!("tokenizer: {e}"))?;
+        let pieces = WordPieces::load(dir)?;
         let device = Device::Cpu;
         let weights = read("model.safetensors")?;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(|e| format!("model.safetensors: {e}"))?;
         let bert = BertModel::load(vb, &config).map_err(|e| format!("model.safetensors: {e}"))?;
-        Ok(Model { tokenizer, bert, device, pad_id })
+        Ok(Model { pieces, bert, device })
     }
 
     /// Mean-pooled, L2-normalized embeddings of a batch, in its order.
     fn embed(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<f32>>, String> {
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| e.to_string())?;
-        let mut by_length: Vec<usize> = (0..encodings.len()).collect();
-        by_length.sort_by_key(|&i| encodings[i].get_ids().len());
-        let mut vectors = vec![Vec::new(); encodings.len()];
-        for group in by_length.chunks(GROUP) {
-            let ids: Vec<&[u32]> = group.iter().map(|&i| encodings[i].get_ids()).collect();
-            for (&i, vector) in group.iter().zip(self.forward(&ids)?) {
-                vectors[i] = vector;
-            }
-        }
-        Ok(vectors)
+        let sequences = self.pieces.encode(texts)?;
+        self.pieces.in_length_groups(
+            &sequences,
+            Grouping { size: GROUP, max_padding: None, max_tokens: None },
+            |padded| self.forward(padded),
+        )
     }
 
-    /// Embeddings of word-piece sequences, padded to the longest of them.
-    fn forward(&self, sequences: &[&[u32]]) -> std::result::Result<Vec<Vec<f32>>, String> {
-        let len = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
-        let n = sequences.len();
-        let mut ids = Vec::with_capacity(n * len);
-        let mut mask = Vec::with_capacity(n * len);
-        for sequence in sequences {
-            ids.extend_from_slice(sequence);
-            ids.resize(ids.len() + len - sequence.len(), self.pad_id);
-            mask.extend((0..len).map(|position| u32::from(position < sequence.len())));
-        }
+    /// Embeddings of one padded group.
+    fn forward(&self, padded: &Padded) -> std::result::Result<Vec<Vec<f32>>, String> {
+        let (n, len) = (padded.rows, padded.len);
         let t = |e: candle_core::Error| e.to_string();
-        let ids = Tensor::from_vec(ids, (n, len), &self.device).map_err(t)?;
-        let mask = Tensor::from_vec(mask, (n, len), &self.device).map_err(t)?;
+        let ids = Tensor::from_slice(&padded.ids, (n, len), &self.device).map_err(t)?;
+        let mask = Tensor::from_slice(&padded.mask, (n, len), &self.device).map_err(t)?;
         let types = ids.zeros_like().map_err(t)?;
         let hidden = self.bert.forward(&ids, &types, Some(&mask)).map_err(t)?; // (n, len, 384)
         let mask = mask.to_dtype(DType::F32).map_err(t)?.unsqueeze(2).map_err(t)?; // (n, len, 1)
@@ -155,6 +126,14 @@ impl Embedder for MiniLmEmbedder {
 
     fn dim(&self) -> usize {
         384
+    }
+
+    fn window(&self) -> Option<usize> {
+        Some(MAX_TOKENS)
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        self.model()?.pieces.count(text).map_err(|e| self.error(e))
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
