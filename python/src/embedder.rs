@@ -1,4 +1,5 @@
-//! The `embedder=` argument: `"hashing"`, `"minilm"` or a Python callable.
+//! The `embedder=` argument: `"hashing"`, `"minilm"` (ONNX Runtime), `"minilm-int8"`,
+//! `"minilm-candle"` or a Python callable.
 //!
 //! Embedding happens before the index is touched, outside every index critical section (as the
 //! seed requires). The Rust embedders run with the GIL released; a Python callable is called
@@ -17,7 +18,6 @@ use crate::errors::ToPyResult;
 
 /// Where `embedder="minilm"` looks for the model unless `config["model_dir"]` or
 /// `VECINDEX_MINILM_DIR` says otherwise (where scripts/fetch-minilm unpacks it).
-#[cfg(feature = "minilm")]
 const DEFAULT_MODEL_DIR: &str = "target/models/all-MiniLM-L6-v2";
 
 /// Dimension of the hashing embedder when neither `dim` nor an opened index says otherwise.
@@ -43,9 +43,9 @@ impl Embedder {
         if let Ok(name) = embedder.extract::<String>() {
             return match name.as_str() {
                 "hashing" => Ok(Self::Rust(Arc::new(HashingEmbedder::new(dim.unwrap_or(DEFAULT_DIM))))),
-                "minilm" => minilm(dim, model_dir),
+                "minilm" | "minilm-int8" | "minilm-candle" => minilm(&name, dim, model_dir),
                 other => Err(PyValueError::new_err(format!(
-                    "unknown embedder {other:?}: use \"hashing\", \"minilm\" or a callable"
+                    "unknown embedder {other:?}: use \"hashing\", \"minilm\", \"minilm-int8\", \"minilm-candle\" or a callable"
                 ))),
             };
         }
@@ -112,28 +112,18 @@ impl Embedder {
     }
 }
 
-#[cfg(feature = "minilm")]
-fn minilm(dim: Option<usize>, model_dir: Option<PathBuf>) -> PyResult<Embedder> {
-    use vecindex::embed::{Embedder as _, MiniLmEmbedder};
+/// MiniLM: `"minilm"` on ONNX Runtime (fp32), `"minilm-int8"` its int8 graph, `"minilm-candle"`
+/// on candle (see `vecindex::embed::by_name`).
+fn minilm(name: &str, dim: Option<usize>, model_dir: Option<PathBuf>) -> PyResult<Embedder> {
     let dir = model_dir
         .or_else(|| std::env::var_os("VECINDEX_MINILM_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_DIR));
-    if !dir.join("model.safetensors").is_file() {
-        return Err(PyValueError::new_err(format!(
-            "no MiniLM model in {}: run scripts/fetch-minilm, or pass config={{\"model_dir\": ...}}",
-            dir.display()
-        )));
-    }
-    let embedder = MiniLmEmbedder::new(dir);
+    let embedder: Arc<dyn vecindex::embed::Embedder> =
+        Arc::from(vecindex::embed::by_name(name, &dir, DEFAULT_DIM).map_err(|e| PyValueError::new_err(e.to_string()))?);
     if let Some(dim) = dim.filter(|&d| d != embedder.dim()) {
         return Err(PyValueError::new_err(format!("MiniLM makes {}-d vectors, not {dim}-d", embedder.dim())));
     }
-    Ok(Embedder::Rust(Arc::new(embedder)))
-}
-
-#[cfg(not(feature = "minilm"))]
-fn minilm(_dim: Option<usize>, _model_dir: Option<PathBuf>) -> PyResult<Embedder> {
-    Err(PyValueError::new_err("this build of vecindex has no MiniLM embedder (feature \"minilm\")"))
+    Ok(Embedder::Rust(embedder))
 }
 
 /// `vecindex.Embedder`: an embedder of the binding on its own, for code that embeds texts
@@ -143,7 +133,9 @@ pub struct PyEmbedder(Embedder);
 
 #[pymethods]
 impl PyEmbedder {
-    /// `embedder`: `"hashing"` (default) or `"minilm"`; `dim` for hashing (default 384);
+    /// `embedder`: `"hashing"` (default), `"minilm"` (ONNX Runtime: scripts/make-minilm-onnx
+    /// and scripts/fetch-onnxruntime, or `ORT_DYLIB_PATH`), `"minilm-int8"` or `"minilm-candle"`;
+    /// `dim` for hashing (default 384);
     /// `model_dir` for MiniLM (default: `VECINDEX_MINILM_DIR`, else where scripts/fetch-minilm
     /// unpacks it).
     #[new]

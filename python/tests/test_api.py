@@ -154,6 +154,25 @@ def test_minilm_embedder_when_the_model_is_present(tmp_path):
     assert index.search("a kitten", top_k=1)[0]["chunk_id"] == "cats"
 
 
+def test_minilm_backends_agree(tmp_path):
+    import os
+
+    model = os.environ.get("VECINDEX_MINILM_DIR", "target/models/all-MiniLM-L6-v2")
+    if not os.path.isfile(os.path.join(model, "model.onnx")):
+        pytest.skip("no MiniLM graph (scripts/make-minilm-onnx)")
+    texts = ["Cats are small domesticated felines.", "", "Rust " * 400]
+    onnx = vecindex.Embedder("minilm", model_dir=model)
+    candle = vecindex.Embedder("minilm-candle", model_dir=model)
+    int8 = vecindex.Embedder("minilm-int8", model_dir=model)
+    assert onnx.name == candle.name == "minilm-l6-v2" and int8.name == "minilm-l6-v2-int8"
+    a, b, c = onnx.embed(texts), candle.embed(texts), int8.embed(texts)
+    assert a.shape == b.shape == c.shape == (3, 384)
+    assert np.abs(a - b).max() <= 1e-4
+    assert (a * c).sum(axis=1).min() > 0.97
+    with pytest.raises(ValueError, match="unknown embedder"):
+        vecindex.Embedder("minilm-fp16", model_dir=model)
+
+
 def test_module_docstring_example():
     import doctest
 

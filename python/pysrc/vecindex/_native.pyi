@@ -111,7 +111,8 @@ class VectorIndex:
     """A concurrent vector index of document chunks; safe to share between threads."""
 
     def __init__(self, dim: Optional[int] = None, embedder: EmbedderArg = None, config: Optional[Config] = None) -> None:
-        """A new, empty index. ``embedder``: "hashing" (default), "minilm", or a callable
+        """A new, empty index. ``embedder``: "hashing" (default), "minilm" (ONNX Runtime),
+        "minilm-int8", "minilm-candle", or a callable
         taking ``list[str]`` and returning a 2-D array of shape ``(len(texts), dim)``."""
     @staticmethod
     def open(path: StrPath, embedder: EmbedderArg = None, config: Optional[Config] = None) -> VectorIndex:
