@@ -51,12 +51,11 @@ pub fn documents(root: &Path, count: usize, bytes: usize) -> std::io::Result<Vec
     Ok(docs)
 }
 
-/// A document in chunks, as `vecindex ingest` cuts it (headings, 1200 characters, overlap 150).
+/// A document in chunks, as `vecindex ingest --embedder hashing` cuts it (headings, 1200
+/// characters with the heading path, overlap 150), each as it is embedded (heading path, text).
+/// Kept in characters for every embedder so that the benchmarks' datasets stay the same.
 pub fn chunks(text: &str) -> Vec<String> {
-    chunker::chunk(text, Format::Rst, ChunkSize::default())
-        .into_iter()
-        .map(|piece| if piece.heading.is_empty() { piece.text } else { format!("{}\n{}", piece.heading, piece.text) })
-        .collect()
+    chunker::chunk(text, Format::Rst, ChunkSize::default()).iter().map(chunker::Piece::embedded).collect()
 }
 
 /// Every chunk of every file of the corpus, in file order, as `vecindex ingest` would embed them.

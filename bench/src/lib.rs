@@ -11,6 +11,7 @@ pub mod designs;
 pub mod disk;
 pub mod duplicates;
 pub mod durability;
+pub mod embedders;
 pub mod filtered;
 pub mod growth;
 pub mod latency;

@@ -95,6 +95,18 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// MiniLM's speed on every backend (1 and 2 threads; batches of 1, 16 and 32), each
+    /// backend's vectors against sentence-transformers', and int8 against fp32 (feature `onnx`).
+    Embedders {
+        #[arg(long, default_value = "target/models/all-MiniLM-L6-v2")]
+        model: PathBuf,
+        /// The ONNX Runtime library (scripts/fetch-onnxruntime).
+        #[arg(long, default_value = "target/onnxruntime/libonnxruntime.so.1.31.1")]
+        runtime: PathBuf,
+        /// Internal: measure this thread count only, in this process.
+        #[arg(long, hide = true)]
+        only_threads: Option<usize>,
+    },
     /// Persist bandwidth against dd, incremental persist, open cold and warm against FAISS.
     Disk,
     /// Writer throughput across a growth step after a bulk load.
@@ -265,6 +277,7 @@ fn main() {
                 to.display()
             );
         }
+        Command::Embedders { model, runtime, only_threads } => embedders(quick, out, model, runtime, only_threads),
         Command::Disk => {
             let params =
                 disk::Params { rows: if quick { 20_000 } else { 200_000 }, dim: 384, runs: if quick { 2 } else { 5 } };
@@ -305,4 +318,69 @@ fn main() {
             }
         }
     }
+}
+
+#[cfg(not(feature = "onnx"))]
+fn embedders(_: bool, _: &Path, _: PathBuf, _: PathBuf, _: Option<usize>) {
+    eprintln!("embedders: this build has no ONNX Runtime (--features onnx)");
+    std::process::exit(1)
+}
+
+/// The embedder benchmark: the parent measures accuracy and int8's quality, and runs one child
+/// process per thread count for the speed cells (see `vecindex_bench::embedders`).
+#[cfg(feature = "onnx")]
+fn embedders(quick: bool, out: &Path, model: PathBuf, runtime: PathBuf, only_threads: Option<usize>) {
+    use vecindex_bench::embedders::{self, Cell, Outcome, Params, Paths};
+    let params = Params {
+        texts: if quick { 8 } else { 128 },
+        batches: vec![1, 16, 32],
+        threads: vec![1, 2],
+        min_seconds: if quick { 0.0 } else { 5.0 },
+        quality_corpus: if quick { 64 } else { 2_000 },
+        quality_queries: if quick { 16 } else { 200 },
+    };
+    let paths = Paths { model, runtime, reference: PathBuf::from("tests/data/minilm-reference.json") };
+    let fail = |e: String| -> ! {
+        eprintln!("embedders: {e}");
+        std::process::exit(1)
+    };
+    let texts = embedders::texts(params.texts).unwrap_or_else(|e| fail(e.to_string()));
+    let cells_file = |threads: usize| out.join(format!("embedders-threads-{threads}.json"));
+    if let Some(threads) = only_threads {
+        let cells = embedders::speed(&params, &paths, threads, &texts).unwrap_or_else(|e| fail(e));
+        save(out, &format!("embedders-threads-{threads}"), &cells);
+        return;
+    }
+    save(out, "embedders-texts", &texts); // for scripts/bench/embed_peers.py
+    let mean_tokens = embedders::mean_tokens(&paths, &texts).unwrap_or_else(|e| fail(e));
+    println!("embedders: {} chunks of the corpus, {mean_tokens:.0} word pieces on average", texts.len());
+    let accuracy = embedders::accuracy(&paths).unwrap_or_else(|e| fail(e));
+    let int8 = Some(embedders::int8_quality(&params, &paths).unwrap_or_else(|e| fail(e)));
+    let mut cells: Vec<Cell> = Vec::new();
+    for &threads in &params.threads {
+        let status = std::process::Command::new(std::env::current_exe().expect("this binary"))
+            .args(quick.then_some("--quick"))
+            .arg("--out")
+            .arg(out)
+            .args(["embedders", "--model"])
+            .arg(&paths.model)
+            .arg("--runtime")
+            .arg(&paths.runtime)
+            .args(["--only-threads", &threads.to_string()])
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            // candle at its best: its per-pass tensors stay in the heap instead of each being a
+            // fresh mapping that page-faults in (docs/guide.md, "Embedders").
+            .env("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967295")
+            .status()
+            .unwrap_or_else(|e| fail(e.to_string()));
+        if !status.success() {
+            fail(format!("the run with {threads} threads failed ({status})"));
+        }
+        let file = cells_file(threads);
+        let read = std::fs::read(&file).unwrap_or_else(|e| fail(format!("{}: {e}", file.display())));
+        cells.extend(serde_json::from_slice::<Vec<Cell>>(&read).unwrap_or_else(|e| fail(e.to_string())));
+    }
+    let outcome =
+        Outcome { machine: vecindex_bench::report::machine(), texts: texts.len(), mean_tokens, cells, accuracy, int8 };
+    save(out, "embedders", &outcome);
 }

@@ -6,6 +6,8 @@
 mod disk;
 mod duplicates;
 mod durability;
+mod embed_load;
+mod embedders;
 mod filtered;
 mod growth;
 mod live;
@@ -80,7 +82,7 @@ pub(super) fn criterion_mean_ns(criterion_dir: &Path, group: &str, id: &str) -> 
 }
 
 /// The CPU model, cores and memory of this machine.
-pub(crate) fn machine() -> String {
+pub fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -161,6 +163,8 @@ pub fn write(out: &Path, to: &Path, criterion_dir: &Path) -> Result<(), Error> {
     growth::write(&mut report)?;
     duplicates::write(&mut report)?;
     python::write(&mut report)?;
+    embedders::write(&mut report)?;
+    embed_load::write(&mut report)?;
     let Report { plots_dir, mut md, targets, .. } = report;
 
     // Targets first in the file, after the header.
