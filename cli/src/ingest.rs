@@ -32,6 +32,7 @@ pub struct IngestOptions {
     pub persist_every_docs: usize,
     /// ...or after this long, whichever comes first.
     pub persist_every: Duration,
+    /// Chunk size in the embedder's unit (`ChunkSize::for_embedder`).
     pub chunk: ChunkSize,
     /// Texts per embedder call.
     pub batch: usize,
@@ -86,11 +87,9 @@ fn chunks_of(
     options: &IngestOptions,
     embedder: &dyn Embedder,
 ) -> Result<Vec<Chunk>, String> {
-    let pieces = chunker::chunk(text, file.format, options.chunk);
-    let inputs: Vec<String> = pieces
-        .iter()
-        .map(|p| if p.heading.is_empty() { p.text.clone() } else { format!("{}\n{}", p.heading, p.text) })
-        .collect();
+    let pieces = chunker::chunk_for(text, file.format, options.chunk, embedder)?;
+    // What is embedded is what the chunker sized: the heading path and the text.
+    let inputs: Vec<String> = pieces.iter().map(chunker::Piece::embedded).collect();
     let mut vectors = Vec::with_capacity(inputs.len());
     for batch in inputs.chunks(options.batch.max(1)) {
         let refs: Vec<&str> = batch.iter().map(String::as_str).collect();

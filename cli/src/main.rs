@@ -55,12 +55,18 @@ enum Command {
         /// ...or after this many seconds, whichever comes first.
         #[arg(long, default_value_t = 10.0)]
         persist_every_secs: f64,
-        /// Largest chunk, in characters.
-        #[arg(long, default_value_t = 1200)]
-        max_chars: usize,
-        /// Characters a chunk repeats from the one before.
-        #[arg(long, default_value_t = 150)]
-        overlap: usize,
+        /// Largest chunk in word pieces, `[CLS]`, `[SEP]` and its heading path included, for an
+        /// embedder with a window (minilm); default and at most: the window (256).
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        /// Largest chunk in characters, its heading path included, for an embedder without a
+        /// window (hashing); default 1200, at least 64.
+        #[arg(long)]
+        max_chars: Option<usize>,
+        /// Word pieces (or characters) a chunk repeats from the one before; default an eighth of
+        /// the largest chunk, at most half of it.
+        #[arg(long)]
+        overlap: Option<usize>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -100,7 +106,8 @@ enum Command {
         /// Ingest this directory in the background while serving.
         #[arg(long)]
         ingest: Option<PathBuf>,
-        /// Bearer token required on mutating routes (POST /documents, DELETE, POST /persist).
+        /// Bearer token required on mutating routes (POST /documents, DELETE, POST /persist) and
+        /// on the OpenAI-compatible /v1 routes (whose clients always send their API key).
         #[arg(long, env = "VECINDEX_TOKEN", hide_env_values = true)]
         token: Option<String>,
         /// Largest request body, in bytes.
@@ -118,36 +125,29 @@ enum Command {
         /// power-loss (fsynced first) or interval:SECONDS.
         #[arg(long, default_value = "process-crash")]
         durability: vecindex::Durability,
+        #[command(flatten)]
+        batching: server::BatchOptions,
     },
 }
 
 #[derive(clap::Args)]
 struct EmbedderArgs {
-    /// `hashing` (lexical, no model) or, in a build with the `minilm` feature, `minilm`
-    /// (semantic: all-MiniLM-L6-v2).
+    /// `hashing` (lexical, no model), `minilm` (semantic: all-MiniLM-L6-v2 on ONNX Runtime,
+    /// feature `onnx`), `minilm-int8` (its int8 graph: faster, an index of its own) or
+    /// `minilm-candle` (the same vectors as `minilm` on candle, feature `minilm`).
     #[arg(long, default_value = "hashing")]
     embedder: String,
-    /// The MiniLM model directory (config.json, tokenizer.json, model.safetensors), as
-    /// scripts/fetch-minilm unpacks it.
+    /// The MiniLM model directory (tokenizer.json and the weights from scripts/fetch-minilm,
+    /// the ONNX graphs from scripts/make-minilm-onnx).
     #[arg(long, env = "VECINDEX_MINILM_DIR", default_value = "target/models/all-MiniLM-L6-v2")]
     model_dir: PathBuf,
 }
 
 impl EmbedderArgs {
     fn build(&self) -> Result<Arc<dyn Embedder>, String> {
-        match self.embedder.as_str() {
-            "hashing" => Ok(Arc::new(HashingEmbedder::default())),
-            #[cfg(feature = "minilm")]
-            "minilm" => {
-                if !self.model_dir.join("model.safetensors").exists() {
-                    return Err(format!("no MiniLM model in {}: run scripts/fetch-minilm", self.model_dir.display()));
-                }
-                Ok(Arc::new(vecindex::embed::MiniLmEmbedder::new(&self.model_dir)))
-            }
-            #[cfg(not(feature = "minilm"))]
-            "minilm" => Err("this build has no MiniLM: build with --features minilm".into()),
-            other => Err(format!("unknown embedder {other:?} (available: hashing, minilm)")),
-        }
+        let embedder = vecindex::embed::by_name(&self.embedder, &self.model_dir, HashingEmbedder::default().dim())
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::from(embedder))
     }
 }
 
@@ -183,15 +183,16 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             threads,
             persist_every_docs,
             persist_every_secs,
+            max_tokens,
             max_chars,
             overlap,
             quiet,
             head_capacity,
             durability,
         } => {
-            let chunk = ChunkSize::new(max_chars, overlap)
-                .unwrap_or_else(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e}\n")).exit());
             let embedder = embedder.build()?;
+            let chunk = ChunkSize::for_embedder(embedder.as_ref(), max_tokens, max_chars, overlap)
+                .unwrap_or_else(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e}\n")).exit());
             let started = Instant::now();
             let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref(), head_capacity, durability)?);
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -276,10 +277,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             persist_every_docs,
             persist_every_secs,
             durability,
+            batching,
         } => {
             let embedder = embedder.build()?;
             let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref(), None, durability)?);
-            let chunk = ChunkSize::default();
+            // POST /documents and the background ingest cut chunks to the embedder's window, as
+            // `vecindex ingest` does by default.
+            let chunk = ChunkSize::for_embedder(embedder.as_ref(), None, None, None)?;
             let ingest = ingest_dir.map(|root| IngestOptions {
                 root,
                 index_path: index.clone(),
@@ -290,7 +294,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 batch: 64,
                 progress: false,
             });
-            let options = server::ServeOptions { addr, index_path: index, token, max_body_bytes, chunk, ingest };
+            let options =
+                server::ServeOptions { addr, index_path: index, token, max_body_bytes, chunk, ingest, batching };
             server::serve(opened, embedder, options)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -122,6 +122,8 @@ fn chunk_sizes_that_make_no_sense_are_refused() {
         (&["--max-chars", "0"][..], "--max-chars 0 is too small"),
         (&["--max-chars", "63"][..], "at least 64"),
         (&["--max-chars", "200", "--overlap", "150"][..], "more than half of --max-chars"),
+        (&["--overlap", "601"][..], "--overlap 601 is more than half of --max-chars 1200"),
+        (&["--max-tokens", "128"][..], "--max-tokens is for embedders with a window"),
     ] {
         let out = vecindex(&[&["ingest", d, "--index", i, "--quiet"][..], args].concat());
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");

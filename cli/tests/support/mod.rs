@@ -2,6 +2,7 @@
 //! read the address it chose, and a minimal HTTP/1.1 client (one request per connection).
 #![allow(dead_code)]
 
+pub mod client;
 pub mod load;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,196 @@
+//! `vecindex serve`: the index over HTTP (axum on tokio), with an optional background ingest.
+//!
+//! | route | body | answer |
+//! | --- | --- | --- |
+//! | `POST /documents` | `{"doc_id", "text", "metadata"?}` or `{"doc_id", "chunks": [{"text", "vector"?, "metadata"?}]}` | the document replaced atomically |
+//! | `GET /documents/{id}` | | its chunks (ids may hold `/`: ingested files are named by path) |
+//! | `DELETE /documents/{id}` | | 404 if it did not exist |
+//! | `POST /search` | `{"text" / "vector" / "texts" / "vectors", "k"?, "exclude_docs"?, "filter"?, "include"?}` | hits, best first (per query for a batch) |
+//! | `POST /persist` | | what was written |
+//! | `GET /stats`, `GET /healthz`, `GET /metrics` | | JSON, `ok`, Prometheus text |
+//! | `POST /v1/embeddings`, `GET /v1/models[/{model}]` | OpenAI's | OpenAI's (`openai.rs`) |
+//!
+//! Texts are embedded by the batcher (`batcher.rs`), which merges the texts of concurrent
+//! requests into one embedder call and answers 503 when its bounded queue is full. Every index
+//! call, and other CPU work, runs on tokio's blocking pool (`spawn_blocking`), never on the async
+//! workers. Bodies over the limit get 413, bad input 400 (422 for a wrong vector), a missing or
+//! wrong bearer token on a mutating or `/v1` route 401; every error body is JSON (`error.rs`). On
+//! SIGTERM or SIGINT the server stops accepting, lets requests in flight finish, persists while
+//! the background ingest is still adding, then stops the ingest (which persists what it added
+//! last) and exits 0.
+
+mod batcher;
+mod error;
+mod metrics;
+mod openai;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use vecindex::VectorIndex;
+use vecindex::embed::Embedder;
+
+pub use self::batcher::BatchOptions;
+use self::batcher::Batcher;
+use self::error::ApiError;
+use self::metrics::{Metrics, Route};
+use crate::chunker::ChunkSize;
+use crate::ingest::{self, IngestOptions};
+
+/// What `serve` needs.
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    pub index_path: PathBuf,
+    /// Required as `Authorization: Bearer <token>` on mutating routes and on `/v1`, if set.
+    pub token: Option<String>,
+    pub max_body_bytes: usize,
+    pub chunk: ChunkSize,
+    /// Ingest this directory in the background while serving.
+    pub ingest: Option<IngestOptions>,
+    /// How the texts of concurrent requests are embedded together.
+    pub batching: BatchOptions,
+}
+
+struct App {
+    index: Arc<VectorIndex>,
+    embedder: Arc<dyn Embedder>,
+    batcher: Batcher,
+    index_path: PathBuf,
+    token: Option<String>,
+    chunk: ChunkSize,
+    metrics: Metrics,
+    /// When the server started, in Unix seconds (`created` of `/v1/models`).
+    started_unix: u64,
+}
+
+type Shared = Arc<App>;
+
+impl App {
+    /// Runs `work` on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || work(&app))
+            .await
+            .unwrap_or_else(|e| Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("worker failed: {e}"))))
+    }
+
+    /// Awaits `work`, timing it (and counting its failure) under `route`.
+    async fn timed<T, E>(&self, route: Route, work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+        let started = Instant::now();
+        let result = work.await;
+        self.metrics.observe(route, started.elapsed(), result.is_err());
+        result
+    }
+
+    /// The vectors of `texts`, from the batcher.
+    async fn embed(&self, texts: Arc<Vec<String>>) -> Result<Vec<Vec<f32>>, ApiError> {
+        Ok(self.batcher.embed(texts).await?)
+    }
+
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(token) = &self.token else { return Ok(()) };
+        let given =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        match given {
+            Some(given) if given == token => Ok(()),
+            _ => Err(ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into())),
+        }
+    }
+}
+
+/// Resolves at the first SIGTERM or SIGINT after this call. The handlers are installed here, before
+/// the server says it listens: a signal sent as soon as it does is then a graceful shutdown, not
+/// the default death without the final persist.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut terminate, mut interrupt) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+    })
+}
+
+/// Serves until SIGTERM or SIGINT, then shuts down gracefully (module docs).
+pub fn serve(index: Arc<VectorIndex>, embedder: Arc<dyn Embedder>, options: ServeOptions) -> Result<(), String> {
+    let batcher = Batcher::start(embedder.clone(), &options.batching).map_err(|e| format!("batcher thread: {e}"))?;
+    let app = Arc::new(App {
+        index: index.clone(),
+        embedder: embedder.clone(),
+        batcher,
+        index_path: options.index_path.clone(),
+        token: options.token,
+        chunk: options.chunk,
+        metrics: Metrics::default(),
+        started_unix: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+    });
+    let router = Router::new()
+        .route("/documents", post(routes::add_document))
+        .route("/documents/{*id}", get(routes::get_document).delete(routes::delete_document))
+        .route("/search", post(routes::search))
+        .route("/persist", post(routes::persist))
+        .route("/stats", get(routes::stats))
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/models/{model}", get(openai::model))
+        .fallback(error::no_such_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .with_state(app);
+
+    // The background ingest: a plain thread (it has its own pool), told to stop at shutdown.
+    let stop_ingest = Arc::new(AtomicBool::new(false));
+    let ingest = options.ingest.map(|ingest_options| {
+        let (index, embedder, stop) = (index.clone(), embedder.clone(), stop_ingest.clone());
+        std::thread::spawn(move || ingest::ingest(&index, &embedder, &ingest_options, &stop))
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let listener =
+            tokio::net::TcpListener::bind(options.addr).await.map_err(|e| format!("bind {}: {e}", options.addr))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let shutdown = shutdown_signal().map_err(|e| format!("cannot listen for SIGTERM and SIGINT: {e}"))?;
+        println!("listening on http://{local}");
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())
+    })?;
+
+    // Requests are done. Persist now, while the background ingest may still be adding: the
+    // seed's crash scenario, which here is just another persist.
+    let report = index.persist(&options.index_path).map_err(|e| format!("final persist: {e}"))?;
+    println!("persisted {} chunks at seq {} into {}", report.rows, report.seq, options.index_path.display());
+    if let Some(ingest) = ingest {
+        stop_ingest.store(true, Ordering::Relaxed);
+        match ingest.join() {
+            Ok(Ok(s)) => println!(
+                "background ingest {}: {} added, {} replaced, {} unchanged, {} removed, {} persists",
+                if s.stopped { "stopped" } else { "finished" },
+                s.added,
+                s.replaced,
+                s.unchanged,
+                s.removed,
+                s.persists
+            ),
+            Ok(Err(e)) => return Err(format!("background ingest: {e}")),
+            Err(_) => return Err("background ingest panicked".into()),
+        }
+    }
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    Ok(())
+}
