@@ -14,21 +14,19 @@
 //! made with sentence-transformers.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 
 use crate::embed::Embedder;
-use crate::embed::wordpiece::{Grouping, MAX_TOKENS, MINILM_NAME as NAME, Padded, WordPieces};
+use crate::embed::wordpiece::{Grouping, Lazy, MAX_TOKENS, MINILM_NAME as NAME, Padded, WordPieces};
 use crate::error::{Error, Result};
-use crate::sync::OnceLock;
 
 /// See the module docs.
 pub struct MiniLmEmbedder {
     dir: PathBuf,
-    model: OnceLock<std::result::Result<Model, String>>,
+    model: Lazy<Model>,
 }
 
 struct Model {
@@ -43,7 +41,7 @@ const GROUP: usize = 16;
 impl MiniLmEmbedder {
     /// An embedder over the model files in `dir`; nothing is read until the first embedding.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), model: OnceLock::new() }
+        Self { dir: dir.into(), model: Lazy::new() }
     }
 
     /// The model directory.
@@ -56,18 +54,7 @@ impl MiniLmEmbedder {
     }
 
     fn model(&self) -> Result<&Model> {
-        self.model
-            .get_or_init(|| {
-                let started = Instant::now();
-                let loaded = Model::load(&self.dir);
-                match &loaded {
-                    Ok(_) => tracing::info!(dir = %self.dir.display(), ms = started.elapsed().as_secs_f64() * 1e3, "loaded MiniLM"),
-                    Err(e) => tracing::error!(dir = %self.dir.display(), error = %e, "cannot load MiniLM"),
-                }
-                loaded
-            })
-            .as_ref()
-            .map_err(|e| self.error(e))
+        self.model.get("MiniLM", &self.dir, || Model::load(&self.dir)).map_err(|e| self.error(e))
     }
 
     /// The word-piece ids of `text`, `[CLS]` and `[SEP]` included, truncated to
@@ -93,12 +80,9 @@ impl Model {
 
     /// Mean-pooled, L2-normalized embeddings of a batch, in its order.
     fn embed(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<f32>>, String> {
-        let sequences = self.pieces.encode(texts)?;
-        self.pieces.in_length_groups(
-            &sequences,
-            Grouping { size: GROUP, max_padding: None, max_tokens: None },
-            |padded| self.forward(padded),
-        )
+        self.pieces.embed_in_groups(texts, Grouping { size: GROUP, max_padding: None, max_tokens: None }, |padded| {
+            self.forward(padded)
+        })
     }
 
     /// Embeddings of one padded group.

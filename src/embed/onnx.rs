@@ -16,7 +16,6 @@
 //!   Batching many texts per call is what makes it fast.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use ort::environment::Environment;
 use ort::session::Session;
@@ -24,9 +23,9 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
 use crate::embed::Embedder;
-use crate::embed::wordpiece::{Grouping, MAX_TOKENS, MINILM_NAME, Padded, WordPieces};
+use crate::embed::wordpiece::{Grouping, Lazy, MAX_TOKENS, MINILM_NAME, Padded, WordPieces};
 use crate::error::{Error, Result};
-use crate::sync::{Mutex, OnceLock};
+use crate::sync::Mutex;
 
 /// The environment variable that names the ONNX Runtime library when
 /// [`OnnxMiniLmEmbedder::runtime`] was not called (the `ort` crate's own name for it).
@@ -54,7 +53,7 @@ pub struct OnnxMiniLmEmbedder {
     threads: usize,
     precision: Precision,
     graph_file: Option<String>,
-    model: OnceLock<std::result::Result<Model, String>>,
+    model: Lazy<Model>,
 }
 
 struct Model {
@@ -78,7 +77,7 @@ impl OnnxMiniLmEmbedder {
             threads: 0,
             precision: Precision::Fp32,
             graph_file: None,
-            model: OnceLock::new(),
+            model: Lazy::new(),
         }
     }
 
@@ -143,18 +142,8 @@ impl OnnxMiniLmEmbedder {
     }
 
     fn model(&self) -> Result<&Model> {
-        self.model
-            .get_or_init(|| {
-                let started = Instant::now();
-                let loaded = self.load();
-                match &loaded {
-                    Ok(_) => tracing::info!(dir = %self.dir.display(), graph = self.graph(), ms = started.elapsed().as_secs_f64() * 1e3, "loaded MiniLM (ONNX Runtime)"),
-                    Err(e) => tracing::error!(dir = %self.dir.display(), error = %e, "cannot load MiniLM (ONNX Runtime)"),
-                }
-                loaded
-            })
-            .as_ref()
-            .map_err(|e| self.error(e))
+        let what = format_args!("MiniLM on ONNX Runtime ({})", self.graph());
+        self.model.get(what, &self.dir, || self.load()).map_err(|e| self.error(e))
     }
 
     fn load(&self) -> std::result::Result<Model, String> {
@@ -215,8 +204,7 @@ fn environment(library: &Path) -> std::result::Result<&'static Environment, Stri
 
 impl Model {
     fn embed(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<f32>>, String> {
-        let sequences = self.pieces.encode(texts)?;
-        self.pieces.in_length_groups(&sequences, GROUPING, |padded| self.forward(padded))
+        self.pieces.embed_in_groups(texts, GROUPING, |padded| self.forward(padded))
     }
 
     fn forward(&self, padded: &Padded) -> std::result::Result<Vec<Vec<f32>>, String> {

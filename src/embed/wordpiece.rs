@@ -6,9 +6,13 @@
 //! is sorted by length and run in groups padded to their own longest, so a batch's short texts do
 //! not pay for its longest. The attention mask makes the padding invisible to the result.
 
+use std::fmt::Display;
 use std::path::Path;
+use std::time::Instant;
 
 use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::sync::OnceLock;
 
 /// The name of both MiniLM backends: their vectors agree within 1e-4, so an index built with one
 /// can be queried with the other.
@@ -38,7 +42,7 @@ impl WordPieces {
     pub(crate) fn load(dir: &Path) -> Result<Self, String> {
         let bytes = std::fs::read(dir.join("tokenizer.json")).map_err(|e| format!("tokenizer.json: {e}"))?;
         let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| format!("tokenizer.json: {e}"))?;
-        // Padding is done per group (`in_length_groups`), not by the tokenizer for a whole batch.
+        // Padding is done per group (`embed_in_groups`), not by the tokenizer for a whole batch.
         tokenizer.with_padding(None);
         let mut counter = tokenizer.clone();
         counter.with_truncation(None).map_err(|e| format!("tokenizer: {e}"))?;
@@ -60,16 +64,17 @@ impl WordPieces {
         Ok(self.counter.encode(text, true).map_err(|e| e.to_string())?.len())
     }
 
-    /// Runs `forward` over `sequences` in groups, sorted by length and each padded to its
-    /// longest, and returns its vectors in the order of `sequences`. A group holds at most
-    /// `grouping.size` sequences and, with `grouping.max_padding`, is closed before its padding
-    /// would exceed that share of its real word pieces.
-    pub(crate) fn in_length_groups(
+    /// Encodes `texts` and runs `forward` over their word pieces in groups, sorted by length and
+    /// each padded to its longest, and returns its vectors in the order of `texts`. A group holds
+    /// at most `grouping.size` sequences and is closed before it passes `grouping`'s padding
+    /// share or token budget.
+    pub(crate) fn embed_in_groups(
         &self,
-        sequences: &[Vec<u32>],
+        texts: &[&str],
         grouping: Grouping,
         mut forward: impl FnMut(&Padded) -> Result<Vec<Vec<f32>>, String>,
     ) -> Result<Vec<Vec<f32>>, String> {
+        let sequences = self.encode(texts)?;
         let mut by_length: Vec<usize> = (0..sequences.len()).collect();
         by_length.sort_by_key(|&i| sequences[i].len());
         let mut vectors = vec![Vec::new(); sequences.len()];
@@ -104,7 +109,39 @@ impl WordPieces {
     }
 }
 
-/// How [`WordPieces::in_length_groups`] groups sequences for one forward pass.
+/// A model loaded by its first use, from any thread (the others wait for it, or take the
+/// result), once: its load time or failure is logged, and a failure is remembered rather than
+/// retried on every call.
+pub(crate) struct Lazy<M>(OnceLock<Result<M, String>>);
+
+impl<M> Lazy<M> {
+    pub(crate) fn new() -> Self {
+        Self(OnceLock::new())
+    }
+
+    /// The model, loaded by `load` if this is the first call; `what` names it in the log.
+    pub(crate) fn get(
+        &self,
+        what: impl Display,
+        dir: &Path,
+        load: impl FnOnce() -> Result<M, String>,
+    ) -> Result<&M, &str> {
+        self.0
+            .get_or_init(|| {
+                let started = Instant::now();
+                let loaded = load();
+                match &loaded {
+                    Ok(_) => tracing::info!(dir = %dir.display(), ms = started.elapsed().as_secs_f64() * 1e3, "loaded {what}"),
+                    Err(e) => tracing::error!(dir = %dir.display(), error = %e, "cannot load {what}"),
+                }
+                loaded
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+/// How [`WordPieces::embed_in_groups`] groups sequences for one forward pass.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Grouping {
     /// The most sequences per pass.
