@@ -332,6 +332,8 @@ impl Index for MutexIndex {
             }],
             vocabulary_terms: self.vocabulary.len(),
             graph: None,
+            // The baseline keeps no persist history: it is the benchmarks' peer, not served.
+            persists: Default::default(),
         }
     }
 

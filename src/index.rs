@@ -20,7 +20,7 @@ use crate::query::{SearchHit, SearchOptions};
 use crate::segment::Segment;
 use crate::seq::{SeqNo, Sequencer};
 use crate::state::{self, State};
-use crate::stats::Stats;
+use crate::stats::{LastPersist, PersistStats, Stats};
 use crate::storage::{Directory, LocalDirectory, PathKind};
 use crate::sync::{Arc, Mutex, bug};
 use crate::wal::lock::WriterLock;
@@ -68,6 +68,8 @@ pub struct VectorIndex {
     /// Serializes persists (only persists: writers never touch it), and holds the graph file
     /// the last one wrote.
     persist_lock: Mutex<Option<GraphWritten>>,
+    /// What [`Stats::persists`] reports; taken only to copy or update it, never across a persist.
+    persists: Mutex<PersistStats>,
     /// The directory the index writes its log to, or was opened read-only from.
     binding: Binding,
 }
@@ -170,6 +172,7 @@ impl VectorIndex {
             _ => None,
         };
         let (mut index, mut report) = Self::load_from(&LocalDirectory::new(path), options)?;
+        index.persist_stats().snapshot_seq = Some(report.seq);
         let replay = wal::replay::read(path, index.index_uid, index.config.dim, report.seq)?;
         if let (true, Some(damage)) = (options.strict, &replay.report.damage) {
             return Err(crate::Error::corrupt(&damage.file, format!("at byte {}: {}", damage.offset, damage.reason)));
@@ -269,6 +272,7 @@ impl VectorIndex {
             config,
             index_uid,
             persist_lock: Mutex::new(None),
+            persists: Mutex::new(PersistStats::default()),
             binding: Binding::Memory,
         }
     }
@@ -549,6 +553,34 @@ impl VectorIndex {
         dir: &dyn Directory,
         before_view: impl FnOnce() -> Result<T>,
     ) -> Result<(PersistReport, T)> {
+        let result = self.persist_unrecorded(dir, before_view);
+        let mut stats = self.persist_stats();
+        match &result {
+            Ok((report, _)) => {
+                stats.snapshot_seq = Some(report.seq);
+                stats.last = Some(LastPersist {
+                    at: std::time::SystemTime::now(),
+                    duration: report.duration,
+                    generation: report.generation,
+                    bytes_total: report.bytes_total,
+                });
+                stats.succeeded += 1;
+            }
+            Err(_) => stats.failed += 1,
+        }
+        drop(stats);
+        result
+    }
+
+    fn persist_stats(&self) -> crate::sync::MutexGuard<'_, PersistStats> {
+        self.persists.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn persist_unrecorded<T>(
+        &self,
+        dir: &dyn Directory,
+        before_view: impl FnOnce() -> Result<T>,
+    ) -> Result<(PersistReport, T)> {
         let mut one_at_a_time = self.persist_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let before = before_view()?;
         let state = &*self.state;
@@ -579,7 +611,7 @@ impl VectorIndex {
 
     /// What the index holds now: counts, and every head and segment.
     pub fn stats(&self) -> Stats {
-        self.state.stats()
+        Stats { persists: self.persist_stats().clone(), ..self.state.stats() }
     }
 
     /// Live chunks.

@@ -124,7 +124,7 @@ pub use persist::{Healed, LostDocument, OpenReport, PersistReport, Quarantined};
 pub use query::{Include, SearchHit, SearchOptions};
 pub use segment::{SegmentIndex, SegmentKind};
 pub use seq::SeqNo;
-pub use stats::{GraphStats, SegmentState, SegmentStats, Stats};
+pub use stats::{GraphStats, LastPersist, PersistStats, SegmentState, SegmentStats, Stats};
 pub use wal::Durability;
 pub use wal::replay::{LogDamage, LogReport};
 

@@ -1,6 +1,6 @@
 //! What an index reports of itself: [`Stats`], with one [`SegmentStats`] per head and segment.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::epoch::Source;
 use crate::epoch::cover::Cover;
@@ -27,6 +27,37 @@ pub struct Stats {
     pub vocabulary_terms: usize,
     /// The graph a plain HNSW index's rows share (its cover), once it has one.
     pub graph: Option<GraphStats>,
+    /// The persists of this index since it was made or opened.
+    pub persists: PersistStats,
+}
+
+/// The persists of an index since it was made or opened.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct PersistStats {
+    /// The snapshot holds the operations below this seq: of the last persist, or of the
+    /// snapshot the index was opened from; `None` before either. `next_seq` minus this is what a
+    /// crash would leave to the write-ahead log (or lose, without one).
+    pub snapshot_seq: Option<SeqNo>,
+    /// The last persist that committed, if any since the index was made or opened.
+    pub last: Option<LastPersist>,
+    /// Persists that committed.
+    pub succeeded: u64,
+    /// Persists that returned an error (the previous snapshot stayed in place).
+    pub failed: u64,
+}
+
+/// The last persist that committed.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct LastPersist {
+    /// When it committed.
+    pub at: SystemTime,
+    pub duration: Duration,
+    /// The manifest's generation.
+    pub generation: u64,
+    /// Bytes of the whole snapshot in its directory.
+    pub bytes_total: u64,
 }
 
 /// The graph a plain HNSW index's rows share.
@@ -153,6 +184,7 @@ impl State {
             segments,
             vocabulary_terms: self.vocabulary.len(),
             graph: epoch.cover.as_ref().map(|cover| GraphStats { nodes, bytes: cover.graph.bytes() }),
+            persists: PersistStats::default(),
         }
     }
 }

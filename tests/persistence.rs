@@ -822,3 +822,36 @@ fn the_shared_graph_is_persisted_reused_and_healed() {
         assert_eq!(stats.graph.map(|g| g.nodes), Some(rows), "{how:?}: every row in a new graph");
     }
 }
+
+#[test]
+fn stats_count_persists_and_failures_and_know_the_snapshot_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = VectorIndex::create(dir.path(), config()).unwrap();
+    let created = index.stats().persists;
+    assert_eq!((created.succeeded, created.failed), (1, 0), "create persists the empty index: {created:?}");
+    index.add_document("d1", doc(1, 1)).unwrap();
+    let before = index.stats();
+    assert!(before.persists.snapshot_seq.unwrap() < before.next_seq, "the new document is not in a snapshot");
+
+    let report = index.persist(dir.path()).unwrap();
+    let after = index.stats().persists;
+    assert_eq!(after.snapshot_seq, Some(report.seq));
+    assert_eq!(after.snapshot_seq, Some(before.next_seq), "everything acknowledged is in the snapshot");
+    assert_eq!((after.succeeded, after.failed), (2, 0));
+    let last = after.last.expect("a last persist");
+    assert_eq!((last.generation, last.bytes_total), (report.generation, report.bytes_total));
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let full = FaultyDirectory::new(LocalDirectory::new(elsewhere.path()));
+    full.fail_step(0);
+    assert!(persist_in(&index, &full).is_err());
+    let failed = index.stats().persists;
+    assert_eq!((failed.succeeded, failed.failed), (2, 1));
+    assert_eq!(failed.snapshot_seq, after.snapshot_seq, "a failed persist moves nothing");
+
+    drop(index);
+    let reopened = VectorIndex::open(dir.path()).unwrap();
+    let opened = reopened.stats().persists;
+    assert_eq!(opened.snapshot_seq, Some(report.seq), "open knows the snapshot it loaded");
+    assert_eq!((opened.succeeded, opened.failed, opened.last), (0, 0, None));
+}
