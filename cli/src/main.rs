@@ -7,10 +7,15 @@
 //! vecindex verify PATH                 checksums, mappings; exit 2 on damage, 3 if never persisted
 //! vecindex serve PATH --addr A [--ingest DIR]   the HTTP API (see `server.rs`)
 //! ```
+//!
+//! `query`, `stats` and `verify` print JSON with `--json` (`output.rs`); `--config FILE` gives
+//! any flag a default from a TOML file (`config.rs`).
 
 mod chunker;
+mod config;
 mod corpus;
 mod ingest;
+mod output;
 mod server;
 
 use std::path::PathBuf;
@@ -24,7 +29,7 @@ use vecindex::embed::{Embedder, HashingEmbedder};
 use vecindex::{OpenOptions, SearchOptions, VectorIndex};
 
 use crate::chunker::ChunkSize;
-use crate::ingest::{IngestOptions, META_HEADING, check_embedder};
+use crate::ingest::{IngestOptions, check_embedder};
 
 #[derive(Parser)]
 #[command(name = "vecindex", version, about = "A concurrent vector index for documentation: ingest, query, verify")]
@@ -89,14 +94,32 @@ enum Command {
         k: usize,
         #[command(flatten)]
         embedder: EmbedderArgs,
+        /// One line of JSON: {index, query, k, hits: [{rank, score, chunk_id, doc_id, heading,
+        /// text, metadata}]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Prints what the index holds.
-    Stats { index: PathBuf },
+    Stats {
+        index: PathBuf,
+        /// One line of JSON: {index, documents, chunks, dim, metric, next_seq, generation,
+        /// vocabulary_terms, segments: [{id, kind, rows, live_rows, bytes, mapped}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Checks every file of the index (checksums, archives) and its id maps, changing nothing.
     /// Exits with 2 if anything is damaged or inconsistent, 3 if no snapshot was ever committed
     /// there (nothing, or only what a first run killed before its first persist left), 1 if it
     /// is not an index directory at all.
-    Verify { index: PathBuf },
+    Verify {
+        index: PathBuf,
+        /// One line of JSON, whatever the outcome (same exit codes): {index, status (ok, damaged,
+        /// no_snapshot, not_an_index, error), ok, error, report: {manifest, generation, seq,
+        /// segments, chunks, bytes_checked, log, fell_back, healed, quarantined, lost_documents,
+        /// lost_rows_unknown, duplicate_rows, stale_mappings}}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serves the index over HTTP until SIGTERM or SIGINT, then persists and exits.
     Serve {
         index: PathBuf,
@@ -165,15 +188,6 @@ fn open_read_only(path: &std::path::Path) -> Result<VectorIndex, String> {
     Ok(index)
 }
 
-/// One line of a chunk's text, at most `width` characters.
-fn snippet(text: &str, width: usize) -> String {
-    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.char_indices().nth(width) {
-        Some((at, _)) => format!("{}...", &line[..at]),
-        None => line,
-    }
-}
-
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Ingest {
@@ -224,47 +238,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             );
             Ok(if s.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
-        Command::Query { index, text, k, embedder } => {
+        Command::Query { index, text, k, embedder, json } => {
             let embedder = embedder.build()?;
             let opened = open_read_only(&index)?;
             check_embedder(&opened, embedder.as_ref())?;
             let query = embedder.embed_query(&text).map_err(|e| e.to_string())?;
             let hits = opened.search(&query, &SearchOptions::k(k)).map_err(|e| e.to_string())?;
-            for (rank, hit) in hits.iter().enumerate() {
-                let chunk = opened.chunk(&hit.chunk_id);
-                let heading = hit.metadata.get(META_HEADING).and_then(vecindex::Value::as_str).unwrap_or("");
-                let text = chunk.map(|c| snippet(&c.text, 160)).unwrap_or_default();
-                println!("{:>2}. {:.3}  {}  [{}]", rank + 1, hit.score, hit.doc_id, heading);
-                println!("      {text}");
-            }
-            if hits.is_empty() {
-                println!("no hits (the index is empty)");
-            }
+            let report = output::Query::new(&index, &text, k, hits, |id| opened.chunk(id).map(|c| c.text));
+            output::print(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Stats { index } => {
+        Command::Stats { index, json } => {
             let opened = open_read_only(&index)?;
-            let s = opened.stats();
-            println!(
-                "{}: {} documents, {} chunks, dimension {}, {:?}",
-                index.display(),
-                s.documents,
-                s.chunks,
-                s.dim,
-                s.metric
-            );
-            println!("next seq {}, {} vocabulary terms", s.next_seq, s.vocabulary_terms);
-            for g in &s.segments {
-                println!(
-                    "  segment {:>4}: {:<10} {:>8} rows {:>8} live {:>12} bytes{}",
-                    g.id,
-                    g.label(),
-                    g.rows,
-                    g.live_rows,
-                    g.bytes,
-                    if g.mapped { "  (mapped)" } else { "" }
-                );
-            }
+            output::print(&output::Stats::new(&index, &opened.stats()), json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve {
@@ -294,89 +280,59 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 batch: 64,
                 progress: false,
             });
-            let options =
-                server::ServeOptions { addr, index_path: index, token, max_body_bytes, chunk, ingest, batching };
+            let options = server::ServeOptions {
+                addr,
+                index_path: index,
+                token,
+                max_body_bytes,
+                chunk,
+                ingest,
+                batching,
+            };
             server::serve(opened, embedder, options)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { index } => {
-            let options = OpenOptions::new().read_only(true);
-            let (opened, report) = match VectorIndex::open_with_options(&index, &options) {
-                Ok(opened) => opened,
-                Err(vecindex::Error::NoSnapshot { .. }) => {
-                    println!(
-                        "NO SNAPSHOT: {} holds no committed snapshot (a first persist never finished)",
-                        index.display()
-                    );
-                    return Ok(ExitCode::from(EXIT_NO_SNAPSHOT));
-                }
-                Err(e @ (vecindex::Error::Io { .. } | vecindex::Error::NotAnIndex { .. })) => return Err(e.to_string()),
-                Err(e) => {
-                    println!("DAMAGED: {e}");
-                    return Ok(ExitCode::from(EXIT_DAMAGED));
-                }
-            };
-            let stale = opened.reconcile_mappings();
-            println!(
-                "{}: manifest {} (generation {}, seq {}), {} segments, {} chunks, {:.1} MB checked",
-                index.display(),
-                report.manifest,
-                report.generation,
-                report.seq,
-                report.segments,
-                report.chunks,
-                report.bytes_mapped as f64 / 1e6
-            );
-            if report.log.segments > 0 {
-                println!(
-                    "write-ahead log: {} segments, {} operations after the snapshot{}",
-                    report.log.segments,
-                    report.log.replayed,
-                    match report.log.torn_bytes {
-                        0 => String::new(),
-                        torn => format!(", {torn} bytes a crash cut mid-write (never acknowledged)"),
-                    }
-                );
-            }
-            if let Some(d) = &report.log.damage {
-                let seqs = d.seqs_not_replayed.map_or(String::new(), |(lo, hi)| format!(", seqs {lo} to {hi}"));
-                println!(
-                    "DAMAGED: {} at byte {}: {}; replay stops there: {} operations after it{seqs}",
-                    d.file.display(),
-                    d.offset,
-                    d.reason,
-                    d.records_not_replayed
-                );
-            }
-            if let Some(reason) = &report.fell_back {
-                println!("DAMAGED: MANIFEST unusable, the previous snapshot would be used: {reason}");
-            }
-            for h in &report.healed {
-                println!("DAMAGED (recoverable): {}: {} ({})", h.file.display(), h.reason, h.action);
-            }
-            for q in &report.quarantined {
-                println!("DAMAGED: {}: {} ({} rows)", q.file.display(), q.reason, q.rows);
-            }
-            for d in &report.lost_documents {
-                println!(
-                    "  document {} would lose {} of {} chunks",
-                    d.doc_id,
-                    d.chunks_lost,
-                    d.chunks_lost + d.chunks_kept
-                );
-            }
-            if stale > 0 {
-                println!("INCONSISTENT: {stale} stale id-map entries");
-            }
-            let clean = report.is_clean() && stale == 0;
-            println!("{}", if clean { "OK" } else { "NOT OK" });
-            Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
-        }
+        Command::Verify { index, json } => verify(&index, json),
     }
 }
 
+/// `vecindex verify`: the report goes to stdout (as JSON too) whatever the outcome; the exit
+/// code says which outcome it was.
+fn verify(index: &std::path::Path, json: bool) -> Result<ExitCode, String> {
+    use output::Status;
+    let options = OpenOptions::new().read_only(true);
+    let (opened, report) = match VectorIndex::open_with_options(index, &options) {
+        Ok(opened) => opened,
+        Err(e) => {
+            let (status, code) = match e {
+                vecindex::Error::NoSnapshot { .. } => (Status::NoSnapshot, EXIT_NO_SNAPSHOT),
+                vecindex::Error::NotAnIndex { .. } => (Status::NotAnIndex, 1),
+                vecindex::Error::Io { .. } => (Status::Error, 1),
+                _ => (Status::Damaged, EXIT_DAMAGED),
+            };
+            output::print(&output::Verify::failed(index, status, &e), json)?;
+            // Not an index, or unreadable: an error (on stderr, exit 1) as for every command.
+            return if code == 1 { Err(e.to_string()) } else { Ok(ExitCode::from(code)) };
+        }
+    };
+    let stale = opened.reconcile_mappings();
+    let verdict = output::Verify::checked(index, &report, stale);
+    output::print(&verdict, json)?;
+    Ok(if verdict.ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
+}
+
+/// `config::Failure::Config`: a configuration file clap never saw is a usage error all the same.
+const EXIT_USAGE: u8 = 2;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match config::parse::<Cli>(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(config::Failure::Clap(e)) => e.exit(),
+        Err(config::Failure::Config(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let default = match cli.verbose {
         0 => "warn",
         1 => "info",
