@@ -66,14 +66,8 @@ struct Cell {
 /// `vecindex_embed_batch_texts` sum and count, from `/metrics`.
 fn batch_texts(addr: &str) -> (f64, f64) {
     let metrics = support::get(addr, "/metrics").body;
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("{name} not in /metrics"))
-    };
-    (value("vecindex_embed_batch_texts_sum{}"), value("vecindex_embed_batch_texts_count{}"))
+    let value = |name| support::metric(&metrics, name, &[]);
+    (value("vecindex_embed_batch_texts_sum"), value("vecindex_embed_batch_texts_count"))
 }
 
 /// `clients` threads sending single texts until `until`; the latencies of the 200s and the

@@ -150,6 +150,8 @@ enum Command {
         durability: vecindex::Durability,
         #[command(flatten)]
         batching: server::BatchOptions,
+        #[command(flatten)]
+        limits: server::LimitOptions,
     },
 }
 
@@ -264,6 +266,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             persist_every_secs,
             durability,
             batching,
+            limits,
         } => {
             let embedder = embedder.build()?;
             let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref(), None, durability)?);
@@ -288,6 +291,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 chunk,
                 ingest,
                 batching,
+                limits,
             };
             server::serve(opened, embedder, options)?;
             Ok(ExitCode::SUCCESS)
@@ -333,14 +337,17 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let default = match cli.verbose {
-        0 => "warn",
-        1 => "info",
+    let default = match (cli.verbose, &cli.command) {
+        // A server logs one line per request (`server::layers`) unless told otherwise.
+        (0, Command::Serve { .. }) => "warn,vecindex::request=info,tower_http::trace::on_response=info",
+        (0, _) => "warn",
+        (1, _) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr).init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 use vecindex::{Metadata, OpenReport, SearchHit};
 
 /// Prints `report` as text, or as one line of JSON.
@@ -115,7 +116,7 @@ pub struct Stats {
 }
 
 /// What the index holds (also `GET /stats`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct IndexSummary {
     pub documents: usize,
     pub chunks: usize,
@@ -129,7 +130,7 @@ pub struct IndexSummary {
 }
 
 /// One head or segment of the index.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SegmentSummary {
     pub id: u64,
     /// "head", "frozen", or a sealed segment's kind ("exact", or its FAISS factory string).

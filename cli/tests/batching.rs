@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::client::Connection;
-use support::{Server, get, post_json};
+use support::{Server, get, metric, post_json};
 use vecindex::embed::{Embedder, HashingEmbedder};
 
 const MODEL: &str = "hashing-384";
@@ -25,12 +25,6 @@ fn vectors(reply: &Value) -> Vec<Vec<f32>> {
             item["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
         })
         .collect()
-}
-
-/// A sample of /metrics, e.g. `vecindex_embed_batch_texts_count{}`.
-fn sample(metrics: &str, name: &str) -> f64 {
-    let line = metrics.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '));
-    line.and_then(|l| l[name.len()..].trim().parse().ok()).unwrap_or_else(|| panic!("{name} not in\n{metrics}"))
 }
 
 #[test]
@@ -120,15 +114,15 @@ fn concurrent_requests_are_batched_and_get_their_own_vectors() {
     }
 
     let metrics = get(addr, "/metrics").body;
-    let batches = sample(&metrics, "vecindex_embed_batch_texts_count{}");
-    assert_eq!(sample(&metrics, "vecindex_embed_batch_texts_sum{}"), texts as f64, "every text embedded once");
+    let batches = metric(&metrics, "vecindex_embed_batch_texts_count", &[]);
+    assert_eq!(metric(&metrics, "vecindex_embed_batch_texts_sum", &[]), texts as f64, "every text embedded once");
     assert!(
         batches <= (requests / 4) as f64,
         "{requests} requests sent {} at a time were embedded in {batches} calls: expected them merged",
         CLIENTS
     );
-    assert_eq!(sample(&metrics, "vecindex_embed_queue_texts"), 0.0);
-    assert_eq!(sample(&metrics, "vecindex_embed_rejected_total"), 0.0);
+    assert_eq!(metric(&metrics, "vecindex_embed_queue_texts", &[]), 0.0);
+    assert_eq!(metric(&metrics, "vecindex_embed_rejected_total", &[]), 0.0);
     println!("{requests} requests, {texts} texts, {batches} embedder calls");
     let (code, _) = server.terminate();
     assert_eq!(code, Some(0));
@@ -177,7 +171,7 @@ fn a_full_queue_answers_503_with_retry_after_and_never_grows() {
                 };
             }
             if probes % 10 == 0 {
-                let depth = sample(&get(addr, "/metrics").body, "vecindex_embed_queue_texts");
+                let depth = metric(&get(addr, "/metrics").body, "vecindex_embed_queue_texts", &[]);
                 assert!(depth <= 1.0, "the queue holds {depth} texts, over its bound of 1");
             }
             probes += 1;
@@ -203,8 +197,8 @@ fn a_full_queue_answers_503_with_retry_after_and_never_grows() {
     assert!(loader_statuses.contains(&200), "big requests are served too: {loader_statuses:?}");
     let refused = probe_503s + loader_statuses.iter().filter(|s| **s == 503).count();
     let metrics = get(addr, "/metrics").body;
-    assert_eq!(sample(&metrics, "vecindex_embed_rejected_total"), refused as f64, "every 503 is counted");
-    assert_eq!(sample(&metrics, "vecindex_embed_queue_limit"), 1.0);
+    assert_eq!(metric(&metrics, "vecindex_embed_rejected_total", &[]), refused as f64, "every 503 is counted");
+    assert_eq!(metric(&metrics, "vecindex_embed_queue_limit", &[]), 1.0);
     let (code, _) = server.terminate();
     assert_eq!(code, Some(0));
 }

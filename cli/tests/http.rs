@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::json;
-use support::{Server, get, post_json, request};
+use support::{Server, get, metric, post_json, request};
 
 const TOKEN: &str = "s3cret";
 
@@ -109,14 +109,23 @@ fn every_route_and_its_errors() {
     assert_eq!((deleted.status, deleted.json()["removed"].as_u64()), (200, Some(2)));
     let metrics = get(addr, "/metrics");
     assert_eq!(metrics.status, 200);
-    for line in [
-        "vecindex_request_seconds_count{route=\"search\"} 13",
-        "vecindex_request_errors_total{route=\"search\"} 4",
-        "vecindex_persist_seconds_count{} 1",
-        "vecindex_chunks 0",
-    ] {
-        assert!(metrics.body.contains(line), "{line} not in\n{}", metrics.body);
-    }
+    let m = |name, labels: &[(&str, &str)]| metric(&metrics.body, name, labels);
+    let search = |status| m("vecindex_http_requests_total", &[("route", "/search"), ("status", status)]);
+    assert_eq!((search("200"), search("400"), search("422")), (9.0, 4.0, 2.0), "every search, by status");
+    let timed = m("vecindex_http_request_duration_seconds_count", &[("route", "/search"), ("method", "POST")]);
+    assert_eq!(timed, 15.0);
+    let refused = m("vecindex_http_requests_total", &[("route", "/documents"), ("status", "401")]);
+    assert_eq!(refused, 2.0, "refusals count too");
+    assert_eq!(m("vecindex_http_requests_total", &[("route", "/documents/{*id}"), ("method", "DELETE")]), 3.0);
+    assert_eq!(m("vecindex_filter_errors_total", &[]), 1.0, "the $near filter");
+    assert_eq!(m("vecindex_persists_total", &[]), 2.0, "the one that made the index, and POST /persist");
+    assert_eq!(m("vecindex_persist_failures_total", &[]), 0.0);
+    assert_eq!(m("vecindex_unpersisted_operations", &[]), 1.0, "the delete after the persist");
+    assert!(m("vecindex_last_persist_timestamp_seconds", &[]) > 1.7e9);
+    assert!(m("vecindex_disk_bytes", &[]) > 0.0);
+    assert_eq!(m("vecindex_chunks", &[]), 0.0);
+    assert!(metrics.body.contains("# HELP vecindex_chunks Live chunks in the index."), "{}", metrics.body);
+    assert!(metrics.body.contains("# TYPE vecindex_http_requests counter"), "{}", metrics.body);
 
     let (code, printed) = server.terminate();
     assert_eq!(code, Some(0), "{printed:?}");

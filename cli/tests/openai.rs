@@ -6,7 +6,7 @@ mod support;
 
 use base64::Engine;
 use serde_json::{Value, json};
-use support::{Server, get, post_json, request};
+use support::{Server, get, metric, post_json, request};
 use vecindex::embed::{Embedder, HashingEmbedder};
 
 const MODEL: &str = "hashing-384";
@@ -116,9 +116,11 @@ fn embeddings_as_openai_answers_them() {
 
     // Metrics: the route is timed, and its texts went through the batcher.
     let metrics = get(addr, "/metrics").body;
-    assert!(metrics.contains("vecindex_request_seconds_count{route=\"embeddings\"} 17"), "{metrics}");
-    assert!(metrics.contains("vecindex_request_errors_total{route=\"embeddings\"} 14"), "{metrics}");
-    assert!(metrics.contains("vecindex_embed_batch_texts_sum{} 7"), "1 + 3 + 3 texts embedded:\n{metrics}");
+    let embeddings =
+        |status| metric(&metrics, "vecindex_http_requests_total", &[("route", "/v1/embeddings"), ("status", status)]);
+    assert_eq!(metric(&metrics, "vecindex_http_requests_total", &[("route", "/v1/embeddings")]), 17.0);
+    assert_eq!(embeddings("200"), 3.0, "{metrics}");
+    assert_eq!(metric(&metrics, "vecindex_embed_batch_texts_sum", &[]), 7.0, "1 + 3 + 3 texts embedded:\n{metrics}");
 
     let (code, _) = server.terminate();
     assert_eq!(code, Some(0));

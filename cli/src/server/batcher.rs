@@ -30,14 +30,17 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use vecindex::embed::Embedder;
 
-use super::metrics::{Histogram, SECONDS, TEXTS};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+
+use super::metrics::{seconds_histogram, texts_histogram};
 
 /// The `serve` flags of the batcher.
 #[derive(clap::Args, Clone, Debug)]
@@ -93,16 +96,16 @@ pub(super) enum EmbedError {
     Stopped,
 }
 
-/// What `/metrics` shows of the batcher. Relaxed atomics, for reporting only.
+/// What `/metrics` shows of the batcher (registered by `Metrics::new`).
 pub(super) struct BatchStats {
     /// Texts per embed call.
     pub(super) texts: Histogram,
     /// Duration of each embed call.
     pub(super) seconds: Histogram,
     /// Requests refused because the queue was full.
-    pub(super) rejected: AtomicU64,
+    pub(super) rejected: Counter,
     /// Embed calls that failed (each failed all the requests of its batch).
-    pub(super) failed: AtomicU64,
+    pub(super) failed: Counter,
 }
 
 type Reply = Result<Vec<Vec<f32>>, EmbedError>;
@@ -133,10 +136,10 @@ impl Batcher {
             queued: AtomicUsize::new(0),
             queue_max: options.queue_max.max(1),
             stats: BatchStats {
-                texts: Histogram::new(&TEXTS),
-                seconds: Histogram::new(&SECONDS),
-                rejected: AtomicU64::new(0),
-                failed: AtomicU64::new(0),
+                texts: texts_histogram(),
+                seconds: seconds_histogram(),
+                rejected: Counter::default(),
+                failed: Counter::default(),
             },
         });
         let max_texts = if options.no_batching { 1 } else { options.batch_max.max(1) };
@@ -166,7 +169,7 @@ impl Batcher {
             (queued == 0 || queued + n <= limit).then_some(queued + n)
         });
         if let Err(queued) = admitted {
-            self.shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            self.shared.stats.rejected.inc();
             return Err(EmbedError::Full { queued, limit });
         }
         let (reply, answer) = oneshot::channel();
@@ -234,7 +237,7 @@ fn run(embedder: &dyn Embedder, shared: &Shared, batch: Vec<Request>) {
     let started = Instant::now();
     // A panicking embedder fails this batch, not the server: the thread must go on serving.
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| embedder.embed(&texts)));
-    shared.stats.seconds.observe_duration(started.elapsed());
+    shared.stats.seconds.observe(started.elapsed().as_secs_f64());
     drop(texts);
     let vectors = match result {
         Ok(Ok(vectors)) if vectors.len() == n => Ok(vectors),
@@ -252,7 +255,7 @@ fn run(embedder: &dyn Embedder, shared: &Shared, batch: Vec<Request>) {
             }
         }
         Err(reason) => {
-            shared.stats.failed.fetch_add(1, Ordering::Relaxed);
+            shared.stats.failed.inc();
             tracing::error!(texts = n, %reason, "embedding a batch failed");
             for Request { reply, .. } in batch {
                 let _ = reply.send(Err(EmbedError::Failed(reason.clone())));
@@ -419,7 +422,7 @@ mod tests {
         });
         opener.join().unwrap();
         assert_eq!(recorder.calls(), vec![1, 2, 2, 1]);
-        assert_eq!(batcher.stats().failed.load(Ordering::Relaxed), 2);
+        assert_eq!(batcher.stats().failed.get(), 2);
     }
 
     #[test]
@@ -444,7 +447,7 @@ mod tests {
             // Bigger than the whole queue: admitted, since the queue is empty now.
             assert_eq!(batcher.embed(texts(&["a", "b", "c"])).await.unwrap().len(), 3);
         });
-        assert_eq!(batcher.stats().rejected.load(Ordering::Relaxed), 1);
+        assert_eq!(batcher.stats().rejected.get(), 1);
         assert_eq!(recorder.calls(), vec![1, 2, 3], "--batch-max 1: each request alone, whole");
     }
 

@@ -5,13 +5,16 @@
 //! embedding queue is full) or stopping, and both pass.
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::Shared;
 use super::batcher::EmbedError;
+use super::layers::record_unmatched;
 
 /// Seconds a client is told to wait after a 503.
 pub(super) const RETRY_AFTER_SECS: u64 = 1;
@@ -20,9 +23,18 @@ pub(super) const RETRY_AFTER_SECS: u64 = 1;
 #[derive(Debug)]
 pub(super) struct ApiError(pub(super) StatusCode, pub(super) String);
 
+/// The body of every error of the server's own routes.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ErrorBody {
+    /// What went wrong, for a person.
+    error: String,
+    /// The HTTP status again.
+    status: u16,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = axum::Json(json!({ "error": self.1, "status": self.0.as_u16() }));
+        let body = axum::Json(ErrorBody { error: self.1, status: self.0.as_u16() });
         let mut response = (self.0, body).into_response();
         if self.0 == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
@@ -70,12 +82,14 @@ pub(super) fn bad(message: impl Into<String>) -> ApiError {
 }
 
 /// 404 for a path no route serves, as JSON like every other error.
-pub(super) async fn no_such_route(uri: axum::http::Uri) -> ApiError {
+pub(super) async fn no_such_route(State(app): State<Shared>, method: Method, uri: Uri) -> ApiError {
+    record_unmatched(&app, &method, StatusCode::NOT_FOUND);
     ApiError(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
 }
 
 /// 405 for a method a route does not take, as JSON like every other error.
-pub(super) async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+pub(super) async fn method_not_allowed(State(app): State<Shared>, method: Method, uri: Uri) -> ApiError {
+    record_unmatched(&app, &method, StatusCode::METHOD_NOT_ALLOWED);
     ApiError(StatusCode::METHOD_NOT_ALLOWED, format!("{} does not take {method}", uri.path()))
 }
 

@@ -1,168 +1,295 @@
-//! `GET /metrics`: Prometheus text for the routes, persists, the embedding batcher and the index.
+//! `GET /metrics`: Prometheus metrics (OpenMetrics text, with HELP, TYPE and UNIT lines) from
+//! the `prometheus-client` registry: every request by method, route and status; the embedding
+//! batcher; persists; and the index's internals, read from `VectorIndex::stats` at each scrape.
 //!
-//! Every counter here is a relaxed atomic: each is read for reporting only and guards no other
-//! memory, so a scrape may see one counter a request ahead of another.
+//! The request metrics are recorded by `layers::track`, once per answered request, so refusals
+//! (401, 413, 400) count like successes. The index's gauges are set from one `Stats` at scrape
+//! time: a scrape sees one point in time of the index, never a mix of two.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use vecindex::{SegmentKind, SegmentState, Stats};
 
 use super::Shared;
-use super::error::ApiResult;
+use super::batcher::BatchStats;
+use super::error::{ApiError, ApiResult};
 
 /// Latency buckets, in seconds.
-pub(super) const SECONDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const SECONDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 /// Batch-size buckets, in texts (the default `--batch-max` is 32).
-pub(super) const TEXTS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
+const TEXTS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
 
-/// A Prometheus histogram: counts per bucket (cumulated when printed), a sum and a count.
-pub(super) struct Histogram {
-    bounds: &'static [f64],
-    buckets: Box<[AtomicU64]>,
-    /// The sum in millionths of the unit, so that it can be one integer atomic.
-    sum_millionths: AtomicU64,
-    count: AtomicU64,
+pub(super) fn seconds_histogram() -> Histogram {
+    Histogram::new(SECONDS.iter().copied())
 }
 
-impl Histogram {
-    pub(super) fn new(bounds: &'static [f64]) -> Self {
-        Histogram {
-            bounds,
-            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            sum_millionths: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-        }
-    }
-
-    pub(super) fn observe(&self, value: f64) {
-        if let Some(at) = self.bounds.iter().position(|&b| value <= b) {
-            self.buckets[at].fetch_add(1, Ordering::Relaxed);
-        }
-        self.sum_millionths.fetch_add((value * 1e6) as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(super) fn observe_duration(&self, took: Duration) {
-        self.observe(took.as_secs_f64());
-    }
-
-    /// `labels` is empty or ends with a comma (`route="search",`): the bucket lines add `le`.
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Ordering::Relaxed);
-            out.push_str(&format!("{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}\n"));
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        out.push_str(&format!("{name}_bucket{{{labels}le=\"+Inf\"}} {count}\n"));
-        let sum = self.sum_millionths.load(Ordering::Relaxed) as f64 / 1e6;
-        let plain = labels.trim_end_matches(',');
-        out.push_str(&format!("{name}_sum{{{plain}}} {sum}\n{name}_count{{{plain}}} {count}\n"));
-    }
+pub(super) fn texts_histogram() -> Histogram {
+    Histogram::new(TEXTS.iter().copied())
 }
 
-/// The routes, as their latency and errors are labelled.
-#[derive(Clone, Copy)]
-pub(super) enum Route {
-    AddDocument,
-    GetDocument,
-    DeleteDocument,
-    Search,
-    Persist,
-    Stats,
-    Healthz,
-    Embeddings,
-    Models,
+/// The labels of a request: its method, its route as declared (`/documents/{*id}`, not the
+/// path asked for, so that ids do not become series), and the status it got.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct RequestLabels {
+    pub(super) method: String,
+    pub(super) route: String,
+    pub(super) status: u16,
 }
 
-const ROUTES: [&str; 9] = [
-    "add_document",
-    "get_document",
-    "delete_document",
-    "search",
-    "persist",
-    "stats",
-    "healthz",
-    "embeddings",
-    "models",
-];
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The index's gauges, set at each scrape.
+#[derive(Default)]
+struct IndexGauges {
+    chunks: Gauge,
+    documents: Gauge,
+    segments: Family<KindLabels, Gauge>,
+    head_rows: Gauge,
+    pending_builds: Gauge,
+    unindexed_rows: Gauge,
+    memory_bytes: Gauge,
+    mapped_bytes: Gauge,
+    disk_bytes: Gauge,
+    generation: Gauge,
+    unpersisted_operations: Gauge,
+    last_persist_timestamp: FloatGauge,
+    last_persist_seconds: FloatGauge,
+    persists: Counter,
+    persist_failures: Counter,
+}
 
 pub(super) struct Metrics {
-    latency: [Histogram; ROUTES.len()],
-    errors: [AtomicU64; ROUTES.len()],
-    pub(super) persist: Histogram,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
-            latency: std::array::from_fn(|_| Histogram::new(&SECONDS)),
-            errors: Default::default(),
-            persist: Histogram::new(&SECONDS),
-        }
-    }
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    /// Search filters refused as malformed (each is also a 400 in `requests`).
+    pub(super) filter_errors: Counter,
+    queue_texts: Gauge,
+    queue_limit: Gauge,
+    index: IndexGauges,
 }
 
 impl Metrics {
-    pub(super) fn observe(&self, route: Route, took: Duration, failed: bool) {
-        self.latency[route as usize].observe_duration(took);
-        if failed {
-            self.errors[route as usize].fetch_add(1, Ordering::Relaxed);
+    /// The registry, with the batcher's own metrics registered beside the server's.
+    pub(super) fn new(batches: &BatchStats) -> Self {
+        let mut metrics = Metrics {
+            registry: Registry::with_prefix("vecindex"),
+            requests: Family::default(),
+            request_seconds: Family::new_with_constructor(seconds_histogram),
+            filter_errors: Counter::default(),
+            queue_texts: Gauge::default(),
+            queue_limit: Gauge::default(),
+            index: IndexGauges::default(),
+        };
+        let r = &mut metrics.registry;
+        r.register("http_requests", "Requests answered, by method, route and status", metrics.requests.clone());
+        r.register_with_unit(
+            "http_request_duration",
+            "Time from a request's arrival to its answer",
+            Unit::Seconds,
+            metrics.request_seconds.clone(),
+        );
+        r.register("filter_errors", "Search filters refused as malformed", metrics.filter_errors.clone());
+
+        r.register("embed_batch_texts", "Texts per embedder call made by the batcher", batches.texts.clone());
+        r.register_with_unit(
+            "embed_batch_duration",
+            "Duration of each embedder call",
+            Unit::Seconds,
+            batches.seconds.clone(),
+        );
+        r.register("embed_queue_texts", "Texts waiting for the embedder", metrics.queue_texts.clone());
+        r.register("embed_queue_limit", "Texts the embedding queue admits (--queue-max)", metrics.queue_limit.clone());
+        r.register(
+            "embed_rejected",
+            "Requests refused with 503 because the embedding queue was full",
+            batches.rejected.clone(),
+        );
+        r.register(
+            "embed_failed_batches",
+            "Embedder calls that failed (each fails its whole batch)",
+            batches.failed.clone(),
+        );
+
+        let g = &metrics.index;
+        r.register("chunks", "Live chunks in the index", g.chunks.clone());
+        r.register("documents", "Documents in the index", g.documents.clone());
+        r.register("segments", "Heads and segments, by state or index kind", g.segments.clone());
+        r.register("head_rows", "Rows in the head and in full heads not sealed yet", g.head_rows.clone());
+        r.register("pending_builds", "Sealed segments waiting for their FAISS index", g.pending_builds.clone());
+        r.register(
+            "unindexed_rows",
+            "Rows no FAISS index or graph covers yet, so that every search scans them",
+            g.unindexed_rows.clone(),
+        );
+        r.register_with_unit("memory", "Heap bytes of rows and FAISS indexes", Unit::Bytes, g.memory_bytes.clone());
+        r.register_with_unit(
+            "mapped",
+            "Bytes of rows read in place from mapped files",
+            Unit::Bytes,
+            g.mapped_bytes.clone(),
+        );
+        r.register_with_unit("disk", "Bytes of the index directory, log included", Unit::Bytes, g.disk_bytes.clone());
+        r.register("epoch_generation", "Epochs published since the index was opened", g.generation.clone());
+        r.register(
+            "unpersisted_operations",
+            "Acknowledged operations not in a snapshot yet: in the write-ahead log only (the log's lag)",
+            g.unpersisted_operations.clone(),
+        );
+        r.register_with_unit(
+            "last_persist_timestamp",
+            "When the last persist committed, in Unix time (0: none since start)",
+            Unit::Seconds,
+            g.last_persist_timestamp.clone(),
+        );
+        r.register_with_unit(
+            "last_persist_duration",
+            "How long the last committed persist took",
+            Unit::Seconds,
+            g.last_persist_seconds.clone(),
+        );
+        r.register("persists", "Persists committed since the index was opened", g.persists.clone());
+        r.register("persist_failures", "Persists that failed since the index was opened", g.persist_failures.clone());
+        metrics
+    }
+
+    pub(super) fn observe_request(&self, labels: RequestLabels, took: Duration) {
+        self.request_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+        self.requests.get_or_create(&labels).inc();
+    }
+
+    /// Sets the index's gauges from `stats`.
+    fn set_index(&self, stats: &Stats, segment_index: &vecindex::SegmentIndex, disk_bytes: u64) {
+        let g = &self.index;
+        let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        g.chunks.set(as_i64(stats.chunks));
+        g.documents.set(as_i64(stats.documents));
+        g.segments.clear();
+        for segment in &stats.segments {
+            g.segments.get_or_create(&KindLabels { kind: segment.label() }).inc();
         }
+        let backlog = Backlog::of(stats, segment_index);
+        g.head_rows.set(as_i64(backlog.head_rows));
+        g.pending_builds.set(as_i64(backlog.pending_builds));
+        g.unindexed_rows.set(as_i64(backlog.unindexed_rows));
+        let (mapped, memory): (Vec<_>, Vec<_>) = stats.segments.iter().partition(|s| s.mapped);
+        let graph_bytes = stats.graph.as_ref().map_or(0, |graph| graph.bytes);
+        g.memory_bytes.set(as_i64(memory.iter().map(|s| s.bytes).sum::<usize>() + graph_bytes));
+        g.mapped_bytes.set(as_i64(mapped.iter().map(|s| s.bytes).sum()));
+        g.disk_bytes.set(i64::try_from(disk_bytes).unwrap_or(i64::MAX));
+        g.generation.set(i64::try_from(stats.generation).unwrap_or(i64::MAX));
+        let persists = &stats.persists;
+        let unpersisted = persists.snapshot_seq.map_or(0, |seq| stats.next_seq.saturating_sub(seq));
+        g.unpersisted_operations.set(i64::try_from(unpersisted).unwrap_or(i64::MAX));
+        if let Some(last) = &persists.last {
+            let at = last.at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            g.last_persist_timestamp.set(at.as_secs_f64());
+            g.last_persist_seconds.set(last.duration.as_secs_f64());
+        }
+        // Counters only go up: add what happened since the last scrape.
+        g.persists.inc_by(persists.succeeded.saturating_sub(g.persists.get()));
+        g.persist_failures.inc_by(persists.failed.saturating_sub(g.persist_failures.get()));
     }
 }
 
+/// What the background worker has not reached yet.
+#[derive(Debug, Default, PartialEq)]
+struct Backlog {
+    head_rows: usize,
+    pending_builds: usize,
+    unindexed_rows: usize,
+}
+
+impl Backlog {
+    fn of(stats: &Stats, segment_index: &vecindex::SegmentIndex) -> Self {
+        let wants_index = segment_index.kind != SegmentKind::Exact;
+        let mut backlog = Backlog::default();
+        for segment in &stats.segments {
+            match (segment.state, segment.graph_rows) {
+                (_, Some(in_graph)) => backlog.unindexed_rows += segment.rows.saturating_sub(in_graph),
+                (SegmentState::Sealed, None) if segment.kind == SegmentKind::Exact => {
+                    if wants_index && segment.rows >= segment_index.min_rows {
+                        backlog.pending_builds += 1;
+                    }
+                    backlog.unindexed_rows += segment.rows;
+                }
+                (SegmentState::Sealed, None) => {}
+                (_, None) => backlog.unindexed_rows += segment.rows,
+            }
+            if segment.state != SegmentState::Sealed {
+                backlog.head_rows += segment.rows;
+            }
+        }
+        backlog
+    }
+}
+
+/// Bytes of the files in `dir` and its subdirectories (the log's, quarantine's).
+fn directory_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => directory_bytes(&entry.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Prometheus metrics, in OpenMetrics text.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String),
+))]
 pub(super) async fn metrics(State(app): State<Shared>) -> ApiResult {
-    let stats = app.timed(Route::Stats, app.blocking(|app| Ok(app.index.stats()))).await?;
-    let mut out = String::new();
-    out.push_str("# TYPE vecindex_request_seconds histogram\n");
-    for (route, histogram) in ROUTES.iter().zip(&app.metrics.latency) {
-        histogram.render(&mut out, "vecindex_request_seconds", &format!("route=\"{route}\","));
-    }
-    out.push_str("# TYPE vecindex_request_errors_total counter\n");
-    for (route, errors) in ROUTES.iter().zip(&app.metrics.errors) {
-        out.push_str(&format!(
-            "vecindex_request_errors_total{{route=\"{route}\"}} {}\n",
-            errors.load(Ordering::Relaxed)
-        ));
-    }
-    out.push_str("# TYPE vecindex_persist_seconds histogram\n");
-    app.metrics.persist.render(&mut out, "vecindex_persist_seconds", "");
+    let text = app
+        .blocking(|app| {
+            let stats = app.index.stats();
+            let disk = directory_bytes(&app.index_path);
+            let metrics = &app.metrics;
+            metrics.set_index(&stats, &app.index.config().segment_index, disk);
+            metrics.queue_texts.set(i64::try_from(app.batcher.queued()).unwrap_or(i64::MAX));
+            metrics.queue_limit.set(i64::try_from(app.batcher.queue_max()).unwrap_or(i64::MAX));
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &metrics.registry)
+                .map_err(|e| ApiError(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("metrics: {e}")))?;
+            Ok(text)
+        })
+        .await?;
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
+}
 
-    let batches = app.batcher.stats();
-    out.push_str("# HELP vecindex_embed_batch_texts Texts per embedder call made by the batcher.\n");
-    out.push_str("# TYPE vecindex_embed_batch_texts histogram\n");
-    batches.texts.render(&mut out, "vecindex_embed_batch_texts", "");
-    out.push_str("# TYPE vecindex_embed_batch_seconds histogram\n");
-    batches.seconds.render(&mut out, "vecindex_embed_batch_seconds", "");
-    out.push_str(&format!(
-        "# HELP vecindex_embed_queue_texts Texts waiting for the embedder.\n\
-         # TYPE vecindex_embed_queue_texts gauge\nvecindex_embed_queue_texts {}\n\
-         # TYPE vecindex_embed_queue_limit gauge\nvecindex_embed_queue_limit {}\n\
-         # HELP vecindex_embed_rejected_total Requests refused with 503 because the queue was full.\n\
-         # TYPE vecindex_embed_rejected_total counter\nvecindex_embed_rejected_total {}\n\
-         # TYPE vecindex_embed_failed_batches_total counter\nvecindex_embed_failed_batches_total {}\n",
-        app.batcher.queued(),
-        app.batcher.queue_max(),
-        batches.rejected.load(Ordering::Relaxed),
-        batches.failed.load(Ordering::Relaxed),
-    ));
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
-    for g in &stats.segments {
-        *kinds.entry(g.label()).or_default() += 1;
+    #[test]
+    fn the_backlog_counts_heads_unbuilt_segments_and_rows_outside_the_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = vecindex::IndexConfig::new(4);
+        config.background = false; // nothing is sealed or put in the graph behind the test's back
+        let index = vecindex::VectorIndex::create(dir.path(), config.clone()).unwrap();
+        for i in 0..10 {
+            let chunk = vecindex::Chunk::new(format!("c{i}"), "d", vec![1.0, i as f32, 0.0, 0.5]);
+            index.add_chunk(chunk).unwrap();
+        }
+        let backlog = Backlog::of(&index.stats(), &config.segment_index);
+        assert_eq!(backlog, Backlog { head_rows: 10, pending_builds: 0, unindexed_rows: 10 });
     }
-    out.push_str("# TYPE vecindex_segments gauge\n");
-    for (kind, n) in kinds {
-        out.push_str(&format!("vecindex_segments{{kind=\"{kind}\"}} {n}\n"));
-    }
-    out.push_str(&format!(
-        "# TYPE vecindex_chunks gauge\nvecindex_chunks {}\n# TYPE vecindex_documents gauge\nvecindex_documents {}\n",
-        stats.chunks, stats.documents
-    ));
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

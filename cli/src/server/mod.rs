@@ -7,22 +7,27 @@
 //! | `DELETE /documents/{id}` | | 404 if it did not exist |
 //! | `POST /search` | `{"text" / "vector" / "texts" / "vectors", "k"?, "exclude_docs"?, "filter"?, "include"?}` | hits, best first (per query for a batch) |
 //! | `POST /persist` | | what was written |
-//! | `GET /stats`, `GET /healthz`, `GET /metrics` | | JSON, `ok`, Prometheus text |
+//! | `GET /stats` | | JSON |
+//! | `GET /livez` (`/healthz`), `GET /readyz` | | `ok`; ready once the model loaded (`probes.rs`) |
+//! | `GET /metrics`, `GET /openapi.json` | | OpenMetrics text (`metrics.rs`), OpenAPI 3.1 (`openapi.rs`) |
 //! | `POST /v1/embeddings`, `GET /v1/models[/{model}]` | OpenAI's | OpenAI's (`openai.rs`) |
 //!
 //! Texts are embedded by the batcher (`batcher.rs`), which merges the texts of concurrent
 //! requests into one embedder call and answers 503 when its bounded queue is full. Every index
 //! call, and other CPU work, runs on tokio's blocking pool (`spawn_blocking`), never on the async
 //! workers. Bodies over the limit get 413, bad input 400 (422 for a wrong vector), a missing or
-//! wrong bearer token on a mutating or `/v1` route 401; every error body is JSON (`error.rs`). On
-//! SIGTERM or SIGINT the server stops accepting, lets requests in flight finish, persists while
-//! the background ingest is still adding, then stops the ingest (which persists what it added
-//! last) and exits 0.
+//! wrong key 401 (`layers.rs`: the keys, request ids and logs, the time limit, the request
+//! metrics); every error body is JSON (`error.rs`). On SIGTERM or SIGINT the server stops
+//! accepting, lets requests in flight finish, persists while the background ingest is still
+//! adding, then stops the ingest (which persists what it added last) and exits 0.
 
 mod batcher;
 mod error;
+mod layers;
 mod metrics;
 mod openai;
+mod openapi;
+mod probes;
 mod routes;
 
 use std::future::Future;
@@ -30,11 +35,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware;
 use axum::routing::{get, post};
 use vecindex::VectorIndex;
 use vecindex::embed::Embedder;
@@ -42,7 +48,9 @@ use vecindex::embed::Embedder;
 pub use self::batcher::BatchOptions;
 use self::batcher::Batcher;
 use self::error::ApiError;
-use self::metrics::{Metrics, Route};
+use self::layers::{Access, Keys};
+use self::metrics::Metrics;
+use self::probes::Readiness;
 use crate::chunker::ChunkSize;
 use crate::ingest::{self, IngestOptions};
 
@@ -52,6 +60,8 @@ pub struct ServeOptions {
     pub index_path: PathBuf,
     /// Required as `Authorization: Bearer <token>` on mutating routes and on `/v1`, if set.
     pub token: Option<String>,
+    /// The read key and the time limit.
+    pub limits: LimitOptions,
     pub max_body_bytes: usize,
     pub chunk: ChunkSize,
     /// Ingest this directory in the background while serving.
@@ -60,14 +70,30 @@ pub struct ServeOptions {
     pub batching: BatchOptions,
 }
 
+/// Who may read, and how long a request may take.
+#[derive(clap::Args)]
+pub struct LimitOptions {
+    /// Bearer key required on the routes that read the index (GET /documents, POST /search,
+    /// GET /stats) and accepted on /v1; the --token works there too. Without --token, it
+    /// guards the writes as well. Probes, /metrics and /openapi.json stay open.
+    #[arg(long, env = "VECINDEX_READ_KEY", hide_env_values = true)]
+    pub read_key: Option<String>,
+    /// Longest a request may take, in seconds, before it is answered 503 (0: no limit). Work
+    /// already handed to the index finishes: a timed-out write may still be applied.
+    #[arg(long, default_value_t = 60.0)]
+    pub request_timeout_secs: f64,
+}
+
 struct App {
     index: Arc<VectorIndex>,
     embedder: Arc<dyn Embedder>,
     batcher: Batcher,
     index_path: PathBuf,
-    token: Option<String>,
+    keys: Keys,
+    request_timeout: Option<Duration>,
     chunk: ChunkSize,
     metrics: Metrics,
+    ready: Readiness,
     /// When the server started, in Unix seconds (`created` of `/v1/models`).
     started_unix: u64,
 }
@@ -86,27 +112,13 @@ impl App {
             .unwrap_or_else(|e| Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("worker failed: {e}"))))
     }
 
-    /// Awaits `work`, timing it (and counting its failure) under `route`.
-    async fn timed<T, E>(&self, route: Route, work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
-        let started = Instant::now();
-        let result = work.await;
-        self.metrics.observe(route, started.elapsed(), result.is_err());
-        result
-    }
-
     /// The vectors of `texts`, from the batcher.
     async fn embed(&self, texts: Arc<Vec<String>>) -> Result<Vec<Vec<f32>>, ApiError> {
         Ok(self.batcher.embed(texts).await?)
     }
 
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(token) = &self.token else { return Ok(()) };
-        let given =
-            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        match given {
-            Some(given) if given == token => Ok(()),
-            _ => Err(ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into())),
-        }
+    fn authorize(&self, headers: &HeaderMap, access: Access) -> Result<(), ApiError> {
+        self.keys.check(headers, access)
     }
 }
 
@@ -128,31 +140,53 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
 /// Serves until SIGTERM or SIGINT, then shuts down gracefully (module docs).
 pub fn serve(index: Arc<VectorIndex>, embedder: Arc<dyn Embedder>, options: ServeOptions) -> Result<(), String> {
     let batcher = Batcher::start(embedder.clone(), &options.batching).map_err(|e| format!("batcher thread: {e}"))?;
+    let metrics = Metrics::new(batcher.stats());
     let app = Arc::new(App {
         index: index.clone(),
         embedder: embedder.clone(),
         batcher,
         index_path: options.index_path.clone(),
-        token: options.token,
+        keys: Keys { write: options.token, read: options.limits.read_key },
+        request_timeout: (options.limits.request_timeout_secs > 0.0)
+            .then(|| Duration::from_secs_f64(options.limits.request_timeout_secs)),
         chunk: options.chunk,
-        metrics: Metrics::default(),
+        metrics,
+        ready: Readiness::default(),
         started_unix: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     });
-    let router = Router::new()
+    // The index is open; the model loads on its first call, made now, off the listener's path:
+    // `/readyz` answers 503 until it has loaded.
+    probes::load_model(&app).map_err(|e| format!("model loader thread: {e}"))?;
+    // The index and embedding routes, under the time limit (inside `track`, so that a
+    // timed-out request is counted with its 503).
+    let api = Router::new()
         .route("/documents", post(routes::add_document))
         .route("/documents/{*id}", get(routes::get_document).delete(routes::delete_document))
         .route("/search", post(routes::search))
         .route("/persist", post(routes::persist))
         .route("/stats", get(routes::stats))
-        .route("/healthz", get(routes::healthz))
-        .route("/metrics", get(metrics::metrics))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::models))
         .route("/v1/models/{model}", get(openai::model))
+        .route_layer(middleware::from_fn_with_state(app.clone(), layers::time_limit));
+    // The operator's routes: never refused for time, so that a probe or a scrape of a busy
+    // server still answers.
+    #[allow(deprecated)] // served for the clients that still ask
+    let healthz = get(probes::healthz);
+    let operations = Router::new()
+        .route("/healthz", healthz)
+        .route("/livez", get(probes::livez))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::openapi));
+    let router = api
+        .merge(operations)
+        .route_layer(middleware::from_fn_with_state(app.clone(), layers::track))
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .with_state(app);
+    let router = layers::with_request_ids_and_logs(router);
 
     // The background ingest: a plain thread (it has its own pool), told to stop at shutdown.
     let stop_ingest = Arc::new(AtomicBool::new(false));

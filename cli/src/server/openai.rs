@@ -32,12 +32,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::ToSchema;
 use vecindex::embed::Embedder;
 
 use super::Shared;
 use super::error::{ApiError, RETRY_AFTER_SECS, body};
-use super::metrics::Route;
+use super::layers::Access;
 
 /// A model name accepted besides the embedder's own.
 pub(super) const MODEL_ALIAS: &str = "text-embedding-vecindex";
@@ -65,12 +66,29 @@ impl From<ApiError> for OpenAiError {
     }
 }
 
+/// An error, in OpenAI's shape.
+#[derive(Serialize, ToSchema)]
+pub(super) struct OpenAiErrorBody {
+    error: OpenAiErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct OpenAiErrorDetail {
+    message: String,
+    /// `invalid_request_error` or `server_error`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// The request field at fault, if one is.
+    param: Option<&'static str>,
+    /// `model_not_found`, `invalid_api_key`, or none.
+    code: Option<&'static str>,
+}
+
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
         let kind = if self.status.is_server_error() { "server_error" } else { "invalid_request_error" };
-        let body = json!({ "error": {
-            "message": self.message, "type": kind, "param": self.param, "code": self.code,
-        }});
+        let detail = OpenAiErrorDetail { message: self.message, kind, param: self.param, code: self.code };
+        let body = OpenAiErrorBody { error: detail };
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
@@ -80,6 +98,31 @@ impl IntoResponse for OpenAiError {
 }
 
 type OpenAiResult = Result<Response, OpenAiError>;
+
+/// `POST /v1/embeddings`'s body, as OpenAI documents it. (For the OpenAPI document: the body
+/// is parsed by `parse_request`, which gives OpenAI's error for each thing wrong.)
+#[derive(ToSchema)]
+#[allow(dead_code)] // described, never built
+pub(super) struct CreateEmbeddingRequest {
+    input: EmbeddingInput,
+    /// The embedder's name (see `GET /v1/models`) or `text-embedding-vecindex`.
+    model: String,
+    /// `float` (the default) or `base64` (little-endian f32 bytes).
+    encoding_format: Option<String>,
+    /// Only the model's own dimension.
+    dimensions: Option<usize>,
+    /// Ignored.
+    user: Option<String>,
+}
+
+/// A text, or a list of 1 to 2048 texts, none empty; token arrays are refused.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // described, never built
+enum EmbeddingInput {
+    One(String),
+    Many(Vec<String>),
+}
 
 /// What a valid `POST /v1/embeddings` asks for.
 struct EmbeddingsRequest {
@@ -210,29 +253,34 @@ fn short(value: &Value) -> String {
     if text.len() <= 40 { text } else { kind(value).to_owned() }
 }
 
-#[derive(Serialize)]
-struct EmbeddingList<'a> {
+/// The vectors, in the order of the inputs.
+#[derive(Serialize, ToSchema)]
+pub(super) struct EmbeddingList<'a> {
+    /// `list`.
     object: &'static str,
     data: Vec<EmbeddingObject>,
+    /// The embedder's name.
     model: &'a str,
     usage: Usage,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct EmbeddingObject {
+    /// `embedding`.
     object: &'static str,
     index: usize,
     embedding: Embedding,
 }
 
-#[derive(Serialize)]
+/// A list of floats, or with `encoding_format: base64` their little-endian f32 bytes in base64.
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 enum Embedding {
     Float(Vec<f32>),
     Base64(String),
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Usage {
     prompt_tokens: usize,
     total_tokens: usize,
@@ -246,15 +294,24 @@ fn tokens(embedder: &dyn Embedder, text: &str) -> vecindex::Result<usize> {
     }
 }
 
+/// Embeds texts with the server's model, as OpenAI's embeddings API does.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "openai", request_body = CreateEmbeddingRequest,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = EmbeddingList),
+        (status = 400, description = "Malformed, a token array, or `dimensions` not the model's", body = OpenAiErrorBody),
+        (status = 401, description = "A key is set and was not given", body = OpenAiErrorBody),
+        (status = 404, description = "Not this server's model (`model_not_found`)", body = OpenAiErrorBody),
+        (status = 503, description = "The embedding queue is full, or the request timed out", body = OpenAiErrorBody),
+    ))]
 pub(super) async fn embeddings(
     State(app): State<Shared>,
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> OpenAiResult {
-    app.authorize(&headers)?;
+    app.authorize(&headers, Access::Embed)?;
     let bytes = body(bytes)?;
-    // Timed from here, so that the refusals of bad requests count as the route's errors.
-    app.timed(Route::Embeddings, async {
+    {
         let request = parse_request(&bytes, app.embedder.as_ref())?;
         let texts = Arc::new(request.texts);
         let vectors = app.embed(texts.clone()).await?;
@@ -285,25 +342,56 @@ pub(super) async fn embeddings(
             Ok(axum::Json(list).into_response())
         });
         Ok::<_, OpenAiError>(reply.await?)
-    })
-    .await
+    }
 }
 
-fn model_object(app: &super::App) -> Value {
-    json!({ "id": app.embedder.name(), "object": "model", "created": app.started_unix, "owned_by": "vecindex" })
+/// The one model this server embeds with.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Model {
+    /// The embedder's name.
+    id: String,
+    /// `model`.
+    object: &'static str,
+    /// When the server started, in Unix seconds.
+    created: u64,
+    owned_by: &'static str,
 }
 
+#[derive(Serialize, ToSchema)]
+pub(super) struct ModelList {
+    /// `list`.
+    object: &'static str,
+    data: Vec<Model>,
+}
+
+fn model_object(app: &super::App) -> Model {
+    Model { id: app.embedder.name().to_owned(), object: "model", created: app.started_unix, owned_by: "vecindex" }
+}
+
+/// The model, in a list of one.
+#[utoipa::path(get, path = "/v1/models", tag = "openai",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = ModelList),
+        (status = 401, description = "A key is set and was not given", body = OpenAiErrorBody),
+    ))]
 pub(super) async fn models(State(app): State<Shared>, headers: HeaderMap) -> OpenAiResult {
-    app.authorize(&headers)?;
-    let list = json!({ "object": "list", "data": [model_object(&app)] });
-    app.timed(Route::Models, async { Ok(axum::Json(list).into_response()) }).await
+    app.authorize(&headers, Access::Embed)?;
+    let list = ModelList { object: "list", data: vec![model_object(&app)] };
+    Ok(axum::Json(list).into_response())
 }
 
+/// The model by name (its own or `text-embedding-vecindex`).
+#[utoipa::path(get, path = "/v1/models/{model}", tag = "openai",
+    params(("model" = String, Path, description = "The embedder's name or `text-embedding-vecindex`")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = Model),
+        (status = 401, description = "A key is set and was not given", body = OpenAiErrorBody),
+        (status = 404, description = "Not this server's model (`model_not_found`)", body = OpenAiErrorBody),
+    ))]
 pub(super) async fn model(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> OpenAiResult {
-    app.authorize(&headers)?;
-    app.timed(Route::Models, async {
-        check_model(&id, app.embedder.as_ref())?;
-        Ok(axum::Json(model_object(&app)).into_response())
-    })
-    .await
+    app.authorize(&headers, Access::Embed)?;
+    check_model(&id, app.embedder.as_ref())?;
+    Ok(axum::Json(model_object(&app)).into_response())
 }

@@ -2,50 +2,102 @@
 //! batcher (`App::embed`); everything else that touches the index runs on the blocking pool.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use vecindex::{Chunk, Filter, Include, Metadata, SearchHit, SearchOptions, VectorIndex};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use vecindex::{Chunk, Filter, Include, Metadata, SearchHit, SearchOptions};
 
-use super::error::{ApiError, ApiResult, bad, body, parse};
-use super::metrics::Route;
+use super::error::{ApiError, ApiResult, ErrorBody, bad, body, parse};
+use super::layers::Access;
 use super::{App, Shared};
 use crate::chunker::{self, Format};
 use crate::ingest::{META_EMBEDDER, META_HEADING};
+use crate::output::IndexSummary;
 
-#[derive(Deserialize)]
+/// A chunk given whole: embedded by the server unless it brings its vector.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewChunk {
+pub(super) struct NewChunk {
     text: String,
+    /// The chunk's vector, of the index's dimension; left out, the server embeds `text`.
     vector: Option<Vec<f32>>,
+    /// Typed values: string, integer, float, bool or list of strings.
     #[serde(default)]
+    #[schema(value_type = Object)]
     metadata: Metadata,
 }
 
-#[derive(Deserialize)]
+/// A document: `text`, which the server chunks and embeds, or its `chunks`. It replaces any
+/// document with the same id, atomically.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewDocument {
+pub(super) struct NewDocument {
     doc_id: String,
     text: Option<String>,
     chunks: Option<Vec<NewChunk>>,
+    /// Given to every chunk (a chunk's own metadata wins on a shared key).
     #[serde(default)]
+    #[schema(value_type = Object)]
     metadata: Metadata,
 }
 
+/// The document was added (or replaced).
+#[derive(Serialize, ToSchema)]
+pub(super) struct Added {
+    doc_id: String,
+    /// Its chunks now.
+    chunks: usize,
+}
+
+/// A chunk as stored.
+#[derive(Serialize, ToSchema)]
+pub(super) struct StoredChunk {
+    chunk_id: String,
+    text: String,
+    #[schema(value_type = Object)]
+    metadata: Metadata,
+}
+
+/// A document's chunks.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Document {
+    doc_id: String,
+    chunks: Vec<StoredChunk>,
+}
+
+/// The document was removed.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Removed {
+    doc_id: String,
+    /// Chunks removed with it.
+    removed: usize,
+}
+
+/// Adds or replaces a document.
+#[utoipa::path(post, path = "/documents", tag = "index", request_body = NewDocument,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = Added),
+        (status = 400, description = "Malformed", body = ErrorBody),
+        (status = 401, description = "A write key is set and was not given", body = ErrorBody),
+        (status = 413, description = "Body over --max-body-bytes", body = ErrorBody),
+        (status = 422, description = "A vector of the wrong dimension or with a non-finite value", body = ErrorBody),
+        (status = 503, description = "The embedding queue is full, or the request timed out", body = ErrorBody),
+    ))]
 pub(super) async fn add_document(
     State(app): State<Shared>,
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    app.authorize(&headers)?;
+    app.authorize(&headers, Access::Write)?;
     let doc: NewDocument = parse(&body(bytes)?)?;
-    app.timed(Route::AddDocument, async {
+    {
         let mut pieces: Vec<NewChunk> = match (doc.text, doc.chunks) {
             (Some(text), None) => {
                 // Cut to the embedder's window, as `vecindex ingest` does; what is embedded is
@@ -96,68 +148,94 @@ pub(super) async fn add_document(
                     metadata,
                 });
             }
-            let n = chunks.len();
+            let chunks_added = chunks.len();
             app.index.add_document(&doc_id, chunks)?;
-            Ok(axum::Json(json!({ "doc_id": doc_id, "chunks": n })).into_response())
+            Ok(axum::Json(Added { doc_id, chunks: chunks_added }).into_response())
         })
         .await
-    })
-    .await
+    }
 }
 
-pub(super) async fn get_document(State(app): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    let work = app.blocking(move |app| {
-        let chunks: Vec<Value> = app
+/// A document's chunks. Ids may hold `/` (ingested files are named by their path).
+#[utoipa::path(get, path = "/documents/{doc_id}", tag = "index",
+    params(("doc_id" = String, Path, description = "The document's id (may hold `/`)")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = Document),
+        (status = 401, description = "A read key is set and no key was given", body = ErrorBody),
+        (status = 404, description = "No such document", body = ErrorBody),
+    ))]
+pub(super) async fn get_document(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    app.authorize(&headers, Access::Read)?;
+    app.blocking(move |app| {
+        let chunks: Vec<StoredChunk> = app
             .index
             .chunk_ids(&id)
             .iter()
             .filter_map(|c| app.index.chunk(c))
-            .map(|c| json!({ "chunk_id": c.chunk_id, "text": c.text, "metadata": c.metadata }))
+            .map(|c| StoredChunk { chunk_id: c.chunk_id, text: c.text, metadata: c.metadata })
             .collect();
         if chunks.is_empty() {
             return Err(ApiError(StatusCode::NOT_FOUND, format!("no document {id:?}")));
         }
-        Ok(axum::Json(json!({ "doc_id": id, "chunks": chunks })).into_response())
-    });
-    app.timed(Route::GetDocument, work).await
+        Ok(axum::Json(Document { doc_id: id, chunks }).into_response())
+    })
+    .await
 }
 
+/// Removes a document and all its chunks, atomically.
+#[utoipa::path(delete, path = "/documents/{doc_id}", tag = "index",
+    params(("doc_id" = String, Path, description = "The document's id (may hold `/`)")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = Removed),
+        (status = 401, description = "A write key is set and was not given", body = ErrorBody),
+        (status = 404, description = "No such document", body = ErrorBody),
+    ))]
 pub(super) async fn delete_document(
     State(app): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    app.authorize(&headers)?;
-    let work = app.blocking(move |app| match app.index.remove_document(&id)? {
+    app.authorize(&headers, Access::Write)?;
+    app.blocking(move |app| match app.index.remove_document(&id)? {
         0 => Err(ApiError(StatusCode::NOT_FOUND, format!("no document {id:?}"))),
-        n => Ok(axum::Json(json!({ "doc_id": id, "removed": n })).into_response()),
-    });
-    app.timed(Route::DeleteDocument, work).await
+        removed => Ok(axum::Json(Removed { doc_id: id, removed }).into_response()),
+    })
+    .await
 }
 
-#[derive(Deserialize)]
+/// One query: `text` or `vector`; many, answered from one point in time: `texts` or `vectors`
+/// (the reply then holds `results`, one `{"hits": [...]}` per query).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SearchRequest {
-    /// One query: `text` or `vector`; many, answered from one point in time: `texts` or
-    /// `vectors` (the reply then holds `results`, one `{"hits": [...]}` per query).
+pub(super) struct SearchRequest {
     text: Option<String>,
     vector: Option<Vec<f32>>,
     texts: Option<Vec<String>>,
     vectors: Option<Vec<Vec<f32>>>,
+    /// Hits per query (default 5).
     #[serde(default = "default_k")]
+    #[schema(default = 5, minimum = 1)]
     k: usize,
+    /// Documents whose chunks are never hits.
     #[serde(default)]
     exclude_docs: Vec<String>,
+    /// A metadata filter, applied inside the index before the top k is chosen: `{"key": value}`,
+    /// `{"key": {"$gte": 2}}`, `$ne`, `$in`, `$nin`, `$contains`, `$and`, `$or`, `$not`,
+    /// `{"$doc_id": {"$in": [...]}}` (docs/guide.md). Parsed on its own, so that a bad filter
+    /// is counted in `vecindex_filter_errors_total`.
     #[serde(default)]
-    filter: Option<Filter>,
+    #[schema(value_type = Option<Object>)]
+    filter: Option<Value>,
     /// What hits carry besides ids and score (default: metadata and text).
     #[serde(default)]
     include: Option<Vec<IncludeField>>,
 }
 
-#[derive(Clone, Copy, Deserialize, PartialEq)]
+#[derive(Clone, Copy, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "lowercase")]
-enum IncludeField {
+pub(super) enum IncludeField {
     Metadata,
     Text,
     Vector,
@@ -191,9 +269,64 @@ async fn request_queries(app: &App, request: &mut SearchRequest) -> Result<(Vec<
     }
 }
 
-pub(super) async fn search(State(app): State<Shared>, bytes: Result<Bytes, BytesRejection>) -> ApiResult {
+/// A chunk near the query.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Hit {
+    chunk_id: String,
+    doc_id: String,
+    /// Higher is nearer (the index's metric).
+    score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Metadata>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vector: Option<Vec<f32>>,
+}
+
+/// The hits of one query, best first.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Hits {
+    hits: Vec<Hit>,
+}
+
+/// `{"hits"}` for one query (`text`, `vector`), `{"results"}` for a batch (`texts`, `vectors`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum SearchReply {
+    One(Hits),
+    Batch {
+        /// One per query, in order.
+        results: Vec<Hits>,
+    },
+}
+
+/// The chunks nearest to a text or vector (or to each of several, from one point in time).
+#[utoipa::path(post, path = "/search", tag = "index", request_body = SearchRequest,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = SearchReply),
+        (status = 400, description = "Malformed, or a bad filter", body = ErrorBody),
+        (status = 401, description = "A read key is set and no key was given", body = ErrorBody),
+        (status = 422, description = "A vector of the wrong dimension", body = ErrorBody),
+        (status = 503, description = "The embedding queue is full, or the request timed out", body = ErrorBody),
+    ))]
+pub(super) async fn search(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    app.authorize(&headers, Access::Read)?;
     let mut request: SearchRequest = parse(&body(bytes)?)?;
-    app.timed(Route::Search, async {
+    let filter = match request.filter.take() {
+        Some(filter) => Some(Filter::deserialize(filter).map_err(|e| {
+            app.metrics.filter_errors.inc();
+            bad(format!("bad filter: {e}"))
+        })?),
+        None => None,
+    };
+    {
         let (queries, batch) = request_queries(&app, &mut request).await?;
         app.blocking(move |app| {
             let fields = request.include.unwrap_or_else(|| vec![IncludeField::Metadata, IncludeField::Text]);
@@ -203,68 +336,83 @@ pub(super) async fn search(State(app): State<Shared>, bytes: Result<Bytes, Bytes
                 .vector(fields.contains(&IncludeField::Vector));
             let mut options = SearchOptions::k(request.k).include(include);
             options.exclude_docs.extend(request.exclude_docs);
-            options.filter = request.filter;
-            let hit = |h: SearchHit| {
-                let mut hit = json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "score": h.score });
-                if include.metadata {
-                    hit["metadata"] = json!(h.metadata);
-                }
-                if let Some(text) = h.text {
-                    hit["text"] = json!(text);
-                }
-                if let Some(vector) = h.vector {
-                    hit["vector"] = json!(vector);
-                }
-                hit
+            options.filter = filter;
+            let hit = |h: SearchHit| Hit {
+                chunk_id: h.chunk_id,
+                doc_id: h.doc_id,
+                score: h.score,
+                metadata: include.metadata.then_some(h.metadata),
+                text: h.text,
+                vector: h.vector,
             };
-            let mut results: Vec<Value> = app
+            let mut results: Vec<Hits> = app
                 .index
                 .search_batch(&queries, &options)?
                 .into_iter()
-                .map(|hits| json!({ "hits": hits.into_iter().map(hit).collect::<Vec<_>>() }))
+                .map(|hits| Hits { hits: hits.into_iter().map(hit).collect() })
                 .collect();
-            let reply =
-                if batch { json!({ "results": results }) } else { results.pop().unwrap_or(json!({ "hits": [] })) };
+            let reply = match batch {
+                true => SearchReply::Batch { results },
+                false => SearchReply::One(results.pop().unwrap_or(Hits { hits: Vec::new() })),
+            };
             Ok(axum::Json(reply).into_response())
         })
         .await
+    }
+}
+
+/// What a persist wrote.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Persisted {
+    /// The snapshot holds the operations below this sequence number.
+    seq: u64,
+    /// The manifest's generation.
+    generation: u64,
+    /// Live chunks in the snapshot.
+    rows: usize,
+    segments: usize,
+    files_written: usize,
+    bytes_written: u64,
+    /// Bytes of the whole snapshot.
+    bytes_total: u64,
+    ms: f64,
+}
+
+/// Writes a snapshot of the index now (writers go on meanwhile).
+#[utoipa::path(post, path = "/persist", tag = "index",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = Persisted),
+        (status = 401, description = "A write key is set and was not given", body = ErrorBody),
+        (status = 500, description = "The persist failed; the previous snapshot stays", body = ErrorBody),
+    ))]
+pub(super) async fn persist(State(app): State<Shared>, headers: HeaderMap) -> ApiResult {
+    app.authorize(&headers, Access::Write)?;
+    app.blocking(move |app| {
+        let r = app.index.persist(&app.index_path)?;
+        Ok(axum::Json(Persisted {
+            seq: r.seq,
+            generation: r.generation,
+            rows: r.rows,
+            segments: r.segments,
+            files_written: r.files_written,
+            bytes_written: r.bytes_written,
+            bytes_total: r.bytes_total,
+            ms: r.duration.as_secs_f64() * 1e3,
+        })
+        .into_response())
     })
     .await
 }
 
-pub(super) async fn persist(State(app): State<Shared>, headers: HeaderMap) -> ApiResult {
-    app.authorize(&headers)?;
-    let work = app.blocking(move |app| {
-        let r = app.index.persist(&app.index_path)?;
-        app.metrics.persist.observe_duration(r.duration);
-        Ok(axum::Json(json!({
-            "seq": r.seq, "generation": r.generation, "rows": r.rows, "segments": r.segments,
-            "files_written": r.files_written, "bytes_written": r.bytes_written, "bytes_total": r.bytes_total,
-            "ms": r.duration.as_secs_f64() * 1e3,
-        }))
-        .into_response())
-    });
-    app.timed(Route::Persist, work).await
-}
-
-fn stats_json(index: &VectorIndex) -> Value {
-    let s = index.stats();
-    let segments: Vec<Value> = s
-        .segments
-        .iter()
-        .map(|g| json!({ "id": g.id, "kind": g.label(), "rows": g.rows, "live_rows": g.live_rows, "bytes": g.bytes, "mapped": g.mapped }))
-        .collect();
-    json!({
-        "dim": s.dim, "metric": format!("{:?}", s.metric), "chunks": s.chunks, "documents": s.documents,
-        "next_seq": s.next_seq, "generation": s.generation, "vocabulary_terms": s.vocabulary_terms, "segments": segments,
-    })
-}
-
-pub(super) async fn stats(State(app): State<Shared>) -> ApiResult {
-    app.timed(Route::Stats, app.blocking(|app| Ok(axum::Json(stats_json(&app.index)).into_response()))).await
-}
-
-pub(super) async fn healthz(State(app): State<Shared>) -> ApiResult {
-    app.metrics.observe(Route::Healthz, Duration::ZERO, false);
-    Ok("ok\n".into_response())
+/// What the index holds: counts and every head and segment.
+#[utoipa::path(get, path = "/stats", tag = "index",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = IndexSummary),
+        (status = 401, description = "A read key is set and no key was given", body = ErrorBody),
+    ))]
+pub(super) async fn stats(State(app): State<Shared>, headers: HeaderMap) -> ApiResult {
+    app.authorize(&headers, Access::Read)?;
+    app.blocking(|app| Ok(axum::Json(IndexSummary::new(&app.index.stats())).into_response())).await
 }

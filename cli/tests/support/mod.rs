@@ -12,14 +12,24 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-/// A response: status code and body.
+/// A response: status code, headers and body.
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
+    /// The status line and headers, as sent.
+    pub head: String,
     pub body: String,
 }
 
 impl Response {
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
@@ -33,6 +43,18 @@ pub fn request(
     token: Option<&str>,
     body: Option<&[u8]>,
 ) -> std::io::Result<Response> {
+    request_with(addr, method, path, token, body, &[])
+}
+
+/// `request`, with more headers.
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.unwrap_or_default();
@@ -43,6 +65,9 @@ pub fn request(
     if let Some(token) = token {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
     // A server may answer (413) and close before reading a large body: that is not our error.
@@ -51,8 +76,32 @@ pub fn request(
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok(Response { status, body })
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok(Response { status, head: head.to_owned(), body: body.to_owned() })
+}
+
+/// The sum of the samples of metric `name` (as printed: `vecindex_http_requests_total`) whose
+/// labels include all of `labels`, in the text of `/metrics`; panics if there is none.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(name) else { continue };
+        let (set, value) = match rest.strip_prefix('{') {
+            Some(rest) => match rest.split_once("} ") {
+                Some((set, value)) => (set, value),
+                None => continue,
+            },
+            None => match rest.strip_prefix(' ') {
+                Some(value) => ("", value),
+                None => continue,
+            },
+        };
+        if labels.iter().all(|(k, v)| set.split(',').any(|pair| pair == format!("{k}=\"{v}\""))) {
+            let value: f64 = value.split(' ').next().and_then(|v| v.parse().ok()).expect("a number");
+            *found.get_or_insert(0.0) += value;
+        }
+    }
+    found.unwrap_or_else(|| panic!("no {name} with {labels:?} in\n{text}"))
 }
 
 pub fn post_json(addr: &str, path: &str, token: Option<&str>, value: &serde_json::Value) -> Response {
@@ -73,12 +122,19 @@ pub struct Server {
 
 impl Server {
     /// Starts `vecindex serve INDEX --addr 127.0.0.1:0 EXTRA...` and waits until it listens.
+    /// Its log goes to the test's stderr, warnings only: not a line per request.
     pub fn start(index: &Path, extra: &[&str]) -> Server {
+        Self::start_with(index, extra, Stdio::inherit(), &[("RUST_LOG", "warn")])
+    }
+
+    /// `start`, with the server's stderr (its log) sent to `stderr` and `env` set.
+    pub fn start_with(index: &Path, extra: &[&str], stderr: Stdio, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vecindex"))
             .args(["serve", index.to_str().unwrap(), "--addr", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("starts");
         let stdout: ChildStdout = child.stdout.take().unwrap();
