@@ -158,6 +158,12 @@ fn router_errors_are_json_too() {
     let wrong_method = request(addr, "PUT", "/search", None, None).unwrap();
     assert_eq!((wrong_method.status, wrong_method.json()["status"].as_u64()), (405, Some(405)), "{wrong_method:?}");
     assert!(wrong_method.json()["error"].as_str().unwrap().contains("PUT"));
+    // Under /v1/, OpenAI's shape: its clients parse no other.
+    let openai = get(addr, "/v1/completions");
+    assert_eq!(openai.status, 404);
+    assert_eq!(openai.json()["error"]["message"], "Invalid URL (GET /v1/completions)", "{openai:?}");
+    let openai = get(addr, "/v1/embeddings");
+    assert_eq!((openai.status, openai.json()["error"]["type"].as_str()), (405, Some("invalid_request_error")));
     let (code, _) = server.terminate();
     assert_eq!(code, Some(0));
 }

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::Shared;
 use super::batcher::EmbedError;
 use super::layers::record_unmatched;
+use super::openai::OpenAiError;
 
 /// Seconds a client is told to wait after a 503.
 pub(super) const RETRY_AFTER_SECS: u64 = 1;
@@ -81,16 +82,28 @@ pub(super) fn bad(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
 }
 
-/// 404 for a path no route serves, as JSON like every other error.
-pub(super) async fn no_such_route(State(app): State<Shared>, method: Method, uri: Uri) -> ApiError {
+/// 404 for a path no route serves, as JSON like every other error (in OpenAI's shape and words
+/// under `/v1/`, where OpenAI's clients read it).
+pub(super) async fn no_such_route(State(app): State<Shared>, method: Method, uri: Uri) -> Response {
     record_unmatched(&app, &method, StatusCode::NOT_FOUND);
-    ApiError(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
+    match uri.path().starts_with("/v1/") {
+        true => {
+            let error = ApiError(StatusCode::NOT_FOUND, format!("Invalid URL ({method} {})", uri.path()));
+            OpenAiError::from(error).into_response()
+        }
+        false => ApiError(StatusCode::NOT_FOUND, format!("no route {}", uri.path())).into_response(),
+    }
 }
 
-/// 405 for a method a route does not take, as JSON like every other error.
-pub(super) async fn method_not_allowed(State(app): State<Shared>, method: Method, uri: Uri) -> ApiError {
+/// 405 for a method a route does not take, as JSON like every other error (OpenAI's shape under
+/// `/v1/`).
+pub(super) async fn method_not_allowed(State(app): State<Shared>, method: Method, uri: Uri) -> Response {
     record_unmatched(&app, &method, StatusCode::METHOD_NOT_ALLOWED);
-    ApiError(StatusCode::METHOD_NOT_ALLOWED, format!("{} does not take {method}", uri.path()))
+    let error = ApiError(StatusCode::METHOD_NOT_ALLOWED, format!("{} does not take {method}", uri.path()));
+    match uri.path().starts_with("/v1/") {
+        true => OpenAiError::from(error).into_response(),
+        false => error.into_response(),
+    }
 }
 
 /// The body, or 413 / 400.
