@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use vecindex::embed::{Embedder, HashingEmbedder};
+use vecindex::embed::Embedder;
 use vecindex_bench::data::Dataset;
 use vecindex_bench::{disk, duplicates, durability, filtered, growth, live, recall, report, scaling, seed, writers};
 
@@ -37,13 +37,17 @@ enum Command {
     Durability,
     /// The seed's benchmark: 100 documents of 50 KB, a concurrent persist every 20.
     Seed {
-        /// `hashing`, or `minilm` (feature `minilm`; weights from scripts/fetch-minilm).
+        /// `hashing` (384 dimensions); `minilm` (ONNX Runtime, feature `onnx`: the library from
+        /// ORT_DYLIB_PATH, scripts/fetch-onnxruntime; the graph from scripts/make-minilm-onnx),
+        /// `minilm-int8` (its int8 graph), or `minilm-candle` (candle, feature `minilm`).
         #[arg(long, default_value = "hashing")]
         embedder: String,
         #[arg(long, default_value = "target/models/all-MiniLM-L6-v2")]
         model: PathBuf,
+        /// Runs per design (default 100; 2 with --quick).
         #[arg(long)]
         runs: Option<usize>,
+        /// Documents (default 100 of 50 KB; 10 with --quick).
         #[arg(long)]
         docs: Option<usize>,
         /// Persist concurrently after every N documents (default 20; 2 with --quick).
@@ -84,7 +88,9 @@ enum Command {
     /// Embeds the chunks of the python3.11-doc corpus (as `vecindex ingest` cuts them) into a
     /// raw float32 file, for `scripts/bench/dataset.py from-f32` to make a recall dataset of.
     Embed {
-        #[arg(long, default_value = "minilm")]
+        /// As `seed --embedder`; the default is candle, which made the MiniLM recall dataset
+        /// (the same vectors as ONNX Runtime's within 1e-4).
+        #[arg(long, default_value = "minilm-candle")]
         embedder: String,
         #[arg(long, default_value = "target/models/all-MiniLM-L6-v2")]
         model: PathBuf,
@@ -148,16 +154,13 @@ fn scratch(out: &Path) -> PathBuf {
     dir
 }
 
-fn embedder(name: &str, _model: &Path) -> Box<dyn Embedder> {
-    match name {
-        "hashing" => Box::new(HashingEmbedder::new(384)),
-        #[cfg(feature = "minilm")]
-        "minilm" => Box::new(vecindex::embed::MiniLmEmbedder::new(_model)),
-        other => {
-            eprintln!("unknown embedder {other} (minilm needs --features minilm)");
-            std::process::exit(1)
-        }
-    }
+/// The embedder `name` selects (`vecindex::embed::by_name`, hashing at 384 dimensions), or an
+/// exit with the reason it cannot be had.
+fn embedder(command: &str, name: &str, model: &Path) -> Box<dyn Embedder> {
+    vecindex::embed::by_name(name, model, 384).unwrap_or_else(|e| {
+        eprintln!("{command}: {e}");
+        std::process::exit(1)
+    })
 }
 
 fn main() {
@@ -181,15 +184,16 @@ fn main() {
             save(out, "writers", &runs);
         }
         Command::Seed { embedder: name, model, runs, docs, persist_every } => {
-            let embedder = embedder(&name, &model);
+            let embedder = embedder("seed", &name, &model);
             let params = seed::Params {
                 docs: docs.unwrap_or(if quick { 10 } else { 100 }),
                 doc_bytes: 50_000,
                 persist_every: persist_every.unwrap_or(if quick { 2 } else { 20 }).max(1),
                 runs: runs.unwrap_or(if quick { 2 } else { 100 }),
+                backend: name.clone(),
             };
             println!(
-                "seed: {} documents of {} bytes, persist every {}, {} runs, embedder {}",
+                "seed: {} documents of {} bytes, persist every {}, {} runs, embedder {} ({name})",
                 params.docs,
                 params.doc_bytes,
                 params.persist_every,
@@ -246,7 +250,7 @@ fn main() {
             save(out, &format!("filtered-{}", data.meta.name), &outcome);
         }
         Command::Embed { embedder: name, model, limit, to } => {
-            let embedder = embedder(&name, &model);
+            let embedder = embedder("embed", &name, &model);
             let mut chunks = vecindex_bench::corpus::all_chunks(Path::new(vecindex_bench::corpus::PYDOC))
                 .unwrap_or_else(|e| {
                     eprintln!("embed: {e}");
