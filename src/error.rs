@@ -90,6 +90,18 @@ pub enum Error {
     /// A metadata value a chunk cannot hold (a float that is NaN).
     #[error("chunk {chunk_id:?}: metadata {key:?} {reason}")]
     InvalidMetadata { chunk_id: String, key: String, reason: String },
+    /// Another writer committed a snapshot into this storage first: `generation` is taken, or
+    /// the storage holds a newer generation than the one this index last opened or persisted
+    /// there. Nothing of this persist was committed and the index is unchanged; open the storage
+    /// again to see the other writer's snapshot, or persist somewhere else.
+    #[error(
+        "{path}: another writer committed generation {generation} first; this persist committed nothing (open it again to continue from there)"
+    )]
+    Conflict { path: PathBuf, generation: u64 },
+    /// Object storage that cannot be used as given: a URL it does not know, missing or wrong
+    /// credentials, a bucket that does not exist. `reason` says what to fix.
+    #[error("storage {url}: {reason}")]
+    Storage { url: String, reason: String },
     /// A snapshot's dimension or metric differs from what the caller asked for.
     #[error("snapshot at {path} has {found}, expected {expected}")]
     Incompatible { path: PathBuf, expected: String, found: String },

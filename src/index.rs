@@ -542,6 +542,37 @@ impl VectorIndex {
         Ok(report)
     }
 
+    /// [`persist`](Self::persist) into object storage (see [`ObjectStorage`](crate::ObjectStorage)):
+    /// the files the storage lacks are uploaded, then the manifest of the next generation is
+    /// put only if no other writer has taken it.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`](crate::Error::Conflict) if another writer committed first (since
+    /// this index last opened or persisted there): nothing of this persist is committed and
+    /// the index is unchanged. [`Error::ForeignIndex`](crate::Error::ForeignIndex) if the
+    /// prefix holds another index; I/O errors naming the object.
+    #[cfg(feature = "object-store")]
+    pub fn persist_to(&self, storage: &crate::ObjectStorage) -> Result<PersistReport> {
+        self.persist_in(storage)
+    }
+
+    /// Opens the index persisted in object storage, read-only: files are fetched into the
+    /// storage's cache directory once, checked and mapped. It can be searched, and written to
+    /// in memory and persisted with [`persist_to`](Self::persist_to) (a write-ahead log is
+    /// local: there is none here).
+    ///
+    /// # Errors
+    /// As [`open_with_options`](Self::open_with_options);
+    /// [`Error::NoSnapshot`](crate::Error::NoSnapshot) if nothing was ever committed there.
+    #[cfg(feature = "object-store")]
+    pub fn open_from(storage: &crate::ObjectStorage, options: &OpenOptions) -> Result<(Self, OpenReport)> {
+        // Never quarantine or heal remote files from here: other readers share them.
+        let options = options.clone().read_only(true);
+        let (index, report) = Self::load_from(storage, &options)?;
+        report.log();
+        Ok((index.start_worker(), report))
+    }
+
     /// [`persist`](Self::persist) into any storage.
     pub(crate) fn persist_in(&self, dir: &dyn Directory) -> Result<PersistReport> {
         self.persist_with(dir, || Ok(())).map(|(report, ())| report)

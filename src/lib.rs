@@ -125,6 +125,8 @@ pub use query::{Include, SearchHit, SearchOptions};
 pub use segment::{SegmentIndex, SegmentKind};
 pub use seq::SeqNo;
 pub use stats::{GraphStats, LastPersist, PersistStats, SegmentState, SegmentStats, Stats};
+#[cfg(feature = "object-store")]
+pub use storage::object::{ObjectStorage, ObjectStorageOptions};
 pub use wal::Durability;
 pub use wal::replay::{LogDamage, LogReport};
 

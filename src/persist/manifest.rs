@@ -25,6 +25,10 @@
 //!
 //! A crash before step 2's rename leaves the previous snapshot (plus unreferenced files that
 //! the next commit collects); after it, the new one.
+//!
+//! On object storage, which has neither rename nor lock, steps 1-3 are one conditional put of a
+//! manifest per generation instead (`storage::object`); [`Directory::commit_manifest`] and
+//! [`Directory::manifest_names`] are where the two differ.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -37,8 +41,7 @@ use crate::seq::SeqNo;
 use crate::storage::Directory;
 use crate::storage::format::{self, FileKind, FileRef};
 
-pub const MANIFEST: &str = "MANIFEST";
-pub const MANIFEST_PREV: &str = "MANIFEST.prev";
+pub use crate::storage::{MANIFEST, MANIFEST_PREV, generation_name, generation_of};
 
 /// A file as the manifest records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -238,7 +241,9 @@ pub fn is_ours(name: &str) -> bool {
     if let Some(rest) = name.strip_prefix("tombstones-").or_else(|| name.strip_prefix("graph-")) {
         return hex(rest, 16);
     }
-    is_temp(name) || matches!(name, MANIFEST | MANIFEST_PREV | "LOCK" | crate::wal::lock::WRITER)
+    is_temp(name)
+        || generation_of(name).is_some()
+        || matches!(name, MANIFEST | MANIFEST_PREV | "LOCK" | crate::wal::lock::WRITER)
 }
 
 /// A temp file of an interrupted write: `.NAME.tmp-PID`.
@@ -313,23 +318,23 @@ impl Manifest {
 /// A manifest read from a directory.
 pub struct Found {
     pub manifest: Manifest,
-    /// The file it came from: [`MANIFEST`] or [`MANIFEST_PREV`] (when `MANIFEST` is missing or
-    /// damaged).
-    pub name: &'static str,
+    /// Whether it is the directory's newest manifest ([`MANIFEST`]), rather than the one before
+    /// ([`MANIFEST_PREV`]), read because the newest is missing or damaged.
+    pub newest: bool,
 }
 
-/// Reads `dir/MANIFEST` or, if it is missing or damaged, `dir/MANIFEST.prev`. `Ok(None)` if
-/// neither exists.
+/// Reads the directory's newest manifest (`dir/MANIFEST`) or, if it is missing or damaged, the
+/// one before (`dir/MANIFEST.prev`). `Ok(None)` if neither exists.
 pub fn load(dir: &dyn Directory) -> Result<Option<Found>> {
     let mut first_error = None;
-    for name in [MANIFEST, MANIFEST_PREV] {
-        let path = dir.path().join(name);
-        let outcome = match dir.read_if_exists(name)? {
+    for (i, name) in dir.manifest_names()?.into_iter().enumerate() {
+        let path = dir.path().join(&name);
+        let outcome = match dir.read_if_exists(&name)? {
             Some(bytes) => Manifest::decode(&path, &bytes).map(Some),
             None => Ok(None),
         };
         match outcome {
-            Ok(Some(manifest)) => return Ok(Some(Found { manifest, name })),
+            Ok(Some(manifest)) => return Ok(Some(Found { manifest, newest: i == 0 })),
             Ok(None) => {}
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -346,12 +351,9 @@ pub fn load(dir: &dyn Directory) -> Result<Option<Found>> {
 /// manifest to keep as `MANIFEST.prev` (false when it is damaged and `MANIFEST.prev` already
 /// is the one to keep). Returns the bytes of the manifest written.
 pub fn commit(dir: &dyn Directory, manifest: &Manifest, previous_is_current: bool) -> Result<u64> {
-    if previous_is_current {
-        dir.link(MANIFEST, MANIFEST_PREV)?;
-    }
     let bytes = manifest.encode();
-    dir.write(MANIFEST, &bytes)?;
-    dir.sync()?;
+    dir.commit_manifest(manifest.generation, &bytes, previous_is_current)?;
+    dir.set_base_generation(manifest.generation);
     Ok(bytes.len() as u64)
 }
 
@@ -359,12 +361,19 @@ pub fn commit(dir: &dyn Directory, manifest: &Manifest, previous_is_current: boo
 /// writes. Returns how many it removed; failures are logged, not returned (the commit is done).
 pub fn collect_garbage(dir: &dyn Directory, keep: &[&Manifest]) -> usize {
     let referenced: HashSet<String> = keep.iter().flat_map(|m| m.files()).collect();
-    let Ok(files) = dir.list() else { return 0 };
+    // Generation manifests older than every one kept go too.
+    let oldest_kept = keep.iter().map(|m| m.generation).min().unwrap_or(0);
+    let Ok(files) = dir.collectable() else { return 0 };
     let mut removed = 0;
     for (name, _) in files {
-        let collectable = is_ours(name.as_str())
-            && !matches!(name.as_str(), MANIFEST | MANIFEST_PREV | "LOCK" | crate::wal::lock::WRITER)
-            && !referenced.contains(&name);
+        let collectable = match generation_of(&name) {
+            Some(generation) => generation < oldest_kept,
+            None => {
+                is_ours(name.as_str())
+                    && !matches!(name.as_str(), MANIFEST | MANIFEST_PREV | "LOCK" | crate::wal::lock::WRITER)
+                    && !referenced.contains(&name)
+            }
+        };
         if collectable {
             match dir.remove(&name) {
                 Ok(()) => removed += 1,
@@ -395,12 +404,23 @@ mod tests {
         for name in [segment.rows_name(), segment.ids_name(), segment.faiss_name().unwrap(), tombstones_name(7)] {
             assert!(is_ours(&name), "{name}");
         }
-        for name in [".MANIFEST.tmp-12", "MANIFEST", "MANIFEST.prev", "LOCK"] {
+        for name in [".MANIFEST.tmp-12", "MANIFEST", "MANIFEST.prev", "LOCK", &generation_name(7)] {
             assert!(is_ours(name), "{name}");
         }
-        for name in
-            ["notes.txt", "seg-1.rows", "seg-0000000000000003-0000000000000abc.rowsx", "tombstones-xyz", "..", ""]
-        {
+        assert_eq!(generation_name(42), "MANIFEST.00000000000000000042");
+        assert_eq!(generation_of(&generation_name(u64::MAX)), Some(u64::MAX));
+        assert!(generation_name(9) < generation_name(10), "names sort as generations do");
+        for name in [
+            "notes.txt",
+            "seg-1.rows",
+            "seg-0000000000000003-0000000000000abc.rowsx",
+            "tombstones-xyz",
+            "..",
+            "",
+            "MANIFEST.42",
+            "MANIFEST.0000000000000000004x",
+        ] {
+            assert_eq!(generation_of(name), None, "{name}");
             assert!(!is_ours(name), "{name}");
         }
     }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::ids::SegmentId;
 use crate::metric::Metric;
 use crate::persist::ids::IdsFile;
-use crate::persist::manifest::{MANIFEST, MANIFEST_PREV, Manifest, StoredConfig, StoredSegment};
+use crate::persist::manifest::{Manifest, StoredConfig, StoredSegment};
 use crate::persist::tombstones::{self, Deletes};
 use crate::persist::{Healed, LostDocument, OpenReport, Quarantined};
 use crate::rows::SealedRows;
@@ -217,7 +217,8 @@ fn load_graph(
 fn choose_manifest(dir: &dyn Directory, strict: bool, report: &mut OpenReport) -> Result<(Manifest, Deletes)> {
     let mut reasons = Vec::new();
     let mut missing = 0;
-    for name in [MANIFEST, MANIFEST_PREV] {
+    let names = dir.manifest_names()?;
+    for (i, name) in names.iter().enumerate() {
         let path = dir.path().join(name);
         let Some(bytes) = dir.read_if_exists(name)? else {
             reasons.push(format!("{name} is missing"));
@@ -238,18 +239,19 @@ fn choose_manifest(dir: &dyn Directory, strict: bool, report: &mut OpenReport) -
                 continue;
             }
         };
-        if name == MANIFEST_PREV {
+        if i > 0 {
             let reason = reasons.join("; ");
             if strict {
-                return Err(Error::corrupt(dir.path().join(MANIFEST), reason));
+                return Err(Error::corrupt(dir.path().join(&names[0]), reason));
             }
             tracing::warn!(dir = %dir.path().display(), %reason, "falling back to the previous manifest");
             report.fell_back = Some(reason);
         }
-        report.manifest = name.to_owned();
+        report.manifest = name.clone();
+        dir.set_base_generation(manifest.generation);
         return Ok((manifest, deletes));
     }
-    if missing == 2 {
+    if missing == names.len() {
         // Only vecindex's own files (or none): a first persist that never committed.
         let strangers = dir.list()?.into_iter().any(|(name, _)| !crate::persist::manifest::is_ours(&name));
         if !strangers {

@@ -217,6 +217,14 @@ pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<(PersistRe
     check_target(dir, parts.index_uid)?; // refuse before creating LOCK in somebody else's directory
     let _one_persist_per_directory = dir.lock(LockMode::Exclusive)?;
     let previous = check_target(dir, parts.index_uid)?; // again: another process may have committed
+    // Storage shared by writers without a lock: refuse at once to build on a snapshot this index
+    // has not seen (the conditional commit would refuse too, after the uploads).
+    if let Some(base) = dir.base_generation() {
+        let newest = previous.as_ref().map_or(0, |p| p.manifest.generation);
+        if newest != base {
+            return Err(Error::Conflict { path: dir.path().to_owned(), generation: newest });
+        }
+    }
     let files: HashMap<String, u64> = dir.list()?.into_iter().collect();
     let mut written = Written::default();
     let dim = parts.dim;
@@ -289,7 +297,7 @@ pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<(PersistRe
         tombstones,
         graph,
     };
-    let previous_is_current = previous.as_ref().is_some_and(|p| p.name == manifest::MANIFEST);
+    let previous_is_current = previous.as_ref().is_some_and(|p| p.newest);
     let manifest_bytes = manifest::commit(dir, &manifest, previous_is_current)?;
     let keep: Vec<&Manifest> = std::iter::once(&manifest).chain(previous.as_ref().map(|p| &p.manifest)).collect();
     let collected = manifest::collect_garbage(dir, &keep);

@@ -14,6 +14,8 @@
 mod faults;
 pub mod format;
 mod local;
+#[cfg(feature = "object-store")]
+pub(crate) mod object;
 #[cfg(any(test, feature = "testing"))]
 mod ram;
 
@@ -32,6 +34,25 @@ pub use local::LocalDirectory;
 pub use ram::RamDirectory;
 
 use format::ALIGN;
+
+/// The current manifest of a local index directory (`persist::manifest` has the protocol).
+pub const MANIFEST: &str = "MANIFEST";
+/// The manifest before it, kept to fall back to.
+pub const MANIFEST_PREV: &str = "MANIFEST.prev";
+
+/// The manifest of `generation` on object storage: `MANIFEST.` and the generation in 20
+/// digits, so that names sort as generations do. Each is written once, conditionally
+/// (`storage::object`).
+#[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+pub fn generation_name(generation: u64) -> String {
+    format!("{MANIFEST}.{generation:020}")
+}
+
+/// The generation of a name [`generation_name`] made.
+pub fn generation_of(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(MANIFEST)?.strip_prefix('.')?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+}
 
 /// What a path is, for the checks before a persist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +167,43 @@ pub trait Directory: Send + Sync + fmt::Debug {
     fn quarantine(&self, name: &str) -> Result<PathBuf>;
     /// Takes the directory lock, waiting for a conflicting holder.
     fn lock(&self, mode: LockMode) -> Result<DirGuard>;
+
+    /// The names of the manifests an open may read, newest first: the current one, then the
+    /// one to fall back to. A local directory has `MANIFEST` and `MANIFEST.prev`; object
+    /// storage one manifest per generation (`persist::manifest`).
+    fn manifest_names(&self) -> Result<Vec<String>> {
+        Ok(vec![MANIFEST.to_owned(), MANIFEST_PREV.to_owned()])
+    }
+
+    /// Commits `bytes` as the manifest of `generation`: steps 1-3 of the protocol in
+    /// `persist::manifest`. `previous_is_current` says whether `MANIFEST` is the valid manifest
+    /// to keep as `MANIFEST.prev`. Storage whose commits are conditional answers
+    /// [`Error::Conflict`](crate::Error::Conflict) when another writer took `generation`.
+    fn commit_manifest(&self, _generation: u64, bytes: &[u8], previous_is_current: bool) -> Result<()> {
+        if previous_is_current {
+            self.link(MANIFEST, MANIFEST_PREV)?;
+        }
+        self.write(MANIFEST, bytes)?;
+        self.sync()
+    }
+
+    /// For storage that several writers may share (object storage): the generation this
+    /// process last opened or committed here, which the next commit must follow. `None`: the
+    /// directory lock keeps writers apart instead.
+    fn base_generation(&self) -> Option<u64> {
+        None
+    }
+
+    /// Records the generation this process opened or committed (see
+    /// [`base_generation`](Self::base_generation)).
+    fn set_base_generation(&self, _generation: u64) {}
+
+    /// The files a collection after a commit may remove, with their lengths: all of them here;
+    /// on object storage only those older than a grace period, since another writer may be
+    /// uploading files its next manifest will name.
+    fn collectable(&self) -> Result<Vec<(String, u64)>> {
+        self.list()
+    }
 
     /// Whether a file of that name can be read.
     fn exists(&self, name: &str) -> bool {

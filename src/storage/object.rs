@@ -1,0 +1,379 @@
+//! [`ObjectStorage`]: an index directory on object storage (S3 and S3-compatible servers, Google
+//! Cloud Storage, Azure Blob Storage, or local files) through the `object_store` crate, chosen
+//! by URL: `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`,
+//! `file:///path`.
+//!
+//! # Protocol
+//!
+//! Object storage has no rename and no lock, so the commit of `persist::manifest` becomes:
+//!
+//! 1. every new file is uploaded whole (one put, or a multipart upload for large files, which
+//!    the store makes visible only when complete); names are derived from content (C4), so an
+//!    upload never changes what a name holds;
+//! 2. the manifest of generation N is put as `MANIFEST.<N in 20 digits>` with create-if-absent
+//!    (`If-None-Match: *` on S3): of two writers racing for N, exactly one creates it, and the
+//!    other gets [`Error::Conflict`] with nothing committed;
+//! 3. a writer commits only on top of the generation it last opened or committed here
+//!    (`Directory::base_generation`), so it can never build on a snapshot it has not seen.
+//!
+//! An open reads the newest generation's manifest, or the one before if the newest is damaged.
+//! Collection after a commit removes the manifests older than the two kept and the files none
+//! of them names, but only objects older than [`ObjectStorageOptions::collect_after`]: a file
+//! that young may belong to another writer's upload in progress.
+//!
+//! # Invariants
+//!
+//! - O1: a manifest object, once created, is never replaced (create-if-absent), so a reader
+//!   that saw generation N sees the same snapshot every time it reads it.
+//! - O2: every file a manifest names was uploaded completely before the manifest was put.
+//! - O3: files a reader is fetching are named by a manifest of the last two generations, and
+//!   collection keeps those.
+//!
+//! Files are fetched once into the local cache directory (written under a temp name, then
+//! renamed), checked by the reader like any file, and mapped from there; a name always holds
+//! the same bytes, so a cached file never goes stale.
+
+#![allow(clippy::disallowed_types)] // the cache is local files, the runtime its own threads
+
+use std::fs;
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, SystemTime};
+
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+
+use crate::error::{Error, Result};
+use crate::storage::{Access, DirGuard, Directory, FileBytes, LockMode, PathKind, generation_name, generation_of};
+
+/// Files larger than this are uploaded in parts (object stores cap a single put, and a part
+/// that fails is retried alone).
+const MULTIPART_ABOVE: usize = 16 << 20;
+
+/// How to reach an [`ObjectStorage`].
+#[derive(Clone, Debug)]
+pub struct ObjectStorageOptions {
+    /// Where fetched files are kept and mapped from (created if missing). Every file is
+    /// fetched once.
+    pub cache_dir: PathBuf,
+    /// The store's settings as `object_store` names them, e.g. `aws_endpoint`,
+    /// `aws_allow_http`, `aws_access_key_id`, `aws_secret_access_key`, `aws_region`; the
+    /// environment's `AWS_*` (`GOOGLE_*`, `AZURE_*`) variables are read first, and these win.
+    pub settings: Vec<(String, String)>,
+    /// A file no kept manifest names is collected only once it is this old (default 1 hour):
+    /// it may be another writer's upload in progress.
+    pub collect_after: Duration,
+}
+
+impl ObjectStorageOptions {
+    /// Options with `cache_dir`, the environment's settings and the default grace period.
+    pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
+        Self { cache_dir: cache_dir.into(), settings: Vec::new(), collect_after: Duration::from_secs(3600) }
+    }
+
+    /// Adds one setting (see [`settings`](Self::settings)).
+    pub fn setting(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// An index directory on object storage (see the module docs); persist into it with
+/// [`VectorIndex::persist_to`](crate::VectorIndex::persist_to) and open it with
+/// [`VectorIndex::open_from`](crate::VectorIndex::open_from).
+///
+/// ```no_run
+/// use vecindex::{Chunk, IndexConfig, ObjectStorage, ObjectStorageOptions, OpenOptions, VectorIndex};
+///
+/// // An S3-compatible server; on AWS, leave out the endpoint and let AWS_* variables speak.
+/// let options = ObjectStorageOptions::new("/var/cache/vecindex")
+///     .setting("aws_endpoint", "http://127.0.0.1:9000")
+///     .setting("aws_allow_http", "true");
+/// let storage = ObjectStorage::open("s3://my-bucket/indexes/docs", options)?;
+///
+/// let index = VectorIndex::new(IndexConfig::new(2))?;
+/// index.add_chunk(Chunk::new("c1", "doc", vec![1.0, 0.0]))?;
+/// index.persist_to(&storage)?; // generation 1, committed only if no other writer took it
+///
+/// let (replica, _report) = VectorIndex::open_from(&storage, &OpenOptions::new())?;
+/// assert_eq!(replica.chunk_ids("doc"), ["c1"]);
+/// # Ok::<(), vecindex::Error>(())
+/// ```
+pub struct ObjectStorage {
+    url: String,
+    /// The URL as a path, for messages: every file's path is this joined with its name.
+    shown: PathBuf,
+    store: std::sync::Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    cache: PathBuf,
+    collect_after: Duration,
+    base_generation: Mutex<Option<u64>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for ObjectStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStorage").field("url", &self.url).field("cache", &self.cache).finish()
+    }
+}
+
+impl ObjectStorage {
+    /// The storage at `url`, checked by listing it once: an unknown scheme, settings the store
+    /// refuses, missing credentials or a bucket that does not exist are
+    /// [`Error::Storage`] saying what to fix.
+    pub fn open(url: &str, options: ObjectStorageOptions) -> Result<Self> {
+        let invalid = |reason: String| Error::Storage { url: url.to_owned(), reason };
+        let parsed = url::Url::parse(url)
+            .map_err(|e| invalid(format!("not a URL ({e}); give s3://bucket/prefix, gs://, az:// or file:///path")))?;
+        if !matches!(parsed.scheme(), "s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss" | "file") {
+            return Err(invalid(format!(
+                "unknown scheme {:?}; give s3://bucket/prefix (S3 and S3-compatible servers), gs://, az:// or file:///path",
+                parsed.scheme()
+            )));
+        }
+        // The environment first, the caller's settings over it.
+        let env = std::env::vars().filter(|(k, _)| {
+            let k = k.to_ascii_uppercase();
+            k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
+        });
+        let settings: Vec<(String, String)> =
+            env.map(|(k, v)| (k.to_ascii_lowercase(), v)).chain(options.settings.iter().cloned()).collect();
+        let (store, prefix) = object_store::parse_url_opts(&parsed, settings)
+            .map_err(|e| invalid(format!("cannot be opened: {e}; check the URL and the store's settings")))?;
+        fs::create_dir_all(&options.cache_dir).map_err(|e| Error::io(&options.cache_dir, e))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("vecindex-storage")
+            .enable_all()
+            .build()
+            .map_err(|e| invalid(format!("cannot start its I/O threads: {e}")))?;
+        let storage = Self {
+            url: url.trim_end_matches('/').to_owned(),
+            shown: PathBuf::from(url.trim_end_matches('/')),
+            store: std::sync::Arc::from(store),
+            prefix,
+            cache: options.cache_dir,
+            collect_after: options.collect_after,
+            base_generation: Mutex::new(None),
+            runtime,
+        };
+        storage.list().map_err(|e| invalid(format!("cannot be listed: {}", storage.explain(e))))?;
+        Ok(storage)
+    }
+
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// What a failure to reach the store most likely means, for a person.
+    fn explain(&self, error: Error) -> String {
+        let text = error.to_string();
+        let hint = if text.contains("NoSuchBucket") || text.contains("does not exist") {
+            "the bucket does not exist; create it first"
+        } else if text.contains("credential") || text.contains("InvalidAccessKeyId") || text.contains("403") {
+            "the credentials are missing or refused; set aws_access_key_id and aws_secret_access_key (or AWS_* variables)"
+        } else if text.contains("onnect") || text.contains("dns") || text.contains("timed out") {
+            "the endpoint cannot be reached; check aws_endpoint (and aws_allow_http for http://)"
+        } else {
+            "check the URL and the store's settings"
+        };
+        format!("{hint} ({text})")
+    }
+
+    fn location(&self, name: &str) -> ObjectPath {
+        self.prefix.clone().join(name)
+    }
+
+    /// Runs `work` on the storage's runtime and waits for it, from any thread (an async one
+    /// included: the work never runs on the caller's runtime).
+    fn run<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Result<T> {
+        let (send, receive) = sync_channel(1);
+        self.runtime.spawn(async move {
+            let _ = send.send(work.await);
+        });
+        receive.recv().map_err(|_| Error::Storage { url: self.url.clone(), reason: "its I/O thread stopped".into() })
+    }
+
+    /// `error` as the crate's: a missing object is `NotFound` I/O (what `read_if_exists`
+    /// looks for), anything else I/O naming the object.
+    fn error(&self, name: &str, error: object_store::Error) -> Error {
+        let kind = match &error {
+            object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
+            _ => std::io::ErrorKind::Other,
+        };
+        Error::io(self.shown.join(name), std::io::Error::new(kind, error.to_string()))
+    }
+
+    fn cached(&self, name: &str) -> PathBuf {
+        self.cache.join(name)
+    }
+
+    /// Puts `bytes` at `name` into the cache directory, under a temp name then renamed.
+    fn cache_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.cached(name);
+        let temp = self.cache.join(format!(".{name}.tmp-{}", std::process::id()));
+        let mut file = fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+        file.write_all(bytes).map_err(|e| Error::io(&temp, e))?;
+        fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))
+    }
+
+    /// The object `name`, fetched whole.
+    fn fetch(&self, name: &str) -> Result<Vec<u8>> {
+        let (store, location) = (self.store.clone(), self.location(name));
+        let fetched = self.run(async move {
+            let got = store.get(&location).await?;
+            got.bytes().await
+        })?;
+        fetched.map(|b| b.to_vec()).map_err(|e| self.error(name, e))
+    }
+
+    fn put(&self, name: &str, bytes: &[u8], mode: PutMode) -> Result<()> {
+        let (store, location) = (self.store.clone(), self.location(name));
+        let payload = bytes.to_vec();
+        let put = if payload.len() > MULTIPART_ABOVE && matches!(mode, PutMode::Overwrite) {
+            self.run(async move {
+                let mut upload = WriteMultipart::new(store.put_multipart(&location).await?);
+                upload.write(&payload);
+                upload.finish().await.map(drop)
+            })?
+        } else {
+            let options = PutOptions { mode, ..PutOptions::default() };
+            self.run(async move { store.put_opts(&location, PutPayload::from(payload), options).await.map(drop) })?
+        };
+        put.map_err(|e| match e {
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+                Error::Conflict { path: self.shown.clone(), generation: generation_of(name).unwrap_or_default() }
+            }
+            other => self.error(name, other),
+        })
+    }
+
+    /// Every object under the prefix (not below it), with its length and age.
+    fn objects(&self) -> Result<Vec<(String, u64, Duration)>> {
+        let (store, prefix) = (self.store.clone(), self.prefix.clone());
+        let listed = self.run(async move { store.list_with_delimiter(Some(&prefix)).await })?;
+        let listed = listed.map_err(|e| self.error("", e))?;
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+        Ok(listed
+            .objects
+            .into_iter()
+            .filter_map(|meta| {
+                let name = meta.location.filename()?.to_owned();
+                let age = Duration::from_secs((now - meta.last_modified.timestamp()).max(0) as u64);
+                Some((name, meta.size, age))
+            })
+            .collect())
+    }
+}
+
+impl Directory for ObjectStorage {
+    fn path(&self) -> &Path {
+        &self.shown
+    }
+
+    fn kind(&self) -> Result<PathKind> {
+        Ok(if self.objects()?.is_empty() { PathKind::Missing } else { PathKind::Dir })
+    }
+
+    /// Object storage has no directories: a prefix exists once something is put under it.
+    fn create(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<(String, u64)>> {
+        Ok(self.objects()?.into_iter().map(|(name, len, _)| (name, len)).collect())
+    }
+
+    fn open(&self, name: &str, _access: Access) -> Result<FileBytes> {
+        let path = self.cached(name);
+        if !path.exists() {
+            let bytes = self.fetch(name)?;
+            self.cache_file(name, &bytes)?;
+        }
+        let file = fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        if file.metadata().map_err(|e| Error::io(&path, e))?.len() == 0 {
+            return Err(Error::corrupt(self.shown.join(name), "empty object"));
+        }
+        // SAFETY: the cache file is written whole under a temp name and renamed into place, and
+        // never written again (a name always holds the same bytes): the mapping cannot change
+        // under the reader.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+        Ok(FileBytes::mapped(map))
+    }
+
+    fn read_prefix(&self, name: &str, len: usize) -> Result<Vec<u8>> {
+        let bytes = self.open(name, Access::Sequential)?;
+        Ok(bytes[..len.min(bytes.len())].to_vec())
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.put(name, bytes, PutMode::Overwrite)?;
+        // What was just uploaded need not be fetched again.
+        self.cache_file(name, bytes)
+    }
+
+    fn link(&self, from: &str, to: &str) -> Result<()> {
+        let (store, source, target) = (self.store.clone(), self.location(from), self.location(to));
+        self.run(async move { store.copy(&source, &target).await })?.map_err(|e| self.error(from, e))
+    }
+
+    /// Puts are durable once acknowledged.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> Result<()> {
+        let (store, location) = (self.store.clone(), self.location(name));
+        match self.run(async move { store.delete(&location).await })? {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.error(name, e)),
+        }
+        let _ = fs::remove_file(self.cached(name));
+        Ok(())
+    }
+
+    fn quarantine(&self, name: &str) -> Result<PathBuf> {
+        let aside = format!("quarantine/{name}");
+        self.link(name, &aside)?;
+        self.remove(name)?;
+        Ok(self.shown.join(aside))
+    }
+
+    /// No lock: writers are kept apart by the conditional commit (module docs).
+    fn lock(&self, _mode: LockMode) -> Result<DirGuard> {
+        Ok(DirGuard::new(()))
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        let (store, location) = (self.store.clone(), self.location(name));
+        matches!(self.run(async move { store.head(&location).await }), Ok(Ok(_)))
+    }
+
+    /// The two newest generations' manifests.
+    fn manifest_names(&self) -> Result<Vec<String>> {
+        let mut generations: Vec<u64> = self.list()?.iter().filter_map(|(name, _)| generation_of(name)).collect();
+        generations.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(generations.into_iter().take(2).map(generation_name).collect())
+    }
+
+    fn commit_manifest(&self, generation: u64, bytes: &[u8], _previous_is_current: bool) -> Result<()> {
+        self.put(&generation_name(generation), bytes, PutMode::Create)
+    }
+
+    fn base_generation(&self) -> Option<u64> {
+        *self.base_generation.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn set_base_generation(&self, generation: u64) {
+        *self.base_generation.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(generation);
+    }
+
+    fn collectable(&self) -> Result<Vec<(String, u64)>> {
+        let old_enough = self.objects()?.into_iter().filter(|(_, _, age)| *age >= self.collect_after);
+        Ok(old_enough.map(|(name, len, _)| (name, len)).collect())
+    }
+}

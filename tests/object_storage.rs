@@ -1,0 +1,247 @@
+//! Snapshots on object storage, against a real S3-compatible server: moto's `moto_server`
+//! (scripts/s3-venv installs it), started here on 127.0.0.1. Persist and open, an incremental
+//! persist, two writers racing for one generation, collection, and the typed errors of bad
+//! input. Skipped, saying so, only when there is no python3; a venv that cannot be made is a
+//! failure.
+
+#![cfg(feature = "object-store")]
+#![allow(clippy::disallowed_types)] // the test drives the index from std threads
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vecindex::{
+    Chunk, Error, IndexConfig, ObjectStorage, ObjectStorageOptions, OpenOptions, SearchOptions, VectorIndex,
+};
+
+const BUCKET: &str = "vecindex-test";
+
+/// A running moto server with the test bucket.
+struct S3 {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP request without a body; the status.
+fn http(addr: &str, method: &str, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(addr)?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+fn start_s3() -> Option<S3> {
+    if Command::new("python3").arg("--version").output().map_or(true, |o| !o.status.success()) {
+        println!("skipped: no python3 on PATH, so moto's S3 server cannot run");
+        return None;
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = Command::new(workspace.join("scripts/s3-venv")).current_dir(workspace).output().expect("runs");
+    assert!(venv.status.success(), "scripts/s3-venv failed: {}", String::from_utf8_lossy(&venv.stderr));
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(workspace.join("target/s3-venv/bin/moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let addr = format!("127.0.0.1:{port}");
+    let s3 = S3 { child, endpoint: format!("http://{addr}") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http(&addr, "GET", "/").is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not answer on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(http(&addr, "PUT", &format!("/{BUCKET}")).unwrap(), 200, "the bucket is made");
+    Some(s3)
+}
+
+fn options(s3: &S3, cache: &Path) -> ObjectStorageOptions {
+    ObjectStorageOptions::new(cache)
+        .setting("aws_endpoint", &s3.endpoint)
+        .setting("aws_allow_http", "true")
+        .setting("aws_access_key_id", "test")
+        .setting("aws_secret_access_key", "test")
+        .setting("aws_region", "us-east-1")
+}
+
+fn storage(s3: &S3, prefix: &str, cache: &Path) -> ObjectStorage {
+    ObjectStorage::open(&format!("s3://{BUCKET}/{prefix}"), options(s3, cache)).expect("the storage opens")
+}
+
+fn config() -> IndexConfig {
+    let mut config = IndexConfig::new(8);
+    config.head_capacity = 64; // several sealed segments, so that a persist has files to reuse
+    config
+}
+
+fn vector(i: usize) -> Vec<f32> {
+    (0..8).map(|d| ((i * 7 + d * 3) % 11) as f32 + 0.5).collect()
+}
+
+fn add_docs(index: &VectorIndex, docs: std::ops::Range<usize>) {
+    for d in docs {
+        let chunks = (0..5).map(|c| Chunk::new(format!("d{d}#{c}"), format!("d{d}"), vector(d * 5 + c))).collect();
+        index.add_document(&format!("d{d}"), chunks).unwrap();
+    }
+}
+
+fn answers(index: &VectorIndex) -> Vec<Vec<String>> {
+    (0..20)
+        .map(|q| {
+            let hits = index.search(&vector(q * 13), &SearchOptions::k(5)).unwrap();
+            hits.into_iter().map(|h| h.chunk_id).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn persist_open_and_an_incremental_persist() {
+    let Some(s3) = start_s3() else { return };
+    let caches = tempfile::tempdir().unwrap();
+    let writer_storage = storage(&s3, "roundtrip", &caches.path().join("writer"));
+    let index = VectorIndex::new(config()).unwrap();
+    add_docs(&index, 0..60);
+    index.maintain();
+    let first = index.persist_to(&writer_storage).unwrap();
+    assert_eq!((first.generation, first.rows), (1, 300));
+
+    let reader_storage = storage(&s3, "roundtrip", &caches.path().join("reader"));
+    let (opened, report) = VectorIndex::open_from(&reader_storage, &OpenOptions::new().strict(true)).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((opened.len(), opened.document_ids().len()), (300, 60));
+    assert_eq!(answers(&opened), answers(&index), "the same answers from the bucket");
+
+    add_docs(&index, 60..62);
+    let second = index.persist_to(&writer_storage).unwrap();
+    assert_eq!(second.generation, 2);
+    assert!(second.files_reused > 0, "the sealed segments are not uploaded again: {second:?}");
+    assert!(second.bytes_written < first.bytes_written, "{second:?} after {first:?}");
+    let again = storage(&s3, "roundtrip", &caches.path().join("second-reader"));
+    let (opened, _) = VectorIndex::open_from(&again, &OpenOptions::new().strict(true)).unwrap();
+    assert_eq!(opened.len(), 310);
+}
+
+#[test]
+fn of_two_writers_racing_for_one_generation_exactly_one_commits() {
+    let Some(s3) = start_s3() else { return };
+    let caches = tempfile::tempdir().unwrap();
+    let origin = storage(&s3, "race", &caches.path().join("origin"));
+    let index = VectorIndex::new(config()).unwrap();
+    add_docs(&index, 0..10);
+    index.persist_to(&origin).unwrap();
+
+    for round in 0..5 {
+        // Two writers open the same generation, each adds its own document, both persist at once.
+        let writers: Vec<(ObjectStorage, VectorIndex)> = (0..2)
+            .map(|w| {
+                let storage = storage(&s3, "race", &caches.path().join(format!("w{round}-{w}")));
+                let (index, _) = VectorIndex::open_from(&storage, &OpenOptions::new()).unwrap();
+                add_docs(&index, 100 + round * 2 + w..101 + round * 2 + w);
+                (storage, index)
+            })
+            .collect();
+        let writers = Arc::new(writers);
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let outcomes: Vec<vecindex::Result<vecindex::PersistReport>> = (0..2)
+            .map(|w| {
+                let (writers, barrier) = (writers.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let (storage, index) = &writers[w];
+                    index.persist_to(storage)
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let committed: Vec<usize> = (0..2).filter(|&w| outcomes[w].is_ok()).collect();
+        assert_eq!(committed.len(), 1, "round {round}: {outcomes:?}");
+        let loser = 1 - committed[0];
+        assert!(matches!(outcomes[loser], Err(Error::Conflict { .. })), "round {round}: {outcomes:?}");
+        // The loser's index is intact and usable; persisting again is refused, not a lost update.
+        let (loser_storage, loser_index) = &writers[loser];
+        assert_eq!(loser_index.len(), (11 + round) * 5, "what it opened, and its own document");
+        assert!(!loser_index.search(&vector(1), &SearchOptions::k(3)).unwrap().is_empty());
+        assert!(matches!(loser_index.persist_to(loser_storage), Err(Error::Conflict { .. })));
+        // The bucket holds the winner's snapshot, whole.
+        let check = storage(&s3, "race", &caches.path().join(format!("check{round}")));
+        let (opened, report) = VectorIndex::open_from(&check, &OpenOptions::new().strict(true)).unwrap();
+        assert!(report.is_clean());
+        let winner_doc = format!("d{}", 100 + round * 2 + committed[0]);
+        let loser_doc = format!("d{}", 100 + round * 2 + loser);
+        assert_eq!(opened.chunk_ids(&winner_doc).len(), 5, "round {round}");
+        assert!(opened.chunk_ids(&loser_doc).is_empty(), "round {round}: the loser committed nothing");
+        assert_eq!(report.generation, round as u64 + 2);
+    }
+}
+
+#[test]
+fn collection_keeps_every_file_the_kept_manifests_name() {
+    let Some(s3) = start_s3() else { return };
+    let caches = tempfile::tempdir().unwrap();
+    let mut options = options(&s3, &caches.path().join("writer"));
+    options.collect_after = Duration::ZERO;
+    let storage = ObjectStorage::open(&format!("s3://{BUCKET}/collect"), options).unwrap();
+    let index = VectorIndex::new(config()).unwrap();
+    for round in 0..6 {
+        add_docs(&index, round * 20..round * 20 + 20);
+        for d in 0..round * 5 {
+            let _ = index.remove_document(&format!("d{d}"));
+        }
+        index.maintain();
+        index.persist_to(&storage).unwrap();
+    }
+    // Only the two newest manifests are left, and each opens whole from a fresh cache.
+    let reader = self::storage(&s3, "collect", &caches.path().join("reader"));
+    let manifests: Vec<String> = vecindex::testing::Directory::list(&reader)
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("MANIFEST"))
+        .collect();
+    assert_eq!(manifests, ["MANIFEST.00000000000000000005", "MANIFEST.00000000000000000006"]);
+    let (opened, report) = VectorIndex::open_from(&reader, &OpenOptions::new().strict(true)).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(answers(&opened), answers(&index));
+}
+
+#[test]
+fn bad_input_gets_typed_errors_that_say_what_to_fix() {
+    let caches = tempfile::tempdir().unwrap();
+    let unknown = ObjectStorage::open("ftp://host/prefix", ObjectStorageOptions::new(caches.path())).unwrap_err();
+    assert!(matches!(&unknown, Error::Storage { reason, .. } if reason.contains("unknown scheme")), "{unknown}");
+    let not_a_url = ObjectStorage::open("bucket/prefix", ObjectStorageOptions::new(caches.path())).unwrap_err();
+    assert!(matches!(&not_a_url, Error::Storage { reason, .. } if reason.contains("s3://")), "{not_a_url}");
+
+    let Some(s3) = start_s3() else { return };
+    let missing = ObjectStorage::open("s3://no-such-bucket/prefix", options(&s3, caches.path())).unwrap_err();
+    assert!(matches!(&missing, Error::Storage { reason, .. } if reason.contains("bucket does not exist")), "{missing}");
+
+    // A prefix holding something that is not an index.
+    let storage = storage(&s3, "stranger", &caches.path().join("stranger"));
+    vecindex::testing::Directory::write(&storage, "notes.txt", b"not an index").unwrap();
+    let open = VectorIndex::open_from(&storage, &OpenOptions::new()).err().expect("refused");
+    assert!(matches!(open, Error::NotAnIndex { .. }), "{open}");
+    let index = VectorIndex::new(config()).unwrap();
+    add_docs(&index, 0..2);
+    let persist = index.persist_to(&storage).unwrap_err();
+    assert!(matches!(persist, Error::NotAnIndex { .. }), "{persist}");
+    // An empty prefix: nothing to open yet.
+    let empty = self::storage(&s3, "empty", &caches.path().join("empty"));
+    let open = VectorIndex::open_from(&empty, &OpenOptions::new()).err().expect("refused");
+    assert!(matches!(open, Error::Io { .. } | Error::NoSnapshot { .. }), "{open}");
+}
