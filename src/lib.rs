@@ -100,6 +100,8 @@ mod metric;
 mod persist;
 mod query;
 mod read;
+#[cfg(feature = "object-store")]
+mod replica;
 mod rows;
 mod segment;
 mod seq;
@@ -122,6 +124,8 @@ pub use metadata::{Filter, FilterError, Value};
 pub use metric::Metric;
 pub use persist::{Healed, LostDocument, OpenReport, PersistReport, Quarantined};
 pub use query::{Include, SearchHit, SearchOptions};
+#[cfg(feature = "object-store")]
+pub use replica::{Replica, ReplicaOptions, ReplicaStatus};
 pub use segment::{SegmentIndex, SegmentKind};
 pub use seq::SeqNo;
 pub use stats::{GraphStats, LastPersist, PersistStats, SegmentState, SegmentStats, Stats};

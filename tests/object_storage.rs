@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vecindex::{
-    Chunk, Error, IndexConfig, ObjectStorage, ObjectStorageOptions, OpenOptions, SearchOptions, VectorIndex,
+    Chunk, Error, IndexConfig, ObjectStorage, ObjectStorageOptions, OpenOptions, Replica, ReplicaOptions,
+    SearchOptions, VectorIndex,
 };
 
 const BUCKET: &str = "vecindex-test";
@@ -244,4 +245,83 @@ fn bad_input_gets_typed_errors_that_say_what_to_fix() {
     let empty = self::storage(&s3, "empty", &caches.path().join("empty"));
     let open = VectorIndex::open_from(&empty, &OpenOptions::new()).err().expect("refused");
     assert!(matches!(open, Error::Io { .. } | Error::NoSnapshot { .. }), "{open}");
+}
+
+#[test]
+fn a_replica_follows_ten_generations_while_the_writer_keeps_adding() {
+    let Some(s3) = start_s3() else { return };
+    let caches = tempfile::tempdir().unwrap();
+    let writer_storage = storage(&s3, "follow", &caches.path().join("writer"));
+    let writer = Arc::new(VectorIndex::new(config()).unwrap());
+    add_docs(&writer, 0..5);
+    writer.persist_to(&writer_storage).unwrap();
+
+    let options = ReplicaOptions { poll_interval: Duration::from_millis(20), ..ReplicaOptions::default() };
+    let replica = Replica::open(storage(&s3, "follow", &caches.path().join("replica")), options).unwrap();
+    assert_eq!((replica.status().generation, replica.index().len()), (1, 25));
+
+    // The writer adds a document at a time while persisting ten more generations; meanwhile a
+    // searcher keeps searching the replica, which must never go back in time or fail a search.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let replica = Arc::new(replica);
+    let searcher = {
+        let (replica, stop) = (replica.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut searches, mut last_len) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let index = replica.index();
+                let len = index.len();
+                assert!(len >= last_len, "a replica went back from {last_len} to {len} chunks");
+                assert_eq!(index.search(&vector(3), &SearchOptions::k(5)).unwrap().len(), 5);
+                (searches, last_len) = (searches + 1, len);
+            }
+            searches
+        })
+    };
+    let adder = {
+        let (writer, stop) = (writer.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut d = 1000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                add_docs(&writer, d..d + 1);
+                d += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    for generation in 2..=11 {
+        std::thread::sleep(Duration::from_millis(30));
+        let report = writer.persist_to(&writer_storage).unwrap();
+        assert_eq!(report.generation, generation);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while replica.status().generation < generation {
+            assert!(
+                Instant::now() < deadline,
+                "the replica did not reach generation {generation}: {:?}",
+                replica.status()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // It serves exactly what that generation holds (or a later one).
+        let served = replica.index();
+        assert!(served.len() >= report.rows, "generation {generation}: {} < {}", served.len(), report.rows);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    adder.join().unwrap();
+    let searches = searcher.join().unwrap();
+    assert!(searches > 10, "the searcher ran throughout: {searches}");
+    let status = replica.status();
+    assert!(status.caught_up() && status.last_error.is_none(), "{status:?}");
+    assert_eq!(status.behind_for, Duration::ZERO);
+    // The writer's final state, persisted once more, reaches the replica whole.
+    let last = writer.persist_to(&writer_storage).unwrap();
+    assert!(replica.refresh().unwrap());
+    assert_eq!(replica.index().len(), last.rows);
+    // The same scores (many vectors repeat here, so ties may list other ids).
+    assert_eq!(scores(&replica.index()), scores(&writer));
+}
+
+fn scores(index: &VectorIndex) -> Vec<Vec<i64>> {
+    let search = |q: usize| index.search(&vector(q * 13), &SearchOptions::k(5)).unwrap();
+    (0..20).map(|q| search(q).iter().map(|h| (h.score * 1e4).round() as i64).collect()).collect()
 }
