@@ -1,16 +1,13 @@
 //! Snapshots on object storage, against a real S3-compatible server: moto's `moto_server`
 //! (scripts/s3-venv installs it), started here on 127.0.0.1. Persist and open, an incremental
-//! persist, two writers racing for one generation, collection, and the typed errors of bad
-//! input. Skipped, saying so, only when there is no python3; a venv that cannot be made is a
+//! persist, two writers racing for one generation, collection, a replica following ten
+//! generations, and the typed errors of bad input. Skipped, saying so, only when there is no python3; a venv that cannot be made is a
 //! failure.
 
 #![cfg(feature = "object-store")]
 #![allow(clippy::disallowed_types)] // the test drives the index from std threads
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,63 +16,17 @@ use vecindex::{
     SearchOptions, VectorIndex,
 };
 
-const BUCKET: &str = "vecindex-test";
+#[path = "../cli/tests/support/s3.rs"]
+mod s3;
 
-/// A running moto server with the test bucket.
-struct S3 {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP request without a body; the status.
-fn http(addr: &str, method: &str, path: &str) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(addr)?;
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    Ok(answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0))
-}
+use s3::{BUCKET, S3};
 
 fn start_s3() -> Option<S3> {
-    if Command::new("python3").arg("--version").output().map_or(true, |o| !o.status.success()) {
-        println!("skipped: no python3 on PATH, so moto's S3 server cannot run");
-        return None;
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = Command::new(workspace.join("scripts/s3-venv")).current_dir(workspace).output().expect("runs");
-    assert!(venv.status.success(), "scripts/s3-venv failed: {}", String::from_utf8_lossy(&venv.stderr));
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(workspace.join("target/s3-venv/bin/moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server starts");
-    let addr = format!("127.0.0.1:{port}");
-    let s3 = S3 { child, endpoint: format!("http://{addr}") };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http(&addr, "GET", "/").is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not answer on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(http(&addr, "PUT", &format!("/{BUCKET}")).unwrap(), 200, "the bucket is made");
-    Some(s3)
+    S3::start(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn options(s3: &S3, cache: &Path) -> ObjectStorageOptions {
-    ObjectStorageOptions::new(cache)
-        .setting("aws_endpoint", &s3.endpoint)
-        .setting("aws_allow_http", "true")
-        .setting("aws_access_key_id", "test")
-        .setting("aws_secret_access_key", "test")
-        .setting("aws_region", "us-east-1")
+    s3.settings().into_iter().fold(ObjectStorageOptions::new(cache), |options, (k, v)| options.setting(k, v))
 }
 
 fn storage(s3: &S3, prefix: &str, cache: &Path) -> ObjectStorage {
@@ -324,4 +275,83 @@ fn a_replica_follows_ten_generations_while_the_writer_keeps_adding() {
 fn scores(index: &VectorIndex) -> Vec<Vec<i64>> {
     let search = |q: usize| index.search(&vector(q * 13), &SearchOptions::k(5)).unwrap();
     (0..20).map(|q| search(q).iter().map(|h| (h.score * 1e4).round() as i64).collect()).collect()
+}
+
+/// A proxy in front of the S3 server that answers every `nth` request itself with a 503 (a
+/// transient error, as a busy S3 gives), and forwards the others one connection per request.
+struct FlakyProxy {
+    endpoint: String,
+    failed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FlakyProxy {
+    fn start(upstream: &str, nth: usize) -> FlakyProxy {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = failed.clone();
+        std::thread::spawn(move || {
+            for (n, client) in listener.incoming().enumerate() {
+                let Ok(mut client) = client else { continue };
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let (mut head, mut length) = (String::new(), 0usize);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(value) = lower.strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    if !lower.starts_with("connection:") {
+                        head.push_str(&line);
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                if (n + 1) % nth == 0 {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = client.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
+                let Ok(mut server) = std::net::TcpStream::connect(&upstream) else { continue };
+                let _ = server.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes());
+                let _ = server.write_all(&body);
+                let mut answer = Vec::new();
+                let _ = server.read_to_end(&mut answer);
+                let _ = client.write_all(&answer);
+            }
+        });
+        FlakyProxy { endpoint, failed }
+    }
+}
+
+#[test]
+fn transient_server_errors_are_retried() {
+    let Some(s3) = start_s3() else { return };
+    let proxy = FlakyProxy::start(&s3.endpoint, 3);
+    let caches = tempfile::tempdir().unwrap();
+    let flaky = |cache: &str| {
+        let options = options(&s3, &caches.path().join(cache)).setting("aws_endpoint", &proxy.endpoint);
+        ObjectStorage::open(&format!("s3://{BUCKET}/flaky"), options).expect("opens through the retries")
+    };
+    let index = VectorIndex::new(config()).unwrap();
+    add_docs(&index, 0..60);
+    index.maintain();
+    let writer = flaky("writer");
+    index.persist_to(&writer).unwrap();
+    add_docs(&index, 60..70);
+    assert_eq!(index.persist_to(&writer).unwrap().generation, 2);
+    let (opened, report) = VectorIndex::open_from(&flaky("reader"), &OpenOptions::new().strict(true)).unwrap();
+    assert!(report.is_clean());
+    assert_eq!(answers(&opened), answers(&index));
+    let failed = proxy.failed.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(failed >= 3, "the proxy answered {failed} requests with 503");
 }

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod load;
+pub mod s3;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
