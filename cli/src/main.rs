@@ -107,6 +107,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Uploads the index's snapshot to object storage (feature `object-store`): the files the
+    /// storage lacks, then the manifest of the next generation, committed only if no other
+    /// writer took it (exit 4 if one did). Replicas (`serve --replica-of URL`) follow it. The
+    /// store's settings come from the environment (AWS_ENDPOINT, AWS_ACCESS_KEY_ID, ...).
+    Push {
+        index: PathBuf,
+        /// s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or file:///path.
+        url: String,
+        /// Print the report as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Checks every file of the index (checksums, archives) and its id maps, changing nothing.
     /// Exits with 2 if anything is damaged or inconsistent, 3 if no snapshot was ever committed
     /// there (nothing, or only what a first run killed before its first persist left), 1 if it
@@ -152,6 +164,15 @@ enum Command {
         batching: server::BatchOptions,
         #[command(flatten)]
         limits: server::LimitOptions,
+        /// Serve a read-only replica of the index at this URL (s3://bucket/prefix, gs://, az://,
+        /// file:///path; feature `object-store`), following its writer; INDEX is then the
+        /// local cache its files are fetched into. The store's settings come from the
+        /// environment (AWS_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_REGION, ...).
+        #[arg(long, value_name = "URL")]
+        replica_of: Option<String>,
+        /// (replica) how often to look for a newer generation, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        poll_secs: f64,
     },
 }
 
@@ -188,6 +209,60 @@ fn open_read_only(path: &std::path::Path) -> Result<VectorIndex, String> {
         eprintln!("warning: the index is damaged; run `vecindex verify {}`", path.display());
     }
     Ok(index)
+}
+
+/// `push`: exit code when another writer committed first.
+#[cfg(feature = "object-store")]
+const EXIT_CONFLICT: u8 = 4;
+
+#[cfg(feature = "object-store")]
+fn push(index: &std::path::Path, url: &str, json: bool) -> Result<ExitCode, String> {
+    let opened = open_read_only(index)?;
+    // The files just uploaded need no local copy: a scratch cache, removed after.
+    let cache = std::env::temp_dir().join(format!("vecindex-push-{}", std::process::id()));
+    let storage = vecindex::ObjectStorage::open(url, vecindex::ObjectStorageOptions::new(&cache));
+    let pushed = storage.and_then(|storage| opened.persist_to(&storage));
+    let _ = std::fs::remove_dir_all(&cache);
+    match pushed {
+        Ok(report) => {
+            output::print(&output::Pushed::new(url, &report), json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ vecindex::Error::Conflict { .. }) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(EXIT_CONFLICT))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(not(feature = "object-store"))]
+fn push(_: &std::path::Path, _: &str, _: bool) -> Result<ExitCode, String> {
+    Err("push needs object storage: build vecindex with --features object-store".into())
+}
+
+/// A replica of the index at `url`, its files cached in `cache`.
+#[cfg(feature = "object-store")]
+fn replica(
+    url: &str,
+    cache: &std::path::Path,
+    poll_secs: f64,
+    embedder: &dyn Embedder,
+) -> Result<server::IndexSource, String> {
+    let storage =
+        vecindex::ObjectStorage::open(url, vecindex::ObjectStorageOptions::new(cache)).map_err(|e| e.to_string())?;
+    let options = vecindex::ReplicaOptions {
+        poll_interval: Duration::from_secs_f64(poll_secs.max(0.01)),
+        ..vecindex::ReplicaOptions::default()
+    };
+    let replica = vecindex::Replica::open(storage, options).map_err(|e| format!("replica of {url}: {e}"))?;
+    check_embedder(&replica.index(), embedder)?;
+    Ok(server::IndexSource::Replica { replica: Arc::new(replica), url: url.to_owned() })
+}
+
+#[cfg(not(feature = "object-store"))]
+fn replica(_: &str, _: &std::path::Path, _: f64, _: &dyn Embedder) -> Result<server::IndexSource, String> {
+    Err("--replica-of needs object storage: build vecindex with --features object-store".into())
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
@@ -267,9 +342,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             durability,
             batching,
             limits,
+            replica_of,
+            poll_secs,
         } => {
             let embedder = embedder.build()?;
-            let opened = Arc::new(ingest::open_or_create(&index, embedder.as_ref(), None, durability)?);
+            let source = match replica_of {
+                Some(url) => replica(&url, &index, poll_secs, embedder.as_ref())?,
+                None => server::IndexSource::Writer(Arc::new(ingest::open_or_create(
+                    &index,
+                    embedder.as_ref(),
+                    None,
+                    durability,
+                )?)),
+            };
             // POST /documents and the background ingest cut chunks to the embedder's window, as
             // `vecindex ingest` does by default.
             let chunk = ChunkSize::for_embedder(embedder.as_ref(), None, None, None)?;
@@ -293,10 +378,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 batching,
                 limits,
             };
-            server::serve(opened, embedder, options)?;
+            server::serve(source, embedder, options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { index, json } => verify(&index, json),
+        Command::Push { index, url, json } => push(&index, &url, json),
     }
 }
 

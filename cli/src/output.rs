@@ -398,3 +398,51 @@ impl Text for Verify {
         println!("{}", if self.ok { "OK" } else { "NOT OK" });
     }
 }
+
+/// `vecindex push`.
+#[cfg(feature = "object-store")]
+#[derive(Serialize)]
+pub struct Pushed {
+    pub url: String,
+    pub generation: u64,
+    pub seq: u64,
+    pub chunks: usize,
+    pub files_written: usize,
+    pub files_reused: usize,
+    pub bytes_written: u64,
+    pub bytes_total: u64,
+    pub seconds: f64,
+}
+
+#[cfg(feature = "object-store")]
+impl Pushed {
+    pub fn new(url: &str, r: &vecindex::PersistReport) -> Pushed {
+        Pushed {
+            url: url.to_owned(),
+            generation: r.generation,
+            seq: r.seq,
+            chunks: r.rows,
+            files_written: r.files_written,
+            files_reused: r.files_reused,
+            bytes_written: r.bytes_written,
+            bytes_total: r.bytes_total,
+            seconds: r.duration.as_secs_f64(),
+        }
+    }
+}
+
+#[cfg(feature = "object-store")]
+impl Text for Pushed {
+    fn print_text(&self) {
+        println!(
+            "pushed generation {} ({} chunks) to {}: {} files written ({} bytes), {} already there, in {:.2} s",
+            self.generation,
+            self.chunks,
+            self.url,
+            self.files_written,
+            self.bytes_written,
+            self.files_reused,
+            self.seconds
+        );
+    }
+}

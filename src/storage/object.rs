@@ -111,7 +111,18 @@ pub struct ObjectStorage {
     cache: PathBuf,
     collect_after: Duration,
     base_generation: Mutex<Option<u64>>,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (see `Drop`).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for ObjectStorage {
+    /// Without waiting for the I/O threads: the storage may be dropped on an async thread (a
+    /// server's), where blocking is not allowed, and every request it made was answered.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for ObjectStorage {
@@ -158,7 +169,7 @@ impl ObjectStorage {
             cache: options.cache_dir,
             collect_after: options.collect_after,
             base_generation: Mutex::new(None),
-            runtime,
+            runtime: Some(runtime),
         };
         storage.list().map_err(|e| invalid(format!("cannot be listed: {}", storage.explain(e))))?;
         Ok(storage)
@@ -192,9 +203,11 @@ impl ObjectStorage {
     /// included: the work never runs on the caller's runtime).
     fn run<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Result<T> {
         let (send, receive) = sync_channel(1);
-        self.runtime.spawn(async move {
-            let _ = send.send(work.await);
-        });
+        if let Some(runtime) = &self.runtime {
+            runtime.spawn(async move {
+                let _ = send.send(work.await);
+            });
+        }
         receive.recv().map_err(|_| Error::Storage { url: self.url.clone(), reason: "its I/O thread stopped".into() })
     }
 

@@ -71,6 +71,9 @@ struct IndexGauges {
     last_persist_seconds: FloatGauge,
     persists: Counter,
     persist_failures: Counter,
+    replica_generation: Gauge,
+    replica_lag_generations: Gauge,
+    replica_lag_seconds: FloatGauge,
 }
 
 pub(super) struct Metrics {
@@ -165,7 +168,31 @@ impl Metrics {
         );
         r.register("persists", "Persists committed since the index was opened", g.persists.clone());
         r.register("persist_failures", "Persists that failed since the index was opened", g.persist_failures.clone());
+        r.register(
+            "replica_generation",
+            "The generation a replica serves (0 on a writer)",
+            g.replica_generation.clone(),
+        );
+        r.register(
+            "replica_lag_generations",
+            "Generations between the one a replica serves and the newest it has seen",
+            g.replica_lag_generations.clone(),
+        );
+        r.register_with_unit(
+            "replica_lag",
+            "How long a replica has served a generation older than the newest it has seen",
+            Unit::Seconds,
+            g.replica_lag_seconds.clone(),
+        );
         metrics
+    }
+
+    #[cfg(feature = "object-store")]
+    fn set_replica(&self, status: &vecindex::ReplicaStatus) {
+        let g = &self.index;
+        g.replica_generation.set(i64::try_from(status.generation).unwrap_or(i64::MAX));
+        g.replica_lag_generations.set(i64::try_from(status.lag_generations()).unwrap_or(i64::MAX));
+        g.replica_lag_seconds.set(status.behind_for.as_secs_f64());
     }
 
     pub(super) fn observe_request(&self, labels: RequestLabels, took: Duration) {
@@ -259,10 +286,15 @@ fn directory_bytes(dir: &std::path::Path) -> u64 {
 pub(super) async fn metrics(State(app): State<Shared>) -> ApiResult {
     let text = app
         .blocking(|app| {
-            let stats = app.index.stats();
+            let index = app.index();
+            let stats = index.stats();
             let disk = directory_bytes(&app.index_path);
             let metrics = &app.metrics;
-            metrics.set_index(&stats, &app.index.config().segment_index, disk);
+            metrics.set_index(&stats, &index.config().segment_index, disk);
+            #[cfg(feature = "object-store")]
+            if let Some(status) = app.source.replica_status() {
+                metrics.set_replica(&status);
+            }
             metrics.queue_texts.set(i64::try_from(app.batcher.queued()).unwrap_or(i64::MAX));
             metrics.queue_limit.set(i64::try_from(app.batcher.queue_max()).unwrap_or(i64::MAX));
             let mut text = String::new();

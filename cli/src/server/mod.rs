@@ -29,6 +29,7 @@ mod openai;
 mod openapi;
 mod probes;
 mod routes;
+mod source;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,6 +52,7 @@ use self::error::ApiError;
 use self::layers::{Access, Keys};
 use self::metrics::Metrics;
 use self::probes::Readiness;
+pub use self::source::IndexSource;
 use crate::chunker::ChunkSize;
 use crate::ingest::{self, IngestOptions};
 
@@ -85,7 +87,7 @@ pub struct LimitOptions {
 }
 
 struct App {
-    index: Arc<VectorIndex>,
+    source: IndexSource,
     embedder: Arc<dyn Embedder>,
     batcher: Batcher,
     index_path: PathBuf,
@@ -118,7 +120,16 @@ impl App {
     }
 
     fn authorize(&self, headers: &HeaderMap, access: Access) -> Result<(), ApiError> {
-        self.keys.check(headers, access)
+        self.keys.check(headers, access)?;
+        match (access, self.source.read_only()) {
+            (Access::Write, Some(reason)) => Err(ApiError(StatusCode::FORBIDDEN, reason)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The index to serve this request from (a replica's may change between requests).
+    fn index(&self) -> Arc<VectorIndex> {
+        self.source.current()
     }
 }
 
@@ -138,11 +149,16 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
 }
 
 /// Serves until SIGTERM or SIGINT, then shuts down gracefully (module docs).
-pub fn serve(index: Arc<VectorIndex>, embedder: Arc<dyn Embedder>, options: ServeOptions) -> Result<(), String> {
+pub fn serve(source: IndexSource, embedder: Arc<dyn Embedder>, options: ServeOptions) -> Result<(), String> {
+    let writer = match &source {
+        IndexSource::Writer(index) => Some(index.clone()),
+        #[cfg(feature = "object-store")]
+        IndexSource::Replica { .. } => None,
+    };
     let batcher = Batcher::start(embedder.clone(), &options.batching).map_err(|e| format!("batcher thread: {e}"))?;
     let metrics = Metrics::new(batcher.stats());
     let app = Arc::new(App {
-        index: index.clone(),
+        source,
         embedder: embedder.clone(),
         batcher,
         index_path: options.index_path.clone(),
@@ -190,10 +206,14 @@ pub fn serve(index: Arc<VectorIndex>, embedder: Arc<dyn Embedder>, options: Serv
 
     // The background ingest: a plain thread (it has its own pool), told to stop at shutdown.
     let stop_ingest = Arc::new(AtomicBool::new(false));
-    let ingest = options.ingest.map(|ingest_options| {
-        let (index, embedder, stop) = (index.clone(), embedder.clone(), stop_ingest.clone());
-        std::thread::spawn(move || ingest::ingest(&index, &embedder, &ingest_options, &stop))
-    });
+    let ingest = match (options.ingest, &writer) {
+        (Some(ingest_options), Some(index)) => {
+            let (index, embedder, stop) = (index.clone(), embedder.clone(), stop_ingest.clone());
+            Some(std::thread::spawn(move || ingest::ingest(&index, &embedder, &ingest_options, &stop)))
+        }
+        (Some(_), None) => return Err("a replica cannot ingest: its writer does".into()),
+        (None, _) => None,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
@@ -206,9 +226,12 @@ pub fn serve(index: Arc<VectorIndex>, embedder: Arc<dyn Embedder>, options: Serv
     })?;
 
     // Requests are done. Persist now, while the background ingest may still be adding: the
-    // seed's crash scenario, which here is just another persist.
-    let report = index.persist(&options.index_path).map_err(|e| format!("final persist: {e}"))?;
-    println!("persisted {} chunks at seq {} into {}", report.rows, report.seq, options.index_path.display());
+    // seed's crash scenario, which here is just another persist. (A replica has nothing of its
+    // own to persist.)
+    if let Some(index) = &writer {
+        let report = index.persist(&options.index_path).map_err(|e| format!("final persist: {e}"))?;
+        println!("persisted {} chunks at seq {} into {}", report.rows, report.seq, options.index_path.display());
+    }
     if let Some(ingest) = ingest {
         stop_ingest.store(true, Ordering::Relaxed);
         match ingest.join() {

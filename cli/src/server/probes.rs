@@ -3,8 +3,9 @@
 //!
 //! The index is opened before the server listens; the model loads lazily, so `serve` makes its
 //! first embedding call at once on a thread of its own (`load_model`), and `/readyz` answers
-//! 503 until that call returns, with the loader's error if it failed. A load balancer then
-//! sends no query to a server whose model is still loading, or cannot load.
+//! 503 until that call returns, with the loader's error if it failed. A replica is ready only
+//! while it serves the newest generation its last poll saw. A load balancer then sends no
+//! query to a server whose model is still loading, or cannot load, or that lags its writer.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -50,6 +51,38 @@ pub(super) struct ReadyReport {
     index: &'static str,
     /// `loading`, `loaded`, or `failed: <why>`.
     model: String,
+    /// A replica's position: ready only once it serves the newest generation it has seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<ReplicaReport>,
+}
+
+/// Where a replica stands (`--replica-of`).
+#[derive(Serialize, ToSchema)]
+pub(super) struct ReplicaReport {
+    /// The generation it serves.
+    generation: u64,
+    /// The newest generation its last poll saw.
+    newest: u64,
+    /// How long it has been behind, in seconds (0 when caught up).
+    behind_secs: f64,
+    /// Why its last poll failed to catch up, if it did.
+    last_error: Option<String>,
+}
+
+#[cfg(feature = "object-store")]
+fn replica_report(app: &Shared) -> Option<ReplicaReport> {
+    let status = app.source.replica_status()?;
+    Some(ReplicaReport {
+        generation: status.generation,
+        newest: status.newest,
+        behind_secs: status.behind_for.as_secs_f64(),
+        last_error: status.last_error,
+    })
+}
+
+#[cfg(not(feature = "object-store"))]
+fn replica_report(_: &Shared) -> Option<ReplicaReport> {
+    None
 }
 
 /// The process is up and answering.
@@ -71,12 +104,14 @@ pub(super) async fn healthz() -> &'static str {
     (status = 503, description = "The model is loading, or failed to load", body = ReadyReport),
 ))]
 pub(super) async fn readyz(State(app): State<Shared>) -> Response {
-    let (ready, model) = match app.ready.model.get() {
+    let (mut ready, model) = match app.ready.model.get() {
         None => (false, "loading".to_owned()),
         Some(Ok(())) => (true, "loaded".to_owned()),
         Some(Err(e)) => (false, format!("failed: {e}")),
     };
-    let report = axum::Json(ReadyReport { ready, index: "open", model });
+    let replica = replica_report(&app);
+    ready &= replica.as_ref().is_none_or(|r| r.generation >= r.newest);
+    let report = axum::Json(ReadyReport { ready, index: "open", model, replica });
     match ready {
         true => report.into_response(),
         false => {

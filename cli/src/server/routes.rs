@@ -149,7 +149,7 @@ pub(super) async fn add_document(
                 });
             }
             let chunks_added = chunks.len();
-            app.index.add_document(&doc_id, chunks)?;
+            app.index().add_document(&doc_id, chunks)?;
             Ok(axum::Json(Added { doc_id, chunks: chunks_added }).into_response())
         })
         .await
@@ -168,11 +168,11 @@ pub(super) async fn add_document(
 pub(super) async fn get_document(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
     app.authorize(&headers, Access::Read)?;
     app.blocking(move |app| {
-        let chunks: Vec<StoredChunk> = app
-            .index
+        let index = app.index(); // one index for the whole answer
+        let chunks: Vec<StoredChunk> = index
             .chunk_ids(&id)
             .iter()
-            .filter_map(|c| app.index.chunk(c))
+            .filter_map(|c| index.chunk(c))
             .map(|c| StoredChunk { chunk_id: c.chunk_id, text: c.text, metadata: c.metadata })
             .collect();
         if chunks.is_empty() {
@@ -198,7 +198,7 @@ pub(super) async fn delete_document(
     Path(id): Path<String>,
 ) -> ApiResult {
     app.authorize(&headers, Access::Write)?;
-    app.blocking(move |app| match app.index.remove_document(&id)? {
+    app.blocking(move |app| match app.index().remove_document(&id)? {
         0 => Err(ApiError(StatusCode::NOT_FOUND, format!("no document {id:?}"))),
         removed => Ok(axum::Json(Removed { doc_id: id, removed }).into_response()),
     })
@@ -247,7 +247,7 @@ fn default_k() -> usize {
 
 /// The queries of a search request, one after another, and whether it asked for a batch.
 async fn request_queries(app: &App, request: &mut SearchRequest) -> Result<(Vec<f32>, bool), ApiError> {
-    let dim = app.index.config().dim;
+    let dim = app.index().config().dim;
     let checked = |vectors: Vec<Vec<f32>>| {
         if let Some(v) = vectors.iter().find(|v| v.len() != dim) {
             return Err(ApiError::from(vecindex::Error::DimensionMismatch { expected: dim, got: v.len() }));
@@ -346,7 +346,7 @@ pub(super) async fn search(
                 vector: h.vector,
             };
             let mut results: Vec<Hits> = app
-                .index
+                .index()
                 .search_batch(&queries, &options)?
                 .into_iter()
                 .map(|hits| Hits { hits: hits.into_iter().map(hit).collect() })
@@ -389,7 +389,7 @@ pub(super) struct Persisted {
 pub(super) async fn persist(State(app): State<Shared>, headers: HeaderMap) -> ApiResult {
     app.authorize(&headers, Access::Write)?;
     app.blocking(move |app| {
-        let r = app.index.persist(&app.index_path)?;
+        let r = app.index().persist(&app.index_path)?;
         Ok(axum::Json(Persisted {
             seq: r.seq,
             generation: r.generation,
@@ -414,5 +414,5 @@ pub(super) async fn persist(State(app): State<Shared>, headers: HeaderMap) -> Ap
     ))]
 pub(super) async fn stats(State(app): State<Shared>, headers: HeaderMap) -> ApiResult {
     app.authorize(&headers, Access::Read)?;
-    app.blocking(|app| Ok(axum::Json(IndexSummary::new(&app.index.stats())).into_response())).await
+    app.blocking(|app| Ok(axum::Json(IndexSummary::new(&app.index().stats())).into_response())).await
 }
