@@ -41,7 +41,8 @@ use crate::seq::SeqNo;
 use crate::storage::Directory;
 use crate::storage::format::{self, FileKind, FileRef};
 
-pub use crate::storage::{MANIFEST, MANIFEST_PREV, generation_name, generation_of};
+use crate::storage::generation_of;
+pub use crate::storage::{MANIFEST, MANIFEST_PREV};
 
 /// A file as the manifest records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -390,6 +391,7 @@ mod tests {
 
     #[test]
     fn names_are_recognised_and_others_are_not() {
+        use crate::storage::generation_name;
         let segment = StoredSegment {
             id: 3,
             rows: 1,
