@@ -183,6 +183,16 @@ fn bad_input_gets_typed_errors_that_say_what_to_fix() {
     let missing = ObjectStorage::open("s3://no-such-bucket/prefix", options(&s3, caches.path())).unwrap_err();
     assert!(matches!(&missing, Error::Storage { reason, .. } if reason.contains("bucket does not exist")), "{missing}");
 
+    // No credentials at all: the store would ask the instance metadata service, which is not
+    // here (a closed port stands in for it).
+    let no_credentials = ObjectStorageOptions::new(caches.path().join("anonymous"))
+        .setting("aws_endpoint", &s3.endpoint)
+        .setting("aws_allow_http", "true")
+        .setting("aws_region", "us-east-1")
+        .setting("aws_metadata_endpoint", "http://127.0.0.1:9");
+    let refused = ObjectStorage::open(&format!("s3://{BUCKET}/prefix"), no_credentials).unwrap_err();
+    assert!(matches!(&refused, Error::Storage { reason, .. } if reason.contains("credentials")), "{refused}");
+
     // A prefix holding something that is not an index.
     let storage = storage(&s3, "stranger", &caches.path().join("stranger"));
     vecindex::testing::Directory::write(&storage, "notes.txt", b"not an index").unwrap();

@@ -185,8 +185,11 @@ impl ObjectStorage {
         let text = error.to_string();
         let hint = if text.contains("NoSuchBucket") || text.contains("does not exist") {
             "the bucket does not exist; create it first"
+        } else if text.contains("/latest/api/token") || text.contains("169.254.169.254") || text.contains("metadata") {
+            "no credentials: none in the settings or the environment, and no instance metadata service \
+             answered; set aws_access_key_id and aws_secret_access_key (or the AWS_* variables)"
         } else if text.contains("credential") || text.contains("InvalidAccessKeyId") || text.contains("403") {
-            "the credentials are missing or refused; set aws_access_key_id and aws_secret_access_key (or AWS_* variables)"
+            "the credentials are refused; check aws_access_key_id and aws_secret_access_key (or the AWS_* variables)"
         } else if text.contains("onnect") || text.contains("dns") || text.contains("timed out") {
             "the endpoint cannot be reached; check aws_endpoint (and aws_allow_http for http://)"
         } else {
