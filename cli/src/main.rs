@@ -173,6 +173,10 @@ enum Command {
         /// (replica) how often to look for a newer generation, in seconds.
         #[arg(long, default_value_t = 5.0)]
         poll_secs: f64,
+        /// (replica) how long it may serve an older generation than the newest it has seen and
+        /// still answer /readyz with 200, in seconds.
+        #[arg(long, default_value_t = 60.0)]
+        replica_max_lag_secs: f64,
     },
 }
 
@@ -246,7 +250,7 @@ fn push(_: &std::path::Path, _: &str, _: bool) -> Result<ExitCode, String> {
 fn replica(
     url: &str,
     cache: &std::path::Path,
-    poll_secs: f64,
+    (poll_secs, max_lag_secs): (f64, f64),
     embedder: &dyn Embedder,
 ) -> Result<server::IndexSource, String> {
     let storage =
@@ -257,11 +261,12 @@ fn replica(
     };
     let replica = vecindex::Replica::open(storage, options).map_err(|e| format!("replica of {url}: {e}"))?;
     check_embedder(&replica.index(), embedder)?;
-    Ok(server::IndexSource::Replica { replica: Arc::new(replica), url: url.to_owned() })
+    let max_lag = Duration::from_secs_f64(max_lag_secs.max(0.0));
+    Ok(server::IndexSource::Replica { replica: Arc::new(replica), url: url.to_owned(), max_lag })
 }
 
 #[cfg(not(feature = "object-store"))]
-fn replica(_: &str, _: &std::path::Path, _: f64, _: &dyn Embedder) -> Result<server::IndexSource, String> {
+fn replica(_: &str, _: &std::path::Path, _: (f64, f64), _: &dyn Embedder) -> Result<server::IndexSource, String> {
     Err("--replica-of needs object storage: build vecindex with --features object-store".into())
 }
 
@@ -344,10 +349,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             limits,
             replica_of,
             poll_secs,
+            replica_max_lag_secs,
         } => {
             let embedder = embedder.build()?;
             let source = match replica_of {
-                Some(url) => replica(&url, &index, poll_secs, embedder.as_ref())?,
+                Some(url) => replica(&url, &index, (poll_secs, replica_max_lag_secs), embedder.as_ref())?,
                 None => server::IndexSource::Writer(Arc::new(ingest::open_or_create(
                     &index,
                     embedder.as_ref(),

@@ -292,7 +292,7 @@ pub(super) async fn metrics(State(app): State<Shared>) -> ApiResult {
             let metrics = &app.metrics;
             metrics.set_index(&stats, &index.config().segment_index, disk);
             #[cfg(feature = "object-store")]
-            if let Some(status) = app.source.replica_status() {
+            if let Some((status, _)) = app.source.replica_status() {
                 metrics.set_replica(&status);
             }
             metrics.queue_texts.set(i64::try_from(app.batcher.queued()).unwrap_or(i64::MAX));

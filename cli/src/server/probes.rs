@@ -3,9 +3,11 @@
 //!
 //! The index is opened before the server listens; the model loads lazily, so `serve` makes its
 //! first embedding call at once on a thread of its own (`load_model`), and `/readyz` answers
-//! 503 until that call returns, with the loader's error if it failed. A replica is ready only
-//! while it serves the newest generation its last poll saw. A load balancer then sends no
-//! query to a server whose model is still loading, or cannot load, or that lags its writer.
+//! 503 until that call returns, with the loader's error if it failed. A replica is ready while
+//! it serves the newest generation its last poll saw, or has been behind it for less than
+//! `--replica-max-lag-secs` (so that replicas fetching a new generation together do not all
+//! leave the load balancer at once). A load balancer then sends no query to a server whose
+//! model is still loading, or cannot load, or that lags its writer too long.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -65,17 +67,20 @@ pub(super) struct ReplicaReport {
     newest: u64,
     /// How long it has been behind, in seconds (0 when caught up).
     behind_secs: f64,
+    /// Whether it is caught up, or behind for less than `--replica-max-lag-secs` (ready).
+    within_lag: bool,
     /// Why its last poll failed to catch up, if it did.
     last_error: Option<String>,
 }
 
 #[cfg(feature = "object-store")]
 fn replica_report(app: &Shared) -> Option<ReplicaReport> {
-    let status = app.source.replica_status()?;
+    let (status, max_lag) = app.source.replica_status()?;
     Some(ReplicaReport {
         generation: status.generation,
         newest: status.newest,
         behind_secs: status.behind_for.as_secs_f64(),
+        within_lag: status.caught_up() || status.behind_for <= max_lag,
         last_error: status.last_error,
     })
 }
@@ -110,7 +115,7 @@ pub(super) async fn readyz(State(app): State<Shared>) -> Response {
         Some(Err(e)) => (false, format!("failed: {e}")),
     };
     let replica = replica_report(&app);
-    ready &= replica.as_ref().is_none_or(|r| r.generation >= r.newest);
+    ready &= replica.as_ref().is_none_or(|r| r.within_lag);
     let report = axum::Json(ReadyReport { ready, index: "open", model, replica });
     match ready {
         true => report.into_response(),

@@ -14,7 +14,12 @@ pub enum IndexSource {
     Writer(Arc<VectorIndex>),
     /// A read-only replica of an index on object storage.
     #[cfg(feature = "object-store")]
-    Replica { replica: Arc<vecindex::Replica>, url: String },
+    Replica {
+        replica: Arc<vecindex::Replica>,
+        url: String,
+        /// How long it may serve an older generation than the newest it saw and still be ready.
+        max_lag: std::time::Duration,
+    },
 }
 
 impl IndexSource {
@@ -38,12 +43,12 @@ impl IndexSource {
         }
     }
 
-    /// The replica's status, if it is one.
+    /// The replica's status and how long it may lag, if it is one.
     #[cfg(feature = "object-store")]
-    pub fn replica_status(&self) -> Option<vecindex::ReplicaStatus> {
+    pub fn replica_status(&self) -> Option<(vecindex::ReplicaStatus, std::time::Duration)> {
         match self {
             IndexSource::Writer(_) => None,
-            IndexSource::Replica { replica, .. } => Some(replica.status()),
+            IndexSource::Replica { replica, max_lag, .. } => Some((replica.status(), *max_lag)),
         }
     }
 }
