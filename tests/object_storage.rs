@@ -365,3 +365,20 @@ fn transient_server_errors_are_retried() {
     let failed = proxy.failed.load(std::sync::atomic::Ordering::Relaxed);
     assert!(failed >= 3, "the proxy answered {failed} requests with 503");
 }
+
+#[test]
+fn a_file_url_works_like_a_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}/bucket/docs", dir.path().display());
+    std::fs::create_dir_all(dir.path().join("bucket/docs")).unwrap();
+    let writer = ObjectStorage::open(&url, ObjectStorageOptions::new(dir.path().join("cache-w"))).unwrap();
+    let index = VectorIndex::new(config()).unwrap();
+    add_docs(&index, 0..30);
+    assert_eq!(index.persist_to(&writer).unwrap().generation, 1);
+    add_docs(&index, 30..31);
+    assert_eq!(index.persist_to(&writer).unwrap().generation, 2);
+    let reader = ObjectStorage::open(&url, ObjectStorageOptions::new(dir.path().join("cache-r"))).unwrap();
+    let (opened, report) = VectorIndex::open_from(&reader, &OpenOptions::new().strict(true)).unwrap();
+    assert_eq!((report.generation, opened.len()), (2, 155));
+    assert_eq!(answers(&opened), answers(&index));
+}
