@@ -18,6 +18,8 @@ pub mod latency;
 pub mod live;
 pub mod old_design;
 pub mod recall;
+#[cfg(feature = "object-store")]
+pub mod remote;
 pub mod report;
 pub mod scaling;
 pub mod seed;

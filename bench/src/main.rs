@@ -115,6 +115,27 @@ enum Command {
     },
     /// Persist bandwidth against dd, incremental persist, open cold and warm against FAISS.
     Disk,
+    /// Snapshots on an S3-compatible server against the local directory: full and incremental
+    /// persist, a replica's catch-up after +1% rows, search QPS on the replica (feature
+    /// `object-store`; scripts/bench-report's `remote` section starts moto's server for it).
+    Remote {
+        /// The server, e.g. http://127.0.0.1:9000 (credentials: AWS_ACCESS_KEY_ID and
+        /// AWS_SECRET_ACCESS_KEY if set, else moto's "test").
+        #[arg(long)]
+        endpoint: String,
+        /// An existing bucket.
+        #[arg(long)]
+        bucket: String,
+        /// What the server is, for the report (default: "an S3-compatible server").
+        #[arg(long)]
+        server: Option<String>,
+        /// Rows (default 200 000; 20 000 with --quick).
+        #[arg(long)]
+        rows: Option<usize>,
+        /// Dimensions (default 384; 128 with --quick).
+        #[arg(long)]
+        dim: Option<usize>,
+    },
     /// Writer throughput across a growth step after a bulk load.
     Growth,
     /// HNSW builds over repeated vectors: raw FAISS against vecindex's segment build.
@@ -289,6 +310,9 @@ fn main() {
             let outcome = disk::run(&params, &scratch(out));
             save(out, "disk", &outcome);
         }
+        Command::Remote { endpoint, bucket, server, rows, dim } => {
+            remote(quick, out, endpoint, bucket, server, rows, dim)
+        }
         Command::Durability => {
             let params = durability::Params {
                 seconds: if quick { 0.3 } else { 3.0 },
@@ -322,6 +346,44 @@ fn main() {
             }
         }
     }
+}
+
+#[cfg(not(feature = "object-store"))]
+fn remote(_: bool, _: &Path, _: String, _: String, _: Option<String>, _: Option<usize>, _: Option<usize>) {
+    eprintln!("remote: this build has no object storage (--features object-store)");
+    std::process::exit(1)
+}
+
+/// Snapshots on object storage against the local directory (see `vecindex_bench::remote`).
+#[cfg(feature = "object-store")]
+fn remote(
+    quick: bool,
+    out: &Path,
+    endpoint: String,
+    bucket: String,
+    server: Option<String>,
+    rows: Option<usize>,
+    dim: Option<usize>,
+) {
+    use vecindex_bench::remote;
+    let params = remote::Params {
+        server: server.unwrap_or_else(|| "an S3-compatible server".into()),
+        endpoint,
+        bucket,
+        rows: rows.unwrap_or(if quick { 20_000 } else { 200_000 }),
+        dim: dim.unwrap_or(if quick { 128 } else { 384 }),
+        runs: 3,
+        queries: if quick { 200 } else { 1000 },
+    };
+    println!(
+        "remote: {} x {}, {} runs (median), {} queries, s3://{} at {} ({})",
+        params.rows, params.dim, params.runs, params.queries, params.bucket, params.endpoint, params.server
+    );
+    let outcome = remote::run(&params, &scratch(out)).unwrap_or_else(|e| {
+        eprintln!("remote: {e}");
+        std::process::exit(1)
+    });
+    save(out, "remote", &outcome);
 }
 
 #[cfg(not(feature = "onnx"))]

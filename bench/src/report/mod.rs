@@ -14,6 +14,7 @@ mod live;
 mod plots;
 mod python;
 mod recall;
+mod remote;
 mod scaling;
 mod seed;
 mod throughput;
@@ -160,6 +161,7 @@ pub fn write(out: &Path, to: &Path, criterion_dir: &Path) -> Result<(), Error> {
     scaling::write(&mut report)?;
     filtered::write(&mut report)?;
     disk::write(&mut report)?;
+    remote::write(&mut report)?;
     growth::write(&mut report)?;
     duplicates::write(&mut report)?;
     python::write(&mut report)?;
