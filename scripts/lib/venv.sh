@@ -1,4 +1,5 @@
-# Sourced by the scripts that make Python venvs (scripts/bench-venv, scripts/python-test).
+# Sourced by the scripts that make Python venvs (scripts/bench-venv, scripts/python-test,
+# scripts/openai-venv, scripts/s3-venv).
 
 # new_venv DIR: (re)creates an empty venv at DIR with the system python3, first installing
 # python3-venv with apt-get when `python3 -m venv` has no ensurepip (a fresh Debian).
@@ -15,4 +16,13 @@ new_venv() {
   rm -rf "$venv"
   mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
+}
+
+# one_at_a_time NAME: holds the lock target/.NAME.lock until the script exits, so that runs
+# started together (tests running in parallel, each making sure the venv exists) make it once
+# and the others wait, then find it ready.
+one_at_a_time() {
+  mkdir -p target
+  exec 9>"target/.$1.lock"
+  flock 9
 }
