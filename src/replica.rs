@@ -193,6 +193,11 @@ impl Shared {
             return Ok(false);
         }
         let (index, report) = VectorIndex::open_from(&self.storage, &self.options.open)?;
+        // R3: an open that fell back to an older manifest (the newest was unreadable) is a
+        // failure to catch up, not a generation to serve.
+        if let Some(reason) = &report.fell_back {
+            return Err(crate::Error::corrupt(self.storage.path().join(&report.manifest), reason.clone()));
+        }
         // R1: only forward (the open read the newest manifest there is, which may be newer still).
         let mut tracking = self.tracking();
         if report.generation <= tracking.status.generation {
