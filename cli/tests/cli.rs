@@ -76,15 +76,7 @@ fn ingest_query_reingest_stats_verify() {
     assert!(out.status.success() && stdout(&out).trim_end().ends_with("OK"), "{}", stdout(&out));
 
     // A flipped byte in a rows file: verify says so, exits 2, and moves nothing.
-    let rows = std::fs::read_dir(&index)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "rows"))
-        .expect("a rows file");
-    let mut bytes = std::fs::read(&rows).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x40;
-    std::fs::write(&rows, bytes).unwrap();
+    let rows = support::damage_a_rows_file(&index);
     let out = vecindex(&["verify", i]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stdout(&out).contains("DAMAGED") && stdout(&out).contains("NOT OK"), "{}", stdout(&out));

@@ -98,15 +98,7 @@ fn stats_query_and_verify_print_json() {
     assert!(report["log"]["damage"].is_null() && report["quarantined"].as_array().is_some_and(Vec::is_empty));
 
     // A flipped byte in a rows file: exit 2 as without --json, and the JSON says what.
-    let rows = std::fs::read_dir(&index)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "rows"))
-        .expect("a rows file");
-    let mut bytes = std::fs::read(&rows).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x40;
-    std::fs::write(&rows, bytes).unwrap();
+    let rows = support::damage_a_rows_file(&index);
     let out = vecindex(&["verify", i, "--json"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let verify = json(&out);

@@ -105,6 +105,20 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     found.unwrap_or_else(|| panic!("no {name} with {labels:?} in\n{text}"))
 }
 
+/// Flips one byte in the middle of a rows file of the index at `index`; returns that file.
+pub fn damage_a_rows_file(index: &Path) -> std::path::PathBuf {
+    let rows = std::fs::read_dir(index)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "rows"))
+        .expect("a rows file");
+    let mut bytes = std::fs::read(&rows).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&rows, bytes).unwrap();
+    rows
+}
+
 pub fn post_json(addr: &str, path: &str, token: Option<&str>, value: &serde_json::Value) -> Response {
     request(addr, "POST", path, token, Some(value.to_string().as_bytes())).expect("request")
 }
