@@ -230,8 +230,11 @@ impl ObjectStorage {
 
     /// Puts `bytes` at `name` into the cache directory, under a temp name then renamed.
     fn cache_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        // A temp name of this call's own: two threads may fetch the same file at once.
+        static FETCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let fetch = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = self.cached(name);
-        let temp = self.cache.join(format!(".{name}.tmp-{}", std::process::id()));
+        let temp = self.cache.join(format!(".{name}.tmp-{}-{fetch}", std::process::id()));
         let mut file = fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
         file.write_all(bytes).map_err(|e| Error::io(&temp, e))?;
         fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))
