@@ -5,8 +5,10 @@
 //! The replica holds the index of one generation behind an `ArcSwap`. A poller thread lists
 //! the storage's manifests every interval; when a newer generation is there, it opens it (the
 //! files it already fetched stay in the cache: only the new ones are downloaded, checked and
-//! mapped), then swaps the pointer. Searches load the pointer once and keep that index for the
-//! whole call: a swap never pauses one, and the old index is dropped when its last search ends.
+//! mapped), then swaps the pointer, and drops from the cache every file the new generation
+//! does not name (an older index still searching keeps its mappings). Searches load the pointer
+//! once and keep that index for the whole call: a swap never pauses one, and the old index is
+//! dropped when its last search ends.
 //!
 //! # Invariants
 //!
@@ -17,6 +19,9 @@
 //! - R3: a generation that fails to open (a file collected under it, a transient error) leaves
 //!   the current index in place; the next poll tries again, and the failure is reported in
 //!   [`ReplicaStatus::last_error`].
+//! - R4: one poll at a time (the poller's, or a [`Replica::refresh`] call's): a poll prunes the
+//!   cache to the files of the generation it swapped in, which would pull files out from under
+//!   another poll's open of a newer one.
 //!
 //! Orderings: `ArcSwap`'s loads and stores are linearizable; the status is behind a mutex taken
 //! only to copy or update it.
@@ -31,7 +36,8 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::error::Result;
-use crate::storage::{Directory, generation_of};
+use crate::persist::manifest::Manifest;
+use crate::storage::{Access, Directory, generation_of};
 use crate::{ObjectStorage, OpenOptions, VectorIndex};
 
 /// How a [`Replica`] follows its writer.
@@ -83,6 +89,8 @@ struct Shared {
     options: ReplicaOptions,
     current: ArcSwap<VectorIndex>,
     status: Mutex<Tracking>,
+    /// Held for a whole poll (R4).
+    one_poll_at_a_time: Mutex<()>,
     stop: AtomicBool,
     wake: Condvar,
 }
@@ -107,6 +115,7 @@ impl Replica {
     /// As [`VectorIndex::open_from`].
     pub fn open(storage: ObjectStorage, options: ReplicaOptions) -> Result<Self> {
         let (index, report) = VectorIndex::open_from(&storage, &options.open)?;
+        prune_cache(&storage, &report.manifest);
         let tracking = Tracking {
             status: ReplicaStatus { generation: report.generation, newest: report.generation, ..Default::default() },
             behind_since: None,
@@ -116,6 +125,7 @@ impl Replica {
             options,
             current: ArcSwap::from_pointee(index),
             status: Mutex::new(tracking),
+            one_poll_at_a_time: Mutex::new(()),
             stop: AtomicBool::new(false),
             wake: Condvar::new(),
         });
@@ -171,7 +181,9 @@ impl Shared {
     }
 
     fn refresh(&self) -> Result<bool> {
+        let one_poll = self.one_poll_at_a_time.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let outcome = self.catch_up();
+        drop(one_poll);
         let mut tracking = self.tracking();
         tracking.status.polls += 1;
         tracking.status.last_error = outcome.as_ref().err().map(ToString::to_string);
@@ -209,8 +221,27 @@ impl Shared {
         if tracking.status.generation >= tracking.status.newest {
             tracking.behind_since = None;
         }
+        drop(tracking);
+        prune_cache(&self.storage, &report.manifest);
         tracing::info!(url = self.storage.url(), generation = report.generation, "replica caught up");
         Ok(true)
+    }
+}
+
+/// Keeps in the cache only what the manifest `manifest_name` names (and the manifest): the
+/// files of older generations would otherwise pile up on the replica's disk. A failure is
+/// logged, not returned: the generation is served either way, and the next swap tries again.
+fn prune_cache(storage: &ObjectStorage, manifest_name: &str) {
+    let pruned = (|| {
+        let bytes = storage.open(manifest_name, Access::Sequential)?;
+        let manifest = Manifest::decode(&storage.path().join(manifest_name), &bytes)?;
+        let mut keep: std::collections::HashSet<String> = manifest.files().into_iter().collect();
+        keep.insert(manifest_name.to_owned());
+        storage.keep_cached(&keep)
+    })();
+    match pruned {
+        Ok(removed) => tracing::debug!(url = storage.url(), removed, "replica cache pruned"),
+        Err(e) => tracing::warn!(url = storage.url(), error = %e, "cannot prune the replica's cache"),
     }
 }
 

@@ -281,6 +281,23 @@ fn a_replica_follows_ten_generations_while_the_writer_keeps_adding() {
     assert_eq!(replica.index().len(), last.rows);
     // The same scores (many vectors repeat here, so ties may list other ids).
     assert_eq!(scores(&replica.index()), scores(&writer));
+    // The cache holds the served generation's files only, not every generation's.
+    let cached = |dir: &Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    };
+    let replica_cache = cached(&caches.path().join("replica"));
+    let manifest = format!("MANIFEST.{:020}", last.generation);
+    assert!(replica_cache.contains(&manifest), "{replica_cache:?}");
+    assert!(!replica_cache.iter().any(|name| name.starts_with("MANIFEST.") && *name != manifest), "{replica_cache:?}");
+    let mut writer_cache = cached(&caches.path().join("writer"));
+    writer_cache.insert(manifest); // committed, not cached
+    assert!(replica_cache.is_subset(&writer_cache), "{replica_cache:?} holds files the writer no longer has");
+    assert!(
+        replica_cache.len() < writer_cache.len(),
+        "{} files, the writer's cache {}",
+        replica_cache.len(),
+        writer_cache.len()
+    );
 }
 
 fn scores(index: &VectorIndex) -> Vec<Vec<i64>> {

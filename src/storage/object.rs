@@ -57,7 +57,8 @@ const MULTIPART_ABOVE: usize = 16 << 20;
 #[derive(Clone, Debug)]
 pub struct ObjectStorageOptions {
     /// Where fetched files are kept and mapped from (created if missing). Every file is
-    /// fetched once.
+    /// fetched once. A [`Replica`](crate::Replica) keeps only the files of the generation it
+    /// serves here, so give each replica a directory of its own.
     pub cache_dir: PathBuf,
     /// The store's settings as `object_store` names them, e.g. `aws_endpoint`,
     /// `aws_allow_http`, `aws_access_key_id`, `aws_secret_access_key`, `aws_region`; the
@@ -269,6 +270,26 @@ impl ObjectStorage {
             }
             other => self.error(name, other),
         })
+    }
+
+    /// Removes from the cache directory every file not in `keep`, returning how many it removed.
+    /// Files being fetched (temp names, starting with `.`) are left alone. A removed file that
+    /// an older index still maps stays readable through its mapping until that index is dropped.
+    pub(crate) fn keep_cached(&self, keep: &std::collections::HashSet<String>) -> Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.cache).map_err(|e| Error::io(&self.cache, e))? {
+            let entry = entry.map_err(|e| Error::io(&self.cache, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || keep.contains(&name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(entry.path(), e)),
+            }
+        }
+        Ok(removed)
     }
 
     /// Every object under the prefix (not below it), with its length and age.
