@@ -192,6 +192,7 @@ impl Shared {
 
     /// One poll: lists the manifests; opens and swaps in the newest generation if it is newer.
     fn catch_up(&self) -> Result<bool> {
+        let _one_listing = self.storage.session(); // for the poll and the open
         let newest = self.storage.manifest_names()?.first().and_then(|name| generation_of(name)).unwrap_or(0);
         let serving = {
             let mut tracking = self.tracking();

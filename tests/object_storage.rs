@@ -1,7 +1,8 @@
 //! Snapshots on object storage, against a real S3-compatible server: moto's `moto_server`
 //! (scripts/s3-venv installs it), started here on 127.0.0.1. Persist and open, an incremental
 //! persist, two writers racing for one generation, collection, a replica following ten
-//! generations, and the typed errors of bad input. Skipped, saying so, only when there is no python3; a venv that cannot be made is a
+//! generations, listing the prefix once per persist, open and poll, and the typed errors of bad
+//! input. Skipped, saying so, only when there is no python3; a venv that cannot be made is a
 //! failure.
 
 #![cfg(feature = "object-store")]
@@ -307,9 +308,11 @@ fn scores(index: &VectorIndex) -> Vec<Vec<i64>> {
 
 /// A proxy in front of the S3 server that answers every `nth` request itself with a 503 (a
 /// transient error, as a busy S3 gives), and forwards the others one connection per request.
+/// It keeps every request line it was sent.
 struct FlakyProxy {
     endpoint: String,
     failed: Arc<std::sync::atomic::AtomicUsize>,
+    requests: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FlakyProxy {
@@ -320,6 +323,8 @@ impl FlakyProxy {
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = failed.clone();
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
         std::thread::spawn(move || {
             for (n, client) in listener.incoming().enumerate() {
                 let Ok(mut client) = client else { continue };
@@ -342,6 +347,7 @@ impl FlakyProxy {
                 if reader.read_exact(&mut body).is_err() {
                     continue;
                 }
+                seen.lock().unwrap().push(head.lines().next().unwrap_or_default().to_owned());
                 if (n + 1) % nth == 0 {
                     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let _ = client.write_all(
@@ -357,8 +363,48 @@ impl FlakyProxy {
                 let _ = client.write_all(&answer);
             }
         });
-        FlakyProxy { endpoint, failed }
+        FlakyProxy { endpoint, failed, requests }
     }
+
+    /// How many listings of the prefix it forwarded so far.
+    fn listings(&self) -> usize {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.starts_with("GET ") && line.contains("list-type=2"))
+            .count()
+    }
+}
+
+#[test]
+fn a_persist_an_open_and_a_replica_poll_each_list_the_prefix_once() {
+    let Some(s3) = start_s3() else { return };
+    let proxy = FlakyProxy::start(&s3.endpoint, usize::MAX);
+    let caches = tempfile::tempdir().unwrap();
+    let through_proxy = |cache: &str| {
+        let options = options(&s3, &caches.path().join(cache)).setting("aws_endpoint", &proxy.endpoint);
+        ObjectStorage::open(&format!("s3://{BUCKET}/listed"), options).unwrap()
+    };
+    let listed_by = |work: &mut dyn FnMut()| {
+        let before = proxy.listings();
+        work();
+        proxy.listings() - before
+    };
+    let index = VectorIndex::new(config()).unwrap();
+    add_docs(&index, 0..30);
+    let writer = through_proxy("writer");
+    assert_eq!(listed_by(&mut || drop(index.persist_to(&writer).unwrap())), 1, "{:?}", proxy.requests);
+    add_docs(&index, 30..35);
+    assert_eq!(listed_by(&mut || drop(index.persist_to(&writer).unwrap())), 1, "the incremental persist");
+    let reader = through_proxy("reader");
+    assert_eq!(listed_by(&mut || drop(VectorIndex::open_from(&reader, &OpenOptions::new()).unwrap())), 1);
+    let options = ReplicaOptions { poll_interval: Duration::from_secs(3600), ..ReplicaOptions::default() };
+    let replica = Replica::open(through_proxy("replica"), options).unwrap();
+    add_docs(&index, 35..40);
+    index.persist_to(&writer).unwrap();
+    assert_eq!(listed_by(&mut || assert!(replica.refresh().unwrap())), 1, "a poll that catches up");
+    assert_eq!(replica.index().len(), index.len());
 }
 
 #[test]

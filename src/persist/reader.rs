@@ -81,6 +81,7 @@ pub fn load<C>(
 ) -> Result<Loaded<C>> {
     let started = Instant::now();
     let path = dir.path();
+    let _one_listing = dir.session();
     match dir.kind()? {
         PathKind::Missing => {
             let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such index directory");

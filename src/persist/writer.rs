@@ -213,6 +213,7 @@ fn check_target(dir: &dyn Directory, index_uid: u128) -> Result<Option<manifest:
 /// reuse).
 pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<(PersistReport, Option<StoredGraph>)> {
     let started = Instant::now();
+    let _one_listing = dir.session();
     ensure_dir(dir)?;
     check_target(dir, parts.index_uid)?; // refuse before creating LOCK in somebody else's directory
     let _one_persist_per_directory = dir.lock(LockMode::Exclusive)?;

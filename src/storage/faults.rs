@@ -97,4 +97,8 @@ impl<D: Directory> Directory for FaultyDirectory<D> {
     fn lock(&self, mode: LockMode) -> Result<DirGuard> {
         self.inner.lock(mode)
     }
+
+    fn session(&self) -> DirGuard {
+        self.inner.session()
+    }
 }

@@ -205,6 +205,15 @@ pub trait Directory: Send + Sync + fmt::Debug {
         self.list()
     }
 
+    /// Starts one persist's or one open's work here: until the guard drops, the storage may
+    /// answer [`list`](Self::list) (and what derives from it) from one listing taken at its
+    /// first use, kept up to date with this process's own writes and removals. Object storage
+    /// does, because each listing is a request; a local directory lists afresh each time.
+    /// Sessions nest.
+    fn session(&self) -> DirGuard {
+        DirGuard::new(())
+    }
+
     /// Whether a file of that name can be read.
     fn exists(&self, name: &str) -> bool {
         self.read_prefix(name, 0).is_ok()

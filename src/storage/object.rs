@@ -29,6 +29,10 @@
 //! - O3: files a reader is fetching are named by a manifest of the last two generations, and
 //!   collection keeps those.
 //!
+//! Each listing is a request, so one persist or one open lists once (`Directory::session`)
+//! and keeps that listing up to date with its own puts and removals; what other writers do
+//! meanwhile it learns from the conditional commit.
+//!
 //! Files are fetched once into the local cache directory (written under a temp name, then
 //! renamed), checked by the reader like any file, and mapped from there; a name always holds
 //! the same bytes, so a cached file never goes stale.
@@ -52,6 +56,29 @@ use crate::storage::{Access, DirGuard, Directory, FileBytes, LockMode, PathKind,
 /// Files larger than this are uploaded in parts (object stores cap a single put, and a part
 /// that fails is retried alone).
 const MULTIPART_ABOVE: usize = 16 << 20;
+
+/// An object's name, length and age.
+type Object = (String, u64, Duration);
+
+/// The sessions open on one storage, and the listing they share.
+#[derive(Default)]
+struct Sessions {
+    open: usize,
+    listing: Option<Vec<Object>>,
+}
+
+/// Ends a session; the last one to end drops the listing.
+struct SessionGuard(std::sync::Arc<Mutex<Sessions>>);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let mut sessions = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        sessions.open -= 1;
+        if sessions.open == 0 {
+            sessions.listing = None;
+        }
+    }
+}
 
 /// How to reach an [`ObjectStorage`].
 #[derive(Clone, Debug)]
@@ -112,6 +139,8 @@ pub struct ObjectStorage {
     cache: PathBuf,
     collect_after: Duration,
     base_generation: Mutex<Option<u64>>,
+    /// The listing of the sessions open now (`Directory::session`).
+    sessions: std::sync::Arc<Mutex<Sessions>>,
     /// Always `Some` until dropped (see `Drop`).
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -170,6 +199,7 @@ impl ObjectStorage {
             cache: options.cache_dir,
             collect_after: options.collect_after,
             base_generation: Mutex::new(None),
+            sessions: std::sync::Arc::default(),
             runtime: Some(runtime),
         };
         storage.list().map_err(|e| invalid(format!("cannot be listed: {}", storage.explain(e))))?;
@@ -269,7 +299,9 @@ impl ObjectStorage {
                 Error::Conflict { path: self.shown.clone(), generation: generation_of(name).unwrap_or_default() }
             }
             other => self.error(name, other),
-        })
+        })?;
+        self.listed(name, Some(bytes.len() as u64));
+        Ok(())
     }
 
     /// Removes from the cache directory every file not in `keep`, returning how many it removed.
@@ -292,8 +324,39 @@ impl ObjectStorage {
         Ok(removed)
     }
 
-    /// Every object under the prefix (not below it), with its length and age.
-    fn objects(&self) -> Result<Vec<(String, u64, Duration)>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Every object under the prefix (not below it), with its length and age: listed once per
+    /// session (`Directory::session`), afresh outside one.
+    fn objects(&self) -> Result<Vec<Object>> {
+        {
+            let sessions = self.sessions();
+            match &sessions.listing {
+                _ if sessions.open == 0 => {}
+                Some(listing) => return Ok(listing.clone()),
+                None => {}
+            }
+        }
+        let listing = self.list_objects()?;
+        let mut sessions = self.sessions();
+        if sessions.open > 0 {
+            sessions.listing.get_or_insert_with(|| listing.clone());
+        }
+        Ok(listing)
+    }
+
+    /// Records in the session's listing, if any, that this process created `name` (`len`
+    /// bytes) or, with `None`, removed it.
+    fn listed(&self, name: &str, len: Option<u64>) {
+        if let Some(listing) = &mut self.sessions().listing {
+            listing.retain(|(listed, _, _)| listed != name);
+            listing.extend(len.map(|len| (name.to_owned(), len, Duration::ZERO)));
+        }
+    }
+
+    fn list_objects(&self) -> Result<Vec<Object>> {
         let (store, prefix) = (self.store.clone(), self.prefix.clone());
         let listed = self.run(async move { store.list_with_delimiter(Some(&prefix)).await })?;
         let listed = listed.map_err(|e| self.error("", e))?;
@@ -358,7 +421,9 @@ impl Directory for ObjectStorage {
 
     fn link(&self, from: &str, to: &str) -> Result<()> {
         let (store, source, target) = (self.store.clone(), self.location(from), self.location(to));
-        self.run(async move { store.copy(&source, &target).await })?.map_err(|e| self.error(from, e))
+        self.run(async move { store.copy(&source, &target).await })?.map_err(|e| self.error(from, e))?;
+        // Not listed: `to` is below the prefix (`quarantine/`) or replaced a listed name.
+        Ok(())
     }
 
     /// Puts are durable once acknowledged.
@@ -372,6 +437,7 @@ impl Directory for ObjectStorage {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(self.error(name, e)),
         }
+        self.listed(name, None);
         let _ = fs::remove_file(self.cached(name));
         Ok(())
     }
@@ -386,6 +452,11 @@ impl Directory for ObjectStorage {
     /// No lock: writers are kept apart by the conditional commit (module docs).
     fn lock(&self, _mode: LockMode) -> Result<DirGuard> {
         Ok(DirGuard::new(()))
+    }
+
+    fn session(&self) -> DirGuard {
+        self.sessions().open += 1;
+        DirGuard::new(SessionGuard(self.sessions.clone()))
     }
 
     fn exists(&self, name: &str) -> bool {
