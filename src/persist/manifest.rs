@@ -358,6 +358,20 @@ pub fn commit(dir: &dyn Directory, manifest: &Manifest, previous_is_current: boo
     Ok(bytes.len() as u64)
 }
 
+/// After a commit, the other manifests collection keeps (`Directory::manifest_names` but the
+/// newest, the one just committed): the previous one here, the last N - 1 on object storage.
+/// A damaged one is left out (nothing can open it); one that cannot be read is an error, so
+/// that nothing is collected from under it.
+pub fn older_kept(dir: &dyn Directory) -> Result<Vec<Manifest>> {
+    let mut kept = Vec::new();
+    for name in dir.manifest_names()?.iter().skip(1) {
+        if let Some(bytes) = dir.read_if_exists(name)? {
+            kept.extend(Manifest::decode(&dir.path().join(name), &bytes).ok());
+        }
+    }
+    Ok(kept)
+}
+
 /// Step 4: removes files of ours that none of `keep` names, and temp files of interrupted
 /// writes. Returns how many it removed; failures are logged, not returned (the commit is done).
 pub fn collect_garbage(dir: &dyn Directory, keep: &[&Manifest]) -> usize {

@@ -300,8 +300,13 @@ pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<(PersistRe
     };
     let previous_is_current = previous.as_ref().is_some_and(|p| p.newest);
     let manifest_bytes = manifest::commit(dir, &manifest, previous_is_current)?;
-    let keep: Vec<&Manifest> = std::iter::once(&manifest).chain(previous.as_ref().map(|p| &p.manifest)).collect();
-    let collected = manifest::collect_garbage(dir, &keep);
+    let collected = match manifest::older_kept(dir) {
+        Ok(older) => manifest::collect_garbage(dir, &std::iter::once(&manifest).chain(&older).collect::<Vec<_>>()),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the manifests to keep; nothing collected");
+            0
+        }
+    };
     let total: u64 = manifest
         .all_segments()
         .flat_map(|s| [Some(s.rows_file), Some(s.ids_file), s.faiss.as_ref().map(|f| f.file)])

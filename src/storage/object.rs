@@ -16,18 +16,20 @@
 //! 3. a writer commits only on top of the generation it last opened or committed here
 //!    (`Directory::base_generation`), so it can never build on a snapshot it has not seen.
 //!
-//! An open reads the newest generation's manifest, or the one before if the newest is damaged.
-//! Collection after a commit removes the manifests older than the two kept and the files none
-//! of them names, but only objects older than [`ObjectStorageOptions::collect_after`]: a file
-//! that young may belong to another writer's upload in progress.
+//! An open reads the newest generation's manifest, or the newest readable one of those kept if
+//! it is damaged. Collection after a commit removes the manifests older than the
+//! [`keep_generations`](ObjectStorageOptions::keep_generations) kept (2 by default) and the
+//! files none of them names, but only objects older than
+//! [`ObjectStorageOptions::collect_after`]: a file that young may belong to another writer's
+//! upload in progress.
 //!
 //! # Invariants
 //!
 //! - O1: a manifest object, once created, is never replaced (create-if-absent), so a reader
 //!   that saw generation N sees the same snapshot every time it reads it.
 //! - O2: every file a manifest names was uploaded completely before the manifest was put.
-//! - O3: files a reader is fetching are named by a manifest of the last two generations, and
-//!   collection keeps those.
+//! - O3: files a reader is fetching are named by a manifest of the last two generations (or
+//!   more, as kept), and collection keeps those.
 //!
 //! Each listing is a request, so one persist or one open lists once (`Directory::session`)
 //! and keeps that listing up to date with its own puts and removals; what other writers do
@@ -94,12 +96,21 @@ pub struct ObjectStorageOptions {
     /// A file no kept manifest names is collected only once it is this old (default 1 hour):
     /// it may be another writer's upload in progress.
     pub collect_after: Duration,
+    /// How many of the newest generations a collection keeps whole (default 2, at least 2: a
+    /// reader opening the one before the newest must find its files). An open falls back
+    /// through them, newest first, if the newest manifest is damaged.
+    pub keep_generations: usize,
 }
 
 impl ObjectStorageOptions {
     /// Options with `cache_dir`, the environment's settings and the default grace period.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
-        Self { cache_dir: cache_dir.into(), settings: Vec::new(), collect_after: Duration::from_secs(3600) }
+        Self {
+            cache_dir: cache_dir.into(),
+            settings: Vec::new(),
+            collect_after: Duration::from_secs(3600),
+            keep_generations: 2,
+        }
     }
 
     /// Adds one setting (see [`settings`](Self::settings)).
@@ -138,6 +149,7 @@ pub struct ObjectStorage {
     prefix: ObjectPath,
     cache: PathBuf,
     collect_after: Duration,
+    keep_generations: usize,
     base_generation: Mutex<Option<u64>>,
     /// The listing of the sessions open now (`Directory::session`).
     sessions: std::sync::Arc<Mutex<Sessions>>,
@@ -182,6 +194,12 @@ impl ObjectStorage {
         });
         let settings: Vec<(String, String)> =
             env.map(|(k, v)| (k.to_ascii_lowercase(), v)).chain(options.settings.iter().cloned()).collect();
+        if options.keep_generations < 2 {
+            return Err(invalid(format!(
+                "keeps {} generations; keep at least 2, so that a reader opening the one before the newest finds its files",
+                options.keep_generations
+            )));
+        }
         let (store, prefix) = object_store::parse_url_opts(&parsed, settings)
             .map_err(|e| invalid(format!("cannot be opened: {e}; check the URL and the store's settings")))?;
         fs::create_dir_all(&options.cache_dir).map_err(|e| Error::io(&options.cache_dir, e))?;
@@ -198,6 +216,7 @@ impl ObjectStorage {
             prefix,
             cache: options.cache_dir,
             collect_after: options.collect_after,
+            keep_generations: options.keep_generations,
             base_generation: Mutex::new(None),
             sessions: std::sync::Arc::default(),
             runtime: Some(runtime),
@@ -214,13 +233,18 @@ impl ObjectStorage {
     /// What a failure to reach the store most likely means, for a person.
     fn explain(&self, error: Error) -> String {
         let text = error.to_string();
-        let hint = if text.contains("NoSuchBucket") || text.contains("does not exist") {
-            "the bucket does not exist; create it first"
-        } else if text.contains("/latest/api/token") || text.contains("169.254.169.254") || text.contains("metadata") {
+        // Credentials first: S3 says an unknown key "does not exist in our records".
+        let refused = ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "credential"];
+        let hint = if text.contains("/latest/api/token")
+            || text.contains("169.254.169.254")
+            || text.contains("metadata")
+        {
             "no credentials: none in the settings or the environment, and no instance metadata service \
              answered; set aws_access_key_id and aws_secret_access_key (or the AWS_* variables)"
-        } else if text.contains("credential") || text.contains("InvalidAccessKeyId") || text.contains("403") {
+        } else if refused.iter().any(|code| text.contains(code)) {
             "the credentials are refused; check aws_access_key_id and aws_secret_access_key (or the AWS_* variables)"
+        } else if text.contains("NoSuchBucket") || text.contains("does not exist") {
+            "the bucket does not exist; create it first"
         } else if text.contains("onnect") || text.contains("dns") || text.contains("timed out") {
             "the endpoint cannot be reached; check aws_endpoint (and aws_allow_http for http://)"
         } else {
@@ -464,11 +488,11 @@ impl Directory for ObjectStorage {
         matches!(self.run(async move { store.head(&location).await }), Ok(Ok(_)))
     }
 
-    /// The two newest generations' manifests.
+    /// The manifests of the generations kept, newest first.
     fn manifest_names(&self) -> Result<Vec<String>> {
         let mut generations: Vec<u64> = self.list()?.iter().filter_map(|(name, _)| generation_of(name)).collect();
         generations.sort_unstable_by(|a, b| b.cmp(a));
-        Ok(generations.into_iter().take(2).map(generation_name).collect())
+        Ok(generations.into_iter().take(self.keep_generations).map(generation_name).collect())
     }
 
     fn commit_manifest(&self, generation: u64, bytes: &[u8], _previous_is_current: bool) -> Result<()> {
