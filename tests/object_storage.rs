@@ -88,6 +88,30 @@ fn persist_open_and_an_incremental_persist() {
 }
 
 #[test]
+fn a_cached_file_damaged_on_disk_is_caught_by_the_next_process() {
+    let Some(s3) = start_s3() else { return };
+    let caches = tempfile::tempdir().unwrap();
+    let index = VectorIndex::new(config()).unwrap();
+    add_docs(&index, 0..30);
+    index.persist_to(&storage(&s3, "damaged", &caches.path().join("writer"))).unwrap();
+    let cache = caches.path().join("reader");
+    let strict = OpenOptions::new().strict(true);
+    VectorIndex::open_from(&storage(&s3, "damaged", &cache), &strict).unwrap();
+    let rows = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "rows"))
+        .expect("a rows file is cached");
+    let mut bytes = std::fs::read(&rows).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&rows, bytes).unwrap();
+    // A new storage, as a restarted process has: the cached bytes are checked again.
+    let open = VectorIndex::open_from(&storage(&s3, "damaged", &cache), &strict).err().expect("refused");
+    assert!(matches!(&open, Error::Corrupt { reason, .. } if reason.contains("checksum")), "{open}");
+}
+
+#[test]
 fn of_two_writers_racing_for_one_generation_exactly_one_commits() {
     let Some(s3) = start_s3() else { return };
     let caches = tempfile::tempdir().unwrap();

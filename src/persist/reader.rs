@@ -193,7 +193,7 @@ fn load_graph(
             return Err(Error::corrupt(&path, format!("{} nodes over {next} rows", stored.nodes)));
         }
         let mapped = dir.open(&name, Access::Sequential).map_err(missing_is_corrupt)?;
-        let (_, body) = format::check(&path, &mapped, FileKind::Graph, Some(stored.file.into()))?;
+        let (_, body) = format::check_file(&path, &mapped, FileKind::Graph, Some(stored.file.into()))?;
         let vector = |position: u32| -> Option<&[f32]> {
             let at = parts.partition_point(|&(_, first)| first <= position).checked_sub(1)?;
             let (id, first) = parts[at];
@@ -378,7 +378,7 @@ fn load_faiss(
     let name = entry.faiss_name()?;
     let path = dir.path().join(&name);
     let loaded = dir.open(&name, Access::Sequential).and_then(|mapped| {
-        let (header, body) = format::check(&path, &mapped, FileKind::Faiss, Some(stored.file.into()))?;
+        let (header, body) = format::check_file(&path, &mapped, FileKind::Faiss, Some(stored.file.into()))?;
         if header.extra != entry.rows_file.checksum {
             return Err(Error::corrupt(&path, "belongs to another rows file"));
         }

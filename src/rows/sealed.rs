@@ -172,7 +172,10 @@ impl SealedRows {
 
     fn check(path: &Path, bytes: Bytes, dim: Option<usize>, expected: Option<FileRef>) -> Result<Self> {
         let corrupt = |reason: String| Error::corrupt(path, reason);
-        let (header, body) = format::check(path, &bytes, FileKind::Rows, expected)?;
+        let (header, body) = match &bytes {
+            Bytes::File(file) => format::check_file(path, file, FileKind::Rows, expected)?,
+            Bytes::Owned(owned) => format::check(path, owned, FileKind::Rows, expected)?,
+        };
         if header.version != format::VERSION {
             return Err(corrupt(format!("format version {} read as the current one", header.version)));
         }

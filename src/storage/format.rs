@@ -177,6 +177,36 @@ pub fn check<'a>(
     kind: FileKind,
     expected: Option<FileRef>,
 ) -> Result<(Header, &'a [u8])> {
+    check_body(path, bytes, kind, expected, true)
+}
+
+/// [`check`] for a file read from storage, less the body's checksum if the storage already
+/// checked it for these bytes ([`FileBytes::body_checked`](super::FileBytes)).
+pub fn check_file<'a>(
+    path: &Path,
+    file: &'a super::FileBytes,
+    kind: FileKind,
+    expected: Option<FileRef>,
+) -> Result<(Header, &'a [u8])> {
+    check_body(path, file, kind, expected, !file.body_checked())
+}
+
+/// Whether `bytes` start with a valid header whose body length and checksum match the body.
+#[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+pub fn body_matches_header(path: &Path, bytes: &[u8]) -> bool {
+    Header::decode(path, bytes).is_ok_and(|header| {
+        let body = &bytes[HEADER_LEN..];
+        body.len() as u64 == header.body_len && checksum(body) == header.body_checksum
+    })
+}
+
+fn check_body<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    kind: FileKind,
+    expected: Option<FileRef>,
+    checksum_body: bool,
+) -> Result<(Header, &'a [u8])> {
     let corrupt = |reason: String| Error::corrupt(path, reason);
     let header = Header::decode(path, bytes)?;
     if header.kind != kind {
@@ -197,7 +227,7 @@ pub fn check<'a>(
             expected.checksum
         )));
     }
-    if checksum(body) != header.body_checksum {
+    if checksum_body && checksum(body) != header.body_checksum {
         return Err(corrupt("body checksum mismatch".into()));
     }
     Ok((header, body))

@@ -95,7 +95,12 @@ impl DirGuard {
 
 /// A file's bytes, read in place where the storage can (a read-only mapping of a local file),
 /// else shared in memory. Its start is aligned to a page (mapped) or to 64 bytes (in memory).
-pub struct FileBytes(Bytes);
+pub struct FileBytes {
+    bytes: Bytes,
+    /// The storage already found the body's checksum to match the header's, for these very
+    /// bytes (`format::check_file` then skips it).
+    body_checked: bool,
+}
 
 enum Bytes {
     Mapped(memmap2::Mmap),
@@ -105,17 +110,29 @@ enum Bytes {
 
 impl FileBytes {
     pub(crate) fn mapped(map: memmap2::Mmap) -> Self {
-        Self(Bytes::Mapped(map))
+        Self { bytes: Bytes::Mapped(map), body_checked: false }
     }
 
     #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     pub(crate) fn shared(bytes: Arc<AlignedVec<ALIGN>>) -> Self {
-        Self(Bytes::Shared(bytes))
+        Self { bytes: Bytes::Shared(bytes), body_checked: false }
+    }
+
+    /// Marks the body's checksum as checked against the header's (see the field).
+    #[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+    pub(crate) fn with_body_checked(mut self) -> Self {
+        self.body_checked = true;
+        self
+    }
+
+    /// Whether the storage already checked the body's checksum.
+    pub(crate) fn body_checked(&self) -> bool {
+        self.body_checked
     }
 
     /// Whether these bytes are mapped from a file (rather than held in memory).
     pub(crate) fn is_mapped(&self) -> bool {
-        matches!(self.0, Bytes::Mapped(_))
+        matches!(self.bytes, Bytes::Mapped(_))
     }
 }
 
@@ -123,7 +140,7 @@ impl std::ops::Deref for FileBytes {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        match &self.0 {
+        match &self.bytes {
             Bytes::Mapped(map) => map,
             Bytes::Shared(bytes) => bytes,
         }

@@ -53,7 +53,9 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 
 use crate::error::{Error, Result};
-use crate::storage::{Access, DirGuard, Directory, FileBytes, LockMode, PathKind, generation_name, generation_of};
+use crate::storage::{
+    Access, DirGuard, Directory, FileBytes, LockMode, PathKind, format, generation_name, generation_of,
+};
 
 /// Files larger than this are uploaded in parts (object stores cap a single put, and a part
 /// that fails is retried alone).
@@ -151,6 +153,8 @@ pub struct ObjectStorage {
     collect_after: Duration,
     keep_generations: usize,
     base_generation: Mutex<Option<u64>>,
+    /// The cached files whose body checksum this process found to match their header.
+    checked: Mutex<std::collections::HashSet<String>>,
     /// The listing of the sessions open now (`Directory::session`).
     sessions: std::sync::Arc<Mutex<Sessions>>,
     /// Always `Some` until dropped (see `Drop`).
@@ -218,6 +222,7 @@ impl ObjectStorage {
             collect_after: options.collect_after,
             keep_generations: options.keep_generations,
             base_generation: Mutex::new(None),
+            checked: Mutex::default(),
             sessions: std::sync::Arc::default(),
             runtime: Some(runtime),
         };
@@ -339,6 +344,7 @@ impl ObjectStorage {
             if name.starts_with('.') || keep.contains(&name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
+            self.checked().remove(&name);
             match fs::remove_file(entry.path()) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -346,6 +352,10 @@ impl ObjectStorage {
             }
         }
         Ok(removed)
+    }
+
+    fn checked(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.checked.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
@@ -429,6 +439,16 @@ impl Directory for ObjectStorage {
         // never written again (a name always holds the same bytes): the mapping cannot change
         // under the reader.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+        // Each file's body checksum once per process: a replica's every catch-up opens the
+        // whole generation again, mostly files it opened before. A mismatch is left for the
+        // reader to report.
+        if self.checked().contains(name) {
+            return Ok(FileBytes::mapped(map).with_body_checked());
+        }
+        if format::body_matches_header(&path, &map) {
+            self.checked().insert(name.to_owned());
+            return Ok(FileBytes::mapped(map).with_body_checked());
+        }
         Ok(FileBytes::mapped(map))
     }
 
@@ -462,6 +482,7 @@ impl Directory for ObjectStorage {
             Err(e) => return Err(self.error(name, e)),
         }
         self.listed(name, None);
+        self.checked().remove(name);
         let _ = fs::remove_file(self.cached(name));
         Ok(())
     }
