@@ -584,11 +584,18 @@ impl VectorIndex {
         dir: &dyn Directory,
         before_view: impl FnOnce() -> Result<T>,
     ) -> Result<(PersistReport, T)> {
+        let dir_path = dir.path().to_owned();
         let result = self.persist_unrecorded(dir, before_view);
         let mut stats = self.persist_stats();
         match &result {
             Ok((report, _)) => {
-                stats.snapshot_seq = Some(report.seq);
+                // A writer's snapshot is the one in its own directory (its log is trimmed only
+                // by those); a copy elsewhere, a push to object storage say, leaves its log's
+                // lag as it was.
+                let elsewhere = matches!(&self.binding, Binding::Writer { dir, .. } if !same_dir(dir, &dir_path));
+                if !elsewhere {
+                    stats.snapshot_seq = Some(report.seq);
+                }
                 stats.last = Some(LastPersist {
                     at: std::time::SystemTime::now(),
                     duration: report.duration,

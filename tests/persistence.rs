@@ -849,6 +849,15 @@ fn stats_count_persists_and_failures_and_know_the_snapshot_seq() {
     assert_eq!((failed.succeeded, failed.failed), (2, 1));
     assert_eq!(failed.snapshot_seq, after.snapshot_seq, "a failed persist moves nothing");
 
+    // A copy elsewhere counts as a persist, but the log still holds what its own directory lacks.
+    index.add_document("d2", doc(2, 1)).unwrap();
+    let copy = index.persist(elsewhere.path()).unwrap();
+    let copied = index.stats().persists;
+    assert_eq!((copied.succeeded, copied.last.unwrap().generation), (3, copy.generation));
+    assert_eq!(copied.snapshot_seq, after.snapshot_seq, "the copy is not the writer's snapshot");
+    let report = index.persist(dir.path()).unwrap();
+    assert_eq!(index.stats().persists.snapshot_seq, Some(report.seq));
+
     drop(index);
     let reopened = VectorIndex::open(dir.path()).unwrap();
     let opened = reopened.stats().persists;
