@@ -102,6 +102,10 @@ pub struct ObjectStorageOptions {
     /// reader opening the one before the newest must find its files). An open falls back
     /// through them, newest first, if the newest manifest is damaged.
     pub keep_generations: usize,
+    /// Whether a file this process uploads is also kept in the cache (default true), so that
+    /// opening what it persisted fetches nothing. A writer that only pushes needs none of it:
+    /// a persist reads back the manifests alone.
+    pub cache_writes: bool,
 }
 
 impl ObjectStorageOptions {
@@ -112,6 +116,7 @@ impl ObjectStorageOptions {
             settings: Vec::new(),
             collect_after: Duration::from_secs(3600),
             keep_generations: 2,
+            cache_writes: true,
         }
     }
 
@@ -152,6 +157,7 @@ pub struct ObjectStorage {
     cache: PathBuf,
     collect_after: Duration,
     keep_generations: usize,
+    cache_writes: bool,
     base_generation: Mutex<Option<u64>>,
     /// The cached files whose body checksum this process found to match their header.
     checked: Mutex<std::collections::HashSet<String>>,
@@ -221,6 +227,7 @@ impl ObjectStorage {
             cache: options.cache_dir,
             collect_after: options.collect_after,
             keep_generations: options.keep_generations,
+            cache_writes: options.cache_writes,
             base_generation: Mutex::new(None),
             checked: Mutex::default(),
             sessions: std::sync::Arc::default(),
@@ -460,7 +467,7 @@ impl Directory for ObjectStorage {
     fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         self.put(name, bytes, PutMode::Overwrite)?;
         // What was just uploaded need not be fetched again.
-        self.cache_file(name, bytes)
+        if self.cache_writes { self.cache_file(name, bytes) } else { Ok(()) }
     }
 
     fn link(&self, from: &str, to: &str) -> Result<()> {
