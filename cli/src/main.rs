@@ -177,6 +177,14 @@ enum Command {
         /// still answer /readyz with 200, in seconds.
         #[arg(long, default_value_t = 60.0)]
         replica_max_lag_secs: f64,
+        /// (writer) push the index to object storage at this URL for its replicas (feature
+        /// `object-store`): at start, then every --push-every-secs when it took writes, and
+        /// once more at shutdown. Settings as for --replica-of.
+        #[arg(long, value_name = "URL", conflicts_with = "replica_of")]
+        push_to: Option<String>,
+        /// (writer) how often to push, in seconds.
+        #[arg(long, default_value_t = 30.0)]
+        push_every_secs: f64,
     },
 }
 
@@ -222,9 +230,11 @@ const EXIT_CONFLICT: u8 = 4;
 #[cfg(feature = "object-store")]
 fn push(index: &std::path::Path, url: &str, json: bool) -> Result<ExitCode, String> {
     let opened = open_read_only(index)?;
-    // The files just uploaded need no local copy: a scratch cache, removed after.
+    // The files just uploaded need no local copy: a scratch cache for the manifests, removed
+    // after.
     let cache = std::env::temp_dir().join(format!("vecindex-push-{}", std::process::id()));
-    let storage = vecindex::ObjectStorage::open(url, vecindex::ObjectStorageOptions::new(&cache));
+    let options = vecindex::ObjectStorageOptions { cache_writes: false, ..vecindex::ObjectStorageOptions::new(&cache) };
+    let storage = vecindex::ObjectStorage::open(url, options);
     let pushed = storage.and_then(|storage| opened.persist_to(&storage));
     let _ = std::fs::remove_dir_all(&cache);
     match pushed {
@@ -350,6 +360,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             replica_of,
             poll_secs,
             replica_max_lag_secs,
+            push_to,
+            push_every_secs,
         } => {
             let embedder = embedder.build()?;
             let source = match replica_of {
@@ -383,6 +395,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 ingest,
                 batching,
                 limits,
+                push_to: push_to.map(|url| (url, Duration::from_secs_f64(push_every_secs.max(0.01)))),
             };
             server::serve(source, embedder, options)?;
             Ok(ExitCode::SUCCESS)

@@ -1,7 +1,8 @@
 //! `vecindex push` and `vecindex serve --replica-of` against moto's S3 server on 127.0.0.1
 //! (scripts/s3-venv): a replica serves what was pushed, refuses writes, follows new
 //! generations, and stays on the last complete one when a push is killed mid-upload; the
-//! next push succeeds. Real processes throughout.
+//! next push succeeds; `serve --push-to` pushes a serving writer's writes, the last one at
+//! shutdown. Real processes throughout.
 #![cfg(feature = "object-store")]
 
 mod support;
@@ -141,4 +142,68 @@ fn a_push_killed_mid_upload_leaves_replicas_on_the_last_whole_generation() {
     assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
     wait_for_generation(&replica.addr, 2);
     assert_eq!(get(&replica.addr, "/stats").json()["chunks"], 100_050);
+}
+
+#[test]
+fn a_serving_writer_pushes_its_writes_and_a_replica_follows_them() {
+    let Some(s3) = S3::start(workspace()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{BUCKET}/served");
+    let env = env(&s3);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let args = ["--push-to", url.as_str(), "--push-every-secs", "0.1"];
+    let writer = Server::start_with(&dir.path().join("writer"), &args, std::process::Stdio::inherit(), &env);
+    // The first push is made at start: a replica has a generation to open.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&get(&writer.addr, "/metrics").body, "vecindex_push_generation", &[]) < 1.0 {
+        assert!(Instant::now() < deadline, "no first push");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let args = ["--replica-of", url.as_str(), "--poll-secs", "0.05"];
+    let replica = Server::start_with(&dir.path().join("cache"), &args, std::process::Stdio::inherit(), &env);
+
+    // Writes reach the replica through the pushes, with no `vecindex push`.
+    for d in 0..3 {
+        let doc = json!({ "doc_id": format!("d{d}"), "text": format!("the pushed document number {d}") });
+        assert_eq!(post_json(&writer.addr, "/documents", None, &doc).status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&replica.addr, "/documents/d2").status != 200 {
+        assert!(Instant::now() < deadline, "the replica never saw d2: {}", get(&replica.addr, "/readyz").body);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let metrics = get(&writer.addr, "/metrics").body;
+    assert!(metric(&metrics, "vecindex_pushes_total", &[]) >= 2.0, "{metrics}");
+    assert_eq!(metric(&metrics, "vecindex_push_failures_total", &[]), 0.0);
+
+    let (code, printed) = writer.terminate();
+    assert_eq!(code, Some(0), "{printed:?}");
+
+    // Restarted with pushes far apart: after the push at start, a write reaches the storage
+    // only through the final push at shutdown.
+    let args = ["--push-to", url.as_str(), "--push-every-secs", "3600"];
+    let writer = Server::start_with(&dir.path().join("writer"), &args, std::process::Stdio::inherit(), &env);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&get(&writer.addr, "/metrics").body, "vecindex_pushes_total", &[]) < 1.0 {
+        assert!(Instant::now() < deadline, "no push at start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let last = json!({ "doc_id": "last", "text": "written right before the writer stops" });
+    assert_eq!(post_json(&writer.addr, "/documents", None, &last).status, 200);
+    let (code, printed) = writer.terminate();
+    assert_eq!(code, Some(0), "{printed:?}");
+    assert!(printed.iter().any(|l| l.starts_with("pushed 4 chunks")), "{printed:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&replica.addr, "/documents/last").status != 200 {
+        assert!(Instant::now() < deadline, "the final push did not reach the replica");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let args = ["--replica-of", url.as_str()];
+    let refused = Command::new(env!("CARGO_BIN_EXE_vecindex"))
+        .args(["serve", dir.path().join("x").to_str().unwrap(), "--push-to", &url])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "--push-to and --replica-of conflict");
 }

@@ -74,6 +74,9 @@ struct IndexGauges {
     replica_generation: Gauge,
     replica_lag_generations: Gauge,
     replica_lag_seconds: FloatGauge,
+    push_generation: Gauge,
+    pushes: Counter,
+    push_failures: Counter,
 }
 
 pub(super) struct Metrics {
@@ -169,6 +172,13 @@ impl Metrics {
         r.register("persists", "Persists committed since the index was opened", g.persists.clone());
         r.register("persist_failures", "Persists that failed since the index was opened", g.persist_failures.clone());
         r.register(
+            "push_generation",
+            "The generation a writer last pushed to object storage with --push-to (0: none)",
+            g.push_generation.clone(),
+        );
+        r.register("pushes", "Pushes to object storage committed since start (--push-to)", g.pushes.clone());
+        r.register("push_failures", "Pushes to object storage that failed since start", g.push_failures.clone());
+        r.register(
             "replica_generation",
             "The generation a replica serves (0 on a writer)",
             g.replica_generation.clone(),
@@ -185,6 +195,14 @@ impl Metrics {
             g.replica_lag_seconds.clone(),
         );
         metrics
+    }
+
+    #[cfg(feature = "object-store")]
+    fn set_push(&self, status: &super::push::PushStatus) {
+        let g = &self.index;
+        g.push_generation.set(i64::try_from(status.generation).unwrap_or(i64::MAX));
+        g.pushes.inc_by(status.pushes.saturating_sub(g.pushes.get()));
+        g.push_failures.inc_by(status.failures.saturating_sub(g.push_failures.get()));
     }
 
     #[cfg(feature = "object-store")]
@@ -294,6 +312,10 @@ pub(super) async fn metrics(State(app): State<Shared>) -> ApiResult {
             #[cfg(feature = "object-store")]
             if let Some((status, _)) = app.source.replica_status() {
                 metrics.set_replica(&status);
+            }
+            #[cfg(feature = "object-store")]
+            if let Some(pusher) = &app.pusher {
+                metrics.set_push(&pusher.status());
             }
             metrics.queue_texts.set(i64::try_from(app.batcher.queued()).unwrap_or(i64::MAX));
             metrics.queue_limit.set(i64::try_from(app.batcher.queue_max()).unwrap_or(i64::MAX));

@@ -17,9 +17,11 @@
 //! call, and other CPU work, runs on tokio's blocking pool (`spawn_blocking`), never on the async
 //! workers. Bodies over the limit get 413, bad input 400 (422 for a wrong vector), a missing or
 //! wrong key 401 (`layers.rs`: the keys, request ids and logs, the time limit, the request
-//! metrics); every error body is JSON (`error.rs`). On SIGTERM or SIGINT the server stops
+//! metrics); every error body is JSON (`error.rs`). With `--push-to URL` a writer also pushes
+//! its index to object storage for replicas (`push.rs`). On SIGTERM or SIGINT the server stops
 //! accepting, lets requests in flight finish, persists while the background ingest is still
-//! adding, then stops the ingest (which persists what it added last) and exits 0.
+//! adding, pushes that state, then stops the ingest (which persists what it added last) and
+//! exits 0.
 
 mod batcher;
 mod error;
@@ -28,6 +30,8 @@ mod metrics;
 mod openai;
 mod openapi;
 mod probes;
+#[cfg(feature = "object-store")]
+mod push;
 mod routes;
 mod source;
 
@@ -70,6 +74,8 @@ pub struct ServeOptions {
     pub ingest: Option<IngestOptions>,
     /// How the texts of concurrent requests are embedded together.
     pub batching: BatchOptions,
+    /// Push the index to this object storage URL, and how often (`push.rs`).
+    pub push_to: Option<(String, Duration)>,
 }
 
 /// Who may read, and how long a request may take.
@@ -96,6 +102,8 @@ struct App {
     chunk: ChunkSize,
     metrics: Metrics,
     ready: Readiness,
+    #[cfg(feature = "object-store")]
+    pusher: Option<Arc<push::Pusher>>,
     /// When the server started, in Unix seconds (`created` of `/v1/models`).
     started_unix: u64,
 }
@@ -155,6 +163,16 @@ pub fn serve(source: IndexSource, embedder: Arc<dyn Embedder>, options: ServeOpt
         #[cfg(feature = "object-store")]
         IndexSource::Replica { .. } => None,
     };
+    #[cfg(feature = "object-store")]
+    let pusher = match (&options.push_to, &writer) {
+        (None, _) => None,
+        (Some(_), None) => return Err("a replica cannot push: its writer does".into()),
+        (Some((url, every)), Some(index)) => Some(push::Pusher::start(index.clone(), url, *every)?),
+    };
+    #[cfg(not(feature = "object-store"))]
+    if options.push_to.is_some() {
+        return Err("--push-to needs object storage: build vecindex with --features object-store".into());
+    }
     let batcher = Batcher::start(embedder.clone(), &options.batching).map_err(|e| format!("batcher thread: {e}"))?;
     let metrics = Metrics::new(batcher.stats());
     let app = Arc::new(App {
@@ -168,6 +186,8 @@ pub fn serve(source: IndexSource, embedder: Arc<dyn Embedder>, options: ServeOpt
         chunk: options.chunk,
         metrics,
         ready: Readiness::default(),
+        #[cfg(feature = "object-store")]
+        pusher: pusher.clone(),
         started_unix: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     });
     // The index is open; the model loads on its first call, made now, off the listener's path:
@@ -232,6 +252,15 @@ pub fn serve(source: IndexSource, embedder: Arc<dyn Embedder>, options: ServeOpt
         let report = index.persist(&options.index_path).map_err(|e| format!("final persist: {e}"))?;
         println!("persisted {} chunks at seq {} into {}", report.rows, report.seq, options.index_path.display());
     }
+    // Then the replicas get the same state: the last push.
+    #[cfg(feature = "object-store")]
+    if let (Some(pusher), Some((url, _))) = (&pusher, &options.push_to) {
+        match pusher.finish()? {
+            Some(report) => println!("pushed {} chunks as generation {} to {url}", report.rows, report.generation),
+            None => println!("{url} already holds generation {}", pusher.status().generation),
+        }
+    }
+
     if let Some(ingest) = ingest {
         stop_ingest.store(true, Ordering::Relaxed);
         match ingest.join() {
