@@ -193,7 +193,7 @@ pub(super) fn write(report: &mut Report<'_>) -> Result<(), Error> {
     )?;
     writeln!(
         md,
-        "After catching up, each replica served generation {} with {} rows, the writer's count; {} of the {} queries had the same hits on the replica as on the local directory. A replica's files are fetched once into its cache and mapped from there, as the directory's are: searches read local memory either way. A persist into object storage lists the prefix more than once (for the newest manifest, the files it can reuse and those it may collect), and a replica's poll and open list it too: with a snapshot of many files, the listing row weighs more in an incremental persist and a catch-up than the bytes they move.\n",
+        "After catching up, each replica served generation {} with {} rows, the writer's count; {} of the {} queries had the same hits on the replica as on the local directory. A replica's files are fetched once into its cache and mapped from there, as the directory's are: searches read local memory either way. A persist into object storage lists the prefix once (for the newest manifest, the files it can reuse and those it may collect), and a replica's poll lists it once for itself and its open: with a snapshot of many files, that listing (the `ObjectStorage::open` row) weighs more in an incremental persist and a catch-up than the bytes they move. A catch-up also opens the whole new generation again: it maps every file and checks every rows file's archive, but hashes only the files it had not checked before.\n",
         c.generation,
         c.rows,
         if s.same_answers { "each" } else { "not each" },
