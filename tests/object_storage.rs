@@ -449,12 +449,35 @@ fn a_persist_an_open_and_a_replica_poll_each_list_the_prefix_once() {
     assert_eq!(listed_by(&mut || drop(index.persist_to(&writer).unwrap())), 1, "{:?}", proxy.requests);
     add_docs(&index, 30..35);
     assert_eq!(listed_by(&mut || drop(index.persist_to(&writer).unwrap())), 1, "the incremental persist");
+    // A writer that keeps no copy of its uploads (and a cache that starts empty) reads back
+    // manifests only: every file it reuses is taken as the previous manifest records it.
+    let pusher = {
+        let mut options = options(&s3, &caches.path().join("pusher")).setting("aws_endpoint", &proxy.endpoint);
+        options.cache_writes = false;
+        ObjectStorage::open(&format!("s3://{BUCKET}/listed"), options).unwrap()
+    };
+    add_docs(&index, 35..36);
+    let before = proxy.requests.lock().unwrap().len();
+    let pushed = index.persist_to(&pusher).unwrap();
+    assert!(pushed.files_reused > 3, "{pushed:?}");
+    let gets: Vec<String> = proxy.requests.lock().unwrap()[before..]
+        .iter()
+        .filter(|line| line.starts_with("GET ") && !line.contains("list-type=2"))
+        .cloned()
+        .collect();
+    assert!(gets.iter().all(|line| line.contains("/MANIFEST.")), "{gets:?}");
+    assert!(
+        !std::fs::read_dir(caches.path().join("pusher"))
+            .unwrap()
+            .any(|e| { !e.unwrap().file_name().to_string_lossy().starts_with("MANIFEST.") })
+    );
+
     let reader = through_proxy("reader");
     assert_eq!(listed_by(&mut || drop(VectorIndex::open_from(&reader, &OpenOptions::new()).unwrap())), 1);
     let options = ReplicaOptions { poll_interval: Duration::from_secs(3600), ..ReplicaOptions::default() };
     let replica = Replica::open(through_proxy("replica"), options).unwrap();
-    add_docs(&index, 35..40);
-    index.persist_to(&writer).unwrap();
+    add_docs(&index, 36..40);
+    index.persist_to(&pusher).unwrap(); // the writer's storage has not seen the pusher's commit
     assert_eq!(listed_by(&mut || assert!(replica.refresh().unwrap())), 1, "a poll that catches up");
     assert_eq!(replica.index().len(), index.len());
 }

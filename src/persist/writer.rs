@@ -74,17 +74,43 @@ impl Written {
     }
 }
 
+/// What the directory holds before a persist writes anything.
+struct Present {
+    /// Every file, with its length.
+    listed: HashMap<String, u64>,
+    /// The files the manifest there names, as it records them.
+    recorded: HashMap<String, FileRef>,
+}
+
+impl Present {
+    fn new(dir: &dyn Directory, previous: Option<&Manifest>) -> Result<Self> {
+        let mut recorded = HashMap::new();
+        for segment in previous.iter().flat_map(|m| m.all_segments()) {
+            recorded.insert(segment.ids_name(), segment.ids_file.into());
+            if let (Some(name), Some(faiss)) = (segment.faiss_name(), &segment.faiss) {
+                recorded.insert(name, faiss.file.into());
+            }
+        }
+        Ok(Self { listed: dir.list()?.into_iter().collect(), recorded })
+    }
+
+    fn get(&self, name: &str) -> Option<&u64> {
+        self.listed.get(name)
+    }
+}
+
 /// The header of `dir/name` if it exists, is ours, of `kind`, `len` bytes long, and (for ids
 /// files) belongs to the rows file with checksum `rows`; a file that fails any of that is
-/// written again.
-fn existing(
-    dir: &dyn Directory,
-    files: &HashMap<String, u64>,
-    name: &str,
-    kind: FileKind,
-    rows: Option<u64>,
-) -> Option<FileRef> {
+/// written again. A file the previous manifest records at the length listed is taken as
+/// recorded without reading it (C4: a name always holds the same bytes), which on object
+/// storage saves a request per file.
+fn existing(dir: &dyn Directory, files: &Present, name: &str, kind: FileKind, rows: Option<u64>) -> Option<FileRef> {
     let len = *files.get(name)?;
+    if let Some(recorded) = files.recorded.get(name)
+        && recorded.bytes == len
+    {
+        return Some(*recorded);
+    }
     let path = dir.path().join(name);
     let header = dir.read_prefix(name, format::HEADER_LEN).ok().and_then(|bytes| Header::decode(&path, &bytes).ok())?;
     let fits = header.kind == kind && len == header.body_len + format::HEADER_LEN as u64;
@@ -95,7 +121,7 @@ fn existing(
 /// Writes the files of one segment that the directory lacks; returns its manifest entry.
 fn write_segment(
     dir: &dyn Directory,
-    files: &HashMap<String, u64>,
+    files: &Present,
     segment: &SnapshotSegment<'_>,
     written: &mut Written,
 ) -> Result<StoredSegment> {
@@ -139,7 +165,7 @@ fn write_segment(
 #[cfg(feature = "faiss")]
 fn write_faiss(
     dir: &dyn Directory,
-    files: &HashMap<String, u64>,
+    files: &Present,
     id: u64,
     rows_checksum: u64,
     dim: usize,
@@ -226,7 +252,7 @@ pub fn write(dir: &dyn Directory, parts: SnapshotParts<'_>) -> Result<(PersistRe
             return Err(Error::Conflict { path: dir.path().to_owned(), generation: newest });
         }
     }
-    let files: HashMap<String, u64> = dir.list()?.into_iter().collect();
+    let files = Present::new(dir, previous.as_ref().map(|p| &p.manifest))?;
     let mut written = Written::default();
     let dim = parts.dim;
 
