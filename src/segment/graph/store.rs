@@ -339,6 +339,8 @@ pub fn read<const OWN: bool>(word: &AtomicU32) -> u32 {
     load(word)
 }
 
+/// Loom's model keeps nodes in cells, not in a mapping: nothing to prefetch there.
+#[cfg(not(vecindex_loom))]
 #[inline(always)]
 fn prefetch(at: *const u8) {
     #[cfg(target_arch = "x86_64")]
