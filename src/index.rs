@@ -66,8 +66,9 @@ pub struct VectorIndex {
     /// Identifies this index (its lineage) in the directories it persists into.
     index_uid: u128,
     /// Serializes persists (only persists: writers never touch it), and holds the graph file
-    /// the last one wrote.
-    persist_lock: Mutex<Option<GraphWritten>>,
+    /// the last one into each directory wrote, newest last (a writer that also pushes to object
+    /// storage alternates two).
+    persist_lock: Mutex<Vec<GraphWritten>>,
     /// What [`Stats::persists`] reports; taken only to copy or update it, never across a persist.
     persists: Mutex<PersistStats>,
     /// The directory the index writes its log to, or was opened read-only from.
@@ -271,7 +272,7 @@ impl VectorIndex {
             worker: None,
             config,
             index_uid,
-            persist_lock: Mutex::new(None),
+            persist_lock: Mutex::new(Vec::new()),
             persists: Mutex::new(PersistStats::default()),
             binding: Binding::Memory,
         }
@@ -636,14 +637,19 @@ impl VectorIndex {
             rows: epoch.snapshot(&view, self.config.dim),
             graph: None,
         };
-        let parts =
-            SnapshotParts { graph: epoch.snapshot_graph(&parts.rows, dir.path(), one_at_a_time.as_ref()), ..parts };
+        let last_here = one_at_a_time.iter().find(|written| written.dir == dir.path());
+        let parts = SnapshotParts { graph: epoch.snapshot_graph(&parts.rows, dir.path(), last_here), ..parts };
         let (report, graph) = persist::writer::write(dir, parts)?;
-        *one_at_a_time = graph.zip(epoch.cover.as_ref()).map(|(stored, cover)| GraphWritten {
+        one_at_a_time.retain(|written| written.dir != dir.path());
+        one_at_a_time.extend(graph.zip(epoch.cover.as_ref()).map(|(stored, cover)| GraphWritten {
             graph: std::ptr::from_ref::<crate::segment::graph::Graph>(&cover.graph) as usize,
             dir: dir.path().to_owned(),
             stored,
-        });
+        }));
+        // A few directories are remembered: the index's own and a push target, say.
+        const REMEMBERED_DIRS: usize = 4;
+        let forget = one_at_a_time.len().saturating_sub(REMEMBERED_DIRS);
+        one_at_a_time.drain(..forget);
         Ok((report, before))
     }
 

@@ -800,11 +800,21 @@ fn the_shared_graph_is_persisted_reused_and_healed() {
     assert_eq!(contents(&reopened), contents(&index));
     drop(reopened);
 
-    // A few more rows: the graph has not grown by a tenth, the same file serves.
+    // A few more rows: the graph has not grown by a tenth, the same file serves, in each
+    // directory the index persists into by turns (its own and a copy, as a pushing writer has).
+    let copy = tempfile::tempdir().unwrap();
+    index.persist(copy.path()).unwrap();
+    let written_in_copy = graph_files(copy.path());
     index.add_document("late", doc(500, 1)).unwrap();
     index.maintain();
     let report = index.persist(dir.path()).unwrap();
     assert_eq!(graph_files(dir.path()), written, "reused, not written again: {report:?}");
+    index.add_document("later", doc(501, 1)).unwrap();
+    index.maintain();
+    let report = index.persist(copy.path()).unwrap();
+    assert_eq!(graph_files(copy.path()), written_in_copy, "reused in the copy too: {report:?}");
+    let report = index.persist(dir.path()).unwrap();
+    assert_eq!(graph_files(dir.path()), written, "and again in its own: {report:?}");
 
     let scratch = tempfile::tempdir().unwrap();
     for (n, how) in [Damage::FlipHeader, Damage::FlipBody, Damage::Truncate, Damage::Delete].into_iter().enumerate() {
