@@ -2,7 +2,7 @@
 //! (scripts/s3-venv): a replica serves what was pushed, refuses writes, follows new
 //! generations, and stays on the last complete one when a push is killed mid-upload; the
 //! next push succeeds; `serve --push-to` pushes a serving writer's writes, the last one at
-//! shutdown. Real processes throughout.
+//! shutdown, after the background ingest stopped. Real processes throughout.
 #![cfg(feature = "object-store")]
 
 mod support;
@@ -206,4 +206,37 @@ fn a_serving_writer_pushes_its_writes_and_a_replica_follows_them() {
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(2), "--push-to and --replica-of conflict");
+}
+
+#[test]
+fn the_final_push_holds_what_the_background_ingest_added_last() {
+    let Some(s3) = S3::start(workspace()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("docs");
+    const FILES: usize = 4000;
+    support::load::corpus(&root, FILES, 8);
+    let url = format!("s3://{BUCKET}/ingested");
+    let env = env(&s3);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let args = ["--ingest", root.to_str().unwrap(), "--push-to", url.as_str(), "--push-every-secs", "3600"];
+    let writer = Server::start_with(&dir.path().join("writer"), &args, std::process::Stdio::inherit(), &env);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&get(&writer.addr, "/metrics").body, "vecindex_pushes_total", &[]) < 1.0 {
+        assert!(Instant::now() < deadline, "no push at start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let during = get(&writer.addr, "/stats").json()["documents"].as_u64().unwrap() as usize;
+    assert!(during < FILES, "the ingest is still running when the signal comes ({during} documents)");
+
+    // The ingest keeps adding while the server persists on its way out; the push comes after
+    // the ingest stopped, so it holds every document the writer kept.
+    let (code, printed) = writer.terminate();
+    assert_eq!(code, Some(0), "{printed:?}");
+    let stopped = printed.iter().find(|l| l.starts_with("background ingest")).expect("the ingest reports");
+    let added: u64 = stopped.split(": ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    assert!(printed.iter().any(|l| l.starts_with("pushed ")), "{printed:?}");
+    let args = ["--replica-of", url.as_str()];
+    let replica = Server::start_with(&dir.path().join("cache"), &args, std::process::Stdio::inherit(), &env);
+    let stats = get(&replica.addr, "/stats").json();
+    assert_eq!(stats["documents"].as_u64(), Some(added), "{stopped}");
 }

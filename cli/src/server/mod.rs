@@ -20,8 +20,8 @@
 //! metrics); every error body is JSON (`error.rs`). With `--push-to URL` a writer also pushes
 //! its index to object storage for replicas (`push.rs`). On SIGTERM or SIGINT the server stops
 //! accepting, lets requests in flight finish, persists while the background ingest is still
-//! adding, pushes that state, then stops the ingest (which persists what it added last) and
-//! exits 0.
+//! adding, then stops the ingest (which persists what it added last), pushes what it holds,
+//! and exits 0.
 
 mod batcher;
 mod error;
@@ -252,15 +252,6 @@ pub fn serve(source: IndexSource, embedder: Arc<dyn Embedder>, options: ServeOpt
         let report = index.persist(&options.index_path).map_err(|e| format!("final persist: {e}"))?;
         println!("persisted {} chunks at seq {} into {}", report.rows, report.seq, options.index_path.display());
     }
-    // Then the replicas get the same state: the last push.
-    #[cfg(feature = "object-store")]
-    if let (Some(pusher), Some((url, _))) = (&pusher, &options.push_to) {
-        match pusher.finish()? {
-            Some(report) => println!("pushed {} chunks as generation {} to {url}", report.rows, report.generation),
-            None => println!("{url} already holds generation {}", pusher.status().generation),
-        }
-    }
-
     if let Some(ingest) = ingest {
         stop_ingest.store(true, Ordering::Relaxed);
         match ingest.join() {
@@ -275,6 +266,14 @@ pub fn serve(source: IndexSource, embedder: Arc<dyn Embedder>, options: ServeOpt
             ),
             Ok(Err(e)) => return Err(format!("background ingest: {e}")),
             Err(_) => return Err("background ingest panicked".into()),
+        }
+    }
+    // Last, the replicas get everything the writer holds, the ingest's last additions too.
+    #[cfg(feature = "object-store")]
+    if let (Some(pusher), Some((url, _))) = (&pusher, &options.push_to) {
+        match pusher.finish()? {
+            Some(report) => println!("pushed {} chunks as generation {} to {url}", report.rows, report.generation),
+            None => println!("{url} already holds generation {}", pusher.status().generation),
         }
     }
     runtime.shutdown_timeout(Duration::from_secs(5));

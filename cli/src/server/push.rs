@@ -3,8 +3,9 @@
 //! A thread of its own wakes every interval and, if the index took writes since the last push,
 //! persists it into the storage (`VectorIndex::persist_to`: only the files the storage lacks are
 //! uploaded, then the manifest is committed conditionally). At shutdown, after the final local
-//! persist, the server stops the thread and pushes once more. A failed push is logged, counted
-//! and tried again at the next interval: the local directory and its log stay the truth.
+//! persists (the server's and the background ingest's), the server stops the thread and pushes
+//! once more. A failed push is logged, counted and tried again at the next interval: the local
+//! directory and its log stay the truth.
 //!
 //! Invariants: one push at a time (the thread's, or the final one after the thread stopped);
 //! the status is behind a mutex taken only to copy or update it.
