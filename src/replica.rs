@@ -16,9 +16,11 @@
 //!   generations, so a reader never sees the replica go back in time.
 //! - R2: what a reader loads is a complete snapshot: an index is swapped in only once its open
 //!   finished (every file fetched and checked).
-//! - R3: a generation that fails to open (a file collected under it, a transient error) leaves
-//!   the current index in place; the next poll tries again, and the failure is reported in
-//!   [`ReplicaStatus::last_error`].
+//! - R3: a generation that fails to open whole (a rows file collected under it or missing, a
+//!   transient error, its manifest unreadable) leaves the current index in place; the next poll
+//!   tries again, and the failure is reported in [`ReplicaStatus::last_error`]. A replica never
+//!   serves a generation that lost documents: where a writer's open would quarantine a rows file
+//!   and go on without it, a replica's open fails.
 //! - R4: one poll at a time (the poller's, or a [`Replica::refresh`] call's): a poll prunes the
 //!   cache to the files of the generation it swapped in, which would pull files out from under
 //!   another poll's open of a newer one.
@@ -38,14 +40,15 @@ use arc_swap::ArcSwap;
 use crate::error::Result;
 use crate::persist::manifest::Manifest;
 use crate::storage::{Access, Directory, generation_of};
-use crate::{ObjectStorage, OpenOptions, VectorIndex};
+use crate::{ObjectStorage, OpenOptions, OpenReport, VectorIndex};
 
 /// How a [`Replica`] follows its writer.
 #[derive(Clone, Debug)]
 pub struct ReplicaOptions {
     /// How often the storage is listed for a newer generation (default 5 s).
     pub poll_interval: Duration,
-    /// How each generation is opened (always read-only).
+    /// How each generation is opened (always read-only; a generation that lacks a rows file
+    /// is never served, whatever `strict` says).
     pub open: OpenOptions,
 }
 
@@ -114,7 +117,7 @@ impl Replica {
     /// # Errors
     /// As [`VectorIndex::open_from`].
     pub fn open(storage: ObjectStorage, options: ReplicaOptions) -> Result<Self> {
-        let (index, report) = VectorIndex::open_from(&storage, &options.open)?;
+        let (index, report) = open_whole(&storage, &options.open)?;
         prune_cache(&storage, &report.manifest);
         let tracking = Tracking {
             status: ReplicaStatus { generation: report.generation, newest: report.generation, ..Default::default() },
@@ -205,7 +208,7 @@ impl Shared {
         if newest <= serving {
             return Ok(false);
         }
-        let (index, report) = VectorIndex::open_from(&self.storage, &self.options.open)?;
+        let (index, report) = open_whole(&self.storage, &self.options.open)?;
         // R3: an open that fell back to an older manifest (the newest was unreadable) is a
         // failure to catch up, not a generation to serve.
         if let Some(reason) = &report.fell_back {
@@ -226,6 +229,23 @@ impl Shared {
         prune_cache(&self.storage, &report.manifest);
         tracing::info!(url = self.storage.url(), generation = report.generation, "replica caught up");
         Ok(true)
+    }
+}
+
+/// The newest generation there, opened read-only, refused if a rows file it names could not
+/// be read (R3): the open would go on without that file's documents.
+fn open_whole(storage: &ObjectStorage, options: &OpenOptions) -> Result<(VectorIndex, OpenReport)> {
+    let (index, report) = VectorIndex::open_from(storage, options)?;
+    match report.quarantined.as_slice() {
+        [] => Ok((index, report)),
+        [lost, rest @ ..] => {
+            let more = match rest.len() {
+                0 => String::new(),
+                n => format!(" (and {n} more)"),
+            };
+            let reason = format!("a replica serves no generation without its documents: {}{more}", lost.reason);
+            Err(crate::Error::corrupt(storage.path().join(&report.manifest), reason))
+        }
     }
 }
 

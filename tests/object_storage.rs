@@ -1,8 +1,8 @@
 //! Snapshots on object storage, against a real S3-compatible server: moto's `moto_server`
 //! (scripts/s3-venv installs it), started here on 127.0.0.1. Persist and open, an incremental
 //! persist, two writers racing for one generation, collection, a replica following ten
-//! generations, listing the prefix once per persist, open and poll, and the typed errors of bad
-//! input. Skipped, saying so, only when there is no python3; a venv that cannot be made is a
+//! generations (and refusing one that lacks a file), listing the prefix once per persist, open
+//! and poll, and the typed errors of bad input. Skipped, saying so, only when there is no python3; a venv that cannot be made is a
 //! failure.
 
 #![cfg(feature = "object-store")]
@@ -356,6 +356,46 @@ fn a_replica_follows_ten_generations_while_the_writer_keeps_adding() {
         replica_cache.len(),
         writer_cache.len()
     );
+}
+
+#[test]
+fn a_replica_stays_on_a_whole_generation_when_a_newer_one_lacks_a_file() {
+    let Some(s3) = start_s3() else { return };
+    let caches = tempfile::tempdir().unwrap();
+    let writer_storage = storage(&s3, "lacking", &caches.path().join("writer"));
+    let writer = VectorIndex::new(config()).unwrap();
+    add_docs(&writer, 0..5);
+    writer.persist_to(&writer_storage).unwrap();
+    let options = ReplicaOptions { poll_interval: Duration::from_secs(3600), ..ReplicaOptions::default() };
+    let replica = Replica::open(storage(&s3, "lacking", &caches.path().join("replica")), options).unwrap();
+    let names = |storage: &ObjectStorage| -> std::collections::BTreeSet<String> {
+        let listed = vecindex::testing::Directory::list(storage).unwrap();
+        listed.into_iter().map(|(name, _)| name).filter(|name| name.ends_with(".rows")).collect()
+    };
+    let before = names(&writer_storage);
+
+    // Generation 2 adds segments; one of its rows files goes missing from the bucket.
+    add_docs(&writer, 5..40);
+    writer.persist_to(&writer_storage).unwrap();
+    let added: Vec<String> = names(&writer_storage).difference(&before).cloned().collect();
+    assert!(!added.is_empty(), "generation 2 wrote rows files");
+    vecindex::testing::Directory::remove(&writer_storage, &added[0]).unwrap();
+
+    // The replica does not serve a generation that lost documents: it stays on generation 1,
+    // whole, and says why.
+    let refused = replica.refresh().unwrap_err();
+    assert!(refused.to_string().contains(&added[0]), "{refused}");
+    let status = replica.status();
+    assert_eq!((status.generation, status.newest), (1, 2), "{status:?}");
+    assert!(status.last_error.as_deref().is_some_and(|e| e.contains(&added[0])), "{status:?}");
+    assert_eq!(replica.index().len(), 25);
+
+    // The writer's next persist uploads the missing file again, and the replica catches up whole.
+    let last = writer.persist_to(&writer_storage).unwrap();
+    assert!(replica.refresh().unwrap());
+    assert_eq!(replica.status().generation, last.generation);
+    assert_eq!(replica.index().len(), 200);
+    assert!(replica.status().last_error.is_none());
 }
 
 /// A proxy in front of the S3 server that answers every `nth` request itself with a 503 (a
