@@ -124,6 +124,8 @@ pub struct IndexSummary {
     /// `Cosine`, `InnerProduct` or `L2`.
     pub metric: String,
     pub next_seq: u64,
+    /// Epochs published since the index was opened in this process (not a snapshot's
+    /// generation: a replica's is in `GET /readyz`, a persist's in its report).
     pub generation: u64,
     pub vocabulary_terms: usize,
     pub segments: Vec<SegmentSummary>,
