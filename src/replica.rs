@@ -115,7 +115,9 @@ impl Replica {
     /// Opens the newest generation in `storage`, then follows it on a thread of its own.
     ///
     /// # Errors
-    /// As [`VectorIndex::open_from`].
+    /// As [`VectorIndex::open_from`] ([`Error::NoSnapshot`](crate::Error::NoSnapshot) if
+    /// nothing was pushed there yet); [`Error::Corrupt`](crate::Error::Corrupt) if the newest
+    /// generation names a rows file that cannot be read (R3).
     pub fn open(storage: ObjectStorage, options: ReplicaOptions) -> Result<Self> {
         let (index, report) = open_whole(&storage, &options.open)?;
         prune_cache(&storage, &report.manifest);

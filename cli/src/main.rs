@@ -263,13 +263,28 @@ fn replica(
     (poll_secs, max_lag_secs): (f64, f64),
     embedder: &dyn Embedder,
 ) -> Result<server::IndexSource, String> {
-    let storage =
-        vecindex::ObjectStorage::open(url, vecindex::ObjectStorageOptions::new(cache)).map_err(|e| e.to_string())?;
     let options = vecindex::ReplicaOptions {
         poll_interval: Duration::from_secs_f64(poll_secs.max(0.01)),
         ..vecindex::ReplicaOptions::default()
     };
-    let replica = vecindex::Replica::open(storage, options).map_err(|e| format!("replica of {url}: {e}"))?;
+    // A replica started before its writer's first push (the two deployed together) waits for
+    // it, polling, instead of exiting.
+    let mut waiting = false;
+    let replica = loop {
+        let storage = vecindex::ObjectStorage::open(url, vecindex::ObjectStorageOptions::new(cache))
+            .map_err(|e| e.to_string())?;
+        match vecindex::Replica::open(storage, options.clone()) {
+            Ok(replica) => break replica,
+            Err(vecindex::Error::NoSnapshot { .. }) => {
+                if !waiting {
+                    eprintln!("nothing was pushed to {url} yet: waiting for the writer's first push");
+                    waiting = true;
+                }
+                std::thread::sleep(options.poll_interval);
+            }
+            Err(e) => return Err(format!("replica of {url}: {e}")),
+        }
+    };
     check_embedder(&replica.index(), embedder)?;
     let max_lag = Duration::from_secs_f64(max_lag_secs.max(0.0));
     Ok(server::IndexSource::Replica { replica: Arc::new(replica), url: url.to_owned(), max_lag })

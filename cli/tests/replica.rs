@@ -2,7 +2,8 @@
 //! (scripts/s3-venv): a replica serves what was pushed, refuses writes, follows new
 //! generations, and stays on the last complete one when a push is killed mid-upload; the
 //! next push succeeds; `serve --push-to` pushes a serving writer's writes, the last one at
-//! shutdown, after the background ingest stopped. Real processes throughout.
+//! shutdown, after the background ingest stopped; a replica started before the first push
+//! waits for it. Real processes throughout.
 #![cfg(feature = "object-store")]
 
 mod support;
@@ -142,6 +143,29 @@ fn a_push_killed_mid_upload_leaves_replicas_on_the_last_whole_generation() {
     assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
     wait_for_generation(&replica.addr, 2);
     assert_eq!(get(&replica.addr, "/stats").json()["chunks"], 100_050);
+}
+
+#[test]
+fn a_replica_started_before_the_first_push_waits_for_it() {
+    let Some(s3) = S3::start(workspace()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{BUCKET}/later");
+    let starting = {
+        let (cache, url, env) = (dir.path().join("cache"), url.clone(), env(&s3));
+        std::thread::spawn(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let args = ["--replica-of", url.as_str(), "--poll-secs", "0.1"];
+            Server::start_with(&cache, &args, std::process::Stdio::inherit(), &env)
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!starting.is_finished(), "the replica neither exits nor listens before the first push");
+    make_index(&dir.path().join("local"), 0..10);
+    let pushed = vecindex(&s3, &["push", dir.path().join("local").to_str().unwrap(), &url]);
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    let replica = starting.join().expect("the replica starts once something was pushed");
+    assert_eq!(get(&replica.addr, "/stats").json()["chunks"], 50);
+    assert_eq!(wait_for_generation(&replica.addr, 1)["replica"]["last_error"], serde_json::Value::Null);
 }
 
 #[test]

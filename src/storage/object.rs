@@ -419,8 +419,11 @@ impl Directory for ObjectStorage {
         &self.shown
     }
 
+    /// Object storage has no directories: an empty prefix is an empty directory (opening one
+    /// is `Error::NoSnapshot`: nothing was pushed there yet), and a missing bucket was refused
+    /// by [`ObjectStorage::open`].
     fn kind(&self) -> Result<PathKind> {
-        Ok(if self.objects()?.is_empty() { PathKind::Missing } else { PathKind::Dir })
+        Ok(PathKind::Dir)
     }
 
     /// Object storage has no directories: a prefix exists once something is put under it.
