@@ -215,6 +215,14 @@ fn bad_input_gets_typed_errors_that_say_what_to_fix() {
     assert!(matches!(&unknown, Error::Storage { reason, .. } if reason.contains("unknown scheme")), "{unknown}");
     let not_a_url = ObjectStorage::open("bucket/prefix", ObjectStorageOptions::new(caches.path())).unwrap_err();
     assert!(matches!(&not_a_url, Error::Storage { reason, .. } if reason.contains("s3://")), "{not_a_url}");
+    // Each store's message names its own settings.
+    let no_account = ObjectStorage::open("az://container/prefix", ObjectStorageOptions::new(caches.path()));
+    let no_account = no_account.unwrap_err();
+    let names = |e: &Error, setting: &str| matches!(e, Error::Storage { reason, .. } if reason.contains(setting));
+    assert!(names(&no_account, "azure_storage_account_name"), "{no_account}");
+    let no_key_file = ObjectStorageOptions::new(caches.path()).setting("google_service_account", "/no/such/key.json");
+    let no_key_file = ObjectStorage::open("gs://bucket/prefix", no_key_file).unwrap_err();
+    assert!(names(&no_key_file, "google_service_account") && !names(&no_key_file, "aws_"), "{no_key_file}");
 
     let Some(s3) = start_s3() else { return };
     let missing = ObjectStorage::open("s3://no-such-bucket/prefix", options(&s3, caches.path())).unwrap_err();

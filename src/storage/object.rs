@@ -84,6 +84,56 @@ impl Drop for SessionGuard {
     }
 }
 
+/// Which kind of store a URL names, for messages that name its settings.
+#[derive(Clone, Copy)]
+enum Store {
+    S3,
+    Google,
+    Azure,
+    Local,
+}
+
+impl Store {
+    fn of(url: &str) -> Store {
+        match url.split_once("://").map_or("", |(scheme, _)| scheme) {
+            "gs" => Store::Google,
+            "az" | "azure" | "abfs" | "abfss" => Store::Azure,
+            "file" => Store::Local,
+            _ => Store::S3,
+        }
+    }
+
+    /// The settings that say who is asking.
+    fn credentials(self) -> &'static str {
+        match self {
+            Store::S3 => "aws_access_key_id and aws_secret_access_key (or the AWS_* variables)",
+            Store::Google => {
+                "google_service_account (a service account's JSON file) or google_application_credentials \
+                 (or the GOOGLE_* variables)"
+            }
+            Store::Azure => "azure_storage_account_name and azure_storage_account_key (or the AZURE_* variables)",
+            Store::Local => "the path (a file:// URL takes no settings)",
+        }
+    }
+
+    fn bucket(self) -> &'static str {
+        match self {
+            Store::Azure => "container",
+            Store::Local => "directory",
+            Store::S3 | Store::Google => "bucket",
+        }
+    }
+
+    fn endpoint(self) -> &'static str {
+        match self {
+            Store::S3 => "check aws_endpoint (and aws_allow_http for http://)",
+            Store::Google => "check the network (and google_base_url, if set)",
+            Store::Azure => "check azure_storage_account_name (and azure_storage_use_emulator for a local emulator)",
+            Store::Local => "check the path",
+        }
+    }
+}
+
 /// How to reach an [`ObjectStorage`].
 #[derive(Clone, Debug)]
 pub struct ObjectStorageOptions {
@@ -210,8 +260,9 @@ impl ObjectStorage {
                 options.keep_generations
             )));
         }
-        let (store, prefix) = object_store::parse_url_opts(&parsed, settings)
-            .map_err(|e| invalid(format!("cannot be opened: {e}; check the URL and the store's settings")))?;
+        let (store, prefix) = object_store::parse_url_opts(&parsed, settings).map_err(|e| {
+            invalid(format!("cannot be opened: {e}; check the URL and {}", Store::of(url).credentials()))
+        })?;
         fs::create_dir_all(&options.cache_dir).map_err(|e| Error::io(&options.cache_dir, e))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -245,23 +296,25 @@ impl ObjectStorage {
     /// What a failure to reach the store most likely means, for a person.
     fn explain(&self, error: Error) -> String {
         let text = error.to_string();
+        let store = Store::of(&self.url);
         // Credentials first: S3 says an unknown key "does not exist in our records".
         let refused = ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "credential"];
-        let hint = if text.contains("/latest/api/token")
-            || text.contains("169.254.169.254")
-            || text.contains("metadata")
-        {
-            "no credentials: none in the settings or the environment, and no instance metadata service \
-             answered; set aws_access_key_id and aws_secret_access_key (or the AWS_* variables)"
-        } else if refused.iter().any(|code| text.contains(code)) {
-            "the credentials are refused; check aws_access_key_id and aws_secret_access_key (or the AWS_* variables)"
-        } else if text.contains("NoSuchBucket") || text.contains("does not exist") {
-            "the bucket does not exist; create it first"
-        } else if text.contains("onnect") || text.contains("dns") || text.contains("timed out") {
-            "the endpoint cannot be reached; check aws_endpoint (and aws_allow_http for http://)"
-        } else {
-            "check the URL and the store's settings"
-        };
+        let hint =
+            if text.contains("/latest/api/token") || text.contains("169.254.169.254") || text.contains("metadata") {
+                format!(
+                    "no credentials: none in the settings or the environment, and no instance metadata service \
+                 answered; set {}",
+                    store.credentials()
+                )
+            } else if refused.iter().any(|code| text.contains(code)) {
+                format!("the credentials are refused; check {}", store.credentials())
+            } else if text.contains("NoSuchBucket") || text.contains("does not exist") {
+                format!("the {} does not exist; create it first", store.bucket())
+            } else if text.contains("onnect") || text.contains("dns") || text.contains("timed out") {
+                format!("the store cannot be reached; {}", store.endpoint())
+            } else {
+                format!("check the URL and {}", store.credentials())
+            };
         format!("{hint} ({text})")
     }
 
