@@ -238,6 +238,16 @@ fn bad_input_gets_typed_errors_that_say_what_to_fix() {
     let refused = ObjectStorage::open(&format!("s3://{BUCKET}/prefix"), no_credentials).unwrap_err();
     assert!(matches!(&refused, Error::Storage { reason, .. } if reason.contains("credentials")), "{refused}");
 
+    // No server at the endpoint (a closed port): said so, after the retries.
+    let nobody = ObjectStorageOptions::new(caches.path().join("nobody"))
+        .setting("aws_endpoint", "http://127.0.0.1:9")
+        .setting("aws_allow_http", "true")
+        .setting("aws_region", "us-east-1")
+        .setting("aws_access_key_id", "test")
+        .setting("aws_secret_access_key", "test");
+    let unreachable = ObjectStorage::open(&format!("s3://{BUCKET}/prefix"), nobody).unwrap_err();
+    assert!(names(&unreachable, "cannot be reached; check aws_endpoint"), "{unreachable}");
+
     // At least two generations kept.
     let mut keep_one = options(&s3, &caches.path().join("keep-one"));
     keep_one.keep_generations = 1;

@@ -310,7 +310,7 @@ impl ObjectStorage {
                 format!("the credentials are refused; check {}", store.credentials())
             } else if text.contains("NoSuchBucket") || text.contains("does not exist") {
                 format!("the {} does not exist; create it first", store.bucket())
-            } else if text.contains("onnect") || text.contains("dns") || text.contains("timed out") {
+            } else if ["onnect", "dns", "timed out", "error sending request"].iter().any(|sign| text.contains(sign)) {
                 format!("the store cannot be reached; {}", store.endpoint())
             } else {
                 format!("check the URL and {}", store.credentials())
