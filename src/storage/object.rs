@@ -84,52 +84,54 @@ impl Drop for SessionGuard {
     }
 }
 
-/// Which kind of store a URL names, for messages that name its settings.
+/// Which kind of store a URL's scheme names: the schemes accepted, and for messages, the
+/// settings of each.
 #[derive(Clone, Copy)]
-enum Store {
+enum Provider {
     S3,
     Google,
     Azure,
     Local,
 }
 
-impl Store {
-    fn of(url: &str) -> Store {
-        match url.split_once("://").map_or("", |(scheme, _)| scheme) {
-            "gs" => Store::Google,
-            "az" | "azure" | "abfs" | "abfss" => Store::Azure,
-            "file" => Store::Local,
-            _ => Store::S3,
+impl Provider {
+    fn of(scheme: &str) -> Option<Provider> {
+        match scheme {
+            "s3" | "s3a" => Some(Provider::S3),
+            "gs" => Some(Provider::Google),
+            "az" | "azure" | "abfs" | "abfss" => Some(Provider::Azure),
+            "file" => Some(Provider::Local),
+            _ => None,
         }
     }
 
     /// The settings that say who is asking.
     fn credentials(self) -> &'static str {
         match self {
-            Store::S3 => "aws_access_key_id and aws_secret_access_key (or the AWS_* variables)",
-            Store::Google => {
+            Provider::S3 => "aws_access_key_id and aws_secret_access_key (or the AWS_* variables)",
+            Provider::Google => {
                 "google_service_account (a service account's JSON file) or google_application_credentials \
                  (or the GOOGLE_* variables)"
             }
-            Store::Azure => "azure_storage_account_name and azure_storage_account_key (or the AZURE_* variables)",
-            Store::Local => "the path (a file:// URL takes no settings)",
+            Provider::Azure => "azure_storage_account_name and azure_storage_account_key (or the AZURE_* variables)",
+            Provider::Local => "the path (a file:// URL takes no settings)",
         }
     }
 
     fn bucket(self) -> &'static str {
         match self {
-            Store::Azure => "container",
-            Store::Local => "directory",
-            Store::S3 | Store::Google => "bucket",
+            Provider::Azure => "container",
+            Provider::Local => "directory",
+            Provider::S3 | Provider::Google => "bucket",
         }
     }
 
     fn endpoint(self) -> &'static str {
         match self {
-            Store::S3 => "check aws_endpoint (and aws_allow_http for http://)",
-            Store::Google => "check the network (and google_base_url, if set)",
-            Store::Azure => "check azure_storage_account_name (and azure_storage_use_emulator for a local emulator)",
-            Store::Local => "check the path",
+            Provider::S3 => "check aws_endpoint (and aws_allow_http for http://)",
+            Provider::Google => "check the network (and google_base_url, if set)",
+            Provider::Azure => "check azure_storage_account_name (and azure_storage_use_emulator for a local emulator)",
+            Provider::Local => "check the path",
         }
     }
 }
@@ -200,6 +202,7 @@ impl ObjectStorageOptions {
 /// ```
 pub struct ObjectStorage {
     url: String,
+    provider: Provider,
     /// The URL as a path, for messages: every file's path is this joined with its name.
     shown: PathBuf,
     store: std::sync::Arc<dyn ObjectStore>,
@@ -241,12 +244,12 @@ impl ObjectStorage {
         let invalid = |reason: String| Error::Storage { url: url.to_owned(), reason };
         let parsed = url::Url::parse(url)
             .map_err(|e| invalid(format!("not a URL ({e}); give s3://bucket/prefix, gs://, az:// or file:///path")))?;
-        if !matches!(parsed.scheme(), "s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss" | "file") {
+        let Some(provider) = Provider::of(parsed.scheme()) else {
             return Err(invalid(format!(
                 "unknown scheme {:?}; give s3://bucket/prefix (S3 and S3-compatible servers), gs://, az:// or file:///path",
                 parsed.scheme()
             )));
-        }
+        };
         // The environment first, the caller's settings over it.
         let env = std::env::vars().filter(|(k, _)| {
             let k = k.to_ascii_uppercase();
@@ -260,9 +263,8 @@ impl ObjectStorage {
                 options.keep_generations
             )));
         }
-        let (store, prefix) = object_store::parse_url_opts(&parsed, settings).map_err(|e| {
-            invalid(format!("cannot be opened: {e}; check the URL and {}", Store::of(url).credentials()))
-        })?;
+        let (store, prefix) = object_store::parse_url_opts(&parsed, settings)
+            .map_err(|e| invalid(format!("cannot be opened: {e}; check the URL and {}", provider.credentials())))?;
         fs::create_dir_all(&options.cache_dir).map_err(|e| Error::io(&options.cache_dir, e))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -272,6 +274,7 @@ impl ObjectStorage {
             .map_err(|e| invalid(format!("cannot start its I/O threads: {e}")))?;
         let storage = Self {
             url: url.trim_end_matches('/').to_owned(),
+            provider,
             shown: PathBuf::from(url.trim_end_matches('/')),
             store: std::sync::Arc::from(store),
             prefix,
@@ -296,25 +299,25 @@ impl ObjectStorage {
     /// What a failure to reach the store most likely means, for a person.
     fn explain(&self, error: Error) -> String {
         let text = error.to_string();
-        let store = Store::of(&self.url);
+        let credentials = self.provider.credentials();
         // Credentials first: S3 says an unknown key "does not exist in our records".
         let refused = ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "credential"];
-        let hint =
-            if text.contains("/latest/api/token") || text.contains("169.254.169.254") || text.contains("metadata") {
-                format!(
-                    "no credentials: none in the settings or the environment, and no instance metadata service \
-                 answered; set {}",
-                    store.credentials()
-                )
-            } else if refused.iter().any(|code| text.contains(code)) {
-                format!("the credentials are refused; check {}", store.credentials())
-            } else if text.contains("NoSuchBucket") || text.contains("does not exist") {
-                format!("the {} does not exist; create it first", store.bucket())
-            } else if ["onnect", "dns", "timed out", "error sending request"].iter().any(|sign| text.contains(sign)) {
-                format!("the store cannot be reached; {}", store.endpoint())
-            } else {
-                format!("check the URL and {}", store.credentials())
-            };
+        let no_metadata_service = ["/latest/api/token", "169.254.169.254", "metadata"];
+        let unreachable = ["onnect", "dns", "timed out", "error sending request"];
+        let hint = if no_metadata_service.iter().any(|sign| text.contains(sign)) {
+            format!(
+                "no credentials: none in the settings or the environment, and no instance metadata service \
+                 answered; set {credentials}"
+            )
+        } else if refused.iter().any(|code| text.contains(code)) {
+            format!("the credentials are refused; check {credentials}")
+        } else if text.contains("NoSuchBucket") || text.contains("does not exist") {
+            format!("the {} does not exist; create it first", self.provider.bucket())
+        } else if unreachable.iter().any(|sign| text.contains(sign)) {
+            format!("the store cannot be reached; {}", self.provider.endpoint())
+        } else {
+            format!("check the URL and {credentials}")
+        };
         format!("{hint} ({text})")
     }
 
