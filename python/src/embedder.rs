@@ -41,18 +41,13 @@ impl Embedder {
             return Ok(Self::Rust(Arc::new(HashingEmbedder::new(dim.unwrap_or(DEFAULT_DIM)))));
         };
         if let Ok(name) = embedder.extract::<String>() {
-            return match name.as_str() {
-                "hashing" => Ok(Self::Rust(Arc::new(HashingEmbedder::new(dim.unwrap_or(DEFAULT_DIM))))),
-                "minilm" | "minilm-int8" | "minilm-candle" => minilm(&name, dim, model_dir),
-                other => Err(PyValueError::new_err(format!(
-                    "unknown embedder {other:?}: use \"hashing\", \"minilm\", \"minilm-int8\", \"minilm-candle\" or a callable"
-                ))),
-            };
+            return named(&name, dim, model_dir);
         }
         if !embedder.is_callable() {
-            return Err(PyTypeError::new_err(
-                "embedder must be \"hashing\", \"minilm\" or a callable taking list[str] and returning a 2-D array",
-            ));
+            return Err(PyTypeError::new_err(format!(
+                "embedder must be one of {} or a callable taking list[str] and returning a 2-D array",
+                vecindex::embed::NAMES.join(", ")
+            )));
         }
         let callable = embedder.clone().unbind();
         let dim = match dim {
@@ -112,18 +107,20 @@ impl Embedder {
     }
 }
 
-/// MiniLM: `"minilm"` on ONNX Runtime (fp32), `"minilm-int8"` its int8 graph, `"minilm-candle"`
-/// on candle (see `vecindex::embed::by_name`).
-fn minilm(name: &str, dim: Option<usize>, model_dir: Option<PathBuf>) -> PyResult<Embedder> {
+/// A Rust embedder by its name, as `vecindex::embed::by_name` knows them (the CLI's
+/// `--embedder` takes the same): `dim` sizes the hashing embedder and must match a model's.
+fn named(name: &str, dim: Option<usize>, model_dir: Option<PathBuf>) -> PyResult<Embedder> {
     let dir = model_dir
         .or_else(|| std::env::var_os("VECINDEX_MINILM_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_DIR));
-    let embedder: Arc<dyn vecindex::embed::Embedder> =
-        Arc::from(vecindex::embed::by_name(name, &dir, DEFAULT_DIM).map_err(|e| PyValueError::new_err(e.to_string()))?);
+    let embedder = vecindex::embed::by_name(name, &dir, dim.unwrap_or(DEFAULT_DIM)).map_err(|e| {
+        let or_callable = if vecindex::embed::NAMES.contains(&name) { "" } else { "; or pass a callable" };
+        PyValueError::new_err(format!("{e}{or_callable}"))
+    })?;
     if let Some(dim) = dim.filter(|&d| d != embedder.dim()) {
-        return Err(PyValueError::new_err(format!("MiniLM makes {}-d vectors, not {dim}-d", embedder.dim())));
+        return Err(PyValueError::new_err(format!("{name} makes {}-d vectors, not {dim}-d", embedder.dim())));
     }
-    Ok(Embedder::Rust(embedder))
+    Ok(Embedder::Rust(Arc::from(embedder)))
 }
 
 /// `vecindex.Embedder`: an embedder of the binding on its own, for code that embeds texts

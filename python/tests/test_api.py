@@ -171,6 +171,8 @@ def test_minilm_backends_agree(tmp_path):
     assert (a * c).sum(axis=1).min() > 0.97
     with pytest.raises(ValueError, match="unknown embedder"):
         vecindex.Embedder("minilm-fp16", model_dir=model)
+    with pytest.raises(ValueError, match="makes 384-d vectors, not 128-d"):
+        vecindex.Embedder("minilm-int8", dim=128, model_dir=model)
 
 
 def test_module_docstring_example():
