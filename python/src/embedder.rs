@@ -11,7 +11,6 @@ use std::sync::Arc;
 use numpy::PyArrayMethods;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use vecindex::embed::HashingEmbedder;
 
 use crate::arrays;
 use crate::errors::ToPyResult;
@@ -38,7 +37,7 @@ impl Embedder {
         model_dir: Option<PathBuf>,
     ) -> PyResult<Self> {
         let Some(embedder) = embedder.filter(|e| !e.is_none()) else {
-            return Ok(Self::Rust(Arc::new(HashingEmbedder::new(dim.unwrap_or(DEFAULT_DIM)))));
+            return named("hashing", dim, model_dir);
         };
         if let Ok(name) = embedder.extract::<String>() {
             return named(&name, dim, model_dir);
